@@ -1,0 +1,108 @@
+"""The `endpoint` decorator: auth, input validation and serialization for a view, plus its OpenAPI entry.
+
+Each API view declares what it reads and returns once; the same declaration validates the request
+and documents the route, so the OpenAPI document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Response, jsonify, request
+from flask_jwt_extended import verify_jwt_in_request
+from pydantic import BaseModel, ValidationError
+
+from .errors import ApiError, validation_error
+from .models import Role
+from .security import require_roles
+
+ANY_ROLE = frozenset(Role)
+EDITORS = frozenset({Role.ADMIN, Role.EDITOR})
+ADMINS = frozenset({Role.ADMIN})
+
+SPEC_ATTRIBUTE = "mks_endpoint_spec"
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """What one API view accepts and answers; read by the validator and by the OpenAPI builder."""
+
+    summary: str
+    tag: str
+    roles: frozenset[Role] | None = None
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = field(default_factory=tuple)
+    rate_limited: bool = False
+    refresh: bool = False  # authenticated by a refresh token instead of an access token
+
+    def error_statuses(self) -> list[int]:
+        """Every error status the route can answer, for the OpenAPI document."""
+        statuses = set(self.errors) | {500}
+        if self.roles is not None:
+            statuses |= {401, 403} if self.roles != ANY_ROLE else {401}
+        if self.refresh:
+            statuses.add(401)
+        if self.query is not None or self.body is not None:
+            statuses.add(422)
+        if self.body is not None:
+            statuses |= {400, 413, 415}
+        if self.roles is not None or self.rate_limited:
+            statuses.add(429)
+        return sorted(statuses)
+
+
+def _parse_query(model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise validation_error(exc, "query") from None
+
+
+def _parse_body(model: type[BaseModel]) -> BaseModel:
+    if not request.is_json:
+        raise ApiError(415)
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "JSON オブジェクトとして解釈できません。")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise validation_error(exc, "body") from None
+
+
+def endpoint(**spec_fields: Any) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+    """Declare an API view: roles allowed, query and body models, response model and status.
+
+    The view receives the parsed ``query`` and ``body`` as keyword arguments when declared, and
+    returns a response model (serialized with the declared status) or a ready Response.
+    """
+    spec = EndpointSpec(**spec_fields)
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Response]:
+        @functools.wraps(view)
+        def wrapper(**kwargs: Any) -> Response:
+            if spec.roles is not None:
+                require_roles(spec.roles)
+            if spec.refresh:
+                verify_jwt_in_request(refresh=True)
+            if spec.query is not None:
+                kwargs["query"] = _parse_query(spec.query)
+            if spec.body is not None:
+                kwargs["body"] = _parse_body(spec.body)
+            result = view(**kwargs)
+            if isinstance(result, Response):
+                return result
+            response = jsonify(result.model_dump(mode="json")) if result is not None else Response()
+            response.status_code = spec.status
+            return response
+
+        setattr(wrapper, SPEC_ATTRIBUTE, spec)
+        return wrapper
+
+    return decorate

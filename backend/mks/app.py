@@ -1,0 +1,45 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+
+from . import errors, ratelimit, security
+from .config import Settings
+from .db import Database
+from .openapi import build_document
+from .routes import admin, auth, health, knowledge
+from .search import backend_for, install_sync
+from .startup import prepare_database
+
+
+def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Flask:
+    """Build the app; with ``prepare``, migrate an empty database, check it and seed demo data."""
+    settings = settings or Settings()
+    app = Flask("mks", instance_path=str(settings.instance_path.resolve()))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["mks_settings"] = settings
+
+    database = Database(settings)
+    database.init_app(app)
+    install_sync(database.session.session_factory, backend_for(database.dialect))
+    errors.init_app(app)
+    security.init_app(app, settings)
+    ratelimit.init_app(app, settings)
+    for blueprint in (health.bp, auth.bp, knowledge.bp, admin.bp):
+        app.register_blueprint(blueprint)
+
+    @app.get("/api/openapi.json")
+    @ratelimit.limiter.exempt
+    def openapi() -> ResponseReturnValue:
+        if "mks_openapi" not in app.extensions:
+            app.extensions["mks_openapi"] = build_document(app)
+        return jsonify(app.extensions["mks_openapi"])
+
+    if prepare:
+        with app.app_context():
+            prepare_database(settings)
+    return app

@@ -1,0 +1,176 @@
+"""The one JSON error envelope, and the handlers that produce it for every failure.
+
+Every error response has the body ``{"error": {"code", "message", "status", "details"?}}``:
+``code`` is stable for machines, ``message`` is Japanese for people.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import jwt
+from flask import Flask, Response, jsonify
+from flask_jwt_extended import exceptions as jwt_exceptions
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from .db import current_db
+
+log = logging.getLogger(__name__)
+
+# Default code and message for each HTTP status the service answers.
+HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "リクエストが不正です。"),
+    401: ("unauthorized", "認証が必要です。"),
+    403: ("forbidden", "この操作を行う権限がありません。"),
+    404: ("not_found", "指定されたリソースが見つかりません。"),
+    405: ("method_not_allowed", "このメソッドは許可されていません。"),
+    409: ("conflict", "現在の状態と矛盾するため処理できません。"),
+    413: ("payload_too_large", "リクエストボディが大きすぎます。"),
+    415: ("unsupported_media_type", "Content-Type: application/json で送信してください。"),
+    422: ("validation_error", "入力内容に誤りがあります。"),
+    429: ("rate_limited", "リクエストが多すぎます。しばらく待ってから再試行してください。"),
+    500: ("internal_error", "サーバー内部でエラーが発生しました。"),
+    503: ("service_unavailable", "サービスが一時的に利用できません。"),
+}
+
+# Token failures, each with its own code so clients and operators can tell them apart.
+TOKEN_ERRORS: dict[type[Exception], tuple[str, str]] = {
+    jwt_exceptions.NoAuthorizationError: ("token_missing", "認証トークンがありません。"),
+    jwt.ExpiredSignatureError: ("token_expired", "トークンの有効期限が切れています。"),
+    jwt.InvalidAlgorithmError: ("token_algorithm_not_allowed", "トークンの署名方式が許可されていません。"),
+    jwt.InvalidSignatureError: ("token_signature_invalid", "トークンの署名が不正です。"),
+    jwt_exceptions.WrongTokenError: ("token_wrong_type", "このトークンの種類はここでは使えません。"),
+    jwt_exceptions.RevokedTokenError: ("token_revoked", "このトークンは失効しています。"),
+    jwt_exceptions.UserLookupError: ("token_user_invalid", "トークンのユーザーが無効です。"),
+}
+INVALID_TOKEN = ("token_invalid", "トークンが不正です。")
+
+# Validation error types rendered as Japanese field messages; others fall back to pydantic's text.
+FIELD_MESSAGES = {
+    "missing": "必須項目です。",
+    "string_too_short": "短すぎます。",
+    "string_too_long": "長すぎます。",
+    "string_type": "文字列を指定してください。",
+    "int_parsing": "整数を指定してください。",
+    "int_type": "整数を指定してください。",
+    "enum": "許可されていない値です。",
+    "literal_error": "許可されていない値です。",
+    "greater_than_equal": "値が小さすぎます。",
+    "less_than_equal": "値が大きすぎます。",
+    "extra_forbidden": "不明な項目です。",
+    "list_type": "配列を指定してください。",
+    "too_long": "要素が多すぎます。",
+    "datetime_from_date_parsing": "日時の形式が不正です。",
+    "datetime_parsing": "日時の形式が不正です。",
+    "value_error": "値が不正です。",
+}
+
+
+class ApiError(Exception):
+    """An error the API answers on purpose, with a status, a stable code and a Japanese message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None = None,
+        message: str | None = None,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        default_code, default_message = HTTP_ERRORS[status]
+        super().__init__(message or default_message)
+        self.status = status
+        self.code = code or default_code
+        self.message = message or default_message
+        self.details = details
+        self.headers = headers or {}
+
+
+def error_response(error: ApiError) -> Response:
+    """Render an ApiError as the JSON envelope."""
+    body: dict[str, Any] = {"code": error.code, "message": error.message, "status": error.status}
+    if error.details is not None:
+        body["details"] = error.details
+    response = jsonify(error=body)
+    response.status_code = error.status
+    response.headers.update(error.headers)
+    return response
+
+
+def validation_error(exc: ValidationError, location: str) -> ApiError:
+    """Turn a pydantic ValidationError into a 422 with one Japanese message per field."""
+    details = [
+        {
+            "location": location,
+            "field": ".".join(str(part) for part in item["loc"]) or location,
+            "type": item["type"],
+            "message": FIELD_MESSAGES.get(item["type"], item["msg"]),
+        }
+        for item in exc.errors(include_url=False, include_input=False)
+    ]
+    return ApiError(422, details=details)
+
+
+def _from_http_exception(exc: HTTPException) -> ApiError:
+    status = exc.code or 500
+    if status not in HTTP_ERRORS:
+        status = 500 if status >= 500 else 400
+    headers = {}
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        headers["Allow"] = exc.get_response().headers["Allow"]
+    return ApiError(status, headers=headers)
+
+
+def _token_error(exc: Exception) -> ApiError:
+    for exc_type, (code, message) in TOKEN_ERRORS.items():
+        if isinstance(exc, exc_type):
+            return ApiError(401, code, message)
+    return ApiError(401, *INVALID_TOKEN)
+
+
+def _rollback() -> None:
+    try:
+        current_db().session.rollback()
+    except Exception:  # the rollback itself may fail when the database is gone
+        log.exception("rollback failed")
+
+
+def init_app(app: Flask) -> None:
+    """Answer every failure, expected or not, with the envelope; never leak a stack trace."""
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(exc: ApiError) -> Response:
+        return error_response(exc)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(exc: HTTPException) -> Response:
+        return error_response(_from_http_exception(exc))
+
+    @app.errorhandler(OperationalError)
+    def handle_database_unavailable(exc: OperationalError) -> Response:
+        log.error("database unavailable: %s", exc.orig)
+        _rollback()
+        return error_response(ApiError(503, "database_unavailable", "データベースに接続できません。"))
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        _rollback()
+        return error_response(ApiError(500))
+
+    # flask-jwt-extended registers a handler per exception class; replace each with the envelope.
+    for exc_type in (
+        *vars(jwt_exceptions).values(),
+        jwt.InvalidTokenError,
+        jwt.DecodeError,
+        jwt.ExpiredSignatureError,
+        jwt.InvalidAudienceError,
+        jwt.InvalidIssuerError,
+        jwt.MissingRequiredClaimError,
+    ):
+        if isinstance(exc_type, type) and issubclass(exc_type, Exception):
+            app.register_error_handler(exc_type, lambda exc: error_response(_token_error(exc)))

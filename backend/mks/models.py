@@ -1,0 +1,185 @@
+"""Persistent data: users, knowledge entries, their revisions, categories, tags, revoked tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    EDITOR = "editor"
+    VIEWER = "viewer"
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    REVIEW = "review"
+    APPROVED = "approved"
+    ARCHIVED = "archived"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+# The review workflow: which status may follow which (re-saving in the same status is always allowed).
+STATUS_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.DRAFT: frozenset({Status.REVIEW, Status.ARCHIVED}),
+    Status.REVIEW: frozenset({Status.DRAFT, Status.APPROVED}),
+    Status.APPROVED: frozenset({Status.REVIEW, Status.ARCHIVED}),
+    Status.ARCHIVED: frozenset({Status.DRAFT}),
+}
+
+# SQLAlchemy stores timezone-aware datetimes; SQLite hands them back naive, so always read via as_utc().
+UtcDateTime = DateTime(timezone=True)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Attach UTC to a naive datetime read back from SQLite."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+knowledge_tags = Table(
+    "knowledge_tags",
+    Base.metadata,
+    Column("knowledge_id", ForeignKey("knowledge.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+
+
+class Knowledge(Base):
+    __tablename__ = "knowledge"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    content: Mapped[str] = mapped_column(Text, default="")
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=Status.DRAFT, index=True)
+    priority: Mapped[str] = mapped_column(String(16), default=Priority.NORMAL)
+    project_code: Mapped[str | None] = mapped_column(String(50), index=True)
+    owner_department: Mapped[str | None] = mapped_column(String(100), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    view_count: Mapped[int] = mapped_column(default=0)
+    version: Mapped[int] = mapped_column()
+
+    # Optimistic locking: every UPDATE checks and bumps the version, so a concurrent edit fails loudly.
+    __mapper_args__ = {"version_id_col": version}
+
+    category: Mapped[Category] = relationship(lazy="joined")
+    tags: Mapped[list[Tag]] = relationship(secondary=knowledge_tags, lazy="selectin")
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id], lazy="joined")
+    updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id], lazy="joined")
+
+    # The fields a revision records; their values form the revision's snapshot.
+    TRACKED_FIELDS = (
+        "title",
+        "summary",
+        "content",
+        "category",
+        "tags",
+        "status",
+        "priority",
+        "project_code",
+        "owner_department",
+    )
+
+    @property
+    def tag_names(self) -> list[str]:
+        """Tag names in code-point order, the same however they were given."""
+        return sorted(tag.name for tag in self.tags)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The tracked fields as plain JSON values."""
+        return {
+            "title": self.title,
+            "summary": self.summary,
+            "content": self.content,
+            "category": self.category.name,
+            "tags": self.tag_names,
+            "status": self.status,
+            "priority": self.priority,
+            "project_code": self.project_code,
+            "owner_department": self.owner_department,
+        }
+
+
+class KnowledgeRevision(Base):
+    __tablename__ = "knowledge_revisions"
+    __table_args__ = (UniqueConstraint("knowledge_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    knowledge_id: Mapped[int] = mapped_column(ForeignKey("knowledge.id", ondelete="CASCADE"))
+    revision: Mapped[int] = mapped_column(Integer)
+    changed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    changed_fields: Mapped[list[str]] = mapped_column(JSON)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    changed_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class RevokedToken(Base):
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    revoked_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

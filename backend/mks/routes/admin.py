@@ -1,0 +1,53 @@
+"""Categories and user accounts."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from ..api import ADMINS, ANY_ROLE, endpoint
+from ..schemas import CategoryCreate, CategoryList, CategoryOut, UserCreate, UserList, UserOut, UserUpdate
+from ..security import authenticated_user
+from ..services import categories, users
+
+bp = Blueprint("admin", __name__, url_prefix="/api/v1")
+
+
+@bp.get("/categories")
+@endpoint(summary="カテゴリ一覧と件数", tag="categories", roles=ANY_ROLE, response=CategoryList)
+def list_categories() -> CategoryList:
+    items = [CategoryOut(id=c.id, name=c.name, knowledge_count=n) for c, n in categories.list_categories()]
+    return CategoryList(items=items)
+
+
+@bp.post("/categories")
+@endpoint(summary="カテゴリ追加（管理者のみ）", tag="categories", roles=ADMINS, body=CategoryCreate,
+          response=CategoryOut, status=201, errors=(409,))
+def create_category(body: CategoryCreate) -> CategoryOut:
+    category = categories.create_category(body.name)
+    return CategoryOut(id=category.id, name=category.name, knowledge_count=0)
+
+
+@bp.get("/users")
+@endpoint(summary="ユーザー一覧（管理者のみ）", tag="users", roles=ADMINS, response=UserList)
+def list_users() -> UserList:
+    return UserList(items=[UserOut.model_validate(user) for user in users.list_users()])
+
+
+@bp.post("/users")
+@endpoint(summary="ユーザー作成（管理者のみ）", tag="users", roles=ADMINS, body=UserCreate, response=UserOut,
+          status=201, errors=(409,))
+def create_user(body: UserCreate) -> UserOut:
+    return UserOut.model_validate(users.create_user(body))
+
+
+@bp.get("/users/<int:user_id>")
+@endpoint(summary="ユーザー詳細（管理者のみ）", tag="users", roles=ADMINS, response=UserOut, errors=(404,))
+def get_user(user_id: int) -> UserOut:
+    return UserOut.model_validate(users.get_user(user_id))
+
+
+@bp.patch("/users/<int:user_id>")
+@endpoint(summary="ユーザー変更（ロール・有効/無効・パスワード。管理者のみ）", tag="users", roles=ADMINS,
+          body=UserUpdate, response=UserOut, errors=(404, 409))
+def update_user(user_id: int, body: UserUpdate) -> UserOut:
+    return UserOut.model_validate(users.update_user(user_id, body, authenticated_user()))

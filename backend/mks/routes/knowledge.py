@@ -1,0 +1,93 @@
+"""Knowledge routes: list, search, read, write, revisions, tags."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from ..api import ADMINS, ANY_ROLE, EDITORS, endpoint
+from ..schemas import (
+    KnowledgeCreate,
+    KnowledgeListQuery,
+    KnowledgeOut,
+    KnowledgePage,
+    KnowledgeSummary,
+    KnowledgeUpdate,
+    RevisionList,
+    RevisionOut,
+    RevisionSummary,
+    SearchHitOut,
+    SearchPage,
+    SearchQuery,
+    TagCount,
+    TagCountList,
+)
+from ..security import authenticated_user
+from ..services import knowledge
+
+bp = Blueprint("knowledge", __name__, url_prefix="/api/v1/knowledge")
+
+
+@bp.get("")
+@endpoint(summary="ナレッジ一覧（絞り込み・並べ替え・ページング）", tag="knowledge", roles=ANY_ROLE,
+          query=KnowledgeListQuery, response=KnowledgePage)
+def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
+    entries, total = knowledge.list_knowledge(query, authenticated_user())
+    items = [KnowledgeSummary.from_entry(entry) for entry in entries]
+    return KnowledgePage(items=items, total=total, limit=query.limit, offset=query.offset)
+
+
+@bp.post("")
+@endpoint(summary="ナレッジ作成", tag="knowledge", roles=EDITORS, body=KnowledgeCreate,
+          response=KnowledgeOut, status=201)
+def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
+    return KnowledgeOut.from_entry(knowledge.create_knowledge(body, authenticated_user()))
+
+
+@bp.get("/search")
+@endpoint(summary="全文検索（日本語対応、全語一致、関連度順、抜粋付き）", tag="knowledge", roles=ANY_ROLE,
+          query=SearchQuery, response=SearchPage)
+def search(query: SearchQuery) -> SearchPage:
+    results, total, terms = knowledge.search(query, authenticated_user())
+    items = [SearchHitOut.from_entry(entry, score=score, snippet=text) for entry, score, text in results]
+    return SearchPage(items=items, total=total, limit=query.limit, offset=query.offset, terms=terms)
+
+
+@bp.get("/tags")
+@endpoint(summary="使用中のタグと件数", tag="knowledge", roles=ANY_ROLE, response=TagCountList)
+def tags() -> TagCountList:
+    counts = knowledge.tag_counts(authenticated_user())
+    return TagCountList(items=[TagCount(name=name, count=count) for name, count in counts])
+
+
+@bp.get("/<int:knowledge_id>")
+@endpoint(summary="ナレッジ詳細（閲覧数を加算）", tag="knowledge", roles=ANY_ROLE, response=KnowledgeOut, errors=(404,))
+def get_knowledge(knowledge_id: int) -> KnowledgeOut:
+    entry = knowledge.get_visible(knowledge_id, authenticated_user())
+    knowledge.record_view(entry)
+    return KnowledgeOut.from_entry(entry)
+
+
+@bp.put("/<int:knowledge_id>")
+@endpoint(summary="ナレッジ更新（指定した項目のみ。変更があれば版を記録）", tag="knowledge", roles=EDITORS,
+          body=KnowledgeUpdate, response=KnowledgeOut, errors=(404, 409))
+def update_knowledge(knowledge_id: int, body: KnowledgeUpdate) -> KnowledgeOut:
+    return KnowledgeOut.from_entry(knowledge.update_knowledge(knowledge_id, body, authenticated_user()))
+
+
+@bp.delete("/<int:knowledge_id>")
+@endpoint(summary="ナレッジ削除（管理者のみ）", tag="knowledge", roles=ADMINS, status=204, errors=(404,))
+def delete_knowledge(knowledge_id: int) -> None:
+    knowledge.delete_knowledge(knowledge_id, authenticated_user())
+
+
+@bp.get("/<int:knowledge_id>/revisions")
+@endpoint(summary="版の一覧（新しい順）", tag="knowledge", roles=ANY_ROLE, response=RevisionList, errors=(404,))
+def list_revisions(knowledge_id: int) -> RevisionList:
+    found = knowledge.revisions(knowledge_id, authenticated_user())
+    return RevisionList(items=[RevisionSummary.from_revision(item) for item in found])
+
+
+@bp.get("/<int:knowledge_id>/revisions/<int:revision>")
+@endpoint(summary="特定の版の内容", tag="knowledge", roles=ANY_ROLE, response=RevisionOut, errors=(404,))
+def get_revision(knowledge_id: int, revision: int) -> RevisionOut:
+    return RevisionOut.from_revision(knowledge.revision(knowledge_id, revision, authenticated_user()))

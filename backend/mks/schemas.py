@@ -1,0 +1,308 @@
+"""Request and response bodies of the API (pydantic models, also the OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from .models import Knowledge, KnowledgeRevision, Priority, Role, Status, User, as_utc
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
+Department = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
+# Timestamps in responses are always UTC with an offset, even where SQLite returns them naive.
+Timestamp = Annotated[datetime, AfterValidator(as_utc)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+
+
+def _unique(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+TagNames = Annotated[list[Name], Field(max_length=20), AfterValidator(_unique)]
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(BaseModel):
+    """Query parameters: unknown ones are ignored (cache busters, tracking parameters)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Page(Query):
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+# --- auth -----------------------------------------------------------------------------------
+
+
+class LoginRequest(Body):
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "Bearer"
+    expires_in: int = Field(description="アクセストークンの有効秒数")
+
+
+class AccessToken(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    is_active: bool
+    created_at: Timestamp
+    last_seen_at: Timestamp | None
+
+
+class UserRef(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    display_name: str
+
+
+class UserList(BaseModel):
+    items: list[UserOut]
+
+
+class UserCreate(Body):
+    username: Username
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    password: Password
+    role: Role = Role.VIEWER
+
+
+class UserUpdate(Body):
+    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    password: Password | None = None
+    role: Role | None = None
+    is_active: bool | None = None
+
+
+# --- knowledge ------------------------------------------------------------------------------
+
+
+class KnowledgeCreate(Body):
+    title: Title
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+    content: Annotated[str, StringConstraints(max_length=200_000)] = ""
+    category: Name
+    tags: TagNames = []
+    status: Status = Status.DRAFT
+    priority: Priority = Priority.NORMAL
+    project_code: Code | None = None
+    owner_department: Department | None = None
+
+
+class KnowledgeUpdate(Body):
+    """Fields to change; omitted fields keep their value. ``version`` guards against lost updates."""
+
+    title: Title | None = None
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    content: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+    category: Name | None = None
+    tags: TagNames | None = None
+    status: Status | None = None
+    priority: Priority | None = None
+    project_code: Code | None = None
+    owner_department: Department | None = None
+    version: int | None = Field(default=None, ge=1, description="編集元の版。現在の版と違えば 409")
+
+
+def _user_ref(user: User | None) -> UserRef | None:
+    return UserRef.model_validate(user) if user is not None else None
+
+
+class KnowledgeSummary(BaseModel):
+    id: int
+    title: str
+    summary: str
+    category: str
+    tags: list[str]
+    status: Status
+    priority: Priority
+    project_code: str | None
+    owner_department: str | None
+    created_by: UserRef | None
+    updated_by: UserRef | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    view_count: int
+    version: int
+
+    @classmethod
+    def from_entry(cls, entry: Knowledge, **extra: Any) -> Self:
+        """Serialize an entry (with its content when the model has that field)."""
+        values: dict[str, Any] = {
+            "id": entry.id,
+            "title": entry.title,
+            "summary": entry.summary,
+            "category": entry.category.name,
+            "tags": entry.tag_names,
+            "status": entry.status,
+            "priority": entry.priority,
+            "project_code": entry.project_code,
+            "owner_department": entry.owner_department,
+            "created_by": _user_ref(entry.created_by),
+            "updated_by": _user_ref(entry.updated_by),
+            "created_at": entry.created_at,
+            "updated_at": entry.updated_at,
+            "view_count": entry.view_count,
+            "version": entry.version,
+        }
+        if "content" in cls.model_fields:
+            values["content"] = entry.content
+        return cls(**values, **extra)
+
+
+class KnowledgeOut(KnowledgeSummary):
+    content: str
+
+
+class KnowledgePage(BaseModel):
+    items: list[KnowledgeSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class SortKey(StrEnum):
+    UPDATED_DESC = "-updated_at"
+    UPDATED = "updated_at"
+    CREATED_DESC = "-created_at"
+    CREATED = "created_at"
+    TITLE = "title"
+    TITLE_DESC = "-title"
+    VIEWS_DESC = "-view_count"
+    PRIORITY_DESC = "-priority"
+
+
+class KnowledgeListQuery(Page):
+    category: Name | None = None
+    tag: Name | None = None
+    status: Status | None = None
+    project_code: Code | None = None
+    owner_department: Department | None = None
+    updated_since: datetime | None = None
+    sort: SortKey = SortKey.UPDATED_DESC
+
+
+class SearchQuery(Page):
+    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    category: Name | None = None
+
+
+class SearchHitOut(KnowledgeSummary):
+    score: float = Field(description="関連度（大きいほど上位）")
+    snippet: str = Field(description="一致箇所の抜粋（HTML エスケープ済み、一致語は <mark> で囲む）")
+
+
+class SearchPage(BaseModel):
+    items: list[SearchHitOut]
+    total: int
+    limit: int
+    offset: int
+    terms: list[str] = Field(description="正規化後の検索語（すべてを含むものが一致）")
+
+
+class RevisionSummary(BaseModel):
+    revision: int
+    changed_at: Timestamp
+    changed_by: UserRef | None
+    changed_fields: list[str]
+
+    @classmethod
+    def from_revision(cls, revision: KnowledgeRevision) -> Self:
+        """Serialize a revision (with its snapshot when the model has that field)."""
+        values: dict[str, Any] = {
+            "revision": revision.revision,
+            "changed_at": revision.changed_at,
+            "changed_by": _user_ref(revision.changed_by),
+            "changed_fields": revision.changed_fields,
+        }
+        if "snapshot" in cls.model_fields:
+            values["snapshot"] = revision.snapshot
+        return cls(**values)
+
+
+class RevisionOut(RevisionSummary):
+    snapshot: dict[str, object]
+
+
+class RevisionList(BaseModel):
+    items: list[RevisionSummary]
+
+
+class TagCount(BaseModel):
+    name: str
+    count: int
+
+
+class TagCountList(BaseModel):
+    items: list[TagCount]
+
+
+class CategoryOut(BaseModel):
+    id: int
+    name: str
+    knowledge_count: int
+
+
+class CategoryList(BaseModel):
+    items: list[CategoryOut]
+
+
+class CategoryCreate(Body):
+    name: Name
+
+
+# --- health ---------------------------------------------------------------------------------
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    database: str
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="機械向けの固定コード（例: validation_error, token_expired）")
+    message: str = Field(description="利用者向けの説明（日本語）")
+    status: int
+    details: list[dict[str, object]] | None = Field(default=None, description="項目ごとの誤りなど")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

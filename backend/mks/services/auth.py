@@ -1,0 +1,73 @@
+"""Use cases of authentication: log in, refresh, log out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token, get_jti, get_jwt
+from sqlalchemy import select
+
+from ..db import get_session
+from ..errors import ApiError
+from ..models import RevokedToken, User
+from ..security import hash_password, verify_password
+
+INVALID_CREDENTIALS = ApiError(401, "invalid_credentials", "ユーザー名またはパスワードが正しくありません。")
+# Claim in an access token naming the refresh token it came with, so logout can revoke both.
+REFRESH_JTI_CLAIM = "rjti"
+
+
+def _dummy_hash() -> str:
+    # Verifying against a real hash when the user does not exist keeps both answers equally slow.
+    cached: str | None = current_app.extensions.get("mks_dummy_hash")
+    if cached is None:
+        cached = current_app.extensions["mks_dummy_hash"] = hash_password("not-a-real-password")
+    return cached
+
+
+def authenticate(username: str, password: str) -> User:
+    """The active user with these credentials; one indistinguishable 401 otherwise."""
+    user = get_session().scalar(select(User).where(User.username == username))
+    password_hash = user.password_hash if user is not None else _dummy_hash()
+    if not verify_password(password_hash, password) or user is None or not user.is_active:
+        raise INVALID_CREDENTIALS
+    return user
+
+
+def access_token_seconds() -> int:
+    """Lifetime of an access token in seconds."""
+    return int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
+
+
+def issue_tokens(user: User) -> tuple[str, str]:
+    """A new access token and the refresh token it is paired with."""
+    refresh_token = create_refresh_token(identity=user)
+    access_token = create_access_token(
+        identity=user, additional_claims={"role": user.role, REFRESH_JTI_CLAIM: get_jti(refresh_token)}
+    )
+    return access_token, refresh_token
+
+
+def refresh_access_token(user: User) -> str:
+    """A new access token for the refresh token of the current request."""
+    claims = get_jwt()
+    return create_access_token(identity=user, additional_claims={"role": user.role, REFRESH_JTI_CLAIM: claims["jti"]})
+
+
+def _revoke(jti: str, user_id: int, expires: datetime) -> None:
+    session = get_session()
+    if session.get(RevokedToken, jti) is None:
+        session.add(RevokedToken(jti=jti, user_id=user_id, expires_at=expires))
+
+
+def logout(user: User) -> None:
+    """Revoke the current access token and the refresh token paired with it, for every process."""
+    claims: dict[str, Any] = get_jwt()
+    expires = datetime.fromtimestamp(claims["exp"], UTC)
+    refresh_expires = expires + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    _revoke(claims["jti"], user.id, expires)
+    if REFRESH_JTI_CLAIM in claims:
+        _revoke(claims[REFRESH_JTI_CLAIM], user.id, refresh_expires)
+    get_session().commit()

@@ -1,0 +1,31 @@
+"""Use cases of categories: list with counts, add."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from ..db import get_session
+from ..errors import ApiError
+from ..models import Category, Knowledge
+
+
+def list_categories() -> list[tuple[Category, int]]:
+    """Every category with the number of entries in it, by name."""
+    statement = (
+        select(Category, func.count(Knowledge.id))
+        .outerjoin(Knowledge, Knowledge.category_id == Category.id)
+        .group_by(Category.id)
+        .order_by(Category.id)
+    )
+    return [(category, count) for category, count in get_session().execute(statement)]
+
+
+def create_category(name: str) -> Category:
+    """Add a category; 409 when the name exists."""
+    session = get_session()
+    if session.scalar(select(Category.id).where(Category.name == name)) is not None:
+        raise ApiError(409, "category_exists", "このカテゴリは既に存在します。")
+    category = Category(name=name)
+    session.add(category)
+    session.commit()
+    return category

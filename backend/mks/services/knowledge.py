@@ -1,0 +1,270 @@
+"""Use cases of knowledge entries: list, read, create, update with revisions, delete, search."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, case, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..db import current_db, get_session
+from ..errors import ApiError
+from ..models import (
+    STATUS_TRANSITIONS,
+    Category,
+    Knowledge,
+    KnowledgeRevision,
+    Priority,
+    Role,
+    Status,
+    Tag,
+    User,
+    knowledge_tags,
+    utcnow,
+)
+from ..schemas import KnowledgeCreate, KnowledgeListQuery, KnowledgeUpdate, SearchQuery, SortKey
+from ..search import SearchFilters, backend_for
+from ..search.text import parse_query, snippet
+
+NOT_FOUND = ApiError(404, "knowledge_not_found", "ナレッジが見つかりません。")
+
+PRIORITY_RANK = case(
+    {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.CRITICAL: 3},
+    value=Knowledge.priority,
+)
+SORT_ORDER = {
+    SortKey.UPDATED_DESC: Knowledge.updated_at.desc(),
+    SortKey.UPDATED: Knowledge.updated_at.asc(),
+    SortKey.CREATED_DESC: Knowledge.created_at.desc(),
+    SortKey.CREATED: Knowledge.created_at.asc(),
+    SortKey.TITLE: Knowledge.title.asc(),
+    SortKey.TITLE_DESC: Knowledge.title.desc(),
+    SortKey.VIEWS_DESC: Knowledge.view_count.desc(),
+    SortKey.PRIORITY_DESC: PRIORITY_RANK.desc(),
+}
+
+
+def visible_statuses(user: User) -> tuple[str, ...] | None:
+    """Statuses the user may read: viewers (partners) see approved knowledge only."""
+    return (Status.APPROVED,) if user.role == Role.VIEWER else None
+
+
+def get_visible(knowledge_id: int, user: User) -> Knowledge:
+    """The entry, or 404 when it does not exist or the user may not see it."""
+    entry = get_session().get(Knowledge, knowledge_id)
+    statuses = visible_statuses(user)
+    if entry is None or (statuses is not None and entry.status not in statuses):
+        raise NOT_FOUND
+    return entry
+
+
+def record_view(entry: Knowledge) -> None:
+    """Count one view with an atomic UPDATE, so concurrent readers never lose a count."""
+    session = get_session()
+    session.execute(
+        update(Knowledge).where(Knowledge.id == entry.id).values(view_count=Knowledge.view_count + 1),
+        execution_options={"synchronize_session": False},
+    )
+    session.commit()
+    entry.view_count += 1
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def list_knowledge(query: KnowledgeListQuery, user: User) -> tuple[list[Knowledge], int]:
+    """One page of entries matching the filters, and the total number matching."""
+    statement: Select[Any] = select(Knowledge)
+    statuses = visible_statuses(user)
+    if statuses is not None:
+        statement = statement.where(Knowledge.status.in_(statuses))
+    if query.status is not None:
+        statement = statement.where(Knowledge.status == query.status)
+    if query.category is not None:
+        statement = statement.where(Knowledge.category.has(Category.name == query.category))
+    if query.tag is not None:
+        statement = statement.where(Knowledge.tags.any(Tag.name == query.tag))
+    if query.project_code is not None:
+        statement = statement.where(Knowledge.project_code == query.project_code)
+    if query.owner_department is not None:
+        statement = statement.where(Knowledge.owner_department == query.owner_department)
+    if query.updated_since is not None:
+        statement = statement.where(Knowledge.updated_at >= _as_utc(query.updated_since))
+    session = get_session()
+    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    page = statement.order_by(SORT_ORDER[query.sort], Knowledge.id.desc()).limit(query.limit).offset(query.offset)
+    return list(session.scalars(page).unique()), total
+
+
+def _category(name: str, location: str = "body") -> Category:
+    category = get_session().scalar(select(Category).where(Category.name == name))
+    if category is None:
+        raise ApiError(
+            422,
+            details=[{"location": location, "field": "category", "type": "unknown_category", "message": "未登録のカテゴリです。"}],
+        )
+    return category
+
+
+def _tags(session: Session, names: list[str]) -> list[Tag]:
+    existing = {tag.name: tag for tag in session.scalars(select(Tag).where(Tag.name.in_(names)))}
+    for name in names:
+        if name not in existing:
+            try:
+                with session.begin_nested():
+                    existing[name] = Tag(name=name)
+                    session.add(existing[name])
+            except IntegrityError:  # another request created it first
+                existing[name] = session.scalars(select(Tag).where(Tag.name == name)).one()
+    return [existing[name] for name in names]
+
+
+def _add_revision(session: Session, entry: Knowledge, user: User, changed_fields: list[str]) -> None:
+    session.add(
+        KnowledgeRevision(
+            knowledge_id=entry.id,
+            revision=entry.version,
+            changed_by_id=user.id,
+            changed_at=entry.updated_at,
+            changed_fields=changed_fields,
+            snapshot=entry.snapshot(),
+        )
+    )
+
+
+def create_knowledge(data: KnowledgeCreate, user: User) -> Knowledge:
+    """Create an entry and its first revision."""
+    session = get_session()
+    entry = Knowledge(
+        **data.model_dump(exclude={"category", "tags"}),
+        category=_category(data.category),
+        tags=_tags(session, data.tags),
+        created_by=user,
+        updated_by=user,
+    )
+    session.add(entry)
+    session.flush()
+    _add_revision(session, entry, user, list(Knowledge.TRACKED_FIELDS))
+    session.commit()
+    return entry
+
+
+def _check_transition(current: str, new: str) -> None:
+    if new != current and Status(new) not in STATUS_TRANSITIONS[Status(current)]:
+        raise ApiError(
+            409,
+            "invalid_status_transition",
+            f"ステータスを {current} から {new} へは変更できません。",
+        )
+
+
+def update_knowledge(knowledge_id: int, data: KnowledgeUpdate, user: User) -> Knowledge:
+    """Apply the given fields; a real change bumps the version and records a revision."""
+    session = get_session()
+    entry = get_visible(knowledge_id, user)
+    if data.version is not None and data.version != entry.version:
+        raise _version_conflict(entry.version)
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    if "status" in changes:
+        _check_transition(entry.status, changes["status"])
+    before = entry.snapshot()
+    if "category" in changes:
+        entry.category = _category(changes.pop("category"))
+    if "tags" in changes:
+        entry.tags = _tags(session, changes.pop("tags"))
+    for name, value in changes.items():
+        setattr(entry, name, value)
+    changed_fields = [name for name, value in entry.snapshot().items() if before[name] != value]
+    if not changed_fields:
+        return entry
+    entry.updated_by = user
+    entry.updated_at = utcnow()
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise _version_conflict(None) from None
+    _add_revision(session, entry, user, changed_fields)
+    session.commit()
+    return entry
+
+
+def _version_conflict(current: int | None) -> ApiError:
+    return ApiError(
+        409,
+        "version_conflict",
+        "他のユーザーが先に更新しました。最新の内容を取得してから再度編集してください。",
+        details=[{"current_version": current}] if current is not None else None,
+    )
+
+
+def delete_knowledge(knowledge_id: int, user: User) -> None:
+    """Delete an entry with its revisions and index rows."""
+    session = get_session()
+    session.delete(get_visible(knowledge_id, user))
+    session.commit()
+
+
+def revisions(knowledge_id: int, user: User) -> list[KnowledgeRevision]:
+    """The entry's revisions, newest first."""
+    entry = get_visible(knowledge_id, user)
+    return list(
+        get_session().scalars(
+            select(KnowledgeRevision)
+            .where(KnowledgeRevision.knowledge_id == entry.id)
+            .order_by(KnowledgeRevision.revision.desc())
+        )
+    )
+
+
+def revision(knowledge_id: int, number: int, user: User) -> KnowledgeRevision:
+    """One revision of the entry, or 404."""
+    entry = get_visible(knowledge_id, user)
+    found = get_session().scalar(
+        select(KnowledgeRevision).where(
+            KnowledgeRevision.knowledge_id == entry.id, KnowledgeRevision.revision == number
+        )
+    )
+    if found is None:
+        raise ApiError(404, "revision_not_found", "指定された版が見つかりません。")
+    return found
+
+
+def tag_counts(user: User) -> list[tuple[str, int]]:
+    """Every tag in use on entries the user can see, with its entry count, most used first."""
+    statement = (
+        select(Tag.name, func.count(knowledge_tags.c.knowledge_id))
+        .join(knowledge_tags, knowledge_tags.c.tag_id == Tag.id)
+        .join(Knowledge, Knowledge.id == knowledge_tags.c.knowledge_id)
+        .group_by(Tag.name)
+        .order_by(func.count(knowledge_tags.c.knowledge_id).desc(), Tag.name)
+    )
+    statuses = visible_statuses(user)
+    if statuses is not None:
+        statement = statement.where(Knowledge.status.in_(statuses))
+    return [(name, count) for name, count in get_session().execute(statement)]
+
+
+def search(query: SearchQuery, user: User) -> tuple[list[tuple[Knowledge, float, str]], int, list[str]]:
+    """Entries containing every query term, best first, each with its score and snippet."""
+    terms = parse_query(query.q)
+    if not terms:
+        raise ApiError(
+            422, details=[{"location": "query", "field": "q", "type": "missing", "message": "検索語を指定してください。"}]
+        )
+    category_id = _category(query.category, "query").id if query.category is not None else None
+    filters = SearchFilters(statuses=visible_statuses(user), category_id=category_id)
+    session = get_session()
+    page = backend_for(current_db().dialect).search(session.connection(), terms, filters, query.limit, query.offset)
+    entries = {entry.id: entry for entry in session.scalars(select(Knowledge).where(Knowledge.id.in_([hit.knowledge_id for hit in page.hits])))}
+    words = [term.text for term in terms]
+    results = [
+        (entry, hit.score, snippet([entry.summary, entry.content, entry.title], words))
+        for hit in page.hits
+        if (entry := entries.get(hit.knowledge_id)) is not None
+    ]
+    return results, page.total, words

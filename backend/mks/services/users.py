@@ -1,0 +1,58 @@
+"""Use cases of user accounts, for admins and the CLI."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ..db import get_session
+from ..errors import ApiError
+from ..models import Role, User
+from ..schemas import UserCreate, UserUpdate
+from ..security import hash_password
+
+
+def list_users() -> list[User]:
+    """Every user, by username."""
+    return list(get_session().scalars(select(User).order_by(User.username)))
+
+
+def get_user(user_id: int) -> User:
+    """The user, or 404."""
+    user = get_session().get(User, user_id)
+    if user is None:
+        raise ApiError(404, "user_not_found", "ユーザーが見つかりません。")
+    return user
+
+
+def create_user(data: UserCreate) -> User:
+    """Create an account; 409 when the username is taken."""
+    session = get_session()
+    if session.scalar(select(User.id).where(User.username == data.username)) is not None:
+        raise ApiError(409, "username_taken", "このユーザー名は既に使われています。")
+    user = User(
+        username=data.username,
+        display_name=data.display_name,
+        password_hash=hash_password(data.password),
+        role=data.role,
+        is_active=True,
+    )
+    session.add(user)
+    session.commit()
+    return user
+
+
+def update_user(user_id: int, data: UserUpdate, acting: User) -> User:
+    """Change an account; admins cannot demote or disable themselves (no lock-out)."""
+    user = get_user(user_id)
+    if user.id == acting.id and (data.role not in (None, Role.ADMIN) or data.is_active is False):
+        raise ApiError(409, "cannot_demote_self", "自分自身の管理者権限の削除や無効化はできません。")
+    if data.display_name is not None:
+        user.display_name = data.display_name
+    if data.password is not None:
+        user.password_hash = hash_password(data.password)
+    if data.role is not None:
+        user.role = data.role
+    if data.is_active is not None:
+        user.is_active = data.is_active
+    get_session().commit()
+    return user

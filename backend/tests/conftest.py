@@ -1,0 +1,163 @@
+"""Fixtures: the app on a fresh real database (SQLite file or PostgreSQL), a client, and logged-in users.
+
+Every test that takes ``app`` runs twice, once per database. PostgreSQL comes from
+MKS_TEST_POSTGRES_URL (default: the local server, trust auth). When it cannot be reached the
+PostgreSQL half is skipped locally, and fails under CI=true so CI never passes without it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+from mks import migrate
+from mks.app import create_app
+from mks.config import Settings
+from mks.schemas import UserCreate
+from mks.services.users import create_user
+
+POSTGRES_URL = os.environ.get("MKS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PASSWORDS = {"admin": "admin-pass-1", "yamada": "yamada-pass-1", "partner": "partner-pass-1"}
+ROLES = {"admin": "admin", "yamada": "editor", "partner": "viewer"}
+_database_numbers = itertools.count()
+
+
+def _admin_connection() -> psycopg.Connection:
+    url = make_url(POSTGRES_URL)
+    return psycopg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, dbname=url.database, autocommit=True, connect_timeout=3
+    )
+
+
+def make_settings(database_url: str, instance: Path, **overrides: object) -> Settings:
+    """Settings of a test app: cheap password hashing, no demo data, generous rate limits."""
+    values: dict[str, object] = {
+        "env": "testing",
+        "database_url": database_url,
+        "instance_path": instance,
+        "jwt_secret_key": "test-secret-" + "x" * 40,
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 64,
+        "demo_data": False,
+        "ratelimit_default": "10000 per minute",
+        "ratelimit_login_per_client": "1000 per minute",
+        "ratelimit_login_per_username": "1000 per minute",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated PostgreSQL database used as the template of each test's database."""
+    try:
+        admin = _admin_connection()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    name = f"mks_tpl_{os.getpid()}"
+    admin.execute(f"DROP DATABASE IF EXISTS {name}")
+    admin.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'")
+    url = make_url(POSTGRES_URL).set(database=name)
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield name
+    admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh, migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "mks.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"mks_test_{os.getpid()}_{next(_database_numbers)}"
+    with _admin_connection() as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with _admin_connection() as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path / "instance")
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    app = create_app(settings)
+    with app.app_context():
+        for username, password in PASSWORDS.items():
+            create_user(
+                UserCreate(username=username, display_name=username, password=password, role=ROLES[username])  # type: ignore[arg-type]
+            )
+    yield app
+    app.extensions["mks_db"].engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass
+class Auth:
+    """Logs users in through the API and hands out their Authorization headers."""
+
+    client: FlaskClient
+
+    def tokens(self, username: str) -> dict[str, str]:
+        response = self.client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORDS[username]})
+        assert response.status_code == 200, response.json
+        return response.json  # type: ignore[return-value]
+
+    def headers(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens(username)['access_token']}"}
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> Auth:
+    return Auth(client)
+
+
+@pytest.fixture
+def admin(auth: Auth) -> dict[str, str]:
+    return auth.headers("admin")
+
+
+@pytest.fixture
+def editor(auth: Auth) -> dict[str, str]:
+    return auth.headers("yamada")
+
+
+@pytest.fixture
+def viewer(auth: Auth) -> dict[str, str]:
+    return auth.headers("partner")

@@ -1,0 +1,223 @@
+"""Knowledge CRUD, listing, revisions, workflow and optimistic locking, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from mks.db import get_session
+from mks.models import Knowledge, KnowledgeRevision
+
+BASE = "/api/v1/knowledge"
+
+
+def entry(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": "寒中コンクリートの加熱養生",
+        "summary": "外気温が低い時期の養生温度管理の要点",
+        "content": "## 手順\n- 養生温度を 5℃ 以上に保つ\n- 温度記録を 2 時間ごとに取る",
+        "category": "品質",
+        "tags": ["コンクリート", "養生", "冬期"],
+        "status": "draft",
+        "priority": "high",
+        "project_code": "PRJ-2026-001",
+        "owner_department": "品質管理部",
+    }
+    body.update(overrides)
+    return body
+
+
+def create(client: FlaskClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    response = client.post(BASE, json=entry(**overrides), headers=headers)
+    assert response.status_code == 201, response.json
+    return response.json  # type: ignore[return-value]
+
+
+def test_create_returns_the_entry_and_stores_it(client: FlaskClient, editor: dict[str, str], app: Any) -> None:
+    created = create(client, editor)
+    assert created["title"] == "寒中コンクリートの加熱養生"
+    assert created["tags"] == ["コンクリート", "冬期", "養生"]  # sorted by name
+    assert created["category"] == "品質"
+    assert created["status"] == "draft"
+    assert created["version"] == 1
+    assert created["view_count"] == 0
+    assert created["created_by"]["username"] == "yamada"
+    assert created["created_at"].endswith("Z")  # UTC, also on SQLite
+    with app.app_context():
+        stored = get_session().get(Knowledge, created["id"])
+        assert stored.project_code == "PRJ-2026-001"
+        assert get_session().scalar(select(func.count()).select_from(KnowledgeRevision)) == 1
+
+
+def test_get_counts_views(client: FlaskClient, editor: dict[str, str], viewer: dict[str, str]) -> None:
+    created = create(client, editor, status="review")
+    client.put(f"{BASE}/{created['id']}", json={"status": "approved"}, headers=editor)
+    for expected in (1, 2, 3):
+        response = client.get(f"{BASE}/{created['id']}", headers=viewer)
+        assert response.status_code == 200
+        assert response.json["view_count"] == expected
+    assert response.json["content"].startswith("## 手順")
+
+
+def test_update_records_a_revision_with_changed_fields(client: FlaskClient, editor: dict[str, str], admin: dict[str, str]) -> None:
+    created = create(client, editor)
+    response = client.put(
+        f"{BASE}/{created['id']}", json={"title": "加熱養生の温度管理", "tags": ["養生"], "version": 1}, headers=admin
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["version"] == 2
+    assert response.json["updated_by"]["username"] == "admin"
+    assert response.json["summary"] == created["summary"]  # untouched fields keep their value
+    revisions = client.get(f"{BASE}/{created['id']}/revisions", headers=editor).json["items"]
+    assert [item["revision"] for item in revisions] == [2, 1]
+    assert revisions[0]["changed_fields"] == ["title", "tags"]
+    assert revisions[0]["changed_by"]["username"] == "admin"
+    first = client.get(f"{BASE}/{created['id']}/revisions/1", headers=editor).json
+    assert first["snapshot"]["title"] == "寒中コンクリートの加熱養生"
+    assert first["snapshot"]["tags"] == ["コンクリート", "冬期", "養生"]
+    second = client.get(f"{BASE}/{created['id']}/revisions/2", headers=editor).json
+    assert second["snapshot"]["title"] == "加熱養生の温度管理"
+    missing = client.get(f"{BASE}/{created['id']}/revisions/3", headers=editor)
+    assert missing.status_code == 404
+    assert missing.json["error"]["code"] == "revision_not_found"
+
+
+def test_update_without_change_keeps_version(client: FlaskClient, editor: dict[str, str]) -> None:
+    created = create(client, editor)
+    response = client.put(f"{BASE}/{created['id']}", json={"title": created["title"]}, headers=editor)
+    assert response.json["version"] == 1
+    assert len(client.get(f"{BASE}/{created['id']}/revisions", headers=editor).json["items"]) == 1
+
+
+def test_stale_version_is_a_conflict_and_changes_nothing(client: FlaskClient, editor: dict[str, str]) -> None:
+    created = create(client, editor)
+    assert client.put(f"{BASE}/{created['id']}", json={"title": "一人目の編集", "version": 1}, headers=editor).status_code == 200
+    response = client.put(f"{BASE}/{created['id']}", json={"title": "二人目の編集", "version": 1}, headers=editor)
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "version_conflict"
+    assert response.json["error"]["details"] == [{"current_version": 2}]
+    assert client.get(f"{BASE}/{created['id']}", headers=editor).json["title"] == "一人目の編集"
+
+
+@pytest.mark.parametrize(
+    ("start", "target", "allowed"),
+    [
+        ("draft", "review", True),
+        ("draft", "approved", False),
+        ("review", "approved", True),
+        ("review", "draft", True),
+        ("approved", "archived", True),
+        ("approved", "draft", False),
+        ("archived", "draft", True),
+        ("archived", "approved", False),
+    ],
+)
+def test_status_workflow(client: FlaskClient, admin: dict[str, str], start: str, target: str, allowed: bool) -> None:
+    created = create(client, admin, status=start)
+    response = client.put(f"{BASE}/{created['id']}", json={"status": target}, headers=admin)
+    if allowed:
+        assert response.status_code == 200
+        assert response.json["status"] == target
+    else:
+        assert response.status_code == 409
+        assert response.json["error"]["code"] == "invalid_status_transition"
+        assert client.get(f"{BASE}/{created['id']}", headers=admin).json["status"] == start
+
+
+def test_delete_removes_entry_revisions_and_search_hits(client: FlaskClient, editor: dict[str, str], admin: dict[str, str], app: Any) -> None:
+    created = create(client, editor)
+    client.put(f"{BASE}/{created['id']}", json={"summary": "二版目"}, headers=editor)
+    assert client.delete(f"{BASE}/{created['id']}", headers=admin).status_code == 204
+    assert client.get(f"{BASE}/{created['id']}", headers=admin).status_code == 404
+    assert client.get(f"{BASE}/search", query_string={"q": "加熱養生"}, headers=admin).json["total"] == 0
+    with app.app_context():
+        assert get_session().scalar(select(func.count()).select_from(KnowledgeRevision)) == 0
+
+
+def test_missing_entry_is_404_everywhere(client: FlaskClient, admin: dict[str, str]) -> None:
+    for method, path in [("get", "/999"), ("put", "/999"), ("delete", "/999"), ("get", "/999/revisions"), ("get", "/999/revisions/1")]:
+        response = client.open(f"{BASE}{path}", method=method.upper(), json={"title": "x"} if method == "put" else None, headers=admin)
+        assert response.status_code == 404, (method, path)
+        assert response.json["error"]["code"] == "knowledge_not_found"
+
+
+def test_unknown_category_is_a_field_error(client: FlaskClient, editor: dict[str, str]) -> None:
+    response = client.post(BASE, json=entry(category="存在しない"), headers=editor)
+    assert response.status_code == 422
+    assert response.json["error"]["details"][0]["field"] == "category"
+    assert response.json["error"]["details"][0]["type"] == "unknown_category"
+
+
+@pytest.fixture
+def corpus(client: FlaskClient, admin: dict[str, str]) -> list[dict[str, Any]]:
+    rows = [
+        entry(title="足場の点検手順", category="安全", tags=["足場", "点検"], status="approved", project_code="PRJ-A", owner_department="安全環境部", priority="critical"),
+        entry(title="鉄筋かぶり厚さの確認", category="品質", tags=["鉄筋"], status="approved", project_code="PRJ-B", priority="low"),
+        entry(title="実行予算の見直し", category="原価", tags=["予算"], status="draft", project_code="PRJ-A", priority="normal"),
+        entry(title="出来形のドローン測量", category="出来形", tags=["ICT", "点検"], status="review", project_code="PRJ-C", priority="high"),
+    ]
+    return [create(client, admin, **row) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("params", "titles"),
+    [
+        ({"category": "安全"}, ["足場の点検手順"]),
+        ({"tag": "点検"}, ["出来形のドローン測量", "足場の点検手順"]),
+        ({"status": "draft"}, ["実行予算の見直し"]),
+        ({"project_code": "PRJ-A"}, ["実行予算の見直し", "足場の点検手順"]),
+        ({"owner_department": "安全環境部"}, ["足場の点検手順"]),
+        ({"sort": "title"}, ["出来形のドローン測量", "実行予算の見直し", "足場の点検手順", "鉄筋かぶり厚さの確認"]),
+        ({"sort": "-priority"}, ["足場の点検手順", "出来形のドローン測量", "実行予算の見直し", "鉄筋かぶり厚さの確認"]),
+        ({"sort": "updated_at"}, ["足場の点検手順", "鉄筋かぶり厚さの確認", "実行予算の見直し", "出来形のドローン測量"]),
+    ],
+)
+def test_list_filters_and_sorts(client: FlaskClient, admin: dict[str, str], corpus: list[dict[str, Any]], params: dict[str, str], titles: list[str]) -> None:
+    response = client.get(BASE, query_string=params, headers=admin)
+    assert response.status_code == 200
+    assert [item["title"] for item in response.json["items"]] == titles
+    assert response.json["total"] == len(titles)
+    assert "content" not in response.json["items"][0]
+
+
+def test_list_paginates_with_total(client: FlaskClient, admin: dict[str, str], corpus: list[dict[str, Any]]) -> None:
+    first = client.get(BASE, query_string={"limit": 3, "sort": "updated_at"}, headers=admin).json
+    second = client.get(BASE, query_string={"limit": 3, "offset": 3, "sort": "updated_at"}, headers=admin).json
+    assert (first["total"], first["limit"], first["offset"], len(first["items"])) == (4, 3, 0, 3)
+    assert [item["title"] for item in second["items"]] == ["出来形のドローン測量"]
+
+
+def test_list_updated_since(client: FlaskClient, admin: dict[str, str], corpus: list[dict[str, Any]]) -> None:
+    since = corpus[2]["updated_at"]
+    response = client.get(BASE, query_string={"updated_since": since, "sort": "updated_at"}, headers=admin)
+    assert [item["title"] for item in response.json["items"]] == ["実行予算の見直し", "出来形のドローン測量"]
+
+
+def test_viewer_sees_approved_only(client: FlaskClient, viewer: dict[str, str], corpus: list[dict[str, Any]]) -> None:
+    listed = client.get(BASE, query_string={"sort": "title"}, headers=viewer).json
+    assert [item["title"] for item in listed["items"]] == ["足場の点検手順", "鉄筋かぶり厚さの確認"]
+    draft = corpus[2]
+    assert client.get(f"{BASE}/{draft['id']}", headers=viewer).status_code == 404
+
+
+def test_tags_with_counts(client: FlaskClient, admin: dict[str, str], viewer: dict[str, str], corpus: list[dict[str, Any]]) -> None:
+    tags = client.get(f"{BASE}/tags", headers=admin).json["items"]
+    assert tags[0] == {"name": "点検", "count": 2}
+    assert {tag["name"]: tag["count"] for tag in tags} == {"点検": 2, "足場": 1, "鉄筋": 1, "予算": 1, "ICT": 1}
+    visible = client.get(f"{BASE}/tags", headers=viewer).json["items"]
+    assert {tag["name"]: tag["count"] for tag in visible} == {"点検": 1, "足場": 1, "鉄筋": 1}
+
+
+def test_categories_with_counts_and_admin_may_add(client: FlaskClient, admin: dict[str, str], editor: dict[str, str], corpus: list[dict[str, Any]]) -> None:
+    listed = client.get("/api/v1/categories", headers=editor).json["items"]
+    assert [(item["name"], item["knowledge_count"]) for item in listed] == [
+        ("施工計画", 0), ("品質", 1), ("安全", 1), ("原価", 1), ("出来形", 1)
+    ]
+    created = client.post("/api/v1/categories", json={"name": "環境"}, headers=admin)
+    assert created.status_code == 201
+    assert created.json["name"] == "環境"
+    assert client.post("/api/v1/categories", json={"name": "環境"}, headers=admin).json["error"]["code"] == "category_exists"
+    assert create(client, editor, category="環境")["category"] == "環境"
