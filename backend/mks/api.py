@@ -14,6 +14,7 @@ from typing import Any
 from flask import Response, jsonify, request
 from flask_jwt_extended import verify_jwt_in_request
 from pydantic import BaseModel, ValidationError
+from werkzeug.routing import IntegerConverter, Map
 
 from .errors import ApiError, validation_error
 from .models import Role
@@ -24,6 +25,15 @@ EDITORS = frozenset({Role.ADMIN, Role.EDITOR})
 ADMINS = frozenset({Role.ADMIN})
 
 SPEC_ATTRIBUTE = "mks_endpoint_spec"
+# Row ids fit a 32-bit signed INTEGER on every database; larger ones cannot exist and are 404.
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """URL converter ``<id:name>``: a positive integer that fits the id columns."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,10 @@ def _parse_query(model: type[BaseModel]) -> BaseModel:
 def _parse_body(model: type[BaseModel]) -> BaseModel:
     if not request.is_json:
         raise ApiError(415)
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:  # nesting deeper than the parser's stack: not a body we accept
+        payload = None
     if not isinstance(payload, dict):
         raise ApiError(400, "invalid_json", "JSON オブジェクトとして解釈できません。")
     try:

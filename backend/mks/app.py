@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
-from flask.typing import ResponseReturnValue
+from flask import Flask, Response, jsonify
 
 from . import errors, ratelimit, security
+from .api import IdConverter, endpoint
 from .config import Settings
 from .db import Database
 from .openapi import build_document
@@ -17,24 +17,26 @@ from .startup import prepare_database
 def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Flask:
     """Build the app; with ``prepare``, migrate an empty database, check it and seed demo data."""
     settings = settings or Settings()
-    app = Flask("mks", instance_path=str(settings.instance_path.resolve()))
+    app = Flask("mks", instance_path=str(settings.instance_path.resolve()), static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["mks_settings"] = settings
+    app.url_map.converters["id"] = IdConverter
 
     database = Database(settings)
     database.init_app(app)
     install_sync(database.session.session_factory, backend_for(database.dialect))
-    errors.init_app(app)
     security.init_app(app, settings)
+    errors.init_app(app)  # after security: it replaces flask-jwt-extended's own error handlers
     ratelimit.init_app(app, settings)
     for blueprint in (health.bp, auth.bp, knowledge.bp, admin.bp):
         app.register_blueprint(blueprint)
 
     @app.get("/api/openapi.json")
     @ratelimit.limiter.exempt
-    def openapi() -> ResponseReturnValue:
+    @endpoint(summary="この API の OpenAPI 3.1 定義", tag="meta")
+    def openapi() -> Response:
         if "mks_openapi" not in app.extensions:
             app.extensions["mks_openapi"] = build_document(app)
         return jsonify(app.extensions["mks_openapi"])

@@ -11,7 +11,7 @@ from pydantic.json_schema import models_json_schema
 from werkzeug.routing import Rule
 
 from . import __version__
-from .api import SPEC_ATTRIBUTE, EndpointSpec
+from .api import MAX_ID, SPEC_ATTRIBUTE, EndpointSpec
 from .errors import HTTP_ERRORS
 from .schemas import Body, ErrorResponse, Query
 
@@ -37,7 +37,7 @@ def _path(rule: Rule) -> tuple[str, list[dict[str, Any]]]:
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "integer", "minimum": 0} if converter == "int" else {"type": "string"},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID} if converter == "id" else {"type": "string"},
         }
         for converter, name in PATH_PARAMETER.findall(rule.rule)
     ]

@@ -40,13 +40,13 @@ def create_user(body: UserCreate) -> UserOut:
     return UserOut.model_validate(users.create_user(body))
 
 
-@bp.get("/users/<int:user_id>")
+@bp.get("/users/<id:user_id>")
 @endpoint(summary="ユーザー詳細（管理者のみ）", tag="users", roles=ADMINS, response=UserOut, errors=(404,))
 def get_user(user_id: int) -> UserOut:
     return UserOut.model_validate(users.get_user(user_id))
 
 
-@bp.patch("/users/<int:user_id>")
+@bp.patch("/users/<id:user_id>")
 @endpoint(summary="ユーザー変更（ロール・有効/無効・パスワード。管理者のみ）", tag="users", roles=ADMINS,
           body=UserUpdate, response=UserOut, errors=(404, 409))
 def update_user(user_id: int, body: UserUpdate) -> UserOut:

@@ -59,7 +59,7 @@ def tags() -> TagCountList:
     return TagCountList(items=[TagCount(name=name, count=count) for name, count in counts])
 
 
-@bp.get("/<int:knowledge_id>")
+@bp.get("/<id:knowledge_id>")
 @endpoint(summary="ナレッジ詳細（閲覧数を加算）", tag="knowledge", roles=ANY_ROLE, response=KnowledgeOut, errors=(404,))
 def get_knowledge(knowledge_id: int) -> KnowledgeOut:
     entry = knowledge.get_visible(knowledge_id, authenticated_user())
@@ -67,27 +67,27 @@ def get_knowledge(knowledge_id: int) -> KnowledgeOut:
     return KnowledgeOut.from_entry(entry)
 
 
-@bp.put("/<int:knowledge_id>")
+@bp.put("/<id:knowledge_id>")
 @endpoint(summary="ナレッジ更新（指定した項目のみ。変更があれば版を記録）", tag="knowledge", roles=EDITORS,
           body=KnowledgeUpdate, response=KnowledgeOut, errors=(404, 409))
 def update_knowledge(knowledge_id: int, body: KnowledgeUpdate) -> KnowledgeOut:
     return KnowledgeOut.from_entry(knowledge.update_knowledge(knowledge_id, body, authenticated_user()))
 
 
-@bp.delete("/<int:knowledge_id>")
+@bp.delete("/<id:knowledge_id>")
 @endpoint(summary="ナレッジ削除（管理者のみ）", tag="knowledge", roles=ADMINS, status=204, errors=(404,))
 def delete_knowledge(knowledge_id: int) -> None:
     knowledge.delete_knowledge(knowledge_id, authenticated_user())
 
 
-@bp.get("/<int:knowledge_id>/revisions")
+@bp.get("/<id:knowledge_id>/revisions")
 @endpoint(summary="版の一覧（新しい順）", tag="knowledge", roles=ANY_ROLE, response=RevisionList, errors=(404,))
 def list_revisions(knowledge_id: int) -> RevisionList:
     found = knowledge.revisions(knowledge_id, authenticated_user())
     return RevisionList(items=[RevisionSummary.from_revision(item) for item in found])
 
 
-@bp.get("/<int:knowledge_id>/revisions/<int:revision>")
+@bp.get("/<id:knowledge_id>/revisions/<id:revision>")
 @endpoint(summary="特定の版の内容", tag="knowledge", roles=ANY_ROLE, response=RevisionOut, errors=(404,))
 def get_revision(knowledge_id: int, revision: int) -> RevisionOut:
     return RevisionOut.from_revision(knowledge.revision(knowledge_id, revision, authenticated_user()))

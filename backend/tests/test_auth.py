@@ -1,0 +1,130 @@
+"""Login, refresh, logout (revocation across app instances), me, and login rate limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from mks.app import create_app
+from mks.config import Settings
+from mks.db import get_session
+from mks.models import User
+
+from .conftest import PASSWORDS, Auth, make_settings
+
+LOGIN = "/api/v1/auth/login"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_login_issues_a_token_pair(client: FlaskClient) -> None:
+    response = client.post(LOGIN, json={"username": "admin", "password": PASSWORDS["admin"]})
+    assert response.status_code == 200
+    assert response.json["token_type"] == "Bearer"
+    assert response.json["expires_in"] == 30 * 60
+    me = client.get("/api/v1/auth/me", headers=bearer(response.json["access_token"]))
+    assert me.status_code == 200
+    assert (me.json["username"], me.json["role"], me.json["is_active"]) == ("admin", "admin", True)
+
+
+def test_wrong_password_and_unknown_user_answer_alike(client: FlaskClient) -> None:
+    wrong = client.post(LOGIN, json={"username": "admin", "password": "nope"})
+    unknown = client.post(LOGIN, json={"username": "ghost", "password": "nope"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json == unknown.json
+    assert wrong.json["error"]["code"] == "invalid_credentials"
+
+
+def test_disabled_user_cannot_log_in_and_its_tokens_stop_working(client: FlaskClient, auth: Auth, admin: dict[str, str], app: Flask) -> None:
+    token = auth.tokens("yamada")["access_token"]
+    with app.app_context():
+        user_id = get_session().scalar(select(User.id).where(User.username == "yamada"))
+    assert client.patch(f"/api/v1/users/{user_id}", json={"is_active": False}, headers=admin).status_code == 200
+    assert client.post(LOGIN, json={"username": "yamada", "password": PASSWORDS["yamada"]}).status_code == 401
+    refused = client.get("/api/v1/auth/me", headers=bearer(token))
+    assert refused.status_code == 401
+    assert refused.json["error"]["code"] == "token_user_disabled"
+
+
+def test_role_change_takes_effect_at_once(client: FlaskClient, auth: Auth, admin: dict[str, str], app: Flask) -> None:
+    viewer_token = auth.tokens("partner")["access_token"]
+    body = {"title": "新しい手順", "category": "安全"}
+    assert client.post("/api/v1/knowledge", json=body, headers=bearer(viewer_token)).status_code == 403
+    with app.app_context():
+        user_id = get_session().scalar(select(User.id).where(User.username == "partner"))
+    client.patch(f"/api/v1/users/{user_id}", json={"role": "editor"}, headers=admin)
+    assert client.post("/api/v1/knowledge", json=body, headers=bearer(viewer_token)).status_code == 201
+
+
+def test_refresh_issues_a_new_access_token(client: FlaskClient, auth: Auth) -> None:
+    tokens = auth.tokens("yamada")
+    refreshed = client.post("/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"]))
+    assert refreshed.status_code == 200
+    assert client.get("/api/v1/auth/me", headers=bearer(refreshed.json["access_token"])).json["username"] == "yamada"
+
+
+def test_access_token_is_not_a_refresh_token_and_vice_versa(client: FlaskClient, auth: Auth) -> None:
+    tokens = auth.tokens("yamada")
+    as_refresh = client.post("/api/v1/auth/refresh", headers=bearer(tokens["access_token"]))
+    as_access = client.get("/api/v1/auth/me", headers=bearer(tokens["refresh_token"]))
+    assert (as_refresh.status_code, as_refresh.json["error"]["code"]) == (401, "token_wrong_type")
+    assert (as_access.status_code, as_access.json["error"]["code"]) == (401, "token_wrong_type")
+
+
+def test_logout_revokes_access_and_refresh_tokens_in_every_process(client: FlaskClient, auth: Auth, settings: Settings, tmp_path: Path) -> None:
+    tokens = auth.tokens("yamada")
+    # A second app on the same database stands for another worker process.
+    other = create_app(make_settings(settings.effective_database_url, tmp_path / "other")).test_client()
+    assert other.get("/api/v1/auth/me", headers=bearer(tokens["access_token"])).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"])).status_code == 204
+    for app_client in (client, other):
+        me = app_client.get("/api/v1/auth/me", headers=bearer(tokens["access_token"]))
+        assert (me.status_code, me.json["error"]["code"]) == (401, "token_revoked")
+        refresh = app_client.post("/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"]))
+        assert (refresh.status_code, refresh.json["error"]["code"]) == (401, "token_revoked")
+    other.application.extensions["mks_db"].engine.dispose()
+
+
+def test_missing_and_garbage_tokens(client: FlaskClient) -> None:
+    missing = client.get("/api/v1/auth/me")
+    garbage = client.get("/api/v1/auth/me", headers=bearer("not.a.token"))
+    assert (missing.status_code, missing.json["error"]["code"]) == (401, "token_missing")
+    assert (garbage.status_code, garbage.json["error"]["code"]) == (401, "token_invalid")
+
+
+def test_last_seen_is_recorded(client: FlaskClient, auth: Auth, app: Flask) -> None:
+    client.get("/api/v1/auth/me", headers=auth.headers("partner"))
+    with app.app_context():
+        partner = get_session().scalar(select(User).where(User.username == "partner"))
+        admin = get_session().scalar(select(User).where(User.username == "admin"))
+        assert partner.last_seen_at is not None
+        assert admin.last_seen_at is None
+
+
+def test_login_is_rate_limited_per_username(database_url: str, tmp_path: Path) -> None:
+    app = create_app(make_settings(database_url, tmp_path / "limited", ratelimit_login_per_username="3 per minute"))
+    client = app.test_client()
+    statuses = [
+        client.post(LOGIN, json={"username": "admin", "password": "wrong"}, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}).status_code
+        for n in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]
+    limited = client.post(LOGIN, json={"username": "admin", "password": "wrong"})
+    assert limited.json["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) > 0
+    # Another username from the same clients is not affected.
+    assert client.post(LOGIN, json={"username": "other", "password": "x"}).status_code == 401
+    app.extensions["mks_db"].engine.dispose()
+
+
+def test_login_is_rate_limited_per_client(database_url: str, tmp_path: Path) -> None:
+    app = create_app(make_settings(database_url, tmp_path / "limited", ratelimit_login_per_client="2 per minute"))
+    client = app.test_client()
+    statuses = [client.post(LOGIN, json={"username": f"user{n}", "password": "x"}).status_code for n in range(3)]
+    assert statuses == [401, 401, 429]
+    app.extensions["mks_db"].engine.dispose()

@@ -1,0 +1,91 @@
+"""The OpenAPI document matches the real routes, and real responses match its schemas."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+
+from .conftest import Auth
+from .test_permissions import ROUTES
+
+PATH_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
+
+
+@pytest.fixture
+def document(client: FlaskClient) -> dict[str, Any]:
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    return response.json  # type: ignore[no-any-return]
+
+
+def test_document_is_valid_openapi(document: dict[str, Any]) -> None:
+    validate(document)
+    assert document["info"]["title"] == "Mirai Knowledge System API"
+
+
+def test_every_route_is_documented_and_nothing_else(app: Flask, document: dict[str, Any]) -> None:
+    routes = {
+        (PATH_PARAMETER.sub(r"{\1}", rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    documented = {(path, method) for path, operations in document["paths"].items() for method in operations}
+    assert documented == routes
+    assert len(routes) == 22
+
+
+def _validate(document: dict[str, Any], template: str, method: str, response: Any) -> None:
+    operation = document["paths"][template][method.lower()]
+    documented = operation["responses"]
+    assert str(response.status_code) in documented, (template, method, response.status_code)
+    content = documented[str(response.status_code)].get("content")
+    if content is None:
+        assert response.get_data() == b""
+        return
+    schema = {**content["application/json"]["schema"], "components": document["components"]}
+    Draft202012Validator(schema).validate(response.json)
+
+
+def _template(path: str) -> str:
+    template = re.sub(r"/knowledge/\{id\}", "/knowledge/{knowledge_id}", path.split("?")[0])
+    template = template.replace("/revisions/1", "/revisions/{revision}")
+    return template.replace("{user}", "{user_id}")
+
+
+@pytest.mark.parametrize(("method", "path", "body", "allowed", "success"), ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES])
+def test_responses_match_documented_schemas(
+    client: FlaskClient, auth: Auth, document: dict[str, Any], method: str, path: str,
+    body: dict[str, Any] | None, allowed: set[str], success: int,
+) -> None:
+    admin = auth.headers("admin")
+    entry = client.post("/api/v1/knowledge", json={"title": "スキーマ確認", "category": "安全"}, headers=admin).json
+    viewer_id = client.get("/api/v1/auth/me", headers=auth.headers("partner")).json["id"]
+    url = path.format(id=entry["id"], user=viewer_id)
+    template = _template(path)
+    cases = [
+        client.open(url, method=method, json=body, headers=admin),  # success
+        client.open(url, method=method, json=body),  # 401
+    ]
+    if body is not None:
+        cases.append(client.open(url, method=method, json={"unexpected": 1}, headers=admin))  # 422
+    if "{id}" in path:
+        cases.append(client.open(url.replace(f"/{entry['id']}", "/999999"), method=method, json=body, headers=admin))
+    for response in cases:
+        _validate(document, template, method, response)
+    assert cases[0].status_code == success
+
+
+def test_public_routes_match_documented_schemas(client: FlaskClient, document: dict[str, Any]) -> None:
+    _validate(document, "/health", "GET", client.get("/health"))
+    _validate(document, "/ready", "GET", client.get("/ready"))
+    login = client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-pass-1"})
+    _validate(document, "/api/v1/auth/login", "POST", login)
+    _validate(document, "/api/v1/auth/login", "POST", client.post("/api/v1/auth/login", json={"username": "x", "password": "y"}))
+    refresh = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {login.json['refresh_token']}"})
+    _validate(document, "/api/v1/auth/refresh", "POST", refresh)
