@@ -1,7 +1,22 @@
-"""gunicorn settings for production serving: `mks serve` or `gunicorn -c gunicorn.conf.py mks.wsgi:app`."""
+"""gunicorn settings for production serving: `mks serve` or `gunicorn -c gunicorn.conf.py mks.wsgi:app`.
+
+Metrics of all workers are summed through PROMETHEUS_MULTIPROC_DIR. prometheus_client decides
+at import time whether it runs in multiprocess mode, so the variable is set here, before anything
+imports it; the directory is emptied when the master starts, and a dead worker's files are marked
+so its live gauges stop counting.
+"""
 
 import multiprocessing
 import os
+import shutil
+from pathlib import Path
+
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    str(Path(os.environ.get("MKS_INSTANCE_PATH", "instance")).resolve() / "prometheus-multiproc"),
+)
+
+from prometheus_client import multiprocess
 
 from mks.app import create_app
 from mks.config import Settings
@@ -19,5 +34,14 @@ forwarded_allow_ips = os.environ.get("MKS_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def on_starting(_server):
-    """Migrate and check the database once in the master, before workers race to do it."""
-    create_app(_settings)
+    """Empty the metrics directory, then migrate and check the database once, before workers fork."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    # The master serves no request: without metrics it writes no value files of its own.
+    create_app(_settings.model_copy(update={"metrics_enabled": False})).extensions["mks_db"].engine.dispose()
+
+
+def child_exit(_server, worker):
+    """Mark a dead worker's metric files so its live gauges stop counting."""
+    multiprocess.mark_process_dead(worker.pid)

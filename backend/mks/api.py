@@ -50,6 +50,7 @@ class EndpointSpec:
     errors: tuple[int, ...] = field(default_factory=tuple)
     rate_limited: bool = False
     refresh: bool = False  # authenticated by a refresh token instead of an access token
+    produces: str = "application/json"
 
     def error_statuses(self) -> list[int]:
         """Every error status the route can answer, for the OpenAPI document."""

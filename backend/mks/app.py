@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
-from . import errors, ratelimit, security
+from . import errors, instrumentation, ratelimit, security
 from .api import IdConverter, endpoint
 from .config import Settings
 from .db import Database
 from .openapi import build_document
-from .routes import admin, auth, health, knowledge
+from .routes import admin, auth, health, knowledge, metrics
 from .search import backend_for, install_sync
 from .startup import prepare_database
 
@@ -17,6 +17,7 @@ from .startup import prepare_database
 def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Flask:
     """Build the app; with ``prepare``, migrate an empty database, check it and seed demo data."""
     settings = settings or Settings()
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
     app = Flask("mks", instance_path=str(settings.instance_path.resolve()), static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
@@ -27,10 +28,14 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fla
     database = Database(settings)
     database.init_app(app)
     install_sync(database.session.session_factory, backend_for(database.dialect))
+    instrumentation.init_app(app, settings, database.engine)  # first: its hooks must see every request
     security.init_app(app, settings)
     errors.init_app(app)  # after security: it replaces flask-jwt-extended's own error handlers
     ratelimit.init_app(app, settings)
-    for blueprint in (health.bp, auth.bp, knowledge.bp, admin.bp):
+    blueprints = [health.bp, auth.bp, knowledge.bp, admin.bp]
+    if settings.metrics_enabled:
+        blueprints.append(metrics.bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
     @app.get("/api/openapi.json")
@@ -42,6 +47,10 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fla
         return jsonify(app.extensions["mks_openapi"])
 
     if prepare:
-        with app.app_context():
-            prepare_database(settings)
+        try:
+            with app.app_context():
+                prepare_database(settings)
+        except Exception:
+            database.engine.dispose()  # a refused start must not leave connections behind
+            raise
     return app

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_JWT_SECRET_BYTES = 32
@@ -33,15 +34,27 @@ class Settings(BaseSettings):
     instance_path: Path = Path("instance")
     database_url: str | None = None
     database_connect_timeout: int = Field(default=5, ge=1)
+    # How long a statement may wait for a lock, and (PostgreSQL) run, before the request fails with 503.
+    database_lock_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_statement_timeout_seconds: float = Field(default=30.0, gt=0)
 
     jwt_secret_key: str | None = None
     jwt_access_token_minutes: int = Field(default=30, ge=1)
     jwt_refresh_token_days: int = Field(default=7, ge=1)
 
     ratelimit_storage_uri: str = "memory://"
+    ratelimit_key_prefix: str = "mks"
     ratelimit_default: str = "600 per minute"
     ratelimit_login_per_client: str = "20 per minute"
     ratelimit_login_per_username: str = "10 per minute"
+
+    metrics_enabled: bool = True
+    metrics_cache_seconds: float = Field(default=5.0, ge=0)
+    active_user_window: timedelta = timedelta(minutes=15)
+    # Optional protection of /metrics: HTTP basic auth, a bearer token, or both accepted.
+    metrics_basic_auth_username: str | None = None
+    metrics_basic_auth_password: SecretStr | None = None
+    metrics_bearer_token: SecretStr | None = None
 
     max_content_length: int = Field(default=1024 * 1024, ge=1024)
     demo_data: bool | None = None

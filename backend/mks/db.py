@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
@@ -15,28 +16,35 @@ class Base(DeclarativeBase):
     """Declarative base of every model."""
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets readers proceed while one writer commits; busy_timeout queues writers across workers.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    def configure(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets readers proceed while one writer commits; busy_timeout queues writers across workers.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return configure
 
 
 def build_engine(settings: Settings) -> Engine:
     """Create the engine for the configured database (SQLite file by default, PostgreSQL by URL)."""
     url = settings.effective_database_url
+    lock_timeout_ms = int(settings.database_lock_timeout_seconds * 1000)
     if url.startswith("sqlite"):
-        settings.instance_path.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": settings.database_connect_timeout})
-        event.listen(engine, "connect", _configure_sqlite)
+        engine = create_engine(url, connect_args={"timeout": settings.database_lock_timeout_seconds})
+        event.listen(engine, "connect", _sqlite_pragmas(lock_timeout_ms))
         return engine
+    statement_timeout_ms = int(settings.database_statement_timeout_seconds * 1000)
     return create_engine(
         url,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": settings.database_connect_timeout},
+        connect_args={
+            "connect_timeout": settings.database_connect_timeout,
+            "options": f"-c lock_timeout={lock_timeout_ms} -c statement_timeout={statement_timeout_ms}",
+        },
     )
 
 
@@ -45,9 +53,7 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self.engine = build_engine(settings)
-        self.session: scoped_session[Session] = scoped_session(
-            sessionmaker(bind=self.engine, expire_on_commit=False)
-        )
+        self.session: scoped_session[Session] = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
 
     @property
     def dialect(self) -> str:

@@ -17,6 +17,8 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .db import current_db
+from .instrumentation import count_error
+from .metrics import ERROR_TYPE_BY_STATUS
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,8 @@ class ApiError(Exception):
 
 
 def error_response(error: ApiError) -> Response:
-    """Render an ApiError as the JSON envelope."""
+    """Render an ApiError as the JSON envelope, counting it in mks_errors_total."""
+    count_error(ERROR_TYPE_BY_STATUS[error.status])
     body: dict[str, Any] = {"code": error.code, "message": error.message, "status": error.status}
     if error.details is not None:
         body["details"] = error.details

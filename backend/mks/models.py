@@ -121,7 +121,7 @@ class Knowledge(Base):
     version: Mapped[int] = mapped_column()
 
     # Optimistic locking: every UPDATE checks and bumps the version, so a concurrent edit fails loudly.
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
     category: Mapped[Category] = relationship(lazy="joined")
     tags: Mapped[list[Tag]] = relationship(secondary=knowledge_tags, lazy="selectin")

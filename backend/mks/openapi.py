@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from werkzeug.routing import Rule
 
 from . import __version__
@@ -68,7 +68,10 @@ def _operation(spec: EndpointSpec, parameters: list[dict[str, Any]], schemas: di
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
     success: dict[str, Any] = {"description": "成功"}
     if spec.response is not None:
-        success["content"] = {"application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=spec.response.__name__)}}}
+        response_schema = {"$ref": REF_TEMPLATE.format(model=spec.response.__name__)}
+        success["content"] = {spec.produces: {"schema": response_schema}}
+    elif spec.produces != "application/json":
+        success["content"] = {spec.produces: {"schema": {"type": "string"}}}
     responses = {str(spec.status): success}
     for status in spec.error_statuses():
         responses[str(status)] = {
@@ -88,7 +91,7 @@ def build_document(app: Flask) -> dict[str, Any]:
             if model is not None:
                 models[model.__name__] = model
     # Inputs are described as validated, outputs as serialized (defaults differ between the two).
-    keyed = [
+    keyed: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (model, "validation" if issubclass(model, (Body, Query)) else "serialization") for model in models.values()
     ]
     _refs, definitions = models_json_schema(keyed, ref_template=REF_TEMPLATE)

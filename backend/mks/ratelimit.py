@@ -38,6 +38,6 @@ def init_app(app: Flask, settings: Settings) -> None:
         RATELIMIT_DEFAULT=settings.ratelimit_default,
         RATELIMIT_DEFAULTS_EXEMPT_WHEN=_is_not_api,
         RATELIMIT_HEADERS_ENABLED=True,
-        RATELIMIT_KEY_PREFIX="mks",
+        RATELIMIT_KEY_PREFIX=settings.ratelimit_key_prefix,
     )
     limiter.init_app(app)

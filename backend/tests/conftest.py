@@ -11,6 +11,7 @@ import itertools
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,8 @@ def make_settings(database_url: str, instance: Path, **overrides: object) -> Set
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 64,
         "demo_data": False,
+        "database_lock_timeout_seconds": 1,
+        "metrics_cache_seconds": 0,
         "ratelimit_default": "10000 per minute",
         "ratelimit_login_per_client": "1000 per minute",
         "ratelimit_login_per_username": "1000 per minute",
@@ -89,6 +92,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@contextmanager
+def postgres_database(template: str, ctype: str = "C.UTF-8") -> Iterator[str]:
+    """A new PostgreSQL database copied from the template, dropped afterwards; yields its URL."""
+    name = f"mks_test_{os.getpid()}_{next(_database_numbers)}"
+    with _admin_connection() as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template} LC_COLLATE '{ctype}' LC_CTYPE '{ctype}'")
+    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    with _admin_connection() as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of a fresh, migrated, empty database of each kind."""
@@ -97,13 +111,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    template = request.getfixturevalue("postgres_template")
-    name = f"mks_test_{os.getpid()}_{next(_database_numbers)}"
-    with _admin_connection() as admin:
-        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    with _admin_connection() as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    with postgres_database(request.getfixturevalue("postgres_template")) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a database of each kind without any table."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    request.getfixturevalue("postgres_template")  # skips or fails when the server is unreachable
+    with postgres_database("template0") as url:
+        yield url
 
 
 @pytest.fixture
@@ -161,3 +181,40 @@ def editor(auth: Auth) -> dict[str, str]:
 @pytest.fixture
 def viewer(auth: Auth) -> dict[str, str]:
     return auth.headers("partner")
+
+
+@contextmanager
+def database_outage(app: Flask) -> Iterator[None]:
+    """Make the app's real database unreachable for the duration, then bring it back.
+
+    SQLite: the file is moved away (a new connection then finds no tables). PostgreSQL: the
+    database is renamed after its connections are ended (a new connection is refused).
+    """
+    engine = app.extensions["mks_db"].engine
+    url = engine.url
+    engine.dispose()
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "")
+        files = [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm")]
+        moved = [(file, file.with_name(file.name + ".away")) for file in files if file.exists()]
+        for file, away in moved:
+            file.rename(away)
+        try:
+            yield
+        finally:
+            engine.dispose()
+            for file in files:
+                file.unlink(missing_ok=True)
+            for file, away in moved:
+                away.rename(file)
+        return
+    name = url.database
+    with _admin_connection() as admin:
+        admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        admin.execute(f"ALTER DATABASE {name} RENAME TO {name}_away")
+    try:
+        yield
+    finally:
+        engine.dispose()
+        with _admin_connection() as admin:
+            admin.execute(f"ALTER DATABASE {name}_away RENAME TO {name}")

@@ -40,7 +40,9 @@ def test_wrong_password_and_unknown_user_answer_alike(client: FlaskClient) -> No
     assert wrong.json["error"]["code"] == "invalid_credentials"
 
 
-def test_disabled_user_cannot_log_in_and_its_tokens_stop_working(client: FlaskClient, auth: Auth, admin: dict[str, str], app: Flask) -> None:
+def test_disabled_user_cannot_log_in_and_its_tokens_stop_working(
+    client: FlaskClient, auth: Auth, admin: dict[str, str], app: Flask
+) -> None:
     token = auth.tokens("yamada")["access_token"]
     with app.app_context():
         user_id = get_session().scalar(select(User.id).where(User.username == "yamada"))
@@ -76,7 +78,9 @@ def test_access_token_is_not_a_refresh_token_and_vice_versa(client: FlaskClient,
     assert (as_access.status_code, as_access.json["error"]["code"]) == (401, "token_wrong_type")
 
 
-def test_logout_revokes_access_and_refresh_tokens_in_every_process(client: FlaskClient, auth: Auth, settings: Settings, tmp_path: Path) -> None:
+def test_logout_revokes_access_and_refresh_tokens_in_every_process(
+    client: FlaskClient, auth: Auth, settings: Settings, tmp_path: Path
+) -> None:
     tokens = auth.tokens("yamada")
     # A second app on the same database stands for another worker process.
     other = create_app(make_settings(settings.effective_database_url, tmp_path / "other")).test_client()
@@ -110,7 +114,9 @@ def test_login_is_rate_limited_per_username(database_url: str, tmp_path: Path) -
     app = create_app(make_settings(database_url, tmp_path / "limited", ratelimit_login_per_username="3 per minute"))
     client = app.test_client()
     statuses = [
-        client.post(LOGIN, json={"username": "admin", "password": "wrong"}, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}).status_code
+        client.post(
+            LOGIN, json={"username": "admin", "password": "wrong"}, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}
+        ).status_code
         for n in range(4)
     ]
     assert statuses == [401, 401, 401, 429]

@@ -39,8 +39,16 @@ def test_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
     assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
 
 
-@pytest.mark.parametrize("path", ["/api/v1/knowledge/0", "/api/v1/knowledge/-1", "/api/v1/knowledge/abc",
-                                  "/api/v1/knowledge/99999999999999999999", "/api/v1/knowledge/2147483648"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/knowledge/0",
+        "/api/v1/knowledge/-1",
+        "/api/v1/knowledge/abc",
+        "/api/v1/knowledge/99999999999999999999",
+        "/api/v1/knowledge/2147483648",
+    ],
+)
 def test_impossible_ids_are_404(client: FlaskClient, admin: dict[str, str], path: str) -> None:
     assert_envelope(client.get(path, headers=admin), 404, "not_found")
 
@@ -63,7 +71,15 @@ def test_wrong_content_type_is_415(client: FlaskClient, editor: dict[str, str]) 
 
 @pytest.mark.parametrize(
     "raw",
-    [b'{"title": "x",', b"[1, 2]", b'"text"', b"null", b"\xff\xfe{}", b'{"title": "\xe3\x81"}', b"[" * 5000 + b"]" * 5000],
+    [
+        b'{"title": "x",',
+        b"[1, 2]",
+        b'"text"',
+        b"null",
+        b"\xff\xfe{}",
+        b'{"title": "\xe3\x81"}',
+        b"[" * 5000 + b"]" * 5000,
+    ],
     ids=["truncated", "array", "string", "null", "bad-utf8", "cut-utf8", "deeply-nested"],
 )
 def test_malformed_json_is_400(client: FlaskClient, editor: dict[str, str], app: Flask, raw: bytes) -> None:
@@ -85,15 +101,24 @@ def test_malformed_json_is_400(client: FlaskClient, editor: dict[str, str], app:
         ({"title": 5, "category": "安全"}, "title", "string_type", "文字列を指定してください。"),
     ],
 )
-def test_validation_errors_name_the_field(client: FlaskClient, editor: dict[str, str], app: Flask, body: dict[str, Any], field: str, kind: str, message: str) -> None:
+def test_validation_errors_name_the_field(
+    client: FlaskClient, editor: dict[str, str], app: Flask, body: dict[str, Any], field: str, kind: str, message: str
+) -> None:
     error = assert_envelope(client.post(BASE, json=body, headers=editor), 422, "validation_error")
     assert error["details"] == [{"location": "body", "field": field, "type": kind, "message": message}]
     assert knowledge_count(app) == 0
 
 
-@pytest.mark.parametrize(("params", "field"), [({"limit": "0"}, "limit"), ({"limit": "abc"}, "limit"),
-                                               ({"offset": "-1"}, "offset"), ({"sort": "random"}, "sort"),
-                                               ({"updated_since": "yesterday"}, "updated_since")])
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "abc"}, "limit"),
+        ({"offset": "-1"}, "offset"),
+        ({"sort": "random"}, "sort"),
+        ({"updated_since": "yesterday"}, "updated_since"),
+    ],
+)
 def test_bad_query_parameters(client: FlaskClient, admin: dict[str, str], params: dict[str, str], field: str) -> None:
     error = assert_envelope(client.get(BASE, query_string=params, headers=admin), 422, "validation_error")
     assert [(item["location"], item["field"]) for item in error["details"]] == [("query", field)]

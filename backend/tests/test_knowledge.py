@@ -62,7 +62,9 @@ def test_get_counts_views(client: FlaskClient, editor: dict[str, str], viewer: d
     assert response.json["content"].startswith("## 手順")
 
 
-def test_update_records_a_revision_with_changed_fields(client: FlaskClient, editor: dict[str, str], admin: dict[str, str]) -> None:
+def test_update_records_a_revision_with_changed_fields(
+    client: FlaskClient, editor: dict[str, str], admin: dict[str, str]
+) -> None:
     created = create(client, editor)
     response = client.put(
         f"{BASE}/{created['id']}", json={"title": "加熱養生の温度管理", "tags": ["養生"], "version": 1}, headers=admin
@@ -94,7 +96,10 @@ def test_update_without_change_keeps_version(client: FlaskClient, editor: dict[s
 
 def test_stale_version_is_a_conflict_and_changes_nothing(client: FlaskClient, editor: dict[str, str]) -> None:
     created = create(client, editor)
-    assert client.put(f"{BASE}/{created['id']}", json={"title": "一人目の編集", "version": 1}, headers=editor).status_code == 200
+    assert (
+        client.put(f"{BASE}/{created['id']}", json={"title": "一人目の編集", "version": 1}, headers=editor).status_code
+        == 200
+    )
     response = client.put(f"{BASE}/{created['id']}", json={"title": "二人目の編集", "version": 1}, headers=editor)
     assert response.status_code == 409
     assert response.json["error"]["code"] == "version_conflict"
@@ -127,7 +132,9 @@ def test_status_workflow(client: FlaskClient, admin: dict[str, str], start: str,
         assert client.get(f"{BASE}/{created['id']}", headers=admin).json["status"] == start
 
 
-def test_delete_removes_entry_revisions_and_search_hits(client: FlaskClient, editor: dict[str, str], admin: dict[str, str], app: Any) -> None:
+def test_delete_removes_entry_revisions_and_search_hits(
+    client: FlaskClient, editor: dict[str, str], admin: dict[str, str], app: Any
+) -> None:
     created = create(client, editor)
     client.put(f"{BASE}/{created['id']}", json={"summary": "二版目"}, headers=editor)
     assert client.delete(f"{BASE}/{created['id']}", headers=admin).status_code == 204
@@ -138,8 +145,16 @@ def test_delete_removes_entry_revisions_and_search_hits(client: FlaskClient, edi
 
 
 def test_missing_entry_is_404_everywhere(client: FlaskClient, admin: dict[str, str]) -> None:
-    for method, path in [("get", "/999"), ("put", "/999"), ("delete", "/999"), ("get", "/999/revisions"), ("get", "/999/revisions/1")]:
-        response = client.open(f"{BASE}{path}", method=method.upper(), json={"title": "x"} if method == "put" else None, headers=admin)
+    for method, path in [
+        ("get", "/999"),
+        ("put", "/999"),
+        ("delete", "/999"),
+        ("get", "/999/revisions"),
+        ("get", "/999/revisions/1"),
+    ]:
+        response = client.open(
+            f"{BASE}{path}", method=method.upper(), json={"title": "x"} if method == "put" else None, headers=admin
+        )
         assert response.status_code == 404, (method, path)
         assert response.json["error"]["code"] == "knowledge_not_found"
 
@@ -154,10 +169,39 @@ def test_unknown_category_is_a_field_error(client: FlaskClient, editor: dict[str
 @pytest.fixture
 def corpus(client: FlaskClient, admin: dict[str, str]) -> list[dict[str, Any]]:
     rows = [
-        entry(title="足場の点検手順", category="安全", tags=["足場", "点検"], status="approved", project_code="PRJ-A", owner_department="安全環境部", priority="critical"),
-        entry(title="鉄筋かぶり厚さの確認", category="品質", tags=["鉄筋"], status="approved", project_code="PRJ-B", priority="low"),
-        entry(title="実行予算の見直し", category="原価", tags=["予算"], status="draft", project_code="PRJ-A", priority="normal"),
-        entry(title="出来形のドローン測量", category="出来形", tags=["ICT", "点検"], status="review", project_code="PRJ-C", priority="high"),
+        entry(
+            title="足場の点検手順",
+            category="安全",
+            tags=["足場", "点検"],
+            status="approved",
+            project_code="PRJ-A",
+            owner_department="安全環境部",
+            priority="critical",
+        ),
+        entry(
+            title="鉄筋かぶり厚さの確認",
+            category="品質",
+            tags=["鉄筋"],
+            status="approved",
+            project_code="PRJ-B",
+            priority="low",
+        ),
+        entry(
+            title="実行予算の見直し",
+            category="原価",
+            tags=["予算"],
+            status="draft",
+            project_code="PRJ-A",
+            priority="normal",
+        ),
+        entry(
+            title="出来形のドローン測量",
+            category="出来形",
+            tags=["ICT", "点検"],
+            status="review",
+            project_code="PRJ-C",
+            priority="high",
+        ),
     ]
     return [create(client, admin, **row) for row in rows]
 
@@ -172,10 +216,15 @@ def corpus(client: FlaskClient, admin: dict[str, str]) -> list[dict[str, Any]]:
         ({"owner_department": "安全環境部"}, ["足場の点検手順"]),
         ({"sort": "title"}, ["出来形のドローン測量", "実行予算の見直し", "足場の点検手順", "鉄筋かぶり厚さの確認"]),
         ({"sort": "-priority"}, ["足場の点検手順", "出来形のドローン測量", "実行予算の見直し", "鉄筋かぶり厚さの確認"]),
-        ({"sort": "updated_at"}, ["足場の点検手順", "鉄筋かぶり厚さの確認", "実行予算の見直し", "出来形のドローン測量"]),
+        (
+            {"sort": "updated_at"},
+            ["足場の点検手順", "鉄筋かぶり厚さの確認", "実行予算の見直し", "出来形のドローン測量"],
+        ),
     ],
 )
-def test_list_filters_and_sorts(client: FlaskClient, admin: dict[str, str], corpus: list[dict[str, Any]], params: dict[str, str], titles: list[str]) -> None:
+def test_list_filters_and_sorts(
+    client: FlaskClient, admin: dict[str, str], corpus: list[dict[str, Any]], params: dict[str, str], titles: list[str]
+) -> None:
     response = client.get(BASE, query_string=params, headers=admin)
     assert response.status_code == 200
     assert [item["title"] for item in response.json["items"]] == titles
@@ -203,7 +252,9 @@ def test_viewer_sees_approved_only(client: FlaskClient, viewer: dict[str, str], 
     assert client.get(f"{BASE}/{draft['id']}", headers=viewer).status_code == 404
 
 
-def test_tags_with_counts(client: FlaskClient, admin: dict[str, str], viewer: dict[str, str], corpus: list[dict[str, Any]]) -> None:
+def test_tags_with_counts(
+    client: FlaskClient, admin: dict[str, str], viewer: dict[str, str], corpus: list[dict[str, Any]]
+) -> None:
     tags = client.get(f"{BASE}/tags", headers=admin).json["items"]
     assert tags[0] == {"name": "点検", "count": 2}
     assert {tag["name"]: tag["count"] for tag in tags} == {"点検": 2, "足場": 1, "鉄筋": 1, "予算": 1, "ICT": 1}
@@ -211,13 +262,22 @@ def test_tags_with_counts(client: FlaskClient, admin: dict[str, str], viewer: di
     assert {tag["name"]: tag["count"] for tag in visible} == {"点検": 1, "足場": 1, "鉄筋": 1}
 
 
-def test_categories_with_counts_and_admin_may_add(client: FlaskClient, admin: dict[str, str], editor: dict[str, str], corpus: list[dict[str, Any]]) -> None:
+def test_categories_with_counts_and_admin_may_add(
+    client: FlaskClient, admin: dict[str, str], editor: dict[str, str], corpus: list[dict[str, Any]]
+) -> None:
     listed = client.get("/api/v1/categories", headers=editor).json["items"]
     assert [(item["name"], item["knowledge_count"]) for item in listed] == [
-        ("施工計画", 0), ("品質", 1), ("安全", 1), ("原価", 1), ("出来形", 1)
+        ("施工計画", 0),
+        ("品質", 1),
+        ("安全", 1),
+        ("原価", 1),
+        ("出来形", 1),
     ]
     created = client.post("/api/v1/categories", json={"name": "環境"}, headers=admin)
     assert created.status_code == 201
     assert created.json["name"] == "環境"
-    assert client.post("/api/v1/categories", json={"name": "環境"}, headers=admin).json["error"]["code"] == "category_exists"
+    assert (
+        client.post("/api/v1/categories", json={"name": "環境"}, headers=admin).json["error"]["code"]
+        == "category_exists"
+    )
     assert create(client, editor, category="環境")["category"] == "環境"

@@ -37,7 +37,7 @@ def test_every_route_is_documented_and_nothing_else(app: Flask, document: dict[s
     }
     documented = {(path, method) for path, operations in document["paths"].items() for method in operations}
     assert documented == routes
-    assert len(routes) == 22
+    assert len(routes) == 24
 
 
 def _validate(document: dict[str, Any], template: str, method: str, response: Any) -> None:
@@ -58,10 +58,18 @@ def _template(path: str) -> str:
     return template.replace("{user}", "{user_id}")
 
 
-@pytest.mark.parametrize(("method", "path", "body", "allowed", "success"), ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "allowed", "success"), ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES]
+)
 def test_responses_match_documented_schemas(
-    client: FlaskClient, auth: Auth, document: dict[str, Any], method: str, path: str,
-    body: dict[str, Any] | None, allowed: set[str], success: int,
+    client: FlaskClient,
+    auth: Auth,
+    document: dict[str, Any],
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    allowed: set[str],
+    success: int,
 ) -> None:
     admin = auth.headers("admin")
     entry = client.post("/api/v1/knowledge", json={"title": "スキーマ確認", "category": "安全"}, headers=admin).json
@@ -86,6 +94,11 @@ def test_public_routes_match_documented_schemas(client: FlaskClient, document: d
     _validate(document, "/ready", "GET", client.get("/ready"))
     login = client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-pass-1"})
     _validate(document, "/api/v1/auth/login", "POST", login)
-    _validate(document, "/api/v1/auth/login", "POST", client.post("/api/v1/auth/login", json={"username": "x", "password": "y"}))
+    _validate(
+        document,
+        "/api/v1/auth/login",
+        "POST",
+        client.post("/api/v1/auth/login", json={"username": "x", "password": "y"}),
+    )
     refresh = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {login.json['refresh_token']}"})
     _validate(document, "/api/v1/auth/refresh", "POST", refresh)

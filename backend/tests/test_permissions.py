@@ -27,7 +27,13 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
     ("DELETE", "/api/v1/knowledge/{id}", None, {"admin"}, 204),
     ("POST", "/api/v1/categories", {"name": "環境"}, {"admin"}, 201),
     ("GET", "/api/v1/users", None, {"admin"}, 200),
-    ("POST", "/api/v1/users", {"username": "suzuki", "display_name": "鈴木", "password": "suzuki-pass"}, {"admin"}, 201),
+    (
+        "POST",
+        "/api/v1/users",
+        {"username": "suzuki", "display_name": "鈴木", "password": "suzuki-pass"},
+        {"admin"},
+        201,
+    ),
     ("GET", "/api/v1/users/{user}", None, {"admin"}, 200),
     ("PATCH", "/api/v1/users/{user}", {"display_name": "協力会社A"}, {"admin"}, 200),
     ("POST", "/api/v1/auth/logout", None, {"admin", "editor", "viewer"}, 204),
@@ -36,10 +42,19 @@ USERS = {"admin": "admin", "editor": "yamada", "viewer": "partner"}
 
 
 @pytest.mark.parametrize("role", ["admin", "editor", "viewer", "anonymous"])
-@pytest.mark.parametrize(("method", "path", "body", "allowed", "success"), ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "allowed", "success"), ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES]
+)
 def test_route_access(
-    app: Flask, client: FlaskClient, auth: Auth, role: str, method: str, path: str,
-    body: dict[str, Any] | None, allowed: set[str], success: int,
+    app: Flask,
+    client: FlaskClient,
+    auth: Auth,
+    role: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    allowed: set[str],
+    success: int,
 ) -> None:
     admin = auth.headers("admin")
     entry = client.post("/api/v1/knowledge", json=NEW_ENTRY, headers=admin).json

@@ -10,22 +10,43 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from mks.db import current_db, get_session
+from mks.search.postgresql import DOCUMENT
 
 from .test_knowledge import create
 
 SEARCH = "/api/v1/knowledge/search"
 
 ENTRIES = [
-    {"title": "寒中コンクリートの加熱養生", "summary": "ジェットヒーターで養生温度を保つ", "tags": ["養生", "冬期"],
-     "content": "加熱養生では温度を 5℃ 以上に保ち、温度記録を残す。"},
-    {"title": "散水養生の期間", "summary": "夏期の湿潤養生", "tags": ["養生"],
-     "content": "打設後 5 日間は散水を続ける。"},
-    {"title": "杭の支持層確認", "summary": "オーガー電流値で支持層を判定する", "tags": ["杭", "基礎"],
-     "content": "既製杭の施工記録と試験杭の結果を照合する。"},
-    {"title": "生コン受入検査", "summary": "スランプと空気量の許容差", "tags": ["品質"],
-     "content": "スランプ 18cm の許容差は ±2.5cm。温度も記録する。"},
-    {"title": "OR と NEAR を含む \"記号\" のメモ", "summary": "検索語の記号テスト", "tags": ["記号"],
-     "content": "50% 割増 と a_b の表記。"},
+    {
+        "title": "寒中コンクリートの加熱養生",
+        "summary": "ジェットヒーターで養生温度を保つ",
+        "tags": ["養生", "冬期"],
+        "content": "加熱養生では温度を 5℃ 以上に保ち、温度記録を残す。",
+    },
+    {
+        "title": "散水養生の期間",
+        "summary": "夏期の湿潤養生",
+        "tags": ["養生"],
+        "content": "打設後 5 日間は散水を続ける。",
+    },
+    {
+        "title": "杭の支持層確認",
+        "summary": "オーガー電流値で支持層を判定する",
+        "tags": ["杭", "基礎"],
+        "content": "既製杭の施工記録と試験杭の結果を照合する。",
+    },
+    {
+        "title": "生コン受入検査",
+        "summary": "スランプと空気量の許容差",
+        "tags": ["品質"],
+        "content": "スランプ 18cm の許容差は ±2.5cm。温度も記録する。",
+    },
+    {
+        "title": 'OR と NEAR を含む "記号" のメモ',
+        "summary": "検索語の記号テスト",
+        "tags": ["記号"],
+        "content": "50% 割増 と a_b の表記。",
+    },
 ]
 
 
@@ -66,20 +87,26 @@ def titles(result: dict[str, Any]) -> list[str]:
         # normalization: full-width and case
         ("１８ＣＭ", ["生コン受入検査"]),
         ("スランプ　許容差", ["生コン受入検査"]),
-        ("or", ["OR と NEAR を含む \"記号\" のメモ"]),
+        ("or", ['OR と NEAR を含む "記号" のメモ']),
     ],
 )
-def test_japanese_queries(client: FlaskClient, admin: dict[str, str], corpus: dict[str, int], query: str, expected: list[str]) -> None:
+def test_japanese_queries(
+    client: FlaskClient, admin: dict[str, str], corpus: dict[str, int], query: str, expected: list[str]
+) -> None:
     result = search(client, admin, query)
     assert sorted(titles(result)) == sorted(expected)
     assert result["total"] == len(expected)
 
 
-def test_title_match_ranks_first_with_snippet(client: FlaskClient, admin: dict[str, str], corpus: dict[str, int]) -> None:
+def test_title_match_ranks_first_with_snippet(
+    client: FlaskClient, admin: dict[str, str], corpus: dict[str, int]
+) -> None:
     result = search(client, admin, "加熱養生")
     assert titles(result) == ["寒中コンクリートの加熱養生"]
     hit = result["items"][0]
-    assert hit["snippet"] == "加熱養生では温度を 5℃ 以上に保ち、温度記録を残す。".replace("加熱養生", "<mark>加熱養生</mark>")
+    assert hit["snippet"] == "加熱養生では温度を 5℃ 以上に保ち、温度記録を残す。".replace(
+        "加熱養生", "<mark>加熱養生</mark>"
+    )
     assert hit["score"] > 0
     assert result["terms"] == ["加熱養生"]
 
@@ -94,19 +121,21 @@ def test_ranking_prefers_title_over_body(client: FlaskClient, admin: dict[str, s
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ('"記号"', ["OR と NEAR を含む \"記号\" のメモ"]),
-        ('"', ["OR と NEAR を含む \"記号\" のメモ"]),
-        ("NEAR", ["OR と NEAR を含む \"記号\" のメモ"]),
-        ("50%", ["OR と NEAR を含む \"記号\" のメモ"]),
-        ("%", ["OR と NEAR を含む \"記号\" のメモ"]),
-        ("a_b", ["OR と NEAR を含む \"記号\" のメモ"]),
-        ("_", ["OR と NEAR を含む \"記号\" のメモ"]),
+        ('"記号"', ['OR と NEAR を含む "記号" のメモ']),
+        ('"', ['OR と NEAR を含む "記号" のメモ']),
+        ("NEAR", ['OR と NEAR を含む "記号" のメモ']),
+        ("50%", ['OR と NEAR を含む "記号" のメモ']),
+        ("%", ['OR と NEAR を含む "記号" のメモ']),
+        ("a_b", ['OR と NEAR を含む "記号" のメモ']),
+        ("_", ['OR と NEAR を含む "記号" のメモ']),
         ("養生*", []),
         ("'; DROP TABLE knowledge; --", []),
         ("NEAR(養生 温度)", []),
     ],
 )
-def test_query_syntax_is_searched_as_text(client: FlaskClient, admin: dict[str, str], corpus: dict[str, int], query: str, expected: list[str]) -> None:
+def test_query_syntax_is_searched_as_text(
+    client: FlaskClient, admin: dict[str, str], corpus: dict[str, int], query: str, expected: list[str]
+) -> None:
     assert titles(search(client, admin, query)) == expected
 
 
@@ -118,14 +147,18 @@ def test_snippet_escapes_html(client: FlaskClient, admin: dict[str, str]) -> Non
 
 def test_index_follows_updates(client: FlaskClient, admin: dict[str, str], corpus: dict[str, int]) -> None:
     entry_id = corpus["杭の支持層確認"]
-    client.put(f"/api/v1/knowledge/{entry_id}", json={"title": "場所打ち杭の先端処理", "tags": ["床付け"]}, headers=admin)
+    client.put(
+        f"/api/v1/knowledge/{entry_id}", json={"title": "場所打ち杭の先端処理", "tags": ["床付け"]}, headers=admin
+    )
     assert titles(search(client, admin, "支持層")) == ["場所打ち杭の先端処理"]  # still in the summary
     assert titles(search(client, admin, "先端処理")) == ["場所打ち杭の先端処理"]
     assert titles(search(client, admin, "床付")) == ["場所打ち杭の先端処理"]
     assert search(client, admin, "基礎")["total"] == 0  # the old tag is gone from the index
 
 
-def test_viewer_and_category_filters(client: FlaskClient, admin: dict[str, str], viewer: dict[str, str], corpus: dict[str, int]) -> None:
+def test_viewer_and_category_filters(
+    client: FlaskClient, admin: dict[str, str], viewer: dict[str, str], corpus: dict[str, int]
+) -> None:
     create(client, admin, title="養生シートの下書き", status="draft", category="安全", tags=[])
     assert "養生シートの下書き" in titles(search(client, admin, "養生"))
     assert "養生シートの下書き" not in titles(search(client, viewer, "養生"))
@@ -169,9 +202,11 @@ def test_indexes_answer_short_and_long_terms(app: Flask, corpus: dict[str, int])
     else:
         long_plan = _plan(
             app,
-            "SELECT knowledge_id FROM knowledge_search s WHERE (s.title || ' ' || s.summary || ' ' || s.tags || ' ' || s.content) LIKE :q",
+            f"SELECT knowledge_id FROM knowledge_search s WHERE {DOCUMENT} LIKE :q",
             q="%加熱養生%",
         )
-        short_plan = _plan(app, "SELECT knowledge_id FROM knowledge_search s WHERE s.grams @> CAST(:g AS text[])", g=["養生"])
+        short_plan = _plan(
+            app, "SELECT knowledge_id FROM knowledge_search s WHERE s.grams @> CAST(:g AS text[])", g=["養生"]
+        )
         assert "Bitmap Index Scan on ix_knowledge_search_trgm" in long_plan
         assert "Bitmap Index Scan on ix_knowledge_search_grams" in short_plan

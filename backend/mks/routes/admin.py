@@ -20,8 +20,15 @@ def list_categories() -> CategoryList:
 
 
 @bp.post("/categories")
-@endpoint(summary="カテゴリ追加（管理者のみ）", tag="categories", roles=ADMINS, body=CategoryCreate,
-          response=CategoryOut, status=201, errors=(409,))
+@endpoint(
+    summary="カテゴリ追加（管理者のみ）",
+    tag="categories",
+    roles=ADMINS,
+    body=CategoryCreate,
+    response=CategoryOut,
+    status=201,
+    errors=(409,),
+)
 def create_category(body: CategoryCreate) -> CategoryOut:
     category = categories.create_category(body.name)
     return CategoryOut(id=category.id, name=category.name, knowledge_count=0)
@@ -34,8 +41,15 @@ def list_users() -> UserList:
 
 
 @bp.post("/users")
-@endpoint(summary="ユーザー作成（管理者のみ）", tag="users", roles=ADMINS, body=UserCreate, response=UserOut,
-          status=201, errors=(409,))
+@endpoint(
+    summary="ユーザー作成（管理者のみ）",
+    tag="users",
+    roles=ADMINS,
+    body=UserCreate,
+    response=UserOut,
+    status=201,
+    errors=(409,),
+)
 def create_user(body: UserCreate) -> UserOut:
     return UserOut.model_validate(users.create_user(body))
 
@@ -47,7 +61,13 @@ def get_user(user_id: int) -> UserOut:
 
 
 @bp.patch("/users/<id:user_id>")
-@endpoint(summary="ユーザー変更（ロール・有効/無効・パスワード。管理者のみ）", tag="users", roles=ADMINS,
-          body=UserUpdate, response=UserOut, errors=(404, 409))
+@endpoint(
+    summary="ユーザー変更（ロール・有効/無効・パスワード。管理者のみ）",
+    tag="users",
+    roles=ADMINS,
+    body=UserUpdate,
+    response=UserOut,
+    errors=(404, 409),
+)
 def update_user(user_id: int, body: UserUpdate) -> UserOut:
     return UserOut.model_validate(users.update_user(user_id, body, authenticated_user()))

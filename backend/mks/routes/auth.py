@@ -16,8 +16,14 @@ bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 @bp.post("/login")
 @login_per_client
 @login_per_username
-@endpoint(summary="ログイン（アクセストークンとリフレッシュトークンを発行）", tag="auth", body=LoginRequest,
-          response=TokenPair, errors=(401,), rate_limited=True)
+@endpoint(
+    summary="ログイン（アクセストークンとリフレッシュトークンを発行）",
+    tag="auth",
+    body=LoginRequest,
+    response=TokenPair,
+    errors=(401,),
+    rate_limited=True,
+)
 def login(body: LoginRequest) -> TokenPair:
     user = auth.authenticate(body.username, body.password)
     access_token, refresh_token = auth.issue_tokens(user)
@@ -25,8 +31,13 @@ def login(body: LoginRequest) -> TokenPair:
 
 
 @bp.post("/refresh")
-@endpoint(summary="リフレッシュトークンでアクセストークンを再発行", tag="auth", response=AccessToken,
-          refresh=True, rate_limited=True)
+@endpoint(
+    summary="リフレッシュトークンでアクセストークンを再発行",
+    tag="auth",
+    response=AccessToken,
+    refresh=True,
+    rate_limited=True,
+)
 def refresh() -> AccessToken:
     token = auth.refresh_access_token(authenticated_user())
     return AccessToken(access_token=token, expires_in=auth.access_token_seconds())

@@ -21,12 +21,14 @@ def health() -> HealthOut:
 
 
 @bp.get("/ready")
-@endpoint(summary="受付可能か（データベースに接続できるか）", tag="health", response=ReadyOut, errors=(503,))
+@endpoint(
+    summary="受付可能か（データベースに接続でき、スキーマがあるか）", tag="health", response=ReadyOut, errors=(503,)
+)
 def ready() -> ReadyOut:
     database = current_db()
     try:
         with database.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+            connection.execute(text("SELECT version_num FROM alembic_version"))
     except Exception:  # any failure to reach the database means not ready
         raise ApiError(503, "database_unavailable", "データベースに接続できません。") from None
     return ReadyOut(status="ok", database=database.dialect)

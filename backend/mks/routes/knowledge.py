@@ -28,8 +28,13 @@ bp = Blueprint("knowledge", __name__, url_prefix="/api/v1/knowledge")
 
 
 @bp.get("")
-@endpoint(summary="ナレッジ一覧（絞り込み・並べ替え・ページング）", tag="knowledge", roles=ANY_ROLE,
-          query=KnowledgeListQuery, response=KnowledgePage)
+@endpoint(
+    summary="ナレッジ一覧（絞り込み・並べ替え・ページング）",
+    tag="knowledge",
+    roles=ANY_ROLE,
+    query=KnowledgeListQuery,
+    response=KnowledgePage,
+)
 def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
     entries, total = knowledge.list_knowledge(query, authenticated_user())
     items = [KnowledgeSummary.from_entry(entry) for entry in entries]
@@ -37,15 +42,21 @@ def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
 
 
 @bp.post("")
-@endpoint(summary="ナレッジ作成", tag="knowledge", roles=EDITORS, body=KnowledgeCreate,
-          response=KnowledgeOut, status=201)
+@endpoint(
+    summary="ナレッジ作成", tag="knowledge", roles=EDITORS, body=KnowledgeCreate, response=KnowledgeOut, status=201
+)
 def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
     return KnowledgeOut.from_entry(knowledge.create_knowledge(body, authenticated_user()))
 
 
 @bp.get("/search")
-@endpoint(summary="全文検索（日本語対応、全語一致、関連度順、抜粋付き）", tag="knowledge", roles=ANY_ROLE,
-          query=SearchQuery, response=SearchPage)
+@endpoint(
+    summary="全文検索（日本語対応、全語一致、関連度順、抜粋付き）",
+    tag="knowledge",
+    roles=ANY_ROLE,
+    query=SearchQuery,
+    response=SearchPage,
+)
 def search(query: SearchQuery) -> SearchPage:
     results, total, terms = knowledge.search(query, authenticated_user())
     items = [SearchHitOut.from_entry(entry, score=score, snippet=text) for entry, score, text in results]
@@ -68,8 +79,14 @@ def get_knowledge(knowledge_id: int) -> KnowledgeOut:
 
 
 @bp.put("/<id:knowledge_id>")
-@endpoint(summary="ナレッジ更新（指定した項目のみ。変更があれば版を記録）", tag="knowledge", roles=EDITORS,
-          body=KnowledgeUpdate, response=KnowledgeOut, errors=(404, 409))
+@endpoint(
+    summary="ナレッジ更新（指定した項目のみ。変更があれば版を記録）",
+    tag="knowledge",
+    roles=EDITORS,
+    body=KnowledgeUpdate,
+    response=KnowledgeOut,
+    errors=(404, 409),
+)
 def update_knowledge(knowledge_id: int, body: KnowledgeUpdate) -> KnowledgeOut:
     return KnowledgeOut.from_entry(knowledge.update_knowledge(knowledge_id, body, authenticated_user()))
 

@@ -73,7 +73,7 @@ class PostgresSearch(SearchBackend):
         from_where = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id WHERE " + " AND ".join(
             conditions
         )
-        total = connection.execute(text(f"SELECT count(*) {from_where}"), params).scalar_one()
+        total: int = connection.execute(text(f"SELECT count(*) {from_where}"), params).scalar_one()
         rows = connection.execute(
             text(
                 f"SELECT s.knowledge_id AS id, {' + '.join(ranks)} AS score {from_where} "
@@ -84,9 +84,9 @@ class PostgresSearch(SearchBackend):
         return SearchPage([SearchHit(row.id, round(float(row.score), 6)) for row in rows], total)
 
     def check(self, connection: Connection) -> None:
-        trigrams = connection.execute(text("SELECT cardinality(show_trgm('養生温度'))")).scalar_one()
+        trigrams: int | None = connection.execute(text("SELECT cardinality(show_trgm('養生温度'))")).scalar_one()
         if not trigrams:
-            ctype = connection.execute(text("SHOW lc_ctype")).scalar_one()
+            ctype: str = connection.execute(text("SHOW lc_ctype")).scalar_one()
             raise ConfigError(
                 f"このデータベースのロケール (LC_CTYPE={ctype}) では pg_trgm が日本語を索引できません。"
                 " LC_CTYPE を C.UTF-8 または ja_JP.UTF-8 にしたデータベースを作成してください。"

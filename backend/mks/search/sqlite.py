@@ -54,10 +54,14 @@ class SqliteSearch(SearchBackend):
     def remove(self, connection: Connection, knowledge_id: int) -> None:
         # A contentless table forgets a row only when told the tokens it held, so they are
         # recomputed from the text the trigram table still has.
-        old = connection.execute(
-            text("SELECT title, summary, content, tags FROM knowledge_fts WHERE rowid = :id"),
-            {"id": knowledge_id},
-        ).mappings().first()
+        old = (
+            connection.execute(
+                text("SELECT title, summary, content, tags FROM knowledge_fts WHERE rowid = :id"),
+                {"id": knowledge_id},
+            )
+            .mappings()
+            .first()
+        )
         if old is None:
             return
         connection.execute(
@@ -82,7 +86,8 @@ class SqliteSearch(SearchBackend):
             params["long_match"] = " AND ".join(_phrase(term) for term in long_terms)
             if gram_terms:
                 conditions.append(
-                    "knowledge.id IN (SELECT rowid FROM knowledge_fts_grams WHERE knowledge_fts_grams MATCH :gram_match)"
+                    "knowledge.id IN "
+                    "(SELECT rowid FROM knowledge_fts_grams WHERE knowledge_fts_grams MATCH :gram_match)"
                 )
         elif gram_terms:
             source, rank = "knowledge_fts_grams", f"bm25(knowledge_fts_grams, {WEIGHTS})"
@@ -101,7 +106,7 @@ class SqliteSearch(SearchBackend):
         conditions.extend(filters.sql_conditions(params))
         where = " AND ".join(conditions)
         from_clause = f"{source} JOIN knowledge ON knowledge.id = {source}.rowid"
-        total = connection.execute(text(f"SELECT count(*) FROM {from_clause} WHERE {where}"), params).scalar_one()
+        total: int = connection.execute(text(f"SELECT count(*) FROM {from_clause} WHERE {where}"), params).scalar_one()
         rows = connection.execute(
             text(
                 f"SELECT {source}.rowid AS id, {rank} AS rank FROM {from_clause} WHERE {where} "
@@ -114,4 +119,3 @@ class SqliteSearch(SearchBackend):
 
     def check(self, connection: Connection) -> None:
         """FTS5 with the trigram tokenizer ships with SQLite 3.34+; the migration fails loudly without it."""
-

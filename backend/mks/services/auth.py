@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..errors import ApiError
+from ..instrumentation import count_auth_attempt
 from ..models import RevokedToken, User
 from ..security import hash_password, verify_password
 
@@ -32,7 +33,9 @@ def authenticate(username: str, password: str) -> User:
     user = get_session().scalar(select(User).where(User.username == username))
     password_hash = user.password_hash if user is not None else _dummy_hash()
     if not verify_password(password_hash, password) or user is None or not user.is_active:
+        count_auth_attempt("failure")
         raise INVALID_CREDENTIALS
+    count_auth_attempt("success")
     return user
 
 
@@ -53,7 +56,10 @@ def issue_tokens(user: User) -> tuple[str, str]:
 def refresh_access_token(user: User) -> str:
     """A new access token for the refresh token of the current request."""
     claims = get_jwt()
-    return create_access_token(identity=user, additional_claims={"role": user.role, REFRESH_JTI_CLAIM: claims["jti"]})
+    token: str = create_access_token(
+        identity=user, additional_claims={"role": user.role, REFRESH_JTI_CLAIM: claims["jti"]}
+    )
+    return token
 
 
 def _revoke(jti: str, user_id: int, expires: datetime) -> None:

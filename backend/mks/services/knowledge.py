@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, select, update
+from sqlalchemy import ColumnElement, Select, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -35,7 +35,7 @@ PRIORITY_RANK = case(
     {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.CRITICAL: 3},
     value=Knowledge.priority,
 )
-SORT_ORDER = {
+SORT_ORDER: dict[SortKey, ColumnElement[Any]] = {
     SortKey.UPDATED_DESC: Knowledge.updated_at.desc(),
     SortKey.UPDATED: Knowledge.updated_at.asc(),
     SortKey.CREATED_DESC: Knowledge.created_at.desc(),
@@ -105,7 +105,14 @@ def _category(name: str, location: str = "body") -> Category:
     if category is None:
         raise ApiError(
             422,
-            details=[{"location": location, "field": "category", "type": "unknown_category", "message": "未登録のカテゴリです。"}],
+            details=[
+                {
+                    "location": location,
+                    "field": "category",
+                    "type": "unknown_category",
+                    "message": "未登録のカテゴリです。",
+                }
+            ],
         )
     return category
 
@@ -254,13 +261,17 @@ def search(query: SearchQuery, user: User) -> tuple[list[tuple[Knowledge, float,
     terms = parse_query(query.q)
     if not terms:
         raise ApiError(
-            422, details=[{"location": "query", "field": "q", "type": "missing", "message": "検索語を指定してください。"}]
+            422,
+            details=[{"location": "query", "field": "q", "type": "missing", "message": "検索語を指定してください。"}],
         )
     category_id = _category(query.category, "query").id if query.category is not None else None
     filters = SearchFilters(statuses=visible_statuses(user), category_id=category_id)
     session = get_session()
     page = backend_for(current_db().dialect).search(session.connection(), terms, filters, query.limit, query.offset)
-    entries = {entry.id: entry for entry in session.scalars(select(Knowledge).where(Knowledge.id.in_([hit.knowledge_id for hit in page.hits])))}
+    entries = {
+        entry.id: entry
+        for entry in session.scalars(select(Knowledge).where(Knowledge.id.in_([hit.knowledge_id for hit in page.hits])))
+    }
     words = [term.text for term in terms]
     results = [
         (entry, hit.score, snippet([entry.summary, entry.content, entry.title], words))

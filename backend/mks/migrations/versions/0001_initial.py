@@ -126,5 +126,13 @@ def downgrade() -> None:
     else:
         op.execute("DROP TABLE knowledge_fts_grams")
         op.execute("DROP TABLE knowledge_fts")
-    for table in ("revoked_tokens", "knowledge_revisions", "knowledge_tags", "knowledge", "tags", "categories", "users"):
+    for table in (
+        "revoked_tokens",
+        "knowledge_revisions",
+        "knowledge_tags",
+        "knowledge",
+        "tags",
+        "categories",
+        "users",
+    ):
         op.drop_table(table)

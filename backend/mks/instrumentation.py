@@ -1,0 +1,121 @@
+"""Hooks that feed the metrics: the request pipeline, the database engine and the rate limiter."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from flask_limiter import RequestLimit
+from sqlalchemy import Engine, event
+
+from .config import Settings
+from .metrics import (
+    Metrics,
+    ScrapeCollector,
+    build_registries,
+    database_counter,
+    endpoint_label,
+    method_label,
+    statement_operation,
+)
+
+EXTENSION = "mks_metrics"
+LOGIN_ENDPOINT = "auth.login"
+
+
+def current_metrics() -> Metrics | None:
+    """The app's metrics, or None when instrumentation is switched off."""
+    metrics: Metrics | None = current_app.extensions.get(EXTENSION)
+    return metrics
+
+
+def count_error(error_type: str) -> None:
+    """Count one error response of the current request."""
+    if (metrics := current_metrics()) is not None:
+        metrics.errors.labels(type=error_type, endpoint=endpoint_label()).inc()
+
+
+def count_auth_attempt(status: str) -> None:
+    """Count one login outcome."""
+    if (metrics := current_metrics()) is not None:
+        metrics.auth_attempts.labels(status=status).inc()
+
+
+def count_rate_limit_hit(_limit: RequestLimit) -> None:
+    """flask-limiter's breach callback: count the refused request (and a refused login attempt)."""
+    if (metrics := current_metrics()) is not None:
+        metrics.rate_limit_hits.labels(endpoint=endpoint_label()).inc()
+        if request.endpoint == LOGIN_ENDPOINT:
+            metrics.auth_attempts.labels(status="rate_limited").inc()
+
+
+def _instrument_requests(app: Flask, metrics: Metrics) -> None:
+    # Registered before the rate limiter's hook, so refused requests are timed and counted too.
+    @app.before_request
+    def start_request() -> None:
+        g.mks_request_started = time.perf_counter()
+        metrics.http_requests_in_progress.inc()
+
+    @app.after_request
+    def record_request(response: Response) -> Response:
+        started = g.get("mks_request_started")
+        endpoint, method = endpoint_label(), method_label()
+        metrics.http_requests.labels(method=method, endpoint=endpoint, status=str(response.status_code)).inc()
+        if started is not None:
+            metrics.http_request_duration.labels(method=method, endpoint=endpoint).observe(
+                time.perf_counter() - started
+            )
+        if request.path.startswith("/api/"):
+            metrics.api_calls.labels(endpoint=endpoint, method=method).inc()
+        return response
+
+    @app.teardown_request
+    def finish_request(_exc: BaseException | None) -> None:
+        if g.pop("mks_request_started", None) is not None:
+            metrics.http_requests_in_progress.dec()
+
+
+def _instrument_engine(engine: Engine, metrics: Metrics) -> None:
+    @event.listens_for(engine, "before_cursor_execute")
+    def start_query(conn: Any, _cursor: Any, _statement: str, _params: Any, _context: Any, _many: bool) -> None:
+        conn.info.setdefault("mks_query_started", []).append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def record_query(conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool) -> None:
+        started = conn.info["mks_query_started"].pop()
+        operation = statement_operation(statement)
+        metrics.database_query_duration.labels(operation=operation).observe(time.perf_counter() - started)
+
+    @event.listens_for(engine, "handle_error")
+    def forget_failed_query(context: Any) -> None:
+        connection = context.connection
+        if connection is not None and connection.info.get("mks_query_started"):
+            connection.info["mks_query_started"].pop()
+
+    @event.listens_for(engine.pool, "checkout")
+    def connection_out(*_args: Any) -> None:
+        metrics.database_connections.inc()
+
+    @event.listens_for(engine.pool, "checkin")
+    def connection_in(*_args: Any) -> None:
+        metrics.database_connections.dec()
+
+
+def init_app(app: Flask, settings: Settings, engine: Engine) -> None:
+    """Create the metrics, hook them into the request pipeline and the engine, keep the scrape registry."""
+    if not settings.metrics_enabled:
+        return
+    scrape_collector = ScrapeCollector(
+        data_path=settings.instance_path,
+        count_database=database_counter(engine, settings.active_user_window),
+        database_name=engine.dialect.name,
+        cache_seconds=settings.metrics_cache_seconds,
+    )
+    definitions, scrape = build_registries(scrape_collector)
+    metrics = Metrics(definitions)
+    app.extensions[EXTENSION] = metrics
+    app.extensions["mks_scrape_registry"] = scrape
+    _instrument_requests(app, metrics)
+    _instrument_engine(engine, metrics)
+    app.config["RATELIMIT_ON_BREACH_CALLBACK"] = count_rate_limit_hit

@@ -1,0 +1,246 @@
+"""Every Prometheus metric of the service, in the monitoring guide's names, types and labels.
+
+Counters and histograms are written by request, database and rate-limit hooks (see
+``instrumentation``). Host and database-derived gauges are computed when scraped by
+``ScrapeCollector``, with a short cache so a scrape storm cannot hammer the database.
+
+Under gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` makes every worker write its values to files that
+``MultiProcessCollector`` sums at scrape time; each gauge below states how workers combine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import psutil
+from flask import request
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+
+from . import __version__
+from .models import Knowledge, User, utcnow
+
+# The guide alerts on p95 > 2 s and > 5 s: both are bucket bounds, with resolution below for a fast API.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
+QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# Closed label sets: nothing a client sends can add a series.
+UNMATCHED_ENDPOINT = "<unmatched>"
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+# mks_errors_total{type}: the error response's status decides its type.
+ERROR_TYPE_BY_STATUS = {
+    400: "validation",  # malformed JSON
+    413: "validation",
+    415: "validation",
+    422: "validation",
+    401: "auth",  # missing, invalid, expired or revoked token; wrong credentials
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",  # version conflict, invalid status transition, duplicates
+    429: "rate_limited",
+    500: "internal",  # unexpected exception
+    503: "db_error",  # database unreachable or failing
+}
+ERROR_TYPES = tuple(dict.fromkeys(ERROR_TYPE_BY_STATUS.values()))
+AUTH_STATUSES = ("success", "failure", "rate_limited")
+DB_OPERATIONS = ("select", "insert", "update", "delete", "other")
+
+
+def endpoint_label() -> str:
+    """The route template of the current request (never the raw path)."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else UNMATCHED_ENDPOINT
+
+
+def method_label() -> str:
+    """The request method, with non-standard methods folded into one value."""
+    return request.method if request.method in HTTP_METHODS else OTHER_METHOD
+
+
+def statement_operation(statement: str) -> str:
+    """select/insert/update/delete from a SQL statement's first word; everything else is other."""
+    word = statement.lstrip().split(None, 1)[0].lower() if statement.strip() else ""
+    if word == "with":  # a CTE: the verb comes later; treat as a read unless it writes
+        lowered = statement.lower()
+        word = next((verb for verb in ("insert", "update", "delete") if verb in lowered), "select")
+    return word if word in DB_OPERATIONS else "other"
+
+
+class Metrics:
+    """The metric objects of one app; in multiprocess mode their values live in the shared directory."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.http_requests = Counter(
+            "mks_http_requests_total",
+            "HTTP リクエスト数（全応答）",
+            ["method", "endpoint", "status"],
+            registry=registry,
+        )
+        self.http_request_duration = Histogram(
+            "mks_http_request_duration_seconds",
+            "HTTP リクエストのアプリ内処理時間（秒）",
+            ["method", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.http_requests_in_progress = Gauge(
+            "mks_http_requests_in_progress",
+            "処理中の HTTP リクエスト数",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.api_calls = Counter(
+            "mks_api_calls_total", "/api/ への呼び出し数", ["endpoint", "method"], registry=registry
+        )
+        self.errors = Counter("mks_errors_total", "エラー応答数（種類別）", ["type", "endpoint"], registry=registry)
+        self.database_query_duration = Histogram(
+            "mks_database_query_duration_seconds",
+            "SQL 文の実行時間（秒）",
+            ["operation"],
+            buckets=QUERY_BUCKETS,
+            registry=registry,
+        )
+        self.database_connections = Gauge(
+            "mks_database_connections",
+            "プールから貸し出し中の DB 接続数（全ワーカー合計）",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.start_time = Gauge(
+            "mks_start_time_seconds",
+            "アプリの起動時刻（UNIX 秒、最も古い稼働中ワーカー）",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+        self.start_time.set_to_current_time()
+        self.auth_attempts = Counter(
+            "mks_auth_attempts_total", "ログイン試行数（結果別）", ["status"], registry=registry
+        )
+        self.rate_limit_hits = Counter(
+            "mks_rate_limit_hits_total", "レート制限で拒否したリクエスト数", ["endpoint"], registry=registry
+        )
+
+
+@dataclass(frozen=True)
+class DatabaseCounts:
+    knowledge_total: int
+    active_users: int
+
+
+class ScrapeCollector(Collector):
+    """Gauges computed when scraped: host resources, database-derived counts, build info."""
+
+    def __init__(
+        self,
+        data_path: Path,
+        count_database: Callable[[], DatabaseCounts],
+        database_name: str,
+        cache_seconds: float,
+    ) -> None:
+        self._data_path = data_path
+        self._count_database = count_database
+        self._database_name = database_name
+        self._cache_seconds = cache_seconds
+        self._cached: tuple[float, DatabaseCounts] | None = None
+        self._lock = threading.Lock()
+        # cpu_percent(None) reports usage since the previous call: prime it so the first scrape is real.
+        psutil.cpu_percent(interval=None)
+
+    def _database_counts(self) -> DatabaseCounts | None:
+        with self._lock:
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] >= self._cache_seconds:
+                try:
+                    self._cached = (now, self._count_database())
+                except Exception:  # a scrape must succeed even when the database does not
+                    logging.getLogger(__name__).warning("database gauges unavailable", exc_info=True)
+                    return None
+            return self._cached[1]
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "mks_system_cpu_usage_percent", "ホストの CPU 使用率（%）", value=psutil.cpu_percent(interval=None)
+        )
+        memory = psutil.virtual_memory()
+        yield GaugeMetricFamily("mks_system_memory_usage_percent", "ホストのメモリ使用率（%）", value=memory.percent)
+        yield GaugeMetricFamily("mks_system_memory_total_bytes", "ホストのメモリ総量（バイト）", value=memory.total)
+        disk = psutil.disk_usage(str(self._data_path))
+        yield GaugeMetricFamily(
+            "mks_system_disk_usage_percent", "データディレクトリのあるファイルシステムの使用率（%）", value=disk.percent
+        )
+        yield GaugeMetricFamily(
+            "mks_system_disk_total_bytes", "データディレクトリのあるファイルシステムの容量（バイト）", value=disk.total
+        )
+        counts = self._database_counts()
+        if counts is not None:
+            yield GaugeMetricFamily("mks_knowledge_total", "ナレッジ総数（全ステータス）", value=counts.knowledge_total)
+            yield GaugeMetricFamily(
+                "mks_active_users", "直近の時間枠に認証済みの操作をしたユーザー数", value=counts.active_users
+            )
+        build = GaugeMetricFamily(
+            "mks_build_info", "MKS のバージョンと実行環境", labels=["version", "python", "database"]
+        )
+        build.add_metric([__version__, platform.python_version(), self._database_name], 1)
+        yield build
+
+
+def multiprocess_directory() -> str | None:
+    """The multiprocess directory when running under several processes, else None."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+def build_registries(scrape_collector: ScrapeCollector) -> tuple[CollectorRegistry | None, CollectorRegistry]:
+    """The registry the metrics are defined in, and the registry a scrape reads.
+
+    Single process: one registry for both, with the process, platform and GC collectors.
+    Multiprocess: the metrics belong to no registry (they write files), and the scrape registry
+    sums the files of all workers. Process collectors are left out there: they would describe
+    only the worker that happens to answer the scrape.
+    """
+    directory = multiprocess_directory()
+    scrape = CollectorRegistry()
+    if directory:
+        multiprocess.MultiProcessCollector(scrape, path=directory)  # type: ignore[no-untyped-call]
+        definitions = None
+    else:
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            scrape.register(collector)
+        definitions = scrape
+    scrape.register(scrape_collector)
+    return definitions, scrape
+
+
+def database_counter(engine: Engine, active_window: timedelta) -> Callable[[], DatabaseCounts]:
+    """A function counting knowledge entries and recently active users with its own connection."""
+
+    def count() -> DatabaseCounts:
+        since = utcnow() - active_window
+        with engine.connect() as connection:
+            knowledge_total = connection.scalar(select(func.count()).select_from(Knowledge)) or 0
+            active_users = (
+                connection.scalar(select(func.count()).select_from(User).where(User.last_seen_at >= since)) or 0
+            )
+        return DatabaseCounts(knowledge_total=knowledge_total, active_users=active_users)
+
+    return count
