@@ -27,7 +27,9 @@ GUNICORN_CONFIG = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
 def _cli_app() -> Flask:
     # Commands manage the database themselves, so the app must not migrate or check it on creation.
-    return create_app(prepare=False)
+    app = create_app(prepare=False)
+    click.get_current_context().call_on_close(app.extensions["mks_db"].engine.dispose)
+    return app
 
 
 @click.group(cls=FlaskGroup, create_app=_cli_app, add_default_commands=False)

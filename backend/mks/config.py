@@ -6,11 +6,22 @@ import secrets
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_JWT_SECRET_BYTES = 32
+
+
+def _seconds_or_iso8601(value: object) -> object:
+    # Environment variables are strings: "900" means seconds; "PT15M" is left to pydantic.
+    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+        return float(value)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_seconds_or_iso8601)]
 
 
 class Environment(StrEnum):
@@ -50,7 +61,7 @@ class Settings(BaseSettings):
 
     metrics_enabled: bool = True
     metrics_cache_seconds: float = Field(default=5.0, ge=0)
-    active_user_window: timedelta = timedelta(minutes=15)
+    active_user_window: Duration = timedelta(minutes=15)
     # Optional protection of /metrics: HTTP basic auth, a bearer token, or both accepted.
     metrics_basic_auth_username: str | None = None
     metrics_basic_auth_password: SecretStr | None = None

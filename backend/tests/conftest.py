@@ -28,6 +28,8 @@ from mks.config import Settings
 from mks.schemas import UserCreate
 from mks.services.users import create_user
 
+pytest.register_assert_rewrite("tests.metrics_script")
+
 POSTGRES_URL = os.environ.get("MKS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PASSWORDS = {"admin": "admin-pass-1", "yamada": "yamada-pass-1", "partner": "partner-pass-1"}
 ROLES = {"admin": "admin", "yamada": "editor", "partner": "viewer"}

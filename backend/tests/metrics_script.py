@@ -118,12 +118,17 @@ def by(samples: dict[tuple[tuple[str, str], ...], float], *labels: str) -> dict[
     return keyed  # type: ignore[return-value]
 
 
-def assert_script_metrics(exposition: str) -> None:
-    """Every counter, histogram count and gauge the script touched holds its exact value."""
+def assert_script_metrics(exposition: str, health_probes: int = 0) -> None:
+    """Every counter, histogram count and gauge the script touched holds its exact value.
+
+    ``health_probes`` counts the successful GET /health a server's start-up wait made beforehand.
+    """
     samples = parse(exposition)
-    assert by(samples["mks_http_requests_total"], "method", "endpoint", "status") == EXPECTED_REQUESTS
+    expected_requests = {**EXPECTED_REQUESTS, ("GET", "/health", "200"): 1 + health_probes}
+    expected_durations = {**EXPECTED_DURATION_COUNTS, ("GET", "/health"): 1 + health_probes}
+    assert by(samples["mks_http_requests_total"], "method", "endpoint", "status") == expected_requests
     assert by(samples["mks_api_calls_total"], "endpoint", "method") == EXPECTED_API_CALLS
-    assert by(samples["mks_http_request_duration_seconds_count"], "method", "endpoint") == EXPECTED_DURATION_COUNTS
+    assert by(samples["mks_http_request_duration_seconds_count"], "method", "endpoint") == expected_durations
     assert by(samples["mks_errors_total"], "type", "endpoint") == EXPECTED_ERRORS
     assert by(samples["mks_auth_attempts_total"], "status") == EXPECTED_AUTH
     assert by(samples["mks_rate_limit_hits_total"], "endpoint") == EXPECTED_RATE_LIMIT_HITS

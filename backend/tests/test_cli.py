@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from mks.demo_corpus import DEMO_ENTRIES
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from mks import migrate
 from mks.cli import main
+from mks.demo_corpus import DEMO_ENTRIES
 from mks.models import Knowledge, User
 
 

@@ -39,7 +39,7 @@ def wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def server_env(tmp_path: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MKS_")}
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MKS_", "PROMETHEUS_", "FLASK_"))}
     env.update({"MKS_HOST": "127.0.0.1", "MKS_PORT": str(free_port()), "MKS_INSTANCE_PATH": str(tmp_path / "instance")})
     return env
 

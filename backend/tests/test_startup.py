@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mks.demo_corpus import DEMO_ENTRIES
 from sqlalchemy import func, inspect, select
 
 from mks import migrate
 from mks.app import create_app
 from mks.config import ConfigError
 from mks.db import get_session
+from mks.demo_corpus import DEMO_ENTRIES
 from mks.models import Knowledge, KnowledgeRevision, User
 
 from .conftest import make_settings, postgres_database
