@@ -2,70 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-BACKEND = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(120):  # bounded: at most ~60 s
-        if process.poll() is not None:
-            raise AssertionError(
-                f"server exited with {process.returncode}: {process.stdout.read().decode() if process.stdout else ''}"
-            )
-        try:
-            if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError("server did not come up")
+from .servers import APP_V2, GUNICORN, backend_env, serve
 
 
 @pytest.fixture
-def server_env(tmp_path: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("MKS_", "PROMETHEUS_", "FLASK_"))}
-    env.update({"MKS_HOST": "127.0.0.1", "MKS_PORT": str(free_port()), "MKS_INSTANCE_PATH": str(tmp_path / "instance")})
-    return env
-
-
-def serve(command: list[str], env: dict[str, str]) -> Iterator[str]:
-    process = subprocess.Popen(command, cwd=BACKEND, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{env['MKS_PORT']}"
-    try:
-        wait_until_up(base, process)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        if process.stdout:
-            process.stdout.close()
+def app_v2(tmp_path: Path) -> Iterator[str]:
+    yield from serve(APP_V2, backend_env(tmp_path / "instance"))
 
 
 @pytest.fixture
-def app_v2(server_env: dict[str, str]) -> Iterator[str]:
-    yield from serve([sys.executable, "app_v2.py"], server_env)
-
-
-@pytest.fixture
-def gunicorn(server_env: dict[str, str]) -> Iterator[str]:
-    server_env["MKS_WORKERS"] = "3"
-    yield from serve([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "mks.wsgi:app"], server_env)
+def gunicorn(tmp_path: Path) -> Iterator[str]:
+    yield from serve(GUNICORN, backend_env(tmp_path / "instance", workers="3"))
 
 
 def check_demo(base: str) -> None:

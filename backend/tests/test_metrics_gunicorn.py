@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,40 +15,28 @@ import requests
 
 from .conftest import make_settings
 from .metrics_script import LOGIN_LIMIT, assert_script_metrics, knowledge_table_locked, parse, run_script
-from .test_entrypoints import serve
+from .servers import GUNICORN, backend_env, serve
 
 PASSWORD = "admin-pass-1"
 
 
 @pytest.fixture
 def gunicorn_env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("MKS_", "PROMETHEUS_", "FLASK_"))}
-    env.update(
-        {
-            "MKS_HOST": "127.0.0.1",
-            "MKS_PORT": str(_free_port()),
-            "MKS_WORKERS": "3",
-            "MKS_ENV": "testing",
-            "MKS_DATABASE_URL": database_url,
-            "MKS_INSTANCE_PATH": str(tmp_path / "instance"),
-            "MKS_JWT_SECRET_KEY": "gunicorn-test-secret-" + "x" * 32,
-            "MKS_ARGON2_TIME_COST": "1",
-            "MKS_ARGON2_MEMORY_COST_KIB": "64",
-            "MKS_DATABASE_LOCK_TIMEOUT_SECONDS": "1",
-            "MKS_METRICS_CACHE_SECONDS": "0",
-            # Limits must be shared by the workers: Redis, as in production with several workers.
-            "MKS_RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
-            "MKS_RATELIMIT_KEY_PREFIX": f"mks-test-{uuid.uuid4().hex}",
-            "MKS_RATELIMIT_LOGIN_PER_USERNAME": LOGIN_LIMIT,
-        }
+    return backend_env(
+        tmp_path / "instance",
+        workers="3",
+        env="testing",
+        database_url=database_url,
+        jwt_secret_key="gunicorn-test-secret-" + "x" * 32,
+        argon2_time_cost="1",
+        argon2_memory_cost_kib="64",
+        database_lock_timeout_seconds="1",
+        metrics_cache_seconds="0",
+        # Limits must be shared by the workers: Redis, as in production with several workers.
+        ratelimit_storage_uri="redis://127.0.0.1:6379/0",
+        ratelimit_key_prefix=f"mks-test-{uuid.uuid4().hex}",
+        ratelimit_login_per_username=LOGIN_LIMIT,
     )
-    return env
-
-
-def _free_port() -> int:
-    from .test_entrypoints import free_port
-
-    return free_port()
 
 
 def _create_admin(database_url: str, tmp_path: Path) -> None:
@@ -66,7 +53,7 @@ def _create_admin(database_url: str, tmp_path: Path) -> None:
 @pytest.fixture
 def gunicorn(gunicorn_env: dict[str, str], database_url: str, tmp_path: Path) -> Iterator[str]:
     _create_admin(database_url, tmp_path)
-    yield from serve([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "mks.wsgi:app"], gunicorn_env)
+    yield from serve(GUNICORN, gunicorn_env)
 
 
 def _send(base: str) -> Any:

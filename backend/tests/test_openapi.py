@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from .conftest import Auth
-from .test_permissions import ROUTES
+from .test_permissions import ROUTES, route_url
 
 PATH_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
 
@@ -72,9 +72,7 @@ def test_responses_match_documented_schemas(
     success: int,
 ) -> None:
     admin = auth.headers("admin")
-    entry = client.post("/api/v1/knowledge", json={"title": "スキーマ確認", "category": "安全"}, headers=admin).json
-    viewer_id = client.get("/api/v1/auth/me", headers=auth.headers("partner")).json["id"]
-    url = path.format(id=entry["id"], user=viewer_id)
+    url, entry_id = route_url(client, auth, path)
     template = _template(path)
     cases = [
         client.open(url, method=method, json=body, headers=admin),  # success
@@ -83,7 +81,7 @@ def test_responses_match_documented_schemas(
     if body is not None:
         cases.append(client.open(url, method=method, json={"unexpected": 1}, headers=admin))  # 422
     if "{id}" in path:
-        cases.append(client.open(url.replace(f"/{entry['id']}", "/999999"), method=method, json=body, headers=admin))
+        cases.append(client.open(url.replace(f"/{entry_id}", "/999999"), method=method, json=body, headers=admin))
     for response in cases:
         _validate(document, template, method, response)
     assert cases[0].status_code == success

@@ -41,6 +41,13 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
 USERS = {"admin": "admin", "editor": "yamada", "viewer": "partner"}
 
 
+def route_url(client: FlaskClient, auth: Auth, path: str) -> tuple[str, int]:
+    """The path with {id} an approved entry created for it and {user} the viewer; and that entry's id."""
+    entry = client.post("/api/v1/knowledge", json=NEW_ENTRY, headers=auth.headers("admin")).json
+    viewer_id = client.get("/api/v1/auth/me", headers=auth.headers("partner")).json["id"]
+    return path.format(id=entry["id"], user=viewer_id), entry["id"]
+
+
 @pytest.mark.parametrize("role", ["admin", "editor", "viewer", "anonymous"])
 @pytest.mark.parametrize(
     ("method", "path", "body", "allowed", "success"), ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES]
@@ -56,11 +63,9 @@ def test_route_access(
     allowed: set[str],
     success: int,
 ) -> None:
-    admin = auth.headers("admin")
-    entry = client.post("/api/v1/knowledge", json=NEW_ENTRY, headers=admin).json
-    viewer_id = client.get("/api/v1/auth/me", headers=auth.headers("partner")).json["id"]
+    url, _entry_id = route_url(client, auth, path)
     headers = auth.headers(USERS[role]) if role != "anonymous" else {}
-    response = client.open(path.format(id=entry["id"], user=viewer_id), method=method, json=body, headers=headers)
+    response = client.open(url, method=method, json=body, headers=headers)
     if role == "anonymous":
         assert (response.status_code, response.json["error"]["code"]) == (401, "token_missing")
     elif role in allowed:
