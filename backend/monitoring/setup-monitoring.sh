@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# MKS 監視スタック（Prometheus + Grafana）のセットアップ・起動・停止・状態確認。
+#
+#   ./setup-monitoring.sh [up|down|status|check] [--native]
+#
+# up（既定）: 前提条件を確認し、すべての設定ファイルを検証してから起動し、正常になるまで待つ。
+#             何度実行しても同じ結果になる（起動済みなら設定を読み直すだけ）。
+# down:       停止する（データは残す）。
+# status:     各サービスと Prometheus の mks-backend ターゲットの状態を表示する（ターゲットが down なら終了コード 1）。
+# check:      設定ファイルの検証だけを行う（起動しない）。
+# --native:   Docker を使わず、ローカルの prometheus バイナリ（Debian: apt-get install prometheus）で
+#             同じ設定・ルールを localhost 向けに動かす。Grafana は起動しない。
+#
+# 環境変数（native）: MKS_TARGET（既定 localhost:5100）, PROMETHEUS_PORT（既定 9090）,
+#   MKS_MONITORING_DATA（既定 ./.native）, MKS_SCRAPE_INTERVAL / MKS_EVALUATION_INTERVAL（既定は設定ファイルどおり）,
+#   PROMETHEUS_RETENTION_TIME（15d）, PROMETHEUS_RETENTION_SIZE（10GB）
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")" && pwd)"
+VERB="up"
+NATIVE=0
+for arg in "$@"; do
+  case "$arg" in
+    up|down|status|check) VERB="$arg" ;;
+    --native) NATIVE=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "不明な引数: $arg（up|down|status|check と --native が使えます）" >&2; exit 2 ;;
+  esac
+done
+
+PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
+PROMETHEUS_URL="http://127.0.0.1:${PROMETHEUS_PORT}"
+RETENTION_TIME="${PROMETHEUS_RETENTION_TIME:-15d}"
+RETENTION_SIZE="${PROMETHEUS_RETENTION_SIZE:-10GB}"
+DATA_DIR="${MKS_MONITORING_DATA:-$HERE/.native}"
+MIN_FREE_GB=10
+
+ok() { printf '  [OK] %s\n' "$1"; }
+ng() { printf '  [NG] %s\n' "$1" >&2; }
+warn() { printf '  [警告] %s\n' "$1"; }
+
+version_at_least() { # version_at_least 20.10.3 20.10.0
+  [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1)" = "$2" ]
+}
+
+check_disk() {
+  local free_gb
+  free_gb=$(df -Pk "$HERE" | awk 'NR == 2 { print int($4 / 1024 / 1024) }')
+  if [ "$free_gb" -lt "$MIN_FREE_GB" ]; then
+    warn "ディスクの空きが ${free_gb}GB です（推奨 ${MIN_FREE_GB}GB 以上）。保持サイズ ${RETENTION_SIZE} を見直してください。"
+  else
+    ok "ディスクの空き ${free_gb}GB"
+  fi
+}
+
+check_docker_prerequisites() {
+  local missing=0 docker_version compose_version
+  if ! command -v docker >/dev/null; then
+    ng "docker がありません（20.10 以上が必要）。Docker Engine をインストールしてください。"; missing=1
+  else
+    docker_version=$(docker version --format '{{.Client.Version}}' 2>/dev/null || echo 0)
+    if version_at_least "$docker_version" 20.10.0; then ok "Docker $docker_version"; else ng "Docker $docker_version（20.10 以上が必要）"; missing=1; fi
+    if ! docker info >/dev/null 2>&1; then
+      ng "Docker デーモンに接続できません。デーモンを起動するか、--native で起動してください。"; missing=1
+    fi
+    compose_version=$(docker compose version --short 2>/dev/null || echo 0)
+    if version_at_least "${compose_version#v}" 2.0.0; then ok "Docker Compose $compose_version"; else ng "Docker Compose v2（2.0 以上）がありません"; missing=1; fi
+  fi
+  check_disk
+  return "$missing"
+}
+
+check_native_prerequisites() {
+  if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    ng "prometheus / promtool がありません。Debian/Ubuntu: sudo apt-get install prometheus"
+    return 1
+  fi
+  ok "$(prometheus --version 2>&1 | head -n 1)"
+  check_disk
+}
+
+validate_dashboards() {
+  local file
+  for file in "$HERE"/grafana/dashboards/*.json; do
+    python3 -m json.tool "$file" >/dev/null || { ng "JSON として読めません: $file"; return 1; }
+  done
+  python3 "$HERE/grafana/build_dashboards.py" --check >/dev/null \
+    || { ng "ダッシュボード JSON が build_dashboards.py の出力と違います（python3 grafana/build_dashboards.py で再生成）"; return 1; }
+  ok "Grafana ダッシュボード（$(ls "$HERE"/grafana/dashboards/*.json | wc -l) 件、生成スクリプトと一致）"
+}
+
+# The shipped prometheus.yml, pointed at this machine: rule files from this folder, the backend on MKS_TARGET.
+write_native_config() {
+  mkdir -p "$DATA_DIR"
+  local target="${MKS_TARGET:-localhost:5100}"
+  sed -e "s#host.docker.internal:5100#${target}#" \
+      -e "s#/etc/prometheus/#${HERE}/prometheus/#" \
+      -e "s#'alertmanager:9093'#'localhost:9093'#" \
+      -e "s#'localhost:9090'#'localhost:${PROMETHEUS_PORT}'#" \
+      "$HERE/prometheus/prometheus.yml" > "$DATA_DIR/prometheus.yml"
+  if [ -n "${MKS_SCRAPE_INTERVAL:-}" ]; then
+    sed -i -e "s#scrape_interval: [0-9]*[smh]#scrape_interval: ${MKS_SCRAPE_INTERVAL}#" \
+           -e "s#scrape_timeout: [0-9]*[smh]#scrape_timeout: ${MKS_SCRAPE_INTERVAL}#" "$DATA_DIR/prometheus.yml"
+  fi
+  if [ -n "${MKS_EVALUATION_INTERVAL:-}" ]; then
+    sed -i -e "s#evaluation_interval: [0-9]*[smh]#evaluation_interval: ${MKS_EVALUATION_INTERVAL}#" "$DATA_DIR/prometheus.yml"
+  fi
+}
+
+# check rules → test rules: the rules parse, and every alert fires (and stays silent) as its unit tests say.
+validate_rules() {
+  promtool check rules "$HERE/prometheus/recording-rules.yml" "$HERE/prometheus/alert-rules.yml" >/dev/null \
+    || { ng "promtool check rules に失敗"; return 1; }
+  promtool test rules "$HERE"/prometheus/tests/*.test.yml >/dev/null \
+    || { ng "promtool test rules に失敗（promtool test rules $HERE/prometheus/tests/*.test.yml で詳細）"; return 1; }
+  ok "アラート・レコーディングルール（promtool check rules / test rules）"
+}
+
+validate_native() {
+  write_native_config
+  promtool check config "$DATA_DIR/prometheus.yml" >/dev/null || { ng "promtool check config に失敗: $DATA_DIR/prometheus.yml"; return 1; }
+  ok "Prometheus 設定（promtool check config）"
+  validate_rules
+  validate_dashboards
+}
+
+validate_docker() {
+  docker compose -f "$HERE/docker-compose.yml" config -q || { ng "docker-compose.yml が不正です"; return 1; }
+  ok "docker-compose.yml"
+  if command -v promtool >/dev/null; then
+    validate_rules
+  else
+    warn "promtool が無いためルールの検証を省略しました（apt-get install prometheus で入ります）"
+  fi
+  validate_dashboards
+}
+
+ensure_grafana_password() {
+  local env_file="$HERE/.env"
+  if [ -n "${GRAFANA_ADMIN_PASSWORD:-}" ] || grep -qs '^GRAFANA_ADMIN_PASSWORD=' "$env_file"; then
+    return
+  fi
+  umask 077
+  printf 'GRAFANA_ADMIN_PASSWORD=%s\n' "$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')" >> "$env_file"
+  chmod 600 "$env_file"
+  echo "  Grafana の管理者パスワードを生成しました: $env_file（ユーザー ${GRAFANA_ADMIN_USER:-admin}）"
+}
+
+wait_for() { # wait_for URL NAME SECONDS
+  local url="$1" name="$2" seconds="$3" i
+  for ((i = 0; i < seconds; i++)); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then ok "$name が応答しました"; return 0; fi
+    sleep 1
+  done
+  ng "$name が ${seconds} 秒以内に応答しませんでした（$url）"
+  return 1
+}
+
+native_pid() {
+  local pid_file="$DATA_DIR/prometheus.pid"
+  if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then cat "$pid_file"; fi
+}
+
+native_up() {
+  echo "前提条件:"; check_native_prerequisites
+  echo "設定の検証:"; validate_native
+  local pid
+  pid=$(native_pid)
+  if [ -n "$pid" ]; then
+    kill -HUP "$pid"
+    ok "Prometheus は起動済みです（PID $pid）。設定を読み直しました。"
+  else
+    nohup prometheus \
+      --config.file="$DATA_DIR/prometheus.yml" \
+      --storage.tsdb.path="$DATA_DIR/data" \
+      --storage.tsdb.retention.time="$RETENTION_TIME" \
+      --storage.tsdb.retention.size="$RETENTION_SIZE" \
+      --web.listen-address="127.0.0.1:${PROMETHEUS_PORT}" \
+      --web.enable-lifecycle \
+      > "$DATA_DIR/prometheus.log" 2>&1 &
+    echo $! > "$DATA_DIR/prometheus.pid"
+  fi
+  echo "起動確認:"; wait_for "$PROMETHEUS_URL/-/ready" "Prometheus" 60
+  echo
+  echo "Prometheus: $PROMETHEUS_URL （ログ: $DATA_DIR/prometheus.log）"
+  echo "Grafana は native モードでは起動しません（Docker 環境で ./setup-monitoring.sh を使ってください）。"
+}
+
+native_down() {
+  local pid
+  pid=$(native_pid)
+  if [ -z "$pid" ]; then echo "Prometheus（native）は起動していません。"; return 0; fi
+  kill "$pid"
+  for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  rm -f "$DATA_DIR/prometheus.pid"
+  echo "Prometheus（native、PID $pid）を停止しました。データは $DATA_DIR/data に残っています。"
+}
+
+print_targets() {
+  local targets
+  if ! targets=$(curl -fsS "$PROMETHEUS_URL/api/v1/targets?state=active" 2>/dev/null); then
+    ng "Prometheus（$PROMETHEUS_URL）に接続できません"
+    return 1
+  fi
+  printf '%s' "$targets" | python3 -c '
+import json, sys
+status = 0
+for target in json.load(sys.stdin)["data"]["activeTargets"]:
+    job, url, health = target["labels"]["job"], target["scrapeUrl"], target["health"]
+    error = target.get("lastError") or ""
+    line = f"  {job:<12} {url:<40} {health}"
+    if health != "up" and error:
+        line += f"  ({error})"
+    print(line)
+    if job == "mks-backend" and health != "up":
+        status = 1
+sys.exit(status)'
+}
+
+native_status() {
+  local pid
+  pid=$(native_pid)
+  if [ -n "$pid" ]; then echo "Prometheus（native）: 起動中（PID $pid）"; else echo "Prometheus（native）: 停止"; fi
+  echo "ターゲット:"
+  print_targets
+}
+
+docker_up() {
+  echo "前提条件:"; check_docker_prerequisites
+  echo "設定の検証:"; ensure_grafana_password; validate_docker
+  docker compose -f "$HERE/docker-compose.yml" up -d
+  echo "起動確認:"
+  wait_for "$PROMETHEUS_URL/-/ready" "Prometheus" 120
+  wait_for "http://127.0.0.1:3000/api/health" "Grafana" 120
+  echo
+  echo "Prometheus: http://localhost:9090"
+  echo "Grafana:    http://localhost:3000 （ユーザー ${GRAFANA_ADMIN_USER:-admin}、パスワードは $HERE/.env の GRAFANA_ADMIN_PASSWORD）"
+}
+
+docker_down() {
+  docker compose -f "$HERE/docker-compose.yml" down
+}
+
+native_check() {
+  echo "設定の検証:"; validate_native
+}
+
+docker_check() {
+  echo "設定の検証:"; validate_docker
+}
+
+docker_status() {
+  docker compose -f "$HERE/docker-compose.yml" ps
+  echo "ターゲット:"
+  print_targets
+}
+
+if [ "$NATIVE" = 1 ]; then "native_$VERB"; else "docker_$VERB"; fi

@@ -1,0 +1,78 @@
+"""The shipped Prometheus, started for tests through setup-monitoring.sh --native against a test backend."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ..servers import free_port
+
+MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
+SCRIPT = MONITORING / "setup-monitoring.sh"
+
+
+def require_prometheus() -> None:
+    """Fail under CI, skip elsewhere, when Debian's prometheus package is not installed."""
+    if shutil.which("prometheus") and shutil.which("promtool"):
+        return
+    message = "prometheus and promtool are required (Debian package prometheus; .ci/run installs it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def script_env(backend: str, data: Path) -> dict[str, str]:
+    """Environment for setup-monitoring.sh --native: the test backend as target, 1 s intervals, a free port."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "MKS_TARGET": backend.removeprefix("http://"),
+            "PROMETHEUS_PORT": str(free_port()),
+            "MKS_MONITORING_DATA": str(data),
+            "MKS_SCRAPE_INTERVAL": "1s",
+            "MKS_EVALUATION_INTERVAL": "1s",
+        }
+    )
+    return env
+
+
+def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run setup-monitoring.sh with the arguments."""
+    return subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def native_prometheus(env: dict[str, str]) -> Iterator[str]:
+    """Start Prometheus with `up --native`, yield its URL, stop it with `down --native`."""
+    require_prometheus()
+    started = run_script(env, "up", "--native")
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        yield f"http://127.0.0.1:{env['PROMETHEUS_PORT']}"
+    finally:
+        stopped = run_script(env, "down", "--native")
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+
+
+def api(prometheus: str, path: str, **params: str) -> Any:
+    """The data of a Prometheus HTTP API answer."""
+    response = requests.get(f"{prometheus}/api/v1/{path}", params=params, timeout=10)
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def wait_for_target(prometheus: str, health: str) -> None:
+    """Wait (bounded) until Prometheus reports the mks-backend target with this health."""
+    for _ in range(60):
+        targets = api(prometheus, "targets")["activeTargets"]
+        if any(t["labels"]["job"] == "mks-backend" and t["health"] == health for t in targets):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"mks-backend never became {health}")

@@ -1,0 +1,112 @@
+"""The compose file and prometheus.yml say what the guide says (parsed, no Docker engine needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((MONITORING / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def prometheus_config() -> dict[str, Any]:
+    return yaml.safe_load((MONITORING / "prometheus" / "prometheus.yml").read_text())  # type: ignore[no-any-return]
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path → host path of a service's volumes."""
+    mounts = {}
+    for volume in service["volumes"]:
+        source, target, *_ = volume.split(":")
+        mounts[target] = source
+    return mounts
+
+
+def test_names_from_the_guide(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["prometheus"]["container_name"] == "mks-prometheus"
+    assert services["grafana"]["container_name"] == "mks-grafana"
+    assert compose["networks"] == {"mks-monitoring": {"name": "mks-monitoring"}}
+    assert {"mks-prometheus-data", "mks-grafana-data"} <= {volume["name"] for volume in compose["volumes"].values()}
+    for name in ("prometheus", "grafana"):
+        assert services[name]["networks"] == ["mks-monitoring"]
+        assert services[name]["restart"] == "unless-stopped"
+        assert services[name]["healthcheck"]["test"][0] == "CMD"
+
+
+def test_images_are_pinned(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        image = service["image"]
+        tag = image.rsplit(":", 1)[-1]
+        assert ":" in image and tag not in ("latest", ""), name
+
+
+def test_prometheus_retention_and_mounts(compose: dict[str, Any]) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert "--storage.tsdb.retention.time=${PROMETHEUS_RETENTION_TIME:-15d}" in prometheus["command"]
+    assert "--storage.tsdb.retention.size=${PROMETHEUS_RETENTION_SIZE:-10GB}" in prometheus["command"]
+    mounts = _mounts(prometheus)
+    assert mounts["/prometheus"] == "mks-prometheus-data"
+    assert mounts["/etc/prometheus/prometheus.yml"] == "./prometheus/prometheus.yml"
+    assert mounts["/etc/prometheus/alert-rules.yml"] == "./prometheus/alert-rules.yml"
+    assert mounts["/etc/prometheus/recording-rules.yml"] == "./prometheus/recording-rules.yml"
+    assert "host.docker.internal:host-gateway" in prometheus["extra_hosts"]
+    for container_path, host_path in mounts.items():
+        if host_path.startswith("./"):
+            assert (MONITORING / host_path).exists(), container_path
+
+
+def test_grafana_mounts_do_not_shadow_provisioning(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    mounts = _mounts(grafana)
+    assert mounts["/etc/grafana/provisioning"] == "./grafana/provisioning"
+    assert mounts["/var/lib/grafana/dashboards"] == "./grafana/dashboards"
+    assert mounts["/var/lib/grafana"] == "mks-grafana-data"
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == "/var/lib/grafana/dashboards/app-overview.json"
+    assert (MONITORING / "grafana" / "dashboards" / "app-overview.json").exists()
+
+
+def test_grafana_security_settings(compose: dict[str, Any]) -> None:
+    environment = compose["services"]["grafana"]["environment"]
+    assert environment["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert environment["GF_SECURITY_ADMIN_USER"] == "${GRAFANA_ADMIN_USER:-admin}"
+    # No default password: compose refuses to start without one (setup-monitoring.sh generates it).
+    assert environment["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    assert environment["GF_DATE_FORMATS_DEFAULT_TIMEZONE"] == "Asia/Tokyo"
+
+
+def test_ports_bind_loopback_by_default(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("${MKS_BIND_ADDRESS:-127.0.0.1}:"), name
+
+
+def test_optional_profiles(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["alertmanager"]["profiles"] == ["alertmanager"]
+    assert services["node-exporter"]["profiles"] == ["node-exporter"]
+    assert services["mks-backend"]["profiles"] == ["backend"]
+    assert "profiles" not in services["prometheus"] and "profiles" not in services["grafana"]
+
+
+def test_prometheus_config_as_the_guide(prometheus_config: dict[str, Any]) -> None:
+    assert prometheus_config["global"]["scrape_interval"] == "15s"
+    assert prometheus_config["global"]["evaluation_interval"] == "15s"
+    jobs = {job["job_name"]: job for job in prometheus_config["scrape_configs"]}
+    backend = jobs["mks-backend"]
+    assert backend["scrape_interval"] == "10s"
+    assert backend["metrics_path"] == "/metrics"
+    assert backend["static_configs"] == [{"targets": ["host.docker.internal:5100"]}]
+    assert jobs["prometheus"]["static_configs"] == [{"targets": ["localhost:9090"]}]
+    assert prometheus_config["rule_files"] == ["/etc/prometheus/recording-rules.yml", "/etc/prometheus/alert-rules.yml"]
+    assert prometheus_config["alerting"]["alertmanagers"][0]["static_configs"] == [{"targets": ["alertmanager:9093"]}]
