@@ -177,6 +177,7 @@ native_up() {
       --storage.tsdb.retention.size="$RETENTION_SIZE" \
       --web.listen-address="127.0.0.1:${PROMETHEUS_PORT}" \
       --web.enable-lifecycle \
+      --web.enable-admin-api \
       > "$DATA_DIR/prometheus.log" 2>&1 &
     echo $! > "$DATA_DIR/prometheus.pid"
   fi

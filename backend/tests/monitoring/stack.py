@@ -16,7 +16,6 @@ import requests
 from ..servers import free_port
 
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
-SCRIPT = MONITORING / "setup-monitoring.sh"
 
 
 def require_prometheus() -> None:
@@ -44,9 +43,15 @@ def script_env(backend: str, data: Path) -> dict[str, str]:
     return env
 
 
+def run_script_file(env: dict[str, str], script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a script of backend/monitoring with the arguments."""
+    command = ["bash", str(MONITORING / script), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
 def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run setup-monitoring.sh with the arguments."""
-    return subprocess.run(["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=120)
+    return run_script_file(env, "setup-monitoring.sh", *args)
 
 
 def native_prometheus(env: dict[str, str]) -> Iterator[str]:

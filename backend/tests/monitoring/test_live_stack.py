@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from ..servers import GUNICORN, backend_env, serve
-from .stack import MONITORING, api, native_prometheus, run_script, script_env, wait_for_target
+from ..servers import GUNICORN, backend_env, free_port, serve
+from .stack import MONITORING, api, native_prometheus, run_script, run_script_file, script_env, wait_for_target
 
 DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
 VARIABLES = {"$__rate_interval": "1m", "$job": "mks-backend", "$instance": ".*"}
@@ -148,3 +149,43 @@ def test_up_again_is_idempotent(scraped: str, env: dict[str, str]) -> None:
     assert again.returncode == 0, again.stdout + again.stderr
     assert "起動済みです" in again.stdout
     assert api(scraped, "targets")["activeTargets"]
+
+
+def test_snapshot_restores_into_a_fresh_prometheus(scraped: str, env: dict[str, str], workdir: Path) -> None:
+    """The restore drill of docs/operations.md: snapshot, unpack, start Prometheus on it, query the same data."""
+    at = str(time.time())
+    query = 'sum(mks_http_requests_total{job="mks-backend"})'
+    original = api(scraped, "query", query=query, time=at)["result"]
+    snapshot = run_script_file(env, "backup/prometheus-snapshot.sh", "--native", str(workdir / "backups"))
+    assert snapshot.returncode == 0, snapshot.stdout + snapshot.stderr
+    archive = next((workdir / "backups").glob("prometheus-snapshot-*.tar.gz"))
+    restored_data = workdir / "restored"
+    restored_data.mkdir()
+    subprocess.run(["tar", "xzf", str(archive), "-C", str(restored_data)], check=True, timeout=60)
+    config = workdir / "restored.yml"
+    config.write_text("global:\n  scrape_interval: 1h\n")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={restored_data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        restored = f"http://127.0.0.1:{port}"
+        for _ in range(60):  # bounded wait for readiness
+            try:
+                if requests.get(f"{restored}/-/ready", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        assert api(restored, "query", query=query, time=at)["result"] == original
+        assert float(original[0]["value"][1]) > 0
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
