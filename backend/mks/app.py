@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
-from . import errors, instrumentation, ratelimit, security
+from . import errors, http_security, instrumentation, ratelimit, security
 from .api import IdConverter, endpoint
 from .config import Settings
 from .db import Database
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fla
     security.init_app(app, settings)
     errors.init_app(app)  # after security: it replaces flask-jwt-extended's own error handlers
     ratelimit.init_app(app, settings)
+    http_security.init_app(app, settings)
     blueprints = [health.bp, auth.bp, knowledge.bp, admin.bp]
     if settings.metrics_enabled:
         blueprints.append(metrics.bp)

@@ -8,8 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_JWT_SECRET_BYTES = 32
 
@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     metrics_basic_auth_password: SecretStr | None = None
     metrics_bearer_token: SecretStr | None = None
 
+    # Browser origins allowed to call /api/ (comma-separated or JSON list); none by default.
+    cors_origins: Annotated[list[str], NoDecode] = []
+
     max_content_length: int = Field(default=1024 * 1024, ge=1024)
     demo_data: bool | None = None
     last_seen_resolution_seconds: int = Field(default=60, ge=0)
@@ -74,6 +77,13 @@ class Settings(BaseSettings):
     # argon2id cost; tests lower it because the defaults take ~50 ms per hash by design.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     @property
     def effective_database_url(self) -> str:
