@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # Browser origins allowed to call /api/ (comma-separated or JSON list); none by default.
     cors_origins: Annotated[list[str], NoDecode] = []
 
+    # After this many consecutive failed logins an account refuses every login for the lockout period.
+    login_lockout_threshold: int = Field(default=5, ge=1)
+    login_lockout_minutes: float = Field(default=15, gt=0)
+
     max_content_length: int = Field(default=1024 * 1024, ge=1024)
     demo_data: bool | None = None
     last_seen_resolution_seconds: int = Field(default=60, ge=0)

@@ -63,7 +63,7 @@ ERROR_TYPE_BY_STATUS = {
     503: "db_error",  # database unreachable or failing
 }
 ERROR_TYPES = tuple(dict.fromkeys(ERROR_TYPE_BY_STATUS.values()))
-AUTH_STATUSES = ("success", "failure", "rate_limited")
+AUTH_STATUSES = ("success", "failure", "locked", "rate_limited")
 DB_OPERATIONS = ("select", "insert", "update", "delete", "other")
 
 

@@ -15,6 +15,8 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
+from mks.metrics import AUTH_STATUSES, ERROR_TYPES
+
 Send = Callable[[str, str, dict[str, Any] | None, dict[str, str]], tuple[int, Any]]
 
 KNOWLEDGE = "/api/v1/knowledge"
@@ -131,6 +133,8 @@ def assert_script_metrics(exposition: str, health_probes: int = 0) -> None:
     assert by(samples["mks_http_request_duration_seconds_count"], "method", "endpoint") == expected_durations
     assert by(samples["mks_errors_total"], "type", "endpoint") == EXPECTED_ERRORS
     assert by(samples["mks_auth_attempts_total"], "status") == EXPECTED_AUTH
+    assert set(EXPECTED_AUTH) <= set(AUTH_STATUSES)
+    assert {error_type for error_type, _endpoint in EXPECTED_ERRORS} <= set(ERROR_TYPES)
     assert by(samples["mks_rate_limit_hits_total"], "endpoint") == EXPECTED_RATE_LIMIT_HITS
     assert samples["mks_knowledge_total"][()] == 1  # the timed-out write left nothing behind
     assert samples["mks_active_users"][()] == 1  # admin only

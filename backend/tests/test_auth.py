@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
@@ -11,7 +12,9 @@ from sqlalchemy import select
 from mks.app import create_app
 from mks.config import Settings
 from mks.db import get_session
-from mks.models import User
+from mks.models import User, utcnow
+from mks.schemas import UserCreate
+from mks.services.users import create_user
 
 from .conftest import PASSWORDS, Auth, make_settings
 
@@ -133,4 +136,50 @@ def test_login_is_rate_limited_per_client(database_url: str, tmp_path: Path) -> 
     client = app.test_client()
     statuses = [client.post(LOGIN, json={"username": f"user{n}", "password": "x"}).status_code for n in range(3)]
     assert statuses == [401, 401, 429]
+    app.extensions["mks_db"].engine.dispose()
+
+
+def _login(client: FlaskClient, username: str, password: str) -> tuple[int, object]:
+    response = client.post(LOGIN, json={"username": username, "password": password})
+    return response.status_code, response.json
+
+
+def test_account_locks_after_repeated_failures(database_url: str, tmp_path: Path) -> None:
+    app = create_app(make_settings(database_url, tmp_path / "lock", login_lockout_threshold=3))
+    client = app.test_client()
+    with app.app_context():
+        create_user(UserCreate(username="admin", display_name="admin", password=PASSWORDS["admin"], role="admin"))  # type: ignore[arg-type]
+    refused = _login(client, "nobody", "wrong")
+    assert [_login(client, "admin", "wrong") for _ in range(3)] == [refused] * 3
+    # Locked: the right password is refused too, with exactly the answer an unknown user gets.
+    assert _login(client, "admin", PASSWORDS["admin"]) == refused
+    registry = app.extensions["mks_scrape_registry"]
+    assert registry.get_sample_value("mks_auth_attempts_total", {"status": "locked"}) == 1
+    assert registry.get_sample_value("mks_auth_attempts_total", {"status": "failure"}) == 4
+    with app.app_context():
+        user = get_session().scalar(select(User).where(User.username == "admin"))
+        assert user.locked_until is not None
+        user.locked_until = utcnow() - timedelta(seconds=1)  # the lockout period has passed
+        get_session().commit()
+    assert _login(client, "admin", PASSWORDS["admin"])[0] == 200
+    with app.app_context():
+        user = get_session().scalar(select(User).where(User.username == "admin"))
+        assert (user.failed_logins, user.locked_until) == (0, None)
+    app.extensions["mks_db"].engine.dispose()
+
+
+def test_password_reset_lifts_a_lockout(database_url: str, tmp_path: Path) -> None:
+    app = create_app(make_settings(database_url, tmp_path / "lock", login_lockout_threshold=2))
+    client = app.test_client()
+    with app.app_context():
+        for name, role in (("admin", "admin"), ("yamada", "editor")):
+            create_user(UserCreate(username=name, display_name=name, password=PASSWORDS[name], role=role))  # type: ignore[arg-type]
+        yamada_id = get_session().scalar(select(User.id).where(User.username == "yamada"))
+    token = client.post(LOGIN, json={"username": "admin", "password": PASSWORDS["admin"]}).json["access_token"]
+    for _ in range(2):
+        _login(client, "yamada", "wrong")
+    assert _login(client, "yamada", PASSWORDS["yamada"])[0] == 401
+    reset = client.patch(f"/api/v1/users/{yamada_id}", json={"password": "new-pass-123"}, headers=bearer(token))
+    assert reset.status_code == 200
+    assert _login(client, "yamada", "new-pass-123")[0] == 200
     app.extensions["mks_db"].engine.dispose()

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jti, get_jwt
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
+from ..config import Settings
 from ..db import get_session
 from ..errors import ApiError
 from ..instrumentation import count_auth_attempt
-from ..models import RevokedToken, User
+from ..models import RevokedToken, User, as_utc, utcnow
 from ..security import hash_password, verify_password
 
 INVALID_CREDENTIALS = ApiError(401, "invalid_credentials", "ユーザー名またはパスワードが正しくありません。")
@@ -29,14 +31,43 @@ def _dummy_hash() -> str:
 
 
 def authenticate(username: str, password: str) -> User:
-    """The active user with these credentials; one indistinguishable 401 otherwise."""
-    user = get_session().scalar(select(User).where(User.username == username))
+    """The active, unlocked user with these credentials; one indistinguishable 401 otherwise.
+
+    Unknown user, wrong password, disabled or locked account: same status, body and (one argon2
+    verification each) timing, so the answer does not tell whether the username exists.
+    """
+    session = get_session()
+    user = session.scalar(select(User).where(User.username == username))
     password_hash = user.password_hash if user is not None else _dummy_hash()
-    if not verify_password(password_hash, password) or user is None or not user.is_active:
+    password_ok = verify_password(password_hash, password)
+    if user is not None and _locked(user):
+        count_auth_attempt("locked")
+        raise INVALID_CREDENTIALS
+    if not password_ok or user is None or not user.is_active:
+        if user is not None:
+            _record_failure(session, user)
         count_auth_attempt("failure")
         raise INVALID_CREDENTIALS
+    if user.failed_logins or user.locked_until is not None:
+        user.failed_logins, user.locked_until = 0, None
+        session.commit()
     count_auth_attempt("success")
     return user
+
+
+def _locked(user: User) -> bool:
+    return user.locked_until is not None and as_utc(user.locked_until) > utcnow()
+
+
+def _record_failure(session: Session, user: User) -> None:
+    settings: Settings = current_app.extensions["mks_settings"]
+    # Atomic increment: concurrent failures from many clients all count.
+    session.execute(update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1))
+    session.refresh(user)
+    if user.failed_logins >= settings.login_lockout_threshold:
+        user.failed_logins = 0
+        user.locked_until = utcnow() + timedelta(minutes=settings.login_lockout_minutes)
+    session.commit()
 
 
 def access_token_seconds() -> int:

@@ -50,6 +50,7 @@ def update_user(user_id: int, data: UserUpdate, acting: User) -> User:
         user.display_name = data.display_name
     if data.password is not None:
         user.password_hash = hash_password(data.password)
+        user.failed_logins, user.locked_until = 0, None  # a reset password also lifts a lockout
     if data.role is not None:
         user.role = data.role
     if data.is_active is not None:
