@@ -60,8 +60,8 @@ UtcDateTime = DateTime(timezone=True)
 
 
 def as_utc(value: datetime) -> datetime:
-    """Attach UTC to a naive datetime read back from SQLite."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """The moment in UTC; a naive value (as SQLite hands them back, or a client sends) is taken as UTC."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 knowledge_tags = Table(
@@ -186,3 +186,33 @@ class RevokedToken(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     revoked_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AuditAction(StrEnum):
+    KNOWLEDGE_CREATE = "knowledge.create"
+    KNOWLEDGE_UPDATE = "knowledge.update"
+    KNOWLEDGE_DELETE = "knowledge.delete"
+    LOGIN = "auth.login"
+    LOGIN_FAILED = "auth.login_failed"
+    LOGOUT = "auth.logout"
+    USER_CREATE = "user.create"
+    USER_UPDATE = "user.update"
+    USER_ROLE_CHANGE = "user.role_change"
+    CATEGORY_CREATE = "category.create"
+
+
+class AuditEntry(Base):
+    """One audited action; written in the same transaction as the change it records."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # Kept as written so the record survives the user's deletion or renaming.
+    actor_username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(20))
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

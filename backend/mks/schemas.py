@@ -8,7 +8,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from .models import Knowledge, KnowledgeRevision, Priority, Role, Status, User, as_utc
+from .models import AuditAction, Knowledge, KnowledgeRevision, Priority, Role, Status, User, as_utc
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -279,6 +279,39 @@ class CategoryList(BaseModel):
 
 class CategoryCreate(Body):
     name: Name
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+class AuditQuery(Page):
+    action: AuditAction | None = None
+    actor: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="操作したユーザー名"
+    )
+    target_id: int | None = Field(default=None, ge=1)
+    since: datetime | None = None
+
+
+class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: Timestamp
+    actor_id: int | None
+    actor_username: str | None = Field(description="操作したユーザー（ログイン失敗では試みられたユーザー名）")
+    action: AuditAction
+    target_type: str | None
+    target_id: int | None
+    client_address: str | None = Field(description="接続元（CLI からの操作は cli）")
+    details: dict[str, object]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    total: int
+    limit: int
+    offset: int
 
 
 # --- health ---------------------------------------------------------------------------------

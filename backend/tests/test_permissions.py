@@ -36,6 +36,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
     ),
     ("GET", "/api/v1/users/{user}", None, {"admin"}, 200),
     ("PATCH", "/api/v1/users/{user}", {"display_name": "協力会社A"}, {"admin"}, 200),
+    ("GET", "/api/v1/audit", None, {"admin"}, 200),
     ("POST", "/api/v1/auth/logout", None, {"admin", "editor", "viewer"}, 204),
 ]
 USERS = {"admin": "admin", "editor": "yamada", "viewer": "partner"}

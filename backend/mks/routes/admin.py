@@ -5,9 +5,20 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..api import ADMINS, ANY_ROLE, endpoint
-from ..schemas import CategoryCreate, CategoryList, CategoryOut, UserCreate, UserList, UserOut, UserUpdate
+from ..schemas import (
+    AuditEntryOut,
+    AuditPage,
+    AuditQuery,
+    CategoryCreate,
+    CategoryList,
+    CategoryOut,
+    UserCreate,
+    UserList,
+    UserOut,
+    UserUpdate,
+)
 from ..security import authenticated_user
-from ..services import categories, users
+from ..services import audit, categories, users
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1")
 
@@ -30,7 +41,7 @@ def list_categories() -> CategoryList:
     errors=(409,),
 )
 def create_category(body: CategoryCreate) -> CategoryOut:
-    category = categories.create_category(body.name)
+    category = categories.create_category(body.name, authenticated_user())
     return CategoryOut(id=category.id, name=category.name, knowledge_count=0)
 
 
@@ -51,7 +62,7 @@ def list_users() -> UserList:
     errors=(409,),
 )
 def create_user(body: UserCreate) -> UserOut:
-    return UserOut.model_validate(users.create_user(body))
+    return UserOut.model_validate(users.create_user(body, authenticated_user()))
 
 
 @bp.get("/users/<id:user_id>")
@@ -71,3 +82,17 @@ def get_user(user_id: int) -> UserOut:
 )
 def update_user(user_id: int, body: UserUpdate) -> UserOut:
     return UserOut.model_validate(users.update_user(user_id, body, authenticated_user()))
+
+
+@bp.get("/audit")
+@endpoint(
+    summary="監査ログ（作成・更新・削除・ログイン・ログアウト・ロール変更。管理者のみ）",
+    tag="audit",
+    roles=ADMINS,
+    query=AuditQuery,
+    response=AuditPage,
+)
+def audit_log(query: AuditQuery) -> AuditPage:
+    entries, total = audit.search(query)
+    items = [AuditEntryOut.model_validate(entry) for entry in entries]
+    return AuditPage(items=items, total=total, limit=query.limit, offset=query.offset)

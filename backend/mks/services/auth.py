@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jti, get_jwt
@@ -14,8 +14,9 @@ from ..config import Settings
 from ..db import get_session
 from ..errors import ApiError
 from ..instrumentation import count_auth_attempt
-from ..models import RevokedToken, User, as_utc, utcnow
+from ..models import AuditAction, RevokedToken, User, as_utc, utcnow
 from ..security import hash_password, verify_password
+from . import audit
 
 INVALID_CREDENTIALS = ApiError(401, "invalid_credentials", "ユーザー名またはパスワードが正しくありません。")
 # Claim in an access token naming the refresh token it came with, so logout can revoke both.
@@ -41,18 +42,24 @@ def authenticate(username: str, password: str) -> User:
     password_hash = user.password_hash if user is not None else _dummy_hash()
     password_ok = verify_password(password_hash, password)
     if user is not None and _locked(user):
-        count_auth_attempt("locked")
-        raise INVALID_CREDENTIALS
+        _refuse(session, username, "locked")
     if not password_ok or user is None or not user.is_active:
         if user is not None:
             _record_failure(session, user)
-        count_auth_attempt("failure")
-        raise INVALID_CREDENTIALS
-    if user.failed_logins or user.locked_until is not None:
-        user.failed_logins, user.locked_until = 0, None
-        session.commit()
+        _refuse(session, username, "failure")
+    assert user is not None
+    user.failed_logins, user.locked_until = 0, None
+    audit.record(AuditAction.LOGIN, user)
+    session.commit()
     count_auth_attempt("success")
     return user
+
+
+def _refuse(session: Session, username: str, status: str) -> NoReturn:
+    audit.record(AuditAction.LOGIN_FAILED, None, actor_username=username[:64], reason=status)
+    session.commit()
+    count_auth_attempt(status)
+    raise INVALID_CREDENTIALS
 
 
 def _locked(user: User) -> bool:
@@ -67,7 +74,6 @@ def _record_failure(session: Session, user: User) -> None:
     if user.failed_logins >= settings.login_lockout_threshold:
         user.failed_logins = 0
         user.locked_until = utcnow() + timedelta(minutes=settings.login_lockout_minutes)
-    session.commit()
 
 
 def access_token_seconds() -> int:
@@ -107,4 +113,5 @@ def logout(user: User) -> None:
     _revoke(claims["jti"], user.id, expires)
     if REFRESH_JTI_CLAIM in claims:
         _revoke(claims[REFRESH_JTI_CLAIM], user.id, refresh_expires)
+    audit.record(AuditAction.LOGOUT, user)
     get_session().commit()

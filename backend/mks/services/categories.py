@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 
 from ..db import get_session
 from ..errors import ApiError
-from ..models import Category, Knowledge
+from ..models import AuditAction, Category, Knowledge, User
+from . import audit
 
 
 def list_categories() -> list[tuple[Category, int]]:
@@ -20,12 +21,14 @@ def list_categories() -> list[tuple[Category, int]]:
     return [(category, count) for category, count in get_session().execute(statement)]
 
 
-def create_category(name: str) -> Category:
+def create_category(name: str, acting: User) -> Category:
     """Add a category; 409 when the name exists."""
     session = get_session()
     if session.scalar(select(Category.id).where(Category.name == name)) is not None:
         raise ApiError(409, "category_exists", "このカテゴリは既に存在します。")
     category = Category(name=name)
     session.add(category)
+    session.flush()
+    audit.record(AuditAction.CATEGORY_CREATE, acting, target_type="category", target_id=category.id, name=name)
     session.commit()
     return category

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, func, select, update
@@ -14,6 +13,7 @@ from ..db import current_db, get_session
 from ..errors import ApiError
 from ..models import (
     STATUS_TRANSITIONS,
+    AuditAction,
     Category,
     Knowledge,
     KnowledgeRevision,
@@ -22,12 +22,14 @@ from ..models import (
     Status,
     Tag,
     User,
+    as_utc,
     knowledge_tags,
     utcnow,
 )
 from ..schemas import KnowledgeCreate, KnowledgeListQuery, KnowledgeUpdate, SearchQuery, SortKey
 from ..search import SearchFilters, backend_for
 from ..search.text import parse_query, snippet
+from . import audit
 
 NOT_FOUND = ApiError(404, "knowledge_not_found", "ナレッジが見つかりません。")
 
@@ -72,10 +74,6 @@ def record_view(entry: Knowledge) -> None:
     entry.view_count += 1
 
 
-def _as_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def list_knowledge(query: KnowledgeListQuery, user: User) -> tuple[list[Knowledge], int]:
     """One page of entries matching the filters, and the total number matching."""
     statement: Select[Any] = select(Knowledge)
@@ -93,7 +91,7 @@ def list_knowledge(query: KnowledgeListQuery, user: User) -> tuple[list[Knowledg
     if query.owner_department is not None:
         statement = statement.where(Knowledge.owner_department == query.owner_department)
     if query.updated_since is not None:
-        statement = statement.where(Knowledge.updated_at >= _as_utc(query.updated_since))
+        statement = statement.where(Knowledge.updated_at >= as_utc(query.updated_since))
     session = get_session()
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     page = statement.order_by(SORT_ORDER[query.sort], Knowledge.id.desc()).limit(query.limit).offset(query.offset)
@@ -156,6 +154,7 @@ def create_knowledge(data: KnowledgeCreate, user: User) -> Knowledge:
     session.add(entry)
     session.flush()
     _add_revision(session, entry, user, list(Knowledge.TRACKED_FIELDS))
+    audit.record(AuditAction.KNOWLEDGE_CREATE, user, target_type="knowledge", target_id=entry.id, title=entry.title)
     session.commit()
     return entry
 
@@ -196,6 +195,14 @@ def update_knowledge(knowledge_id: int, data: KnowledgeUpdate, user: User) -> Kn
         session.rollback()
         raise _version_conflict(None) from None
     _add_revision(session, entry, user, changed_fields)
+    audit.record(
+        AuditAction.KNOWLEDGE_UPDATE,
+        user,
+        target_type="knowledge",
+        target_id=entry.id,
+        changed_fields=changed_fields,
+        version=entry.version,
+    )
     session.commit()
     return entry
 
@@ -212,7 +219,9 @@ def _version_conflict(current: int | None) -> ApiError:
 def delete_knowledge(knowledge_id: int, user: User) -> None:
     """Delete an entry with its revisions and index rows."""
     session = get_session()
-    session.delete(get_visible(knowledge_id, user))
+    entry = get_visible(knowledge_id, user)
+    audit.record(AuditAction.KNOWLEDGE_DELETE, user, target_type="knowledge", target_id=entry.id, title=entry.title)
+    session.delete(entry)
     session.commit()
 
 

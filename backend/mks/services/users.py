@@ -6,9 +6,10 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..errors import ApiError
-from ..models import Role, User
+from ..models import AuditAction, Role, User
 from ..schemas import UserCreate, UserUpdate
 from ..security import hash_password
+from . import audit
 
 
 def list_users() -> list[User]:
@@ -24,8 +25,8 @@ def get_user(user_id: int) -> User:
     return user
 
 
-def create_user(data: UserCreate) -> User:
-    """Create an account; 409 when the username is taken."""
+def create_user(data: UserCreate, acting: User | None = None) -> User:
+    """Create an account (acting: the admin doing it, None from the CLI); 409 when the username is taken."""
     session = get_session()
     if session.scalar(select(User.id).where(User.username == data.username)) is not None:
         raise ApiError(409, "username_taken", "このユーザー名は既に使われています。")
@@ -37,6 +38,8 @@ def create_user(data: UserCreate) -> User:
         is_active=True,
     )
     session.add(user)
+    session.flush()
+    audit.record(AuditAction.USER_CREATE, acting, target_type="user", target_id=user.id, role=user.role)
     session.commit()
     return user
 
@@ -46,6 +49,18 @@ def update_user(user_id: int, data: UserUpdate, acting: User) -> User:
     user = get_user(user_id)
     if user.id == acting.id and (data.role not in (None, Role.ADMIN) or data.is_active is False):
         raise ApiError(409, "cannot_demote_self", "自分自身の管理者権限の削除や無効化はできません。")
+    if data.role is not None and data.role != user.role:
+        audit.record(
+            AuditAction.USER_ROLE_CHANGE, acting, target_type="user", target_id=user.id, old=user.role, new=data.role
+        )
+    changed = sorted(data.model_dump(exclude_unset=True, exclude={"password"}))
+    audit.record(
+        AuditAction.USER_UPDATE,
+        acting,
+        target_type="user",
+        target_id=user.id,
+        changed_fields=changed + (["password"] if data.password is not None else []),
+    )
     if data.display_name is not None:
         user.display_name = data.display_name
     if data.password is not None:
