@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
+import jwt as pyjwt
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -183,3 +186,38 @@ def test_password_reset_lifts_a_lockout(database_url: str, tmp_path: Path) -> No
     assert reset.status_code == 200
     assert _login(client, "yamada", "new-pass-123")[0] == 200
     app.extensions["mks_db"].engine.dispose()
+
+
+def _forged(payload: dict[str, object], key: str, algorithm: str) -> str:
+    return pyjwt.encode(payload, key, algorithm=algorithm)
+
+
+def _claims(client: FlaskClient, auth: Auth) -> dict[str, object]:
+    token = auth.tokens("yamada")["access_token"]
+    return pyjwt.decode(token, options={"verify_signature": False})  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("forge", "code"),
+    [
+        ("none", "token_algorithm_not_allowed"),
+        ("other-key", "token_signature_invalid"),
+        ("expired", "token_expired"),
+        ("deleted-user", "token_user_not_found"),
+    ],
+)
+def test_forged_and_stale_tokens_are_refused_distinctly(
+    client: FlaskClient, auth: Auth, settings: Settings, forge: str, code: str
+) -> None:
+    claims = _claims(client, auth)
+    secret = settings.jwt_secret_key or ""
+    if forge == "none":
+        token = _forged(claims, "", "none")
+    elif forge == "other-key":
+        token = _forged(claims, "another-secret-of-sufficient-length-123456", "HS256")
+    elif forge == "expired":
+        token = _forged({**claims, "exp": int(time.time()) - 10}, secret, "HS256")
+    else:
+        token = _forged({**claims, "sub": "999999"}, secret, "HS256")
+    response = client.get("/api/v1/auth/me", headers=bearer(token))
+    assert (response.status_code, response.json["error"]["code"]) == (401, code)
