@@ -1,16 +1,19 @@
-"""The `mks` command line: serve, database migrations, accounts, demo data."""
+"""The `mks` command line: serve, database migrations, backup and restore, accounts, demo data."""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import FlaskGroup
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from . import doctor as checks
 from . import migrate
@@ -19,9 +22,20 @@ from .config import Settings
 from .db import current_db, get_session
 from .demo import seed_demo
 from .errors import ApiError
-from .models import Role, User
+from .models import Knowledge, Role, User
 from .schemas import UserCreate, UserUpdate
 from .services import users
+from .services.backup import (
+    BackupError,
+    Progress,
+    create_backup,
+    default_backup_path,
+    inspect_backup,
+    restore_backup,
+)
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 GUNICORN_CONFIG = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
@@ -157,3 +171,86 @@ def doctor(
     click.echo(checks.as_json(results) if as_json else "\n".join(result.line() for result in results))
     if any(result.status is checks.Status.NG for result in results):
         sys.exit(1)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Progress]:
+    """A progress callback: a bar when stderr is a terminal, otherwise a line at every 10%."""
+    stderr = sys.stderr
+    with ExitStack() as stack:
+        bar: ProgressBar[int] | None = None
+        reported = -1
+
+        def report(done: int, total: int) -> None:
+            nonlocal bar, reported
+            if stderr.isatty():
+                if bar is None:
+                    bar = stack.enter_context(click.progressbar(length=total, label=label, file=stderr))
+                bar.length = total
+                bar.update(done - bar.pos)
+                return
+            tenth = 10 * (10 * done // total) if total else 100
+            if tenth > reported:
+                reported = tenth
+                click.echo(f"{label}: {tenth}%", err=True)
+
+        yield report
+
+
+def _size(size: int) -> str:
+    """A byte count the way an operator reads it."""
+    if size < 1024:
+        return f"{size} バイト"
+    value, unit = size / 1024, "KB"
+    for larger in ("MB", "GB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, larger
+    return f"{value:.1f} {unit}"
+
+
+@main.command("backup")
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(path: Path | None) -> None:
+    """データベースをバックアップする（SQLite は .sqlite3、PostgreSQL は pg_dump の .dump）。
+
+    PATH を省略すると <インスタンスフォルダ>/backups/mks-日付-時刻 に作成する。稼働中でも一貫した内容になる。
+    """
+    engine = current_db().engine
+    try:
+        target = path or default_backup_path(current_app.extensions["mks_settings"].instance_path, engine)
+        with _progress("バックアップ中") as progress:
+            create_backup(engine, target, progress)
+    except BackupError as exc:
+        _fail(str(exc))
+    click.echo(f"バックアップを作成しました: {target}（{_size(target.stat().st_size)}）")
+
+
+@main.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="確認せずに復元する。")
+def restore_command(path: Path, yes: bool) -> None:
+    """バックアップからデータベースを復元する（現在の内容はすべて置き換わる）。
+
+    復元後、古い版のバックアップは最新のスキーマへ移行する。
+    """
+    engine = current_db().engine
+    try:
+        revision = inspect_backup(engine, path)
+    except BackupError as exc:
+        _fail(str(exc))
+    database = engine.url.render_as_string(hide_password=True)
+    question = f"{database} の内容をすべて {path}（スキーマ版 {revision}）の内容で置き換えます。よろしいですか？"
+    if not yes and not click.confirm(question, default=False):
+        _fail("復元を中止しました（データベースは変更していません）。")
+    try:
+        with _progress("復元中") as progress:
+            restore_backup(engine, path, progress)
+    except BackupError as exc:
+        _fail(str(exc))
+    session = get_session()
+    knowledge = session.scalar(select(func.count()).select_from(Knowledge))
+    accounts = session.scalar(select(func.count()).select_from(User))
+    current = migrate.current_revision(engine)
+    click.echo(f"復元しました: {path}（スキーマ版 {revision} → {current}）")
+    click.echo(f"ナレッジ {knowledge} 件、ユーザー {accounts} 人")

@@ -6,9 +6,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import IO
 
 import requests
 
@@ -32,11 +35,11 @@ def backend_env(instance_path: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_until_up(base: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
     for _ in range(120):  # bounded: at most ~60 s
         if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            raise AssertionError(f"server exited with {process.returncode}: {output}")
+            log.seek(0)
+            raise AssertionError(f"server exited with {process.returncode}: {log.read().decode(errors='replace')}")
         try:
             if requests.get(f"{base}/health", timeout=1).status_code == 200:
                 return
@@ -46,15 +49,22 @@ def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError("server did not come up")
 
 
+def serve_process(command: list[str], env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run the server until the generator is closed; yields its base URL and process once /health answers."""
+    # Output goes to a file, not a pipe: an unread pipe fills up and blocks the server's access log.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, cwd=BACKEND, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{env['MKS_PORT']}"
+        try:
+            _wait_until_up(base, process, log)
+            yield base, process
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
 def serve(command: list[str], env: dict[str, str]) -> Iterator[str]:
-    """Run the server until the generator is closed; yields its base URL once /health answers."""
-    process = subprocess.Popen(command, cwd=BACKEND, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{env['MKS_PORT']}"
-    try:
-        _wait_until_up(base, process)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        if process.stdout:
-            process.stdout.close()
+    """Like serve_process, yielding the base URL only."""
+    with closing(serve_process(command, env)) as running:
+        for base, _process in running:
+            yield base
