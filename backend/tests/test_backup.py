@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, select, text
@@ -27,6 +27,7 @@ from mks.services import categories, knowledge, users
 from mks.services.backup import _pg_arguments, _pg_environment, create_backup
 
 from .conftest import PASSWORDS, make_settings, postgres_database
+from .test_cli import run
 
 SUFFIX = {"sqlite": ".sqlite3", "postgresql": ".dump"}
 # Every table of the schema; the search index tables are compared separately (they are not models).
@@ -63,18 +64,6 @@ ENTRIES = [
     },
 ]
 BACKUP_LINE = re.compile(r"^バックアップを作成しました: (.+)（[0-9.]+ (バイト|KB|MB|GB)）$", re.MULTILINE)
-
-
-def run(database_url: str, tmp_path: Path, *args: str, stdin: str | None = None, **env: str) -> Result:
-    environment = {
-        "MKS_DATABASE_URL": database_url,
-        "MKS_INSTANCE_PATH": str(tmp_path / "instance"),
-        "MKS_ENV": "testing",
-        "MKS_ARGON2_TIME_COST": "1",
-        "MKS_ARGON2_MEMORY_COST_KIB": "64",
-        **env,
-    }
-    return CliRunner().invoke(main, list(args), env=environment, input=stdin, catch_exceptions=False)
 
 
 def dialect(database_url: str) -> str:

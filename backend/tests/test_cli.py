@@ -15,15 +15,17 @@ from mks.demo_corpus import DEMO_ENTRIES
 from mks.models import Knowledge, User
 
 
-def run(database_url: str, tmp_path: Path, *args: str, stdin: str | None = None) -> Result:
-    env = {
+def run(database_url: str, tmp_path: Path, *args: str, stdin: str | None = None, **env: str) -> Result:
+    """Invoke `mks` with a test environment (plus any extra variables) and the given standard input."""
+    environment = {
         "MKS_DATABASE_URL": database_url,
         "MKS_INSTANCE_PATH": str(tmp_path / "instance"),
         "MKS_ENV": "testing",
         "MKS_ARGON2_TIME_COST": "1",
         "MKS_ARGON2_MEMORY_COST_KIB": "64",
+        **env,
     }
-    return CliRunner().invoke(main, list(args), env=env, input=stdin, catch_exceptions=False)
+    return CliRunner().invoke(main, list(args), env=environment, input=stdin, catch_exceptions=False)
 
 
 def users(database_url: str) -> dict[str, tuple[str, bool]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import has_request_context, request
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 
-from ..db import get_session
+from ..db import get_session, paginate
 from ..models import AuditAction, AuditEntry, User, as_utc
 from ..schemas import AuditQuery
 
@@ -53,7 +53,4 @@ def search(query: AuditQuery) -> tuple[list[AuditEntry], int]:
         statement = statement.where(AuditEntry.target_id == query.target_id)
     if query.since is not None:
         statement = statement.where(AuditEntry.at >= as_utc(query.since))
-    session = get_session()
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    page = statement.order_by(AuditEntry.id.desc()).limit(query.limit).offset(query.offset)
-    return list(session.scalars(page)), total
+    return paginate(statement, [AuditEntry.id.desc()], query.limit, query.offset)

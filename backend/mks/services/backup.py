@@ -278,6 +278,24 @@ def _pg_output(tool: str, arguments: list[str], environment: dict[str, str]) -> 
         raise _pg_missing(tool) from None
 
 
+class _LineProgress:
+    """Reports one step per tool output line matching a pattern; 0 at once, and the total when finished."""
+
+    def __init__(self, pattern: re.Pattern[str], total: int, progress: Progress | None) -> None:
+        self._pattern, self._total, self._done = pattern, total, 0
+        self._report = progress or (lambda _done, _total: None)
+        self._report(0, total)
+
+    def __call__(self, line: str) -> None:
+        if self._pattern.match(line):
+            self._done = min(self._done + 1, self._total)
+            self._report(self._done, self._total)
+
+    def finish(self) -> None:
+        """Report completion (some steps may print no matching line)."""
+        self._report(self._total, self._total)
+
+
 def _pg_stream(tool: str, arguments: list[str], environment: dict[str, str], on_line: Callable[[str], None]) -> None:
     """Run a tool, handing each stderr line to on_line as it comes; BackupError with its errors when it fails."""
     try:
@@ -316,21 +334,11 @@ def _pg_table_count(engine: Engine) -> int:
 def _pg_backup(engine: Engine, path: Path, progress: Progress | None) -> None:
     if migrate.current_revision(engine) is None:
         raise BackupError("MKS のデータベースではありません（スキーマがありません）。")
-    total = max(1, _pg_table_count(engine))
-    done = 0
-    report = progress or (lambda _done, _total: None)
-
-    def on_line(line: str) -> None:
-        nonlocal done
-        if DUMPED_TABLE.match(line):
-            done = min(done + 1, total)
-            report(done, total)
-
-    report(0, total)
+    on_line = _LineProgress(DUMPED_TABLE, max(1, _pg_table_count(engine)), progress)
     with _new_file(path) as partial:
         arguments = ["--format=custom", "--verbose", f"--file={partial}", *_pg_arguments(engine.url)]
         _pg_stream("pg_dump", arguments, _pg_environment(engine.url), on_line)
-    report(total, total)
+    on_line.finish()
 
 
 def _pg_entries(path: Path, environment: dict[str, str]) -> list[str]:
@@ -373,21 +381,12 @@ def _pg_undo_newer_migrations(engine: Engine, revision: str) -> bool:
 def _pg_restore(engine: Engine, path: Path, revision: str, progress: Progress | None) -> None:
     environment = _pg_environment(engine.url)
     total = max(1, len(_pg_entries(path, environment)))
-    done = 0
-    report = progress or (lambda _done, _total: None)
-
-    def on_line(line: str) -> None:
-        nonlocal done
-        if RESTORED_ITEM.match(line):
-            done = min(done + 1, total)
-            report(done, total)
-
     downgraded = _pg_undo_newer_migrations(engine, revision)
-    report(0, total)
+    on_line = _LineProgress(RESTORED_ITEM, total, progress)
     arguments = ["--clean", "--if-exists", "--no-owner", "--single-transaction", "--verbose"]
     try:
         _pg_stream("pg_restore", [*arguments, *_pg_arguments(engine.url), str(path)], environment, on_line)
     except BackupError as exc:
         state = f"スキーマ版 {revision} まで戻した状態です" if downgraded else "復元前のままです"
         raise BackupError(f"{exc}\n（1 トランザクションで実行したため、データベースは{state}。）") from exc
-    report(total, total)
+    on_line.finish()

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from ..db import current_db, get_session
+from ..db import current_db, get_session, paginate
 from ..errors import ApiError
 from ..models import (
     STATUS_TRANSITIONS,
@@ -92,10 +92,7 @@ def list_knowledge(query: KnowledgeListQuery, user: User) -> tuple[list[Knowledg
         statement = statement.where(Knowledge.owner_department == query.owner_department)
     if query.updated_since is not None:
         statement = statement.where(Knowledge.updated_at >= as_utc(query.updated_since))
-    session = get_session()
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    page = statement.order_by(SORT_ORDER[query.sort], Knowledge.id.desc()).limit(query.limit).offset(query.offset)
-    return list(session.scalars(page).unique()), total
+    return paginate(statement, [SORT_ORDER[query.sort], Knowledge.id.desc()], query.limit, query.offset)
 
 
 def _category(name: str, location: str = "body") -> Category:

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,33 @@ def wait_for_target(prometheus: str, health: str) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"mks-backend never became {health}")
+
+
+@contextmanager
+def bare_prometheus(storage: Path, *flags: str, auth: tuple[str, str] | None = None) -> Iterator[str]:
+    """A Prometheus with no scrape targets on the given storage, until the block ends; yields its URL."""
+    storage.mkdir(parents=True, exist_ok=True)
+    config = storage / "bare-prometheus.yml"
+    config.write_text("global:\n  scrape_interval: 1h\n")
+    port = free_port()
+    command = [
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={storage}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        *flags,
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(60):  # bounded wait until it answers
+            try:
+                if requests.get(f"{url}/-/ready", auth=auth, timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -19,8 +19,17 @@ from pathlib import Path
 import pytest
 import requests
 
-from ..servers import GUNICORN, backend_env, free_port, serve
-from .stack import MONITORING, api, native_prometheus, run_script, run_script_file, script_env, wait_for_target
+from ..servers import GUNICORN, backend_env, serve
+from .stack import (
+    MONITORING,
+    api,
+    bare_prometheus,
+    native_prometheus,
+    run_script,
+    run_script_file,
+    script_env,
+    wait_for_target,
+)
 
 DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
 VARIABLES = {"$__rate_interval": "1m", "$job": "mks-backend", "$instance": ".*"}
@@ -162,30 +171,6 @@ def test_snapshot_restores_into_a_fresh_prometheus(scraped: str, env: dict[str, 
     restored_data = workdir / "restored"
     restored_data.mkdir()
     subprocess.run(["tar", "xzf", str(archive), "-C", str(restored_data)], check=True, timeout=60)
-    config = workdir / "restored.yml"
-    config.write_text("global:\n  scrape_interval: 1h\n")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={restored_data}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        restored = f"http://127.0.0.1:{port}"
-        for _ in range(60):  # bounded wait for readiness
-            try:
-                if requests.get(f"{restored}/-/ready", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.5)
+    with bare_prometheus(restored_data) as restored:
         assert api(restored, "query", query=query, time=at)["result"] == original
-        assert float(original[0]["value"][1]) > 0
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    assert float(original[0]["value"][1]) > 0

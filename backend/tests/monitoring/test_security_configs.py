@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from ..servers import free_port
-from .stack import MONITORING
+from .stack import MONITORING, bare_prometheus
 
 
 def require(*tools: str) -> None:
@@ -82,31 +80,8 @@ def test_prometheus_web_config_example_enforces_basic_auth(tmp_path: Path) -> No
     )
     check = subprocess.run(["promtool", "check", "web-config", str(web)], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
-    config = tmp_path / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1h\n")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--web.config.file={web}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/api/v1/status/buildinfo"
-        for _ in range(60):  # bounded wait until it listens
-            try:
-                requests.get(url, timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        assert requests.get(url, timeout=5).status_code == 401
-        assert requests.get(url, auth=("prometheus", "wrong"), timeout=5).status_code == 401
-        assert requests.get(url, auth=("prometheus", "s3cret"), timeout=5).status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    url = "/api/v1/status/buildinfo"
+    with bare_prometheus(tmp_path / "data", f"--web.config.file={web}", auth=("prometheus", "s3cret")) as base:
+        assert requests.get(base + url, timeout=5).status_code == 401
+        assert requests.get(base + url, auth=("prometheus", "wrong"), timeout=5).status_code == 401
+        assert requests.get(base + url, auth=("prometheus", "s3cret"), timeout=5).status_code == 200
