@@ -16,7 +16,7 @@
 #   PROMETHEUS_RETENTION_TIME（15d）, PROMETHEUS_RETENTION_SIZE（10GB）
 set -euo pipefail
 
-HERE="$(cd "$(dirname "$0")" && pwd)"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VERB="up"
 NATIVE=0
 for arg in "$@"; do
@@ -135,10 +135,21 @@ validate_docker() {
   validate_dashboards
 }
 
+# The guide's admin/admin123 and other well-known passwords: refused in production, warned about elsewhere.
+WEAK_GRAFANA_PASSWORDS=" admin admin123 password grafana changeme "
+
 ensure_grafana_password() {
-  local env_file="$HERE/.env"
-  if [ -n "${GRAFANA_ADMIN_PASSWORD:-}" ] || grep -qs '^GRAFANA_ADMIN_PASSWORD=' "$env_file"; then
-    return
+  local env_file="$HERE/.env" password
+  password="${GRAFANA_ADMIN_PASSWORD:-$(sed -n 's/^GRAFANA_ADMIN_PASSWORD=//p' "$env_file" 2>/dev/null || true)}"
+  if [ -n "$password" ]; then
+    if [ "${#password}" -lt 12 ] || [[ "$WEAK_GRAFANA_PASSWORDS" == *" $password "* ]]; then
+      if [ "${MKS_ENV:-development}" = production ]; then
+        ng "Grafana の管理者パスワードが弱すぎます（既定値または 12 文字未満）。GRAFANA_ADMIN_PASSWORD を変更してください。"
+        return 1
+      fi
+      warn "Grafana の管理者パスワードが弱いです（本番 MKS_ENV=production では起動を拒否します）。"
+    fi
+    return 0
   fi
   umask 077
   printf 'GRAFANA_ADMIN_PASSWORD=%s\n' "$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')" >> "$env_file"
@@ -256,4 +267,7 @@ docker_status() {
   print_targets
 }
 
-if [ "$NATIVE" = 1 ]; then "native_$VERB"; else "docker_$VERB"; fi
+# Run only when executed; sourcing the file (as the tests do) just defines the functions.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  if [ "$NATIVE" = 1 ]; then "native_$VERB"; else "docker_$VERB"; fi
+fi

@@ -85,3 +85,47 @@ def test_prometheus_web_config_example_enforces_basic_auth(tmp_path: Path) -> No
         assert requests.get(base + url, timeout=5).status_code == 401
         assert requests.get(base + url, auth=("prometheus", "wrong"), timeout=5).status_code == 401
         assert requests.get(base + url, auth=("prometheus", "s3cret"), timeout=5).status_code == 200
+
+
+def _ensure_password(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run setup-monitoring.sh's password step alone, in a copy of the script so its .env lands in tmp_path."""
+    script = tmp_path / "setup-monitoring.sh"
+    shutil.copy(MONITORING / "setup-monitoring.sh", script)
+    environment = {key: value for key, value in os.environ.items() if key not in ("MKS_ENV", "GRAFANA_ADMIN_PASSWORD")}
+    return subprocess.run(
+        ["bash", "-c", f"source {script} && ensure_grafana_password"],
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_setup_generates_a_strong_grafana_password_in_a_private_env_file(tmp_path: Path) -> None:
+    result = _ensure_password(tmp_path)
+    assert result.returncode == 0, result.stderr
+    env_file = tmp_path / ".env"
+    assert f"Grafana の管理者パスワードを生成しました: {env_file}" in result.stdout
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    (line,) = env_file.read_text().splitlines()
+    assert line.startswith("GRAFANA_ADMIN_PASSWORD=") and len(line.split("=", 1)[1]) >= 32
+    again = _ensure_password(tmp_path)
+    assert again.returncode == 0 and env_file.read_text().splitlines() == [line]  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("mks_env", "password", "refused"),
+    [
+        ("production", "admin123", True),
+        ("production", "short-pw", True),
+        ("development", "admin123", False),
+        ("production", "a-long-and-unguessable-password", False),
+    ],
+)
+def test_setup_refuses_weak_grafana_passwords_in_production(
+    tmp_path: Path, mks_env: str, password: str, refused: bool
+) -> None:
+    result = _ensure_password(tmp_path, MKS_ENV=mks_env, GRAFANA_ADMIN_PASSWORD=password)
+    assert result.returncode == (1 if refused else 0)
+    weak = password != "a-long-and-unguessable-password"
+    assert ("Grafana の管理者パスワードが弱" in result.stdout + result.stderr) == weak
