@@ -13,11 +13,14 @@ from typing import Any
 
 from flask import Response, jsonify, request
 from flask_jwt_extended import verify_jwt_in_request
-from pydantic import BaseModel, ValidationError
-from werkzeug.routing import IntegerConverter, Map
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter, Map, ValidationError
 
 from .errors import ApiError, validation_error
 from .models import Role
+from .schemas import MAX_ID
 from .security import require_roles
 
 ANY_ROLE = frozenset(Role)
@@ -25,8 +28,6 @@ EDITORS = frozenset({Role.ADMIN, Role.EDITOR})
 ADMINS = frozenset({Role.ADMIN})
 
 SPEC_ATTRIBUTE = "mks_endpoint_spec"
-# Row ids fit a 32-bit signed INTEGER on every database; larger ones cannot exist and are 404.
-MAX_ID = 2**31 - 1
 
 
 class IdConverter(IntegerConverter):
@@ -34,6 +35,13 @@ class IdConverter(IntegerConverter):
 
     def __init__(self, url_map: Map) -> None:
         super().__init__(url_map, min=1, max=MAX_ID)
+
+    def to_python(self, value: str) -> Any:
+        """The id; out of range is 404 for every method (a ValidationError makes the router answer 405)."""
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            raise NotFound() from None
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ class EndpointSpec:
 def _parse_query(model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(request.args.to_dict())
-    except ValidationError as exc:
+    except PydanticValidationError as exc:
         raise validation_error(exc, "query") from None
 
 
@@ -86,7 +94,7 @@ def _parse_body(model: type[BaseModel]) -> BaseModel:
         raise ApiError(400, "invalid_json", "JSON オブジェクトとして解釈できません。")
     try:
         return model.model_validate(payload)
-    except ValidationError as exc:
+    except PydanticValidationError as exc:
         raise validation_error(exc, "body") from None
 
 

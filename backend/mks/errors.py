@@ -68,6 +68,8 @@ FIELD_MESSAGES = {
     "datetime_from_date_parsing": "日時の形式が不正です。",
     "datetime_parsing": "日時の形式が不正です。",
     "value_error": "値が不正です。",
+    "string_pattern_mismatch": "使用できない文字が含まれているか、形式が正しくありません。",
+    "null_not_allowed": "null は指定できません（変更しない項目は省略してください）。",
 }
 
 

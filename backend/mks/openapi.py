@@ -11,9 +11,9 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from werkzeug.routing import Rule
 
 from . import __version__
-from .api import MAX_ID, SPEC_ATTRIBUTE, EndpointSpec
+from .api import SPEC_ATTRIBUTE, EndpointSpec
 from .errors import HTTP_ERRORS
-from .schemas import Body, ErrorResponse, Query
+from .schemas import MAX_ID, Body, ErrorResponse, Query
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 ERROR_REF = {"$ref": REF_TEMPLATE.format(model="ErrorResponse")}

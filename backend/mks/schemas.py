@@ -2,23 +2,57 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from .models import AuditAction, Knowledge, KnowledgeRevision, Priority, Role, Status, User, as_utc
 
+T = TypeVar("T")
+
+# Row ids fit a 32-bit signed INTEGER on every database; larger ones cannot exist (a path id is 404, a filter 422).
+MAX_ID = 2**31 - 1
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]
-Department = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+# Text that is stored or searched holds no NUL (U+0000), which PostgreSQL cannot store: refused on every database.
+NO_NUL = r"^[^\x00]*$"
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=NO_NUL)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50, pattern=NO_NUL)]
+Department = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100, pattern=NO_NUL)]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NO_NUL)]
+Summary = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000, pattern=NO_NUL)]
+Content = Annotated[str, StringConstraints(max_length=200_000, pattern=NO_NUL)]
 Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
 # Timestamps in responses are always UTC with an offset, even where SQLite returns them naive.
 Timestamp = Annotated[datetime, AfterValidator(as_utc)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+ISO_DATE_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_datetime_only(value: object) -> object:
+    """Refuse a string that is no ISO 8601 date-time (pydantic would read "0.5" or "1700000000" as Unix time)."""
+    if isinstance(value, str) and not ISO_DATE_PREFIX.match(value):
+        raise PydanticCustomError("datetime_parsing", "Input should be an ISO 8601 date-time")
+    return value
+
+
+def _utc_moment(value: datetime) -> datetime:
+    """The moment in UTC; refused when that falls outside the years a datetime can hold (0001-01-01T00:00+01:00)."""
+    try:
+        return as_utc(value)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
+
+
+# A date-time in a query parameter: ISO 8601 only; without an offset it is taken as UTC.
+QueryTimestamp = Annotated[datetime, BeforeValidator(_iso_datetime_only), AfterValidator(_utc_moment)]
+QUERY_TIMESTAMP_HELP = "ISO 8601 の日時（例: 2026-04-01T09:00:00+09:00）。オフセットなしは UTC"
 
 
 def _unique(tags: list[str]) -> list[str]:
@@ -49,7 +83,7 @@ class Page(Query):
 
 
 class LoginRequest(Body):
-    username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    username: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
@@ -92,13 +126,13 @@ class UserList(BaseModel):
 
 class UserCreate(Body):
     username: Username
-    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    display_name: DisplayName
     password: Password
     role: Role = Role.VIEWER
 
 
 class UserUpdate(Body):
-    display_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    display_name: DisplayName | None = None
     password: Password | None = None
     role: Role | None = None
     is_active: bool | None = None
@@ -109,8 +143,8 @@ class UserUpdate(Body):
 
 class KnowledgeCreate(Body):
     title: Title
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
-    content: Annotated[str, StringConstraints(max_length=200_000)] = ""
+    summary: Summary = ""
+    content: Content = ""
     category: Name
     tags: TagNames = []
     status: Status = Status.DRAFT
@@ -119,16 +153,36 @@ class KnowledgeCreate(Body):
     owner_department: Department | None = None
 
 
-class KnowledgeUpdate(Body):
-    """Fields to change; omitted fields keep their value. ``version`` guards against lost updates."""
+def _not_null(value: object) -> object:
+    """Refuse an explicit null where the stored value cannot be empty (the field may still be omitted)."""
+    if value is None:
+        raise PydanticCustomError("null_not_allowed", "Input should not be null")
+    return value
 
-    title: Title | None = None
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
-    content: Annotated[str, StringConstraints(max_length=200_000)] | None = None
-    category: Name | None = None
-    tags: TagNames | None = None
-    status: Status | None = None
-    priority: Priority | None = None
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Leave the Python-side default (None: omitted) out of the JSON schema, where null is not allowed."""
+    schema.pop("default", None)
+
+
+# A field of a partial update that may be left out (None in Python) but not sent as null: null is not in
+# its JSON schema, and an explicit null is a field error.
+Omittable = Annotated[T | SkipJsonSchema[None], BeforeValidator(_not_null), Field(json_schema_extra=_no_default)]
+
+
+class KnowledgeUpdate(Body):
+    """Fields to change; omitted fields keep their value. ``version`` guards against lost updates.
+
+    ``project_code`` and ``owner_department`` are cleared by null; the other fields cannot be null.
+    """
+
+    title: Omittable[Title] = None
+    summary: Omittable[Summary] = None
+    content: Omittable[Content] = None
+    category: Omittable[Name] = None
+    tags: Omittable[TagNames] = None
+    status: Omittable[Status] = None
+    priority: Omittable[Priority] = None
     project_code: Code | None = None
     owner_department: Department | None = None
     version: int | None = Field(default=None, ge=1, description="編集元の版。現在の版と違えば 409")
@@ -208,12 +262,12 @@ class KnowledgeListQuery(Page):
     status: Status | None = None
     project_code: Code | None = None
     owner_department: Department | None = None
-    updated_since: datetime | None = None
+    updated_since: QueryTimestamp | None = Field(default=None, description=QUERY_TIMESTAMP_HELP)
     sort: SortKey = SortKey.UPDATED_DESC
 
 
 class SearchQuery(Page):
-    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)]
     category: Name | None = None
 
 
@@ -286,11 +340,11 @@ class CategoryCreate(Body):
 
 class AuditQuery(Page):
     action: AuditAction | None = None
-    actor: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+    actor: Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)] | None = Field(
         default=None, description="操作したユーザー名"
     )
-    target_id: int | None = Field(default=None, ge=1)
-    since: datetime | None = None
+    target_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    since: QueryTimestamp | None = Field(default=None, description=QUERY_TIMESTAMP_HELP)
 
 
 class AuditEntryOut(BaseModel):
