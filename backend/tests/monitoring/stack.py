@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -11,22 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
 from ..servers import free_port
+from ..tools import require_tools
 
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
 
 
 def require_prometheus() -> None:
-    """Fail under CI, skip elsewhere, when Debian's prometheus package is not installed."""
-    if shutil.which("prometheus") and shutil.which("promtool"):
-        return
-    message = "prometheus and promtool are required (Debian package prometheus; .ci/run installs it)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    """Go on only when Debian's prometheus package (prometheus, promtool) is installed."""
+    require_tools("prometheus", "promtool", packages="prometheus")
 
 
 def script_env(backend: str, data: Path) -> dict[str, str]:

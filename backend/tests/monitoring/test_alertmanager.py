@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from ..tools import unavailable
+
 BACKEND = Path(__file__).resolve().parents[2]
 MONITORING = BACKEND / "monitoring"
 ALERTMANAGER_DIR = MONITORING / "alertmanager"
@@ -95,10 +97,7 @@ def required_tool(*names: str) -> str:
         path = shutil.which(name)
         if path is not None:
             return path
-    message = f"{' / '.join(names)} not found on PATH: install 'prometheus-alertmanager' (Debian/Ubuntu)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"{' / '.join(names)} not found on PATH: install 'prometheus-alertmanager' (Debian/Ubuntu)")
 
 
 @pytest.fixture(scope="module")

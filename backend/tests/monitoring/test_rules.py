@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -11,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from ..tools import unavailable
 
 BACKEND = Path(__file__).resolve().parents[2]
 PROMETHEUS = BACKEND / "monitoring" / "prometheus"
@@ -107,10 +108,7 @@ def promtool() -> str:
     """Path of promtool; missing fails under CI=true and skips elsewhere."""
     path = shutil.which("promtool")
     if path is None:
-        message = "promtool not found on PATH: install the 'prometheus' package (Debian/Ubuntu) to test the rules"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("promtool not found on PATH: install the 'prometheus' package (Debian/Ubuntu) to test the rules")
     return path
 
 

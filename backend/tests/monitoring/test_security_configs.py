@@ -10,18 +10,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from ..tools import require_tools
 from .stack import MONITORING, bare_prometheus
 
 
 def require(*tools: str) -> None:
-    """Fail under CI, skip elsewhere, when a tool the check needs is missing."""
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if not missing:
-        return
-    message = f"missing {', '.join(missing)} (Debian packages nginx, apache2-utils, openssl, prometheus)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    """Go on only when the tools of these checks are installed."""
+    require_tools(*tools, packages="nginx-light, apache2-utils, openssl, prometheus")
 
 
 def bcrypt_hash(password: str) -> str:
