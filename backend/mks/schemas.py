@@ -18,7 +18,6 @@ T = TypeVar("T")
 # Row ids fit a 32-bit signed INTEGER on every database; larger ones cannot exist (a path id is 404, a filter 422).
 MAX_ID = 2**31 - 1
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 # Text that is stored or searched holds no NUL (U+0000), which PostgreSQL cannot store: refused on every database.
 NO_NUL = r"^[^\x00]*$"
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)]

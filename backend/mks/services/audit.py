@@ -8,7 +8,7 @@ from flask import has_request_context, request
 from sqlalchemy import Select, select
 
 from ..db import get_session, paginate
-from ..models import AuditAction, AuditEntry, User, as_utc
+from ..models import AuditAction, AuditEntry, User
 from ..schemas import AuditQuery
 
 CLI_ADDRESS = "cli"
@@ -52,5 +52,6 @@ def search(query: AuditQuery) -> tuple[list[AuditEntry], int]:
     if query.target_id is not None:
         statement = statement.where(AuditEntry.target_id == query.target_id)
     if query.since is not None:
-        statement = statement.where(AuditEntry.at >= as_utc(query.since))
+        # QueryTimestamp has already converted it to UTC.
+        statement = statement.where(AuditEntry.at >= query.since)
     return paginate(statement, [AuditEntry.id.desc()], query.limit, query.offset)

@@ -22,7 +22,6 @@ from ..models import (
     Status,
     Tag,
     User,
-    as_utc,
     knowledge_tags,
     utcnow,
 )
@@ -91,7 +90,8 @@ def list_knowledge(query: KnowledgeListQuery, user: User) -> tuple[list[Knowledg
     if query.owner_department is not None:
         statement = statement.where(Knowledge.owner_department == query.owner_department)
     if query.updated_since is not None:
-        statement = statement.where(Knowledge.updated_at >= as_utc(query.updated_since))
+        # QueryTimestamp has already converted it to UTC.
+        statement = statement.where(Knowledge.updated_at >= query.updated_since)
     return paginate(statement, [SORT_ORDER[query.sort], Knowledge.id.desc()], query.limit, query.offset)
 
 
