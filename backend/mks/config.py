@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     login_lockout_minutes: float = Field(default=15, gt=0)
 
     max_content_length: int = Field(default=1024 * 1024, ge=1024)
+    # Search ranks the newest this-many matches of a query, so a term found in most entries costs
+    # no more than a rare one; pages reach that far, and a larger total is reported as a lower bound.
+    search_window: int = Field(default=500, ge=1, le=100_000)
     demo_data: bool | None = None
     last_seen_resolution_seconds: int = Field(default=60, ge=0)
 

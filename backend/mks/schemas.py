@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
@@ -277,7 +277,11 @@ class SearchHitOut(KnowledgeSummary):
 
 class SearchPage(BaseModel):
     items: list[SearchHitOut]
-    total: int
+    total: int = Field(description="一致件数。total_relation が gte のときは下限（検索ウィンドウの件数）")
+    total_relation: Literal["eq", "gte"] = Field(
+        description="eq: total は正確な一致件数。gte: 一致が検索ウィンドウ（MKS_SEARCH_WINDOW、既定 500 件）を"
+        "超えたため、新しい順に先頭のウィンドウ分だけを関連度順に並べた"
+    )
     limit: int
     offset: int
     terms: list[str] = Field(description="正規化後の検索語（すべてを含むものが一致）")

@@ -10,7 +10,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from mks.db import current_db, get_session
-from mks.search.postgresql import DOCUMENT
+from mks.search.base import score_sql
+from mks.search.postgresql import DOCUMENT, PostgresSearch
+from mks.search.text import parse_query
 
 from .test_knowledge import create
 
@@ -210,3 +212,69 @@ def test_indexes_answer_short_and_long_terms(app: Flask, corpus: dict[str, int])
         )
         assert "Bitmap Index Scan on ix_knowledge_search_trgm" in long_plan
         assert "Bitmap Index Scan on ix_knowledge_search_grams" in short_plan
+
+
+@pytest.fixture
+def window_of_three(app: Flask) -> None:
+    app.extensions["mks_settings"] = app.extensions["mks_settings"].model_copy(update={"search_window": 3})
+
+
+def test_search_ranks_the_newest_window_of_matches(
+    client: FlaskClient, admin: dict[str, str], corpus: dict[str, int], window_of_three: None
+) -> None:
+    newer = [create(client, admin, title=f"型枠 {n}", content="養生 期間", tags=[])["id"] for n in range(3)]
+    result = search(client, admin, "養生")
+    # Five entries match; the window holds the three newest, so the title hits of older ones drop out.
+    assert [item["id"] for item in result["items"]] == newer[::-1]
+    assert [item["score"] for item in result["items"]] == [3.0, 3.0, 3.0]  # 1 + the default summary
+    assert (result["total"], result["total_relation"]) == (3, "gte")
+    below = search(client, admin, "加熱養生")
+    assert (below["total"], below["total_relation"]) == (1, "eq")
+
+
+def test_pages_stop_at_the_window(
+    client: FlaskClient, admin: dict[str, str], corpus: dict[str, int], window_of_three: None
+) -> None:
+    newer = [create(client, admin, title=f"型枠 {n}", content="養生", tags=[])["id"] for n in range(3)]
+    oldest_in_window = newer[0]
+    last_page = search(client, admin, "養生", limit=20, offset=2)
+    assert [item["id"] for item in last_page["items"]] == [oldest_in_window]
+    response = client.get(SEARCH, query_string={"q": "養生", "offset": 3}, headers=admin)
+    assert response.status_code == 422
+    detail = response.json["error"]["details"][0]
+    assert (detail["field"], detail["type"]) == ("offset", "search_window")
+    assert "上位 3 件まで" in detail["message"]
+
+
+def test_scores_weigh_title_tags_summary(client: FlaskClient, admin: dict[str, str], corpus: dict[str, int]) -> None:
+    # Both: title 5 + tags 3 + summary 2 + match 1; the tie goes to the newer entry.
+    result = search(client, admin, "養生")
+    assert [(item["title"], item["score"]) for item in result["items"]] == [
+        ("散水養生の期間", 11.0),
+        ("寒中コンクリートの加熱養生", 11.0),
+    ]
+    assert search(client, admin, "温度")["items"][1]["score"] == 1.0  # 生コン受入検査: body only
+
+
+def test_postgres_walks_newest_first_for_common_terms(app: Flask, client: FlaskClient, admin: dict[str, str]) -> None:
+    """A term in most entries is found by walking the newest entries, a rare one through the GIN index;
+    both give the same window."""
+    with app.app_context():
+        if current_db().dialect != "postgresql":
+            pytest.skip("PostgreSQL only: SQLite's FTS5 walks newest first for every term")
+    for n in range(12):
+        create(client, admin, title=f"生コンクリート 打設 {n}", content="記録" if n % 2 else "鋲打機", tags=[])
+    with app.app_context():
+        connection = get_session().connection()
+        connection.execute(text("ANALYZE knowledge_search"))
+        backend = PostgresSearch()
+        for query, walks in (("コンクリート", True), ("鋲打機", False)):
+            terms = parse_query(query)
+            params: dict[str, Any] = {"window": 3}
+            score_sql(terms, params, find="strpos")
+            walked = backend._newest_by_walk(connection, terms, [], dict(params))
+            indexed = backend._newest_by_index(connection, terms, [], dict(params))
+            assert (walked is not None) is walks
+            if walked is not None:
+                assert walked == indexed
+            assert len(indexed) == 3

@@ -58,9 +58,15 @@ def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
     response=SearchPage,
 )
 def search(query: SearchQuery) -> SearchPage:
-    results, total, terms = knowledge.search(query, authenticated_user())
-    items = [SearchHitOut.from_entry(entry, score=score, snippet=text) for entry, score, text in results]
-    return SearchPage(items=items, total=total, limit=query.limit, offset=query.offset, terms=terms)
+    results = knowledge.search(query, authenticated_user())
+    return SearchPage(
+        items=[SearchHitOut.from_entry(entry, score=score, snippet=text) for entry, score, text in results.hits],
+        total=results.total,
+        total_relation="eq" if results.total_is_exact else "gte",
+        limit=query.limit,
+        offset=query.offset,
+        terms=results.terms,
+    )
 
 
 @bp.get("/tags")

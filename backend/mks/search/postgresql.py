@@ -17,22 +17,35 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from ..config import ConfigError
-from .base import IndexedDocument, SearchBackend, SearchFilters, SearchHit, SearchPage
+from .base import IndexedDocument, SearchBackend, SearchFilters, SearchPage, ranked_page, score_sql
 from .text import Term, TermKind, escape_like, grams
 
+# Walk newest-first only when the estimate expects this many windows of matches, and then over at
+# most WALK_BUDGET windows' worth of entries (a term in a third of the entries fills the window).
+WALK_MIN_WINDOWS = 2
+WALK_BUDGET = 3
+
+
+def _bigrams(term: str) -> list[str]:
+    return [term[index : index + 2] for index in range(len(term) - 1)] or [term]
+
+
+def _ids(connection: Connection, conditions: list[str], params: dict[str, Any]) -> list[int]:
+    """Ids of the newest ``:window`` entries meeting every condition."""
+    return list(
+        connection.execute(
+            text(
+                "SELECT s.knowledge_id FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id "
+                f"WHERE {' AND '.join(conditions)} ORDER BY s.knowledge_id DESC LIMIT :window"
+            ),
+            params,
+        ).scalars()
+    )
+
+
+FIELDS = ("title", "tags", "summary", "content")
 # Must stay identical to the expression of the index ix_knowledge_search_trgm (see the migration).
 DOCUMENT = "(s.title || ' ' || s.summary || ' ' || s.tags || ' ' || s.content)"
-
-
-def _rank(placeholder: str) -> str:
-    # Title hits weigh most, then tags and summary; body occurrences add up to one point.
-    return (
-        f"(CASE WHEN strpos(s.title, {placeholder}) > 0 THEN 5 ELSE 0 END"
-        f" + CASE WHEN strpos(s.tags, {placeholder}) > 0 THEN 3 ELSE 0 END"
-        f" + CASE WHEN strpos(s.summary, {placeholder}) > 0 THEN 2 ELSE 0 END"
-        f" + least((length(s.content) - length(replace(s.content, {placeholder}, '')))"
-        f" / length({placeholder}), 10) * 0.1)"
-    )
 
 
 class PostgresSearch(SearchBackend):
@@ -54,34 +67,80 @@ class PostgresSearch(SearchBackend):
         connection.execute(text("DELETE FROM knowledge_search WHERE knowledge_id = :id"), {"id": knowledge_id})
 
     def search(
-        self, connection: Connection, terms: list[Term], filters: SearchFilters, limit: int, offset: int
+        self,
+        connection: Connection,
+        terms: list[Term],
+        filters: SearchFilters,
+        limit: int,
+        offset: int,
+        window: int,
     ) -> SearchPage:
-        params: dict[str, Any] = {}
-        conditions: list[str] = []
-        ranks: list[str] = []
+        params: dict[str, Any] = {"window": window}
+        filter_conditions = filters.sql_conditions(params)
+        score = score_sql(terms, params, find="strpos")
+        newest = self._newest_by_walk(connection, terms, filter_conditions, params)
+        if newest is None:
+            newest = self._newest_by_index(connection, terms, filter_conditions, params)
+        rows = connection.execute(
+            text(
+                f"SELECT s.knowledge_id AS id, {score} AS score, knowledge.updated_at AS updated_at "
+                "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id "
+                "WHERE s.knowledge_id = ANY(:newest)"
+            ),
+            {**params, "newest": newest},
+        ).all()
+        return ranked_page(rows, limit, offset, window)
+
+    def _newest_by_index(
+        self, connection: Connection, terms: list[Term], filter_conditions: list[str], params: dict[str, Any]
+    ) -> list[int]:
+        """The window's query through the GIN indexes: every match is found, then the newest kept."""
+        conditions = list(filter_conditions)
         gram_terms = [term.text for term in terms if term.kind is TermKind.GRAM]
         if gram_terms:
             params["grams"] = gram_terms
             conditions.append("s.grams @> CAST(:grams AS text[])")
         for index, term in enumerate(terms):
-            params[f"term{index}"] = term.text
-            ranks.append(_rank(f":term{index}"))
             if term.kind is not TermKind.GRAM:
                 params[f"like{index}"] = escape_like(term.text)
                 conditions.append(f"{DOCUMENT} LIKE :like{index} ESCAPE '\\'")
-        conditions.extend(filters.sql_conditions(params))
-        from_where = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id WHERE " + " AND ".join(
-            conditions
-        )
-        total: int = connection.execute(text(f"SELECT count(*) {from_where}"), params).scalar_one()
-        rows = connection.execute(
-            text(
-                f"SELECT s.knowledge_id AS id, {' + '.join(ranks)} AS score {from_where} "
-                "ORDER BY score DESC, knowledge.updated_at DESC, knowledge.id DESC LIMIT :limit OFFSET :offset"
+        return _ids(connection, conditions, params)
+
+    def _newest_by_walk(
+        self, connection: Connection, terms: list[Term], filter_conditions: list[str], params: dict[str, Any]
+    ) -> list[int] | None:
+        """For terms in a large share of entries: walk entries newest first until the window is full.
+
+        A GIN index would hand over every match, each to be re-checked against its text; walking
+        the primary key backwards re-checks only about window / share entries. The planner cannot
+        tell the two cases apart (it has no statistics for LIKE on the long document expression),
+        but it estimates the share of entries holding the terms' bigrams from the ``grams`` array's
+        statistics. The walk is capped at WALK_BUDGET windows of entries; when a term turns out
+        rarer than estimated, None sends the search to the index.
+        """
+        bigrams = sorted({gram for term in terms for gram in _bigrams(term.text)})
+        if not bigrams:
+            return None
+        estimate: list[dict[str, Any]] = connection.execute(
+            text("EXPLAIN (FORMAT JSON) SELECT 1 FROM knowledge_search s WHERE s.grams @> CAST(:bigrams AS text[])"),
+            {"bigrams": bigrams},
+        ).scalar_one()
+        expected_matches = float(estimate[0]["Plan"]["Plan Rows"])
+        if expected_matches < WALK_MIN_WINDOWS * params["window"]:
+            return None
+        params["walk_budget"] = WALK_BUDGET * params["window"]
+        conditions = [
+            "s.knowledge_id > (SELECT max(knowledge_id) FROM knowledge_search) - :walk_budget",
+            *filter_conditions,
+            # :term<n> are bound by score_sql. strpos, unlike LIKE, offers the GIN index nothing to plan
+            # with; field by field, a hit in a short field spares reading the body.
+            *(
+                "(" + " OR ".join(f"strpos(s.{field}, :term{index}) > 0" for field in FIELDS) + ")"
+                for index in range(len(terms))
             ),
-            {**params, "limit": limit, "offset": offset},
-        )
-        return SearchPage([SearchHit(row.id, round(float(row.score), 6)) for row in rows], total)
+        ]
+        newest = _ids(connection, conditions, params)
+        return newest if len(newest) == params["window"] else None
 
     def check(self, connection: Connection) -> None:
         trigrams: int | None = connection.execute(text("SELECT cardinality(show_trgm('養生温度'))")).scalar_one()

@@ -1,10 +1,11 @@
 """SQLite search: an FTS5 trigram table and an FTS5 table of unigram/bigram tokens.
 
-``knowledge_fts`` (tokenize='trigram') holds the normalized text and answers 3+ character terms
-with bm25 ranking. The trigram tokenizer cannot match anything shorter, so ``knowledge_fts_grams``
-(tokenize='unicode61', contentless) holds each document's distinct 1- and 2-character grams as
-space-separated tokens; a 1-2 character term is then a single-token MATCH. Short terms with
-punctuation, which neither index holds, are found by a LIKE scan over the trigram table.
+``knowledge_fts`` (tokenize='trigram') holds the normalized text and answers 3+ character terms.
+The trigram tokenizer cannot match anything shorter, so ``knowledge_fts_grams`` (tokenize='unicode61',
+contentless) holds each document's distinct 1- and 2-character grams as space-separated tokens; a
+1-2 character term is then a single-token MATCH. Short terms with punctuation, which neither index
+holds, are found by a LIKE scan over the trigram table. Scores are computed from the normalized
+text the trigram table keeps.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from .base import IndexedDocument, SearchBackend, SearchFilters, SearchHit, SearchPage
+from .base import IndexedDocument, SearchBackend, SearchFilters, SearchPage, ranked_page, score_sql
 from .text import Term, TermKind, escape_like, grams
 
 COLUMNS = ("title", "summary", "content", "tags")
-# bm25 column weights: a match in the title counts most, then tags and summary, then the body.
-WEIGHTS = "5.0, 2.0, 1.0, 3.0"
 
 
 def _phrase(term: str) -> str:
@@ -74,48 +73,53 @@ class SqliteSearch(SearchBackend):
         connection.execute(text("DELETE FROM knowledge_fts WHERE rowid = :id"), {"id": knowledge_id})
 
     def search(
-        self, connection: Connection, terms: list[Term], filters: SearchFilters, limit: int, offset: int
+        self,
+        connection: Connection,
+        terms: list[Term],
+        filters: SearchFilters,
+        limit: int,
+        offset: int,
+        window: int,
     ) -> SearchPage:
-        params: dict[str, Any] = {}
+        params: dict[str, Any] = {"window": window}
         conditions: list[str] = []
         long_terms = [term.text for term in terms if term.kind is TermKind.TRIGRAM]
         gram_terms = [term.text for term in terms if term.kind is TermKind.GRAM]
+        # FTS5 walks a MATCH in rowid order, so the newest matches come first and the walk stops at the window.
+        source = "knowledge_fts" if long_terms or not gram_terms else "knowledge_fts_grams"
         if long_terms:
-            source, rank = "knowledge_fts", f"bm25(knowledge_fts, {WEIGHTS})"
             conditions.append("knowledge_fts MATCH :long_match")
             params["long_match"] = " AND ".join(_phrase(term) for term in long_terms)
-            if gram_terms:
-                conditions.append(
-                    "knowledge.id IN "
-                    "(SELECT rowid FROM knowledge_fts_grams WHERE knowledge_fts_grams MATCH :gram_match)"
-                )
-        elif gram_terms:
-            source, rank = "knowledge_fts_grams", f"bm25(knowledge_fts_grams, {WEIGHTS})"
-            conditions.append("knowledge_fts_grams MATCH :gram_match")
-        else:
-            source, rank = "knowledge_fts", "0.0"
         if gram_terms:
             params["gram_match"] = " AND ".join(_phrase(term) for term in gram_terms)
-        for index, term in enumerate(term.text for term in terms if term.kind is TermKind.SCAN):
-            params[f"scan{index}"] = escape_like(term)
+            gram_match = "knowledge_fts_grams MATCH :gram_match"
             conditions.append(
-                "knowledge.id IN (SELECT rowid FROM knowledge_fts WHERE "
+                gram_match
+                if source == "knowledge_fts_grams"
+                else f"{source}.rowid IN (SELECT rowid FROM knowledge_fts_grams WHERE {gram_match})"
+            )
+        for index, word in enumerate(term.text for term in terms if term.kind is TermKind.SCAN):
+            params[f"scan{index}"] = escape_like(word)
+            conditions.append(
+                f"{source}.rowid IN (SELECT rowid FROM knowledge_fts WHERE "
                 + " OR ".join(f"{column} LIKE :scan{index} ESCAPE '\\'" for column in COLUMNS)
                 + ")"
             )
-        conditions.extend(filters.sql_conditions(params))
-        where = " AND ".join(conditions)
-        from_clause = f"{source} JOIN knowledge ON knowledge.id = {source}.rowid"
-        total: int = connection.execute(text(f"SELECT count(*) FROM {from_clause} WHERE {where}"), params).scalar_one()
+        filter_conditions = filters.sql_conditions(params)
+        conditions.extend(filter_conditions)
+        join_knowledge = f" JOIN knowledge ON knowledge.id = {source}.rowid" if filter_conditions else ""
+        score = score_sql(terms, params, find="instr")
         rows = connection.execute(
             text(
-                f"SELECT {source}.rowid AS id, {rank} AS rank FROM {from_clause} WHERE {where} "
-                "ORDER BY rank, knowledge.updated_at DESC, knowledge.id DESC LIMIT :limit OFFSET :offset"
+                f"WITH newest AS (SELECT {source}.rowid AS id FROM {source}{join_knowledge} "
+                f"WHERE {' AND '.join(conditions)} "
+                f"ORDER BY {source}.rowid DESC LIMIT :window) "
+                f"SELECT newest.id AS id, {score} AS score, knowledge.updated_at AS updated_at "
+                "FROM newest JOIN knowledge_fts AS s ON s.rowid = newest.id JOIN knowledge ON knowledge.id = newest.id"
             ),
-            {**params, "limit": limit, "offset": offset},
-        )
-        # bm25 is lower-is-better; the API reports higher-is-better scores.
-        return SearchPage([SearchHit(row.id, round(-row.rank, 6)) for row in rows], total)
+            params,
+        ).all()
+        return ranked_page(rows, limit, offset, window)
 
     def check(self, connection: Connection) -> None:
         """FTS5 with the trigram tokenizer ships with SQLite 3.34+; the migration fails loudly without it."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import ColumnElement, Select, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,6 +31,15 @@ from ..schemas import KnowledgeCreate, KnowledgeListQuery, KnowledgeUpdate, Sear
 from ..search import SearchFilters, backend_for
 from ..search.text import parse_query, snippet
 from . import audit
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    hits: list[tuple[Knowledge, float, str]]  # entry, score, snippet
+    total: int
+    total_is_exact: bool
+    terms: list[str]
+
 
 NOT_FOUND = ApiError(404, "knowledge_not_found", "ナレッジが見つかりません。")
 
@@ -262,7 +273,7 @@ def tag_counts(user: User) -> list[tuple[str, int]]:
     return [(name, count) for name, count in get_session().execute(statement)]
 
 
-def search(query: SearchQuery, user: User) -> tuple[list[tuple[Knowledge, float, str]], int, list[str]]:
+def search(query: SearchQuery, user: User) -> SearchResults:
     """Entries containing every query term, best first, each with its score and snippet."""
     terms = parse_query(query.q)
     if not terms:
@@ -270,18 +281,33 @@ def search(query: SearchQuery, user: User) -> tuple[list[tuple[Knowledge, float,
             422,
             details=[{"location": "query", "field": "q", "type": "missing", "message": "検索語を指定してください。"}],
         )
+    window: int = current_app.extensions["mks_settings"].search_window
+    if query.offset >= window:
+        raise ApiError(
+            422,
+            details=[
+                {
+                    "location": "query",
+                    "field": "offset",
+                    "type": "search_window",
+                    "message": f"検索結果は上位 {window:,} 件まで取得できます。検索語を追加して絞り込んでください。",
+                }
+            ],
+        )
     category_id = _category(query.category, "query").id if query.category is not None else None
     filters = SearchFilters(statuses=visible_statuses(user), category_id=category_id)
     session = get_session()
-    page = backend_for(current_db().dialect).search(session.connection(), terms, filters, query.limit, query.offset)
+    page = backend_for(current_db().dialect).search(
+        session.connection(), terms, filters, query.limit, query.offset, window
+    )
     entries = {
         entry.id: entry
         for entry in session.scalars(select(Knowledge).where(Knowledge.id.in_([hit.knowledge_id for hit in page.hits])))
     }
     words = [term.text for term in terms]
-    results = [
+    hits = [
         (entry, hit.score, snippet([entry.summary, entry.content, entry.title], words))
         for hit in page.hits
         if (entry := entries.get(hit.knowledge_id)) is not None
     ]
-    return results, page.total, words
+    return SearchResults(hits, page.total, page.total_is_exact, words)
