@@ -2,8 +2,8 @@
 
 Metrics of all workers are summed through PROMETHEUS_MULTIPROC_DIR. prometheus_client decides
 at import time whether it runs in multiprocess mode, so the variable is set here, before anything
-imports it; the directory is emptied when the master starts, and a dead worker's files are marked
-so its live gauges stop counting.
+imports it; the directory is emptied when the master starts, and a dead worker's files are folded
+into one archive per type (see mks.multiprocess) so restarts do not pile up files.
 """
 
 import multiprocessing
@@ -16,10 +16,9 @@ os.environ.setdefault(
     str(Path(os.environ.get("MKS_INSTANCE_PATH", "instance")).resolve() / "prometheus-multiproc"),
 )
 
-from prometheus_client import multiprocess
-
 from mks.app import create_app
 from mks.config import Settings
+from mks.multiprocess import archive_dead_worker
 
 _settings = Settings()
 
@@ -43,5 +42,5 @@ def on_starting(_server):
 
 
 def child_exit(_server, worker):
-    """Mark a dead worker's metric files so its live gauges stop counting."""
-    multiprocess.mark_process_dead(worker.pid)
+    """Drop a dead worker's live gauges; keep its counts in the archive, not in files of its own."""
+    archive_dead_worker(worker.pid, Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))

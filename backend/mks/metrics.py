@@ -30,7 +30,6 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -38,6 +37,7 @@ from sqlalchemy import Engine, func, select
 
 from . import __version__
 from .models import Knowledge, User, utcnow
+from .multiprocess import LockedMultiProcessCollector
 
 # The guide alerts on p95 > 2 s and > 5 s: both are bucket bounds, with resolution below for a fast API.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
@@ -215,13 +215,13 @@ def build_registries(scrape_collector: ScrapeCollector) -> tuple[CollectorRegist
 
     Single process: one registry for both, with the process, platform and GC collectors.
     Multiprocess: the metrics belong to no registry (they write files), and the scrape registry
-    sums the files of all workers. Process collectors are left out there: they would describe
-    only the worker that happens to answer the scrape.
+    sums the files of all workers (and the archive of dead ones). Process collectors are left out
+    there: they would describe only the worker that happens to answer the scrape.
     """
     directory = multiprocess_directory()
     scrape = CollectorRegistry()
     if directory:
-        multiprocess.MultiProcessCollector(scrape, path=directory)  # type: ignore[no-untyped-call]
+        LockedMultiProcessCollector(scrape, path=directory)
         definitions = None
     else:
         for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):

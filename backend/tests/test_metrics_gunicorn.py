@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import requests
 
 from .conftest import make_settings
 from .metrics_script import LOGIN_LIMIT, assert_script_metrics, knowledge_table_locked, parse, run_script
-from .servers import GUNICORN, backend_env, serve
+from .servers import GUNICORN, backend_env, serve, serve_process
 
 PASSWORD = "admin-pass-1"
 
@@ -101,3 +104,52 @@ def test_dead_worker_counts_survive_and_live_gauges_forget_it(gunicorn: str, gun
     assert samples["mks_http_requests_total"][health] == 30 + 1  # + the start-up probe
     assert samples["mks_http_requests_in_progress"][()] == 1
     assert not list(directory.glob(f"gauge_live*_{victim}.db"))
+
+
+def _replace_worker(master: int, victim: int) -> None:
+    """SIGTERM one worker and wait (bounded) until gunicorn has reaped it and forked a replacement."""
+    workers = len(psutil.Process(master).children())
+    os.kill(victim, signal.SIGTERM)
+    for _ in range(300):
+        children = {child.pid for child in psutil.Process(master).children()}
+        if victim not in children and len(children) == workers:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"worker {victim} was not replaced")
+
+
+def test_restarted_workers_leave_one_archive_and_exact_counts(
+    gunicorn_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    _create_admin(database_url, tmp_path)
+    directory = Path(gunicorn_env["MKS_INSTANCE_PATH"]) / "prometheus-multiproc"
+    health = (("endpoint", "/health"), ("method", "GET"), ("status", "200"))
+    sent, victims, seen = 0, [], []
+    with closing(serve_process(GUNICORN, gunicorn_env)) as running:
+        base, master = next(running)
+        done = threading.Event()
+
+        def scrape_meanwhile() -> None:
+            while not done.is_set():
+                seen.append(parse(requests.get(f"{base}/metrics", timeout=30).text)["mks_http_requests_total"][health])
+
+        scraper = threading.Thread(target=scrape_meanwhile)
+        scraper.start()
+        for _ in range(4):
+            for _ in range(20):
+                assert requests.get(f"{base}/health", headers={"Connection": "close"}, timeout=30).status_code == 200
+                sent += 1
+            victims.append(int(sorted(directory.glob("counter_[0-9]*.db"))[0].stem.rsplit("_", 1)[-1]))
+            _replace_worker(master.pid, victims[-1])
+        done.set()
+        scraper.join()
+        samples = parse(requests.get(f"{base}/metrics", timeout=30).text)
+        live = {child.pid for child in psutil.Process(master.pid).children()}
+        names = {path.name for path in directory.iterdir()}
+    assert samples["mks_http_requests_total"][health] == sent + 1  # + the start-up probe
+    # Scrapes racing the archiving never saw a dead worker's counts twice or not at all.
+    assert seen and seen == sorted(seen) and seen[-1] <= sent + 1
+    archives = {"counter_archive.db", "histogram_archive.db", "archive.lock"}
+    assert archives <= names
+    assert {name for name in names - archives if int(name[:-3].rsplit("_", 1)[-1]) not in live} == set()
+    assert not any(name.endswith(f"_{victim}.db") for victim in victims for name in names)
