@@ -11,7 +11,8 @@ fi
 .venv-test/bin/python -m pip install --quiet --upgrade pip
 .venv-test/bin/python -m pip install --quiet -r requirements-dev.txt
 .venv-test/bin/python -m pip install --quiet --no-deps -e .
-.venv-test/bin/ruff check .
-.venv-test/bin/ruff format --check .
+.venv-test/bin/ruff check . ../bench
+.venv-test/bin/ruff format --check . ../bench
 .venv-test/bin/mypy
+.venv-test/bin/mypy --strict ../bench
 .venv-test/bin/pytest --cov=mks --cov-branch --cov-report=term-missing:skip-covered "$@"

@@ -1,0 +1,42 @@
+"""What one benchmark run is asked to do: scale, repetitions, where to keep its scratch files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+POSTGRES_URL = os.environ.get("MKS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Settings shared by every benchmark.
+
+    ``smoke`` shrinks everything (corpus, repetitions, load durations) so the test suite can run
+    the whole harness in seconds; its numbers mean nothing and no target is judged.
+    """
+
+    work_dir: Path
+    smoke: bool = False
+    postgres_url: str = POSTGRES_URL
+    search_sizes: tuple[int, ...] = (10_000, 100_000)
+    # Timed repetitions per figure, after the warm-up (BENCHMARKS.md asks for at least 30).
+    repetitions: int = 30
+    # Seconds of each wrk run, and how many A/B rounds a comparison interleaves.
+    load_seconds: float = 10.0
+    rounds: int = 4
+    # Entries loaded for the benchmarks that are not about search scale.
+    serving_entries: int = 2_000
+
+    @classmethod
+    def for_smoke(cls, work_dir: Path) -> BenchConfig:
+        return cls(
+            work_dir=work_dir,
+            smoke=True,
+            search_sizes=(300,),
+            repetitions=3,
+            load_seconds=1.0,
+            rounds=2,
+            serving_entries=100,
+        )
