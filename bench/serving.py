@@ -1,0 +1,51 @@
+"""What the serving benchmarks share: their database, the requests they send, the worker count."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import urlencode
+
+from .config import BenchConfig
+from .corpus import build_database
+from .databases import sqlite_url
+from .vocabulary import COMMON_TERM_3
+
+# The category filter of the list mix: one of the categories every migrated database has.
+LIST_CATEGORY = "安全"
+PAGE = 20
+DETAIL_IDS = 50
+
+
+def default_workers() -> int:
+    """gunicorn.conf.py's default worker count: 2 × cores + 1."""
+    return 2 * (os.cpu_count() or 1) + 1
+
+
+def database(config: BenchConfig, benchmark: str) -> Path:
+    """A SQLite file with config.serving_entries generated entries, built under the benchmark's work dir."""
+    path = config.work_dir / benchmark / "mks.sqlite3"
+    build_database(sqlite_url(path), config.serving_entries)
+    return path
+
+
+def copy_url(source: Path, name: str) -> str:
+    """A private copy of a built database (so two servers compared side by side share nothing)."""
+    target = source.with_name(f"{name}.sqlite3")
+    shutil.copyfile(source, target)
+    return f"sqlite:///{target.resolve()}"
+
+
+def detail_paths(config: BenchConfig) -> list[str]:
+    """Detail pages of entries spread over the whole corpus (every entry is visible to the bench admin)."""
+    count = min(DETAIL_IDS, config.serving_entries)
+    return [f"/api/v1/knowledge/{1 + index * config.serving_entries // count}" for index in range(count)]
+
+
+def list_path(**filters: str) -> str:
+    return "/api/v1/knowledge?" + urlencode({**filters, "limit": PAGE})
+
+
+def search_path() -> str:
+    return "/api/v1/knowledge/search?" + urlencode({"q": COMMON_TERM_3, "limit": PAGE})
