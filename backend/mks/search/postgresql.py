@@ -12,6 +12,7 @@ locale every Japanese character is dropped and the index silently degrades to a 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -19,11 +20,6 @@ from sqlalchemy import Connection, text
 from ..config import ConfigError
 from .base import IndexedDocument, SearchBackend, SearchFilters, SearchPage, ranked_page, score_sql
 from .text import Term, TermKind, escape_like, grams
-
-# Walk newest-first only when the estimate expects this many windows of matches, and then over at
-# most WALK_BUDGET windows' worth of entries (a term in a third of the entries fills the window).
-WALK_MIN_WINDOWS = 2
-WALK_BUDGET = 3
 
 
 def _bigrams(term: str) -> list[str]:
@@ -111,24 +107,32 @@ class PostgresSearch(SearchBackend):
     ) -> list[int] | None:
         """For terms in a large share of entries: walk entries newest first until the window is full.
 
-        A GIN index would hand over every match, each to be re-checked against its text; walking
-        the primary key backwards re-checks only about window / share entries. The planner cannot
-        tell the two cases apart (it has no statistics for LIKE on the long document expression),
-        but it estimates the share of entries holding the terms' bigrams from the ``grams`` array's
-        statistics. The walk is capped at WALK_BUDGET windows of entries; when a term turns out
-        rarer than estimated, None sends the search to the index.
+        The GIN index hands over every match, each re-checked against its text: share x entries
+        re-checks. Walking the primary key backwards re-checks about window / share entries. The
+        planner cannot weigh the two (it has no statistics for LIKE on the long document), but from
+        the ``grams`` array's statistics and the filters' it estimates the share of entries holding
+        the terms' bigrams. The walk is chosen when it re-checks fewer entries, and given twice the
+        entries it should need; a term rarer than its bigrams promised returns None, to the index.
         """
         bigrams = sorted({gram for term in terms for gram in _bigrams(term.text)})
-        if not bigrams:
+        entries: float = connection.execute(
+            text("SELECT reltuples FROM pg_class WHERE oid = 'knowledge_search'::regclass")
+        ).scalar_one()
+        if not bigrams or entries <= 0:  # no statistics yet (never analyzed): nothing to weigh
             return None
         estimate: list[dict[str, Any]] = connection.execute(
-            text("EXPLAIN (FORMAT JSON) SELECT 1 FROM knowledge_search s WHERE s.grams @> CAST(:bigrams AS text[])"),
-            {"bigrams": bigrams},
+            text(
+                "EXPLAIN (FORMAT JSON) SELECT 1 "
+                "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id "
+                f"WHERE {' AND '.join(['s.grams @> CAST(:bigrams AS text[])', *filter_conditions])}"
+            ),
+            {**params, "bigrams": bigrams},
         ).scalar_one()
-        expected_matches = float(estimate[0]["Plan"]["Plan Rows"])
-        if expected_matches < WALK_MIN_WINDOWS * params["window"]:
+        share = float(estimate[0]["Plan"]["Plan Rows"]) / entries
+        walk_budget = 2 * params["window"] / share
+        if walk_budget >= share * entries:
             return None
-        params["walk_budget"] = WALK_BUDGET * params["window"]
+        params["walk_budget"] = math.ceil(walk_budget)
         conditions = [
             "s.knowledge_id > (SELECT max(knowledge_id) FROM knowledge_search) - :walk_budget",
             *filter_conditions,
