@@ -148,7 +148,8 @@ def _measure(srv: server.Server, queries: SideBySide, repetitions: int) -> dict[
 
 
 @contextmanager
-def _database(config: BenchConfig, dialect: str, size: int) -> Iterator[str]:
+def database_url_for(config: BenchConfig, dialect: str, size: int) -> Iterator[str]:
+    """An empty database of the dialect for ``size`` entries: a SQLite file, or a fresh PostgreSQL database."""
     if dialect == "sqlite":
         yield sqlite_url(config.work_dir / f"search-{size}.sqlite3")
     else:
@@ -208,7 +209,7 @@ def run(config: BenchConfig) -> list[Figure]:
     figures: list[Figure] = []
     for size in config.search_sizes:
         for dialect, database in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
-            with _database(config, dialect, size) as url:
+            with database_url_for(config, dialect, size) as url:
                 report = build_database(url, size)
                 figures += _load_figures(database, report)
                 engine = create_engine(url)

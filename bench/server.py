@@ -103,10 +103,19 @@ def backend_env(instance: Path, database_url: str, port: int, **settings: str) -
 
 @contextmanager
 def running(
-    instance: Path, database_url: str, *, workers: int, multiprocess: bool = True, **settings: str
+    instance: Path,
+    database_url: str,
+    *,
+    workers: int,
+    multiprocess: bool = True,
+    backend: Path = BACKEND,
+    **settings: str,
 ) -> Iterator[Server]:
     """gunicorn with our production config (multiprocess metrics), or, with ``multiprocess=False``,
-    one gunicorn worker without a metrics directory: prometheus_client's single-process mode."""
+    one gunicorn worker without a metrics directory: prometheus_client's single-process mode.
+
+    ``backend`` is the backend folder served: another checkout's runs that revision's code
+    (``python -m`` puts the working folder first on the import path)."""
     instance.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = backend_env(instance, database_url, port, WORKERS=str(workers), **settings)
@@ -117,7 +126,7 @@ def running(
         command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "mks.wsgi:app"]
         multiprocess_dir = None
     with (instance / "server.log").open("ab") as log:
-        process = subprocess.Popen(command, cwd=BACKEND, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=backend, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", process, multiprocess_dir)
     try:
         server.wait_until_up()
