@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, request
 from flask_jwt_extended import verify_jwt_in_request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
@@ -120,7 +120,10 @@ def endpoint(**spec_fields: Any) -> Callable[[Callable[..., Any]], Callable[...,
             result = view(**kwargs)
             if isinstance(result, Response):
                 return result
-            response = jsonify(result.model_dump(mode="json")) if result is not None else Response()
+            # Serialized by pydantic-core in one pass (compact, UTF-8), not via a dict and json.dumps.
+            response = (
+                Response(result.model_dump_json(), mimetype="application/json") if result is not None else Response()
+            )
             response.status_code = spec.status
             return response
 

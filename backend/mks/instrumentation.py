@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import RequestLimit
+from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine, event
 
 from .config import Settings
 from .metrics import (
+    DB_OPERATIONS,
     Metrics,
     ScrapeCollector,
     build_registries,
@@ -51,6 +54,20 @@ def count_rate_limit_hit(_limit: RequestLimit) -> None:
 
 
 def _instrument_requests(app: Flask, metrics: Metrics) -> None:
+    # Each label set's child is looked up once: the sets are closed (route templates, folded
+    # methods, statuses), and labels() costs more than the increment itself.
+    @functools.cache
+    def responses(method: str, endpoint: str, status: int) -> Counter:
+        return metrics.http_requests.labels(method=method, endpoint=endpoint, status=str(status))
+
+    @functools.cache
+    def durations(method: str, endpoint: str) -> Histogram:
+        return metrics.http_request_duration.labels(method=method, endpoint=endpoint)
+
+    @functools.cache
+    def api_calls(method: str, endpoint: str) -> Counter:
+        return metrics.api_calls.labels(endpoint=endpoint, method=method)
+
     # Registered before the rate limiter's hook, so refused requests are timed and counted too.
     @app.before_request
     def start_request() -> None:
@@ -61,13 +78,11 @@ def _instrument_requests(app: Flask, metrics: Metrics) -> None:
     def record_request(response: Response) -> Response:
         started = g.get("mks_request_started")
         endpoint, method = endpoint_label(), method_label()
-        metrics.http_requests.labels(method=method, endpoint=endpoint, status=str(response.status_code)).inc()
+        responses(method, endpoint, response.status_code).inc()
         if started is not None:
-            metrics.http_request_duration.labels(method=method, endpoint=endpoint).observe(
-                time.perf_counter() - started
-            )
+            durations(method, endpoint).observe(time.perf_counter() - started)
         if request.path.startswith("/api/"):
-            metrics.api_calls.labels(endpoint=endpoint, method=method).inc()
+            api_calls(method, endpoint).inc()
         return response
 
     @app.teardown_request
@@ -77,6 +92,8 @@ def _instrument_requests(app: Flask, metrics: Metrics) -> None:
 
 
 def _instrument_engine(engine: Engine, metrics: Metrics) -> None:
+    durations = {operation: metrics.database_query_duration.labels(operation=operation) for operation in DB_OPERATIONS}
+
     @event.listens_for(engine, "before_cursor_execute")
     def start_query(conn: Any, _cursor: Any, _statement: str, _params: Any, _context: Any, _many: bool) -> None:
         conn.info.setdefault("mks_query_started", []).append(time.perf_counter())
@@ -84,8 +101,7 @@ def _instrument_engine(engine: Engine, metrics: Metrics) -> None:
     @event.listens_for(engine, "after_cursor_execute")
     def record_query(conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool) -> None:
         started = conn.info["mks_query_started"].pop()
-        operation = statement_operation(statement)
-        metrics.database_query_duration.labels(operation=operation).observe(time.perf_counter() - started)
+        durations[statement_operation(statement)].observe(time.perf_counter() - started)
 
     @event.listens_for(engine, "handle_error")
     def forget_failed_query(context: Any) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -111,8 +112,8 @@ class Knowledge(Base):
     title: Mapped[str] = mapped_column(String(200))
     summary: Mapped[str] = mapped_column(Text, default="")
     content: Mapped[str] = mapped_column(Text, default="")
-    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default=Status.DRAFT, index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    status: Mapped[str] = mapped_column(String(16), default=Status.DRAFT)
     priority: Mapped[str] = mapped_column(String(16), default=Priority.NORMAL)
     project_code: Mapped[str | None] = mapped_column(String(50), index=True)
     owner_department: Mapped[str | None] = mapped_column(String(100), index=True)
@@ -125,9 +126,15 @@ class Knowledge(Base):
 
     # Optimistic locking: every UPDATE checks and bumps the version, so a concurrent edit fails loudly.
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    # Lists filtered by category or status, newest first, walk one of these and stop at the page.
+    __table_args__ = (
+        Index("ix_knowledge_category_updated", "category_id", "updated_at", "id"),
+        Index("ix_knowledge_status_updated", "status", "updated_at", "id"),
+    )
 
     category: Mapped[Category] = relationship(lazy="joined")
-    tags: Mapped[list[Tag]] = relationship(secondary=knowledge_tags, lazy="selectin")
+    # Loaded when a write touches them; reads fetch the names of a whole page at once (tag_names).
+    tags: Mapped[list[Tag]] = relationship(secondary=knowledge_tags, lazy="select")
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id], lazy="joined")
     updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id], lazy="joined")
 

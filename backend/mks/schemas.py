@@ -10,8 +10,9 @@ from typing import Annotated, Any, Literal, Self, TypeVar
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
+from sqlalchemy import Row
 
-from .models import AuditAction, Knowledge, KnowledgeRevision, Priority, Role, Status, User, as_utc
+from .models import AuditAction, KnowledgeRevision, Priority, Role, Status, User, as_utc
 
 T = TypeVar("T")
 
@@ -187,6 +188,11 @@ class KnowledgeUpdate(Body):
     version: int | None = Field(default=None, ge=1, description="編集元の版。現在の版と違えば 409")
 
 
+def _row_user(user_id: int | None, username: str, display_name: str) -> UserRef | None:
+    """A user of a row's outer join: all None when the user was deleted."""
+    return UserRef(id=user_id, username=username, display_name=display_name) if user_id is not None else None
+
+
 def _user_ref(user: User | None) -> UserRef | None:
     return UserRef.model_validate(user) if user is not None else None
 
@@ -209,28 +215,29 @@ class KnowledgeSummary(BaseModel):
     version: int
 
     @classmethod
-    def from_entry(cls, entry: Knowledge, **extra: Any) -> Self:
-        """Serialize an entry (with its content when the model has that field)."""
+    def from_row(cls, row: Row[Any], tags: list[str], **extra: Any) -> Self:
+        """Serialize a summary or detail row (see services.knowledge) with its tag names; ``extra``
+        sets the fields a subclass adds, or overrides the row's."""
         values: dict[str, Any] = {
-            "id": entry.id,
-            "title": entry.title,
-            "summary": entry.summary,
-            "category": entry.category.name,
-            "tags": entry.tag_names,
-            "status": entry.status,
-            "priority": entry.priority,
-            "project_code": entry.project_code,
-            "owner_department": entry.owner_department,
-            "created_by": _user_ref(entry.created_by),
-            "updated_by": _user_ref(entry.updated_by),
-            "created_at": entry.created_at,
-            "updated_at": entry.updated_at,
-            "view_count": entry.view_count,
-            "version": entry.version,
+            "id": row.id,
+            "title": row.title,
+            "summary": row.summary,
+            "category": row.category,
+            "tags": tags,
+            "status": row.status,
+            "priority": row.priority,
+            "project_code": row.project_code,
+            "owner_department": row.owner_department,
+            "created_by": _row_user(row.creator_id, row.creator_username, row.creator_display_name),
+            "updated_by": _row_user(row.updater_id, row.updater_username, row.updater_display_name),
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "view_count": row.view_count,
+            "version": row.version,
         }
         if "content" in cls.model_fields:
-            values["content"] = entry.content
-        return cls(**values, **extra)
+            values["content"] = row.content
+        return cls(**(values | extra))
 
 
 class KnowledgeOut(KnowledgeSummary):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint
+from sqlalchemy import Row
 
 from ..api import ADMINS, ANY_ROLE, EDITORS, endpoint
 from ..schemas import (
@@ -27,6 +30,10 @@ from ..services import knowledge
 bp = Blueprint("knowledge", __name__, url_prefix="/api/v1/knowledge")
 
 
+def _detail(row: Row[Any], **overrides: Any) -> KnowledgeOut:
+    return KnowledgeOut.from_row(row, knowledge.tag_names([row.id])[row.id], **overrides)
+
+
 @bp.get("")
 @endpoint(
     summary="ナレッジ一覧（絞り込み・並べ替え・ページング）",
@@ -36,8 +43,9 @@ bp = Blueprint("knowledge", __name__, url_prefix="/api/v1/knowledge")
     response=KnowledgePage,
 )
 def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
-    entries, total = knowledge.list_knowledge(query, authenticated_user())
-    items = [KnowledgeSummary.from_entry(entry) for entry in entries]
+    rows, total = knowledge.list_knowledge(query, authenticated_user())
+    tags = knowledge.tag_names([row.id for row in rows])
+    items = [KnowledgeSummary.from_row(row, tags[row.id]) for row in rows]
     return KnowledgePage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
@@ -46,7 +54,8 @@ def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
     summary="ナレッジ作成", tag="knowledge", roles=EDITORS, body=KnowledgeCreate, response=KnowledgeOut, status=201
 )
 def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
-    return KnowledgeOut.from_entry(knowledge.create_knowledge(body, authenticated_user()))
+    user = authenticated_user()
+    return _detail(knowledge.read(knowledge.create_knowledge(body, user).id, user))
 
 
 @bp.get("/search")
@@ -59,8 +68,11 @@ def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
 )
 def search(query: SearchQuery) -> SearchPage:
     results = knowledge.search(query, authenticated_user())
+    tags = knowledge.tag_names([row.id for row, _score, _text in results.hits])
     return SearchPage(
-        items=[SearchHitOut.from_entry(entry, score=score, snippet=text) for entry, score, text in results.hits],
+        items=[
+            SearchHitOut.from_row(row, tags[row.id], score=score, snippet=text) for row, score, text in results.hits
+        ],
         total=results.total,
         total_relation="eq" if results.total_is_exact else "gte",
         limit=query.limit,
@@ -79,9 +91,9 @@ def tags() -> TagCountList:
 @bp.get("/<id:knowledge_id>")
 @endpoint(summary="ナレッジ詳細（閲覧数を加算）", tag="knowledge", roles=ANY_ROLE, response=KnowledgeOut, errors=(404,))
 def get_knowledge(knowledge_id: int) -> KnowledgeOut:
-    entry = knowledge.get_visible(knowledge_id, authenticated_user())
-    knowledge.record_view(entry)
-    return KnowledgeOut.from_entry(entry)
+    row = knowledge.read(knowledge_id, authenticated_user())
+    knowledge.record_view(row.id)
+    return _detail(row, view_count=row.view_count + 1)
 
 
 @bp.put("/<id:knowledge_id>")
@@ -94,7 +106,8 @@ def get_knowledge(knowledge_id: int) -> KnowledgeOut:
     errors=(404, 409),
 )
 def update_knowledge(knowledge_id: int, body: KnowledgeUpdate) -> KnowledgeOut:
-    return KnowledgeOut.from_entry(knowledge.update_knowledge(knowledge_id, body, authenticated_user()))
+    user = authenticated_user()
+    return _detail(knowledge.read(knowledge.update_knowledge(knowledge_id, body, user).id, user))
 
 
 @bp.delete("/<id:knowledge_id>")

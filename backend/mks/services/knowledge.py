@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, case, func, select, update
+from sqlalchemy import ColumnElement, Row, Select, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
-from ..db import current_db, get_session, paginate
+from ..db import current_db, get_session
 from ..errors import ApiError
 from ..models import (
     STATUS_TRANSITIONS,
@@ -35,7 +37,7 @@ from . import audit
 
 @dataclass(frozen=True)
 class SearchResults:
-    hits: list[tuple[Knowledge, float, str]]  # entry, score, snippet
+    hits: list[tuple[Row[Any], float, str]]  # detail row, score, snippet
     total: int
     total_is_exact: bool
     terms: list[str]
@@ -64,46 +66,133 @@ def visible_statuses(user: User) -> tuple[str, ...] | None:
     return (Status.APPROVED,) if user.role == Role.VIEWER else None
 
 
+# Reads answer rows of exactly the columns a response shows (no entity built per entry, no body in
+# lists), with statements built once: building and keying a statement costs more than running it
+# on an indexed row. Writes load entities (get_visible) and answer what a read then returns.
+_creator, _updater = aliased(User, name="creator"), aliased(User, name="updater")
+_SUMMARIES = (
+    select(
+        Knowledge.id,
+        Knowledge.title,
+        Knowledge.summary,
+        Category.name.label("category"),
+        Knowledge.status,
+        Knowledge.priority,
+        Knowledge.project_code,
+        Knowledge.owner_department,
+        _creator.id.label("creator_id"),
+        _creator.username.label("creator_username"),
+        _creator.display_name.label("creator_display_name"),
+        _updater.id.label("updater_id"),
+        _updater.username.label("updater_username"),
+        _updater.display_name.label("updater_display_name"),
+        Knowledge.created_at,
+        Knowledge.updated_at,
+        Knowledge.view_count,
+        Knowledge.version,
+    )
+    .join(Category, Category.id == Knowledge.category_id)
+    .outerjoin(_creator, _creator.id == Knowledge.created_by_id)
+    .outerjoin(_updater, _updater.id == Knowledge.updated_by_id)
+)
+_DETAILS = _SUMMARIES.add_columns(Knowledge.content).where(Knowledge.id.in_(bindparam("ids", expanding=True)))
+_ENTRY = select(Knowledge).where(Knowledge.id == bindparam("knowledge_id"))
+_TAG_NAMES = (
+    select(knowledge_tags.c.knowledge_id, Tag.name)
+    .join(Tag, Tag.id == knowledge_tags.c.tag_id)
+    .where(knowledge_tags.c.knowledge_id.in_(bindparam("ids", expanding=True)))
+)
+_COUNT_VIEW = (
+    update(Knowledge).where(Knowledge.id == bindparam("knowledge_id")).values(view_count=Knowledge.view_count + 1)
+)
+# The list filters, each a condition on one bound value of the same name.
+_LIST_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
+    "status": lambda: Knowledge.status == bindparam("status"),
+    # By id, from a scalar subquery: the planner then walks the category's own index in list order.
+    "category": lambda: (
+        Knowledge.category_id == select(Category.id).where(Category.name == bindparam("category")).scalar_subquery()
+    ),
+    "tag": lambda: Knowledge.tags.any(Tag.name == bindparam("tag")),
+    "project_code": lambda: Knowledge.project_code == bindparam("project_code"),
+    "owner_department": lambda: Knowledge.owner_department == bindparam("owner_department"),
+    # QueryTimestamp has already converted it to UTC.
+    "updated_since": lambda: Knowledge.updated_at >= bindparam("updated_since"),
+}
+
+
+def _check_visible(status: str, user: User) -> None:
+    statuses = visible_statuses(user)
+    if statuses is not None and status not in statuses:
+        raise NOT_FOUND
+
+
 def get_visible(knowledge_id: int, user: User) -> Knowledge:
     """The entry, or 404 when it does not exist or the user may not see it."""
-    entry = get_session().get(Knowledge, knowledge_id)
-    statuses = visible_statuses(user)
-    if entry is None or (statuses is not None and entry.status not in statuses):
+    entry = get_session().execute(_ENTRY, {"knowledge_id": knowledge_id}).scalar_one_or_none()
+    if entry is None:
         raise NOT_FOUND
+    _check_visible(entry.status, user)
     return entry
 
 
-def record_view(entry: Knowledge) -> None:
+def details(ids: Sequence[int]) -> dict[int, Row[Any]]:
+    """Detail rows (summary columns and body) of the entries with these ids, by id."""
+    if not ids:
+        return {}
+    rows = get_session().connection().execute(_DETAILS, {"ids": list(ids)})
+    return {row.id: row for row in rows}
+
+
+def read(knowledge_id: int, user: User) -> Row[Any]:
+    """The entry's detail row, or 404 when it does not exist or the user may not see it."""
+    row = details([knowledge_id]).get(knowledge_id)
+    if row is None:
+        raise NOT_FOUND
+    _check_visible(row.status, user)
+    return row
+
+
+def record_view(knowledge_id: int) -> None:
     """Count one view with an atomic UPDATE, so concurrent readers never lose a count."""
     session = get_session()
-    session.execute(
-        update(Knowledge).where(Knowledge.id == entry.id).values(view_count=Knowledge.view_count + 1),
-        execution_options={"synchronize_session": False},
-    )
+    session.connection().execute(_COUNT_VIEW, {"knowledge_id": knowledge_id})
     session.commit()
-    entry.view_count += 1
 
 
-def list_knowledge(query: KnowledgeListQuery, user: User) -> tuple[list[Knowledge], int]:
-    """One page of entries matching the filters, and the total number matching."""
-    statement: Select[Any] = select(Knowledge)
-    statuses = visible_statuses(user)
+def tag_names(ids: Sequence[int]) -> dict[int, list[str]]:
+    """The tag names of each entry (code-point order), in one query for all of them."""
+    names: dict[int, list[str]] = {knowledge_id: [] for knowledge_id in ids}
+    if names:
+        for row in get_session().connection().execute(_TAG_NAMES, {"ids": list(names)}):
+            names[row.knowledge_id].append(row.name)
+    return {knowledge_id: sorted(found) for knowledge_id, found in names.items()}
+
+
+@functools.lru_cache(maxsize=512)
+def _list_statements(
+    filters: tuple[str, ...], sort: SortKey, statuses: tuple[str, ...] | None
+) -> tuple[Select[*tuple[Any, ...]], Select[int]]:
+    """The page and count statements for one combination of filters, sort order and visibility."""
+    conditions = [_LIST_FILTERS[name]() for name in filters]
     if statuses is not None:
-        statement = statement.where(Knowledge.status.in_(statuses))
-    if query.status is not None:
-        statement = statement.where(Knowledge.status == query.status)
-    if query.category is not None:
-        statement = statement.where(Knowledge.category.has(Category.name == query.category))
-    if query.tag is not None:
-        statement = statement.where(Knowledge.tags.any(Tag.name == query.tag))
-    if query.project_code is not None:
-        statement = statement.where(Knowledge.project_code == query.project_code)
-    if query.owner_department is not None:
-        statement = statement.where(Knowledge.owner_department == query.owner_department)
-    if query.updated_since is not None:
-        # QueryTimestamp has already converted it to UTC.
-        statement = statement.where(Knowledge.updated_at >= query.updated_since)
-    return paginate(statement, [SORT_ORDER[query.sort], Knowledge.id.desc()], query.limit, query.offset)
+        conditions.append(Knowledge.status.in_(statuses))
+    page = (
+        _SUMMARIES.where(*conditions)
+        .order_by(SORT_ORDER[sort], Knowledge.id.desc())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return page, select(func.count()).select_from(Knowledge).where(*conditions)
+
+
+def list_knowledge(query: KnowledgeListQuery, user: User) -> tuple[list[Row[Any]], int]:
+    """One page of summary rows matching the filters, and the total number matching."""
+    values = {name: value for name in _LIST_FILTERS if (value := getattr(query, name)) is not None}
+    page, count = _list_statements(tuple(values), query.sort, visible_statuses(user))
+    connection = get_session().connection()
+    total: int = connection.execute(count, values).scalar_one()
+    rows = connection.execute(page, {**values, "limit": query.limit, "offset": query.offset}).all()
+    return list(rows), total
 
 
 def _category(name: str, location: str = "body") -> Category:
@@ -300,14 +389,11 @@ def search(query: SearchQuery, user: User) -> SearchResults:
     page = backend_for(current_db().dialect).search(
         session.connection(), terms, filters, query.limit, query.offset, window
     )
-    entries = {
-        entry.id: entry
-        for entry in session.scalars(select(Knowledge).where(Knowledge.id.in_([hit.knowledge_id for hit in page.hits])))
-    }
+    found = details([hit.knowledge_id for hit in page.hits])
     words = [term.text for term in terms]
     hits = [
-        (entry, hit.score, snippet([entry.summary, entry.content, entry.title], words))
+        (row, hit.score, snippet([row.summary, row.content, row.title], words))
         for hit in page.hits
-        if (entry := entries.get(hit.knowledge_id)) is not None
+        if (row := found.get(hit.knowledge_id)) is not None
     ]
     return SearchResults(hits, page.total, page.total_is_exact, words)
