@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, text
 
 from mks.config import Settings
+from mks.db import build_engine
 from mks.search import SearchFilters, backend_for
 from mks.search.text import parse_query
 
@@ -212,7 +213,8 @@ def run(config: BenchConfig) -> list[Figure]:
             with database_url_for(config, dialect, size) as url:
                 report = build_database(url, size)
                 figures += _load_figures(database, report)
-                engine = create_engine(url)
+                # The app's own engine settings, so the side-by-side queries run as the app runs them.
+                engine = build_engine(Settings(database_url=url))
                 try:
                     instance = config.work_dir / f"search-{dialect}-{size}"
                     with server.running(instance, url, workers=2) as srv, engine.connect() as connection:

@@ -278,3 +278,5 @@ def test_postgres_walks_newest_first_for_common_terms(app: Flask, client: FlaskC
             if walked is not None:
                 assert walked == indexed
             assert len(indexed) == 3
+        # Which of the two a term takes is decided per query: a cached generic plan must not decide it.
+        assert connection.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
