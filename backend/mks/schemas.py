@@ -188,9 +188,9 @@ class KnowledgeUpdate(Body):
     version: int | None = Field(default=None, ge=1, description="編集元の版。現在の版と違えば 409")
 
 
-def _row_user(user_id: int | None, username: str, display_name: str) -> UserRef | None:
-    """A user of a row's outer join: all None when the user was deleted."""
-    return UserRef(id=user_id, username=username, display_name=display_name) if user_id is not None else None
+def _row_user(user_id: int | None, username: str, display_name: str) -> dict[str, Any] | None:
+    """A user of a row's outer join (all None when the user was deleted), as UserRef's input."""
+    return {"id": user_id, "username": username, "display_name": display_name} if user_id is not None else None
 
 
 def _user_ref(user: User | None) -> UserRef | None:
@@ -215,15 +215,15 @@ class KnowledgeSummary(BaseModel):
     version: int
 
     @classmethod
-    def from_row(cls, row: Row[Any], tags: list[str], **extra: Any) -> Self:
-        """Serialize a summary or detail row (see services.knowledge) with its tag names; ``extra``
-        sets the fields a subclass adds, or overrides the row's."""
+    def from_row(cls, row: Row[Any], **extra: Any) -> Self:
+        """Serialize a summary or detail row (see services.knowledge); ``extra`` sets the fields a
+        subclass adds, or overrides the row's."""
         values: dict[str, Any] = {
             "id": row.id,
             "title": row.title,
             "summary": row.summary,
             "category": row.category,
-            "tags": tags,
+            "tags": sorted(row.tags or ()),  # code-point order; no tags: [] or NULL by database
             "status": row.status,
             "priority": row.priority,
             "project_code": row.project_code,
@@ -237,7 +237,7 @@ class KnowledgeSummary(BaseModel):
         }
         if "content" in cls.model_fields:
             values["content"] = row.content
-        return cls(**(values | extra))
+        return cls.model_validate(values | extra)  # validated in one call, nested users included
 
 
 class KnowledgeOut(KnowledgeSummary):

@@ -53,6 +53,13 @@ def test_create_returns_the_entry_and_stores_it(client: FlaskClient, editor: dic
         assert get_session().scalar(select(func.count()).select_from(KnowledgeRevision)) == 1
 
 
+def test_entry_without_tags_reads_as_an_empty_list(client: FlaskClient, editor: dict[str, str]) -> None:
+    created = create(client, editor, tags=[])
+    assert created["tags"] == []
+    assert client.get(f"{BASE}/{created['id']}", headers=editor).json["tags"] == []
+    assert client.get(BASE, headers=editor).json["items"][0]["tags"] == []
+
+
 def test_get_counts_views(client: FlaskClient, editor: dict[str, str], viewer: dict[str, str]) -> None:
     created = create(client, editor, status="review")
     client.put(f"{BASE}/{created['id']}", json={"status": "approved"}, headers=editor)

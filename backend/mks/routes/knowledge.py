@@ -31,7 +31,7 @@ bp = Blueprint("knowledge", __name__, url_prefix="/api/v1/knowledge")
 
 
 def _detail(row: Row[Any], **overrides: Any) -> KnowledgeOut:
-    return KnowledgeOut.from_row(row, knowledge.tag_names([row.id])[row.id], **overrides)
+    return KnowledgeOut.from_row(row, **overrides)
 
 
 @bp.get("")
@@ -44,8 +44,7 @@ def _detail(row: Row[Any], **overrides: Any) -> KnowledgeOut:
 )
 def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
     rows, total = knowledge.list_knowledge(query, authenticated_user())
-    tags = knowledge.tag_names([row.id for row in rows])
-    items = [KnowledgeSummary.from_row(row, tags[row.id]) for row in rows]
+    items = [KnowledgeSummary.from_row(row) for row in rows]
     return KnowledgePage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
@@ -68,11 +67,8 @@ def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
 )
 def search(query: SearchQuery) -> SearchPage:
     results = knowledge.search(query, authenticated_user())
-    tags = knowledge.tag_names([row.id for row, _score, _text in results.hits])
     return SearchPage(
-        items=[
-            SearchHitOut.from_row(row, tags[row.id], score=score, snippet=text) for row, score, text in results.hits
-        ],
+        items=[SearchHitOut.from_row(row, score=score, snippet=text) for row, score, text in results.hits],
         total=results.total,
         total_relation="eq" if results.total_is_exact else "gte",
         limit=query.limit,

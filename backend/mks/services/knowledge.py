@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Row, Select, bindparam, case, func, select, update
+from sqlalchemy import JSON, ColumnElement, Row, Select, bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import GenericFunction
 
 from ..db import current_db, get_session
 from ..errors import ApiError
@@ -69,7 +72,31 @@ def visible_statuses(user: User) -> tuple[str, ...] | None:
 # Reads answer rows of exactly the columns a response shows (no entity built per entry, no body in
 # lists), with statements built once: building and keying a statement costs more than running it
 # on an indexed row. Writes load entities (get_visible) and answer what a read then returns.
+class _NamesArray(GenericFunction[list[str]]):
+    """A JSON array of the aggregated names (json_group_array on SQLite, json_agg on PostgreSQL)."""
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(_NamesArray, "sqlite")
+def _names_array_sqlite(element: _NamesArray, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(_NamesArray, "postgresql")
+def _names_array_postgresql(element: _NamesArray, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_agg({compiler.process(element.clauses, **kw)})"
+
+
 _creator, _updater = aliased(User, name="creator"), aliased(User, name="updater")
+# Each row carries its tag names: one correlated lookup in the database, not one more query.
+_TAG_NAMES = (
+    select(_NamesArray(Tag.name))
+    .join_from(knowledge_tags, Tag, Tag.id == knowledge_tags.c.tag_id)
+    .where(knowledge_tags.c.knowledge_id == Knowledge.id)
+    .scalar_subquery()
+)
 _SUMMARIES = (
     select(
         Knowledge.id,
@@ -90,6 +117,7 @@ _SUMMARIES = (
         Knowledge.updated_at,
         Knowledge.view_count,
         Knowledge.version,
+        _TAG_NAMES.label("tags"),
     )
     .join(Category, Category.id == Knowledge.category_id)
     .outerjoin(_creator, _creator.id == Knowledge.created_by_id)
@@ -97,11 +125,6 @@ _SUMMARIES = (
 )
 _DETAILS = _SUMMARIES.add_columns(Knowledge.content).where(Knowledge.id.in_(bindparam("ids", expanding=True)))
 _ENTRY = select(Knowledge).where(Knowledge.id == bindparam("knowledge_id"))
-_TAG_NAMES = (
-    select(knowledge_tags.c.knowledge_id, Tag.name)
-    .join(Tag, Tag.id == knowledge_tags.c.tag_id)
-    .where(knowledge_tags.c.knowledge_id.in_(bindparam("ids", expanding=True)))
-)
 _COUNT_VIEW = (
     update(Knowledge).where(Knowledge.id == bindparam("knowledge_id")).values(view_count=Knowledge.view_count + 1)
 )
@@ -157,15 +180,6 @@ def record_view(knowledge_id: int) -> None:
     session = get_session()
     session.connection().execute(_COUNT_VIEW, {"knowledge_id": knowledge_id})
     session.commit()
-
-
-def tag_names(ids: Sequence[int]) -> dict[int, list[str]]:
-    """The tag names of each entry (code-point order), in one query for all of them."""
-    names: dict[int, list[str]] = {knowledge_id: [] for knowledge_id in ids}
-    if names:
-        for row in get_session().connection().execute(_TAG_NAMES, {"ids": list(names)}):
-            names[row.knowledge_id].append(row.name)
-    return {knowledge_id: sorted(found) for knowledge_id, found in names.items()}
 
 
 @functools.lru_cache(maxsize=512)
