@@ -27,8 +27,6 @@ BENCHMARK = "スクレイプ時間"
 SCRAPE_WORKERS = 4
 RESTARTS = 20
 WARMUP = 3
-# The accounts the script creates get a cheap hash: the scrape is what is measured.
-CHEAP_HASHING = {"argon2_time_cost": "1", "argon2_memory_cost_kib": "64"}
 # After restarts a scrape also reads the archive of dead workers, at most one more worker's worth
 # of series: (4 + 1) / 4 = 125 % of the reading, plus the noise of a shared machine. Files kept
 # per dead worker (prometheus_client's default) grow it without bound: 330 % after 20 restarts.
@@ -58,7 +56,10 @@ def metric_files(directory: Path) -> int:
 def _single(config: BenchConfig, source: Path) -> list[Figure]:
     instance = config.work_dir / "scrape" / "single"
     url = serving.copy_url(source, "single")
-    with running(instance, url, workers=1, multiprocess=False, **CHEAP_HASHING) as server:
+    # The accounts the traffic script creates get a cheap hash: the scrape is what is measured.
+    with running(
+        instance, url, workers=1, multiprocess=False, argon2_time_cost="1", argon2_memory_cost_kib="64"
+    ) as server:
         traffic.drive(traffic.RouteTraffic(server), passes=1)
         times = scrape_times(server, config.repetitions)
     return [
@@ -72,7 +73,7 @@ def _multiprocess(config: BenchConfig, source: Path) -> list[Figure]:
     restarts = 2 if config.smoke else RESTARTS
     instance = config.work_dir / "scrape" / "gunicorn"
     url = serving.copy_url(source, "gunicorn")
-    with running(instance, url, workers=workers, **CHEAP_HASHING) as server:  # type: ignore[arg-type]
+    with running(instance, url, workers=workers, argon2_time_cost="1", argon2_memory_cost_kib="64") as server:
         assert server.multiprocess_dir is not None
         script = traffic.RouteTraffic(server)
         passes_before = traffic.drive_every_worker(server, script)
