@@ -94,20 +94,31 @@ def _instrument_requests(app: Flask, metrics: Metrics) -> None:
 def _instrument_engine(engine: Engine, metrics: Metrics) -> None:
     durations = {operation: metrics.database_query_duration.labels(operation=operation) for operation in DB_OPERATIONS}
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def start_query(conn: Any, _cursor: Any, _statement: str, _params: Any, _context: Any, _many: bool) -> None:
-        conn.info.setdefault("mks_query_started", []).append(time.perf_counter())
+    dialect = engine.dialect
 
-    @event.listens_for(engine, "after_cursor_execute")
-    def record_query(conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool) -> None:
-        started = conn.info["mks_query_started"].pop()
+    # Each hook runs the dialect's own execute and times it (returning True tells SQLAlchemy the
+    # statement ran): one event per statement instead of a before/after pair, and nothing to
+    # clean up when it fails (a failed statement is not timed).
+    @event.listens_for(engine, "do_execute")
+    def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        started = time.perf_counter()
+        dialect.do_execute(cursor, statement, parameters, context)
         durations[statement_operation(statement)].observe(time.perf_counter() - started)
+        return True
 
-    @event.listens_for(engine, "handle_error")
-    def forget_failed_query(context: Any) -> None:
-        connection = context.connection
-        if connection is not None and connection.info.get("mks_query_started"):
-            connection.info["mks_query_started"].pop()
+    @event.listens_for(engine, "do_execute_no_params")
+    def execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
+        started = time.perf_counter()
+        dialect.do_execute_no_params(cursor, statement, context)
+        durations[statement_operation(statement)].observe(time.perf_counter() - started)
+        return True
+
+    @event.listens_for(engine, "do_executemany")
+    def execute_many(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        started = time.perf_counter()
+        dialect.do_executemany(cursor, statement, parameters, context)
+        durations[statement_operation(statement)].observe(time.perf_counter() - started)
+        return True
 
     @event.listens_for(engine.pool, "checkout")
     def connection_out(*_args: Any) -> None:
