@@ -78,7 +78,7 @@ def _measure(config: BenchConfig, source: Path, mode: Mode) -> dict[str, list[fl
         if not config.smoke:  # warm-up
             for server in servers.values():
                 wrk.run(server.base_url, paths, server.token, seconds=1, script=script)
-        for number in range(config.rounds):
+        for number in range(serving.rounds(config)):
             order = SWITCHES if number % 2 == 0 else SWITCHES[::-1]
             for switch in order:
                 server = servers[switch]

@@ -23,6 +23,11 @@ def default_workers() -> int:
     return 2 * (os.cpu_count() or 1) + 1
 
 
+def rounds(config: BenchConfig) -> int:
+    """Interleaved rounds of a side-by-side comparison; one proves the harness in a smoke run."""
+    return 1 if config.smoke else config.rounds
+
+
 def database(config: BenchConfig, benchmark: str) -> Path:
     """A SQLite file with config.serving_entries generated entries, built under the benchmark's work dir."""
     path = config.work_dir / benchmark / "mks.sqlite3"

@@ -116,7 +116,7 @@ def run(config: BenchConfig) -> list[Figure]:
             for server in servers.values():
                 for key, route_paths in paths.items():
                     wrk.run(server.base_url, route_paths, server.token, seconds=1, script=scripts / f"{key}.lua")
-        for number in range(config.rounds):
+        for number in range(serving.rounds(config)):
             for setup in setups if number % 2 == 0 else setups[::-1]:
                 server = servers[setup]
                 for key, route_paths in paths.items():
