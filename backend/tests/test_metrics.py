@@ -57,6 +57,26 @@ def test_scripted_sequence_gives_exact_values(app: Flask, client: FlaskClient, s
     assert_script_metrics(scrape(client))
 
 
+def test_statements_without_parameters_and_executemany_are_timed_once(app: Flask) -> None:
+    engine = app.extensions["mks_db"].engine
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    before = {
+        op: value(app, "mks_database_query_duration_seconds_count", operation=op) or 0 for op in ("select", "insert")
+    }
+    marker = "?" if engine.dialect.name == "sqlite" else "%s"
+    with engine.begin() as connection:
+        connection.execution_options(no_parameters=True).exec_driver_sql("SELECT 1")
+        connection.exec_driver_sql(
+            f"INSERT INTO categories (name, created_at) VALUES ({marker}, {marker})",
+            [("計測分類A", "2026-01-01 00:00:00"), ("計測分類B", "2026-01-01 00:00:00")],
+        )
+    assert "SELECT 1" in statements
+    for op in before:
+        expected = before[op] + sum(1 for statement in statements if statement_operation(statement) == op)
+        assert value(app, "mks_database_query_duration_seconds_count", operation=op) == expected
+
+
 def test_database_query_histogram_counts_every_statement(
     app: Flask, client: FlaskClient, admin: dict[str, str]
 ) -> None:
