@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -96,29 +97,26 @@ def _instrument_engine(engine: Engine, metrics: Metrics) -> None:
 
     dialect = engine.dialect
 
+    def timed(statement: str, run: Callable[[], object]) -> bool:
+        started = time.perf_counter()
+        run()
+        durations[statement_operation(statement)].observe(time.perf_counter() - started)
+        return True
+
     # Each hook runs the dialect's own execute and times it (returning True tells SQLAlchemy the
     # statement ran): one event per statement instead of a before/after pair, and nothing to
     # clean up when it fails (a failed statement is not timed).
     @event.listens_for(engine, "do_execute")
     def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        started = time.perf_counter()
-        dialect.do_execute(cursor, statement, parameters, context)
-        durations[statement_operation(statement)].observe(time.perf_counter() - started)
-        return True
+        return timed(statement, lambda: dialect.do_execute(cursor, statement, parameters, context))
 
     @event.listens_for(engine, "do_execute_no_params")
     def execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
-        started = time.perf_counter()
-        dialect.do_execute_no_params(cursor, statement, context)
-        durations[statement_operation(statement)].observe(time.perf_counter() - started)
-        return True
+        return timed(statement, lambda: dialect.do_execute_no_params(cursor, statement, context))
 
     @event.listens_for(engine, "do_executemany")
     def execute_many(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        started = time.perf_counter()
-        dialect.do_executemany(cursor, statement, parameters, context)
-        durations[statement_operation(statement)].observe(time.perf_counter() - started)
-        return True
+        return timed(statement, lambda: dialect.do_executemany(cursor, statement, parameters, context))
 
     @event.listens_for(engine.pool, "checkout")
     def connection_out(*_args: Any) -> None:
