@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response, request
-from flask_jwt_extended import verify_jwt_in_request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from werkzeug.exceptions import NotFound
@@ -21,7 +20,8 @@ from werkzeug.routing import IntegerConverter, Map, ValidationError
 from .errors import ApiError, validation_error
 from .models import Role
 from .schemas import MAX_ID
-from .security import require_roles
+from .security import authenticate, require_roles
+from .tokens import REFRESH
 
 ANY_ROLE = frozenset(Role)
 EDITORS = frozenset({Role.ADMIN, Role.EDITOR})
@@ -112,7 +112,7 @@ def endpoint(**spec_fields: Any) -> Callable[[Callable[..., Any]], Callable[...,
             if spec.roles is not None:
                 require_roles(spec.roles)
             if spec.refresh:
-                verify_jwt_in_request(refresh=True)
+                authenticate(REFRESH)
             if spec.query is not None:
                 kwargs["query"] = _parse_query(spec.query)
             if spec.body is not None:

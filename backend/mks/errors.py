@@ -6,12 +6,12 @@ Every error response has the body ``{"error": {"code", "message", "status", "det
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
-import jwt
 from flask import Flask, Response, jsonify
-from flask_jwt_extended import exceptions as jwt_exceptions
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -37,18 +37,6 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
     500: ("internal_error", "サーバー内部でエラーが発生しました。"),
     503: ("service_unavailable", "サービスが一時的に利用できません。"),
 }
-
-# Token failures, each with its own code so clients and operators can tell them apart.
-TOKEN_ERRORS: dict[type[Exception], tuple[str, str]] = {
-    jwt_exceptions.NoAuthorizationError: ("token_missing", "認証トークンがありません。"),
-    jwt.ExpiredSignatureError: ("token_expired", "トークンの有効期限が切れています。"),
-    jwt.InvalidAlgorithmError: ("token_algorithm_not_allowed", "トークンの署名方式が許可されていません。"),
-    jwt.InvalidSignatureError: ("token_signature_invalid", "トークンの署名が不正です。"),
-    jwt_exceptions.WrongTokenError: ("token_wrong_type", "このトークンの種類はここでは使えません。"),
-    jwt_exceptions.RevokedTokenError: ("token_revoked", "このトークンは失効しています。"),
-    jwt_exceptions.UserLookupError: ("token_user_invalid", "トークンのユーザーが無効です。"),
-}
-INVALID_TOKEN = ("token_invalid", "トークンが不正です。")
 
 # Validation error types rendered as Japanese field messages; others fall back to pydantic's text.
 FIELD_MESSAGES = {
@@ -94,6 +82,12 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def error_kind(status: int, code: str, message: str) -> Callable[[], ApiError]:
+    """A named error to raise as ``raise KIND()``: a new exception each time, since raising one
+    shared instance again prepends to its traceback, which then keeps every raising frame alive."""
+    return functools.partial(ApiError, status, code, message)
+
+
 def error_response(error: ApiError) -> Response:
     """Render an ApiError as the JSON envelope, counting it in mks_errors_total."""
     count_error(ERROR_TYPE_BY_STATUS[error.status])
@@ -130,13 +124,6 @@ def _from_http_exception(exc: HTTPException) -> ApiError:
     return ApiError(status, headers=headers)
 
 
-def _token_error(exc: Exception) -> ApiError:
-    for exc_type, (code, message) in TOKEN_ERRORS.items():
-        if isinstance(exc, exc_type):
-            return ApiError(401, code, message)
-    return ApiError(401, *INVALID_TOKEN)
-
-
 def _rollback() -> None:
     try:
         current_db().session.rollback()
@@ -166,16 +153,3 @@ def init_app(app: Flask) -> None:
         log.exception("unhandled error")
         _rollback()
         return error_response(ApiError(500))
-
-    # flask-jwt-extended registers a handler per exception class; replace each with the envelope.
-    for exc_type in (
-        *vars(jwt_exceptions).values(),
-        jwt.InvalidTokenError,
-        jwt.DecodeError,
-        jwt.ExpiredSignatureError,
-        jwt.InvalidAudienceError,
-        jwt.InvalidIssuerError,
-        jwt.MissingRequiredClaimError,
-    ):
-        if isinstance(exc_type, type) and issubclass(exc_type, Exception):
-            app.register_error_handler(exc_type, lambda exc: error_response(_token_error(exc)))

@@ -7,19 +7,24 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, current_app
-from flask_jwt_extended import JWTManager, current_user, verify_jwt_in_request
-from sqlalchemy import bindparam, select, update
+from flask import Flask, current_app, g
+from sqlalchemy import bindparam, exists, select, update
 
 from .config import Settings
 from .db import get_session
-from .errors import ApiError
+from .errors import ApiError, error_kind
 from .models import RevokedToken, Role, User, as_utc, utcnow
+from .tokens import ACCESS, TokenKeys, verify_request
+from .tokens import init_app as init_tokens
 
-jwt_manager = JWTManager()
-# Every authenticated request runs both: built once, as building a statement costs more than running it.
-_USER = select(User).where(User.id == bindparam("user_id"))
-_REVOKED = select(RevokedToken.jti).where(RevokedToken.jti == bindparam("jti"))
+TOKEN_REVOKED = error_kind(401, "token_revoked", "このトークンは失効しています。")
+TOKEN_USER_NOT_FOUND = error_kind(401, "token_user_not_found", "トークンのユーザーは存在しません。")
+TOKEN_USER_DISABLED = error_kind(401, "token_user_disabled", "このユーザーは無効化されています。")
+# Every authenticated request asks who the token's user is and whether the token is revoked: one
+# statement answers both, built once (building a statement costs more than running it).
+_TOKEN_USER = select(User, exists().where(RevokedToken.jti == bindparam("jti")).label("revoked")).where(
+    User.id == bindparam("user_id")
+)
 
 
 def password_hasher() -> PasswordHasher:
@@ -41,16 +46,37 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def authenticated_user() -> User:
-    """The user of the current request's access token (after require_roles has run)."""
-    user: User = current_user
+def authenticate(kind: str = ACCESS) -> User:
+    """Verify the request's token of the kind; its user (active, token not revoked) becomes current."""
+    claims = verify_request(kind)
+    found = get_session().execute(_TOKEN_USER, {"user_id": int(claims["sub"]), "jti": claims["jti"]}).first()
+    if found is None:
+        raise TOKEN_USER_NOT_FOUND()
+    user, revoked = found
+    if revoked:
+        raise TOKEN_REVOKED()
+    if not user.is_active:
+        raise TOKEN_USER_DISABLED()
+    _touch_last_seen(user, current_app.extensions["mks_last_seen_resolution"])
+    g.mks_user, g.mks_token_claims = user, claims
     return user
+
+
+def authenticated_user() -> User:
+    """The user of the current request's token (after authenticate has run)."""
+    user: User = g.mks_user
+    return user
+
+
+def token_claims() -> dict[str, Any]:
+    """The verified claims of the current request's token (after authenticate has run)."""
+    claims: dict[str, Any] = g.mks_token_claims
+    return claims
 
 
 def require_roles(roles: frozenset[Role]) -> User:
     """Verify the request's access token and that its user holds one of the roles."""
-    verify_jwt_in_request()
-    user = authenticated_user()
+    user = authenticate()
     if user.role not in roles:
         raise ApiError(403)
     return user
@@ -68,35 +94,16 @@ def _touch_last_seen(user: User, resolution: timedelta) -> None:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Configure JWT tokens and the password hasher."""
-    app.config.update(
-        JWT_SECRET_KEY=settings.resolve_jwt_secret(),
-        JWT_ALGORITHM="HS256",
-        JWT_DECODE_ALGORITHMS=["HS256"],
-        JWT_TOKEN_LOCATION=["headers"],
-        JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.jwt_access_token_minutes),
-        JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=settings.jwt_refresh_token_days),
+    """Configure token signing and lifetimes, and the password hasher."""
+    init_tokens(
+        app,
+        TokenKeys(
+            secret=settings.resolve_jwt_secret(),
+            access_lifetime=timedelta(minutes=settings.jwt_access_token_minutes),
+            refresh_lifetime=timedelta(days=settings.jwt_refresh_token_days),
+        ),
     )
     app.extensions["mks_password_hasher"] = PasswordHasher(
         time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost_kib
     )
-    jwt_manager.init_app(app)
-    last_seen_resolution = timedelta(seconds=settings.last_seen_resolution_seconds)
-
-    @jwt_manager.user_identity_loader
-    def identity(user: User) -> str:
-        return str(user.id)
-
-    @jwt_manager.user_lookup_loader
-    def load_user(_header: dict[str, Any], payload: dict[str, Any]) -> User:
-        user = get_session().execute(_USER, {"user_id": int(payload["sub"])}).scalar_one_or_none()
-        if user is None:
-            raise ApiError(401, "token_user_not_found", "トークンのユーザーは存在しません。")
-        if not user.is_active:
-            raise ApiError(401, "token_user_disabled", "このユーザーは無効化されています。")
-        _touch_last_seen(user, last_seen_resolution)
-        return user
-
-    @jwt_manager.token_in_blocklist_loader
-    def is_revoked(_header: dict[str, Any], payload: dict[str, Any]) -> bool:
-        return get_session().connection().execute(_REVOKED, {"jti": payload["jti"]}).first() is not None
+    app.extensions["mks_last_seen_resolution"] = timedelta(seconds=settings.last_seen_resolution_seconds)

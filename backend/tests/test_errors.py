@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import types
 from typing import Any
 
 import pytest
@@ -139,3 +141,28 @@ def test_unexpected_error_is_500_without_trace(app: Flask, client: FlaskClient) 
     assert "secret" not in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
     assert error["message"] == "サーバー内部でエラーが発生しました。"
+
+
+def _live_tracebacks() -> int:
+    gc.collect()
+    return sum(isinstance(obj, types.TracebackType) for obj in gc.get_objects())
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "code"),
+    [
+        (f"{BASE}/999999", "admin", "knowledge_not_found"),
+        (BASE, {"Authorization": "Bearer not.a.token"}, "token_invalid"),
+        (BASE, {}, "token_missing"),
+    ],
+)
+def test_repeated_errors_keep_no_tracebacks(
+    client: FlaskClient, admin: dict[str, str], path: str, headers: Any, code: str
+) -> None:
+    # An error raised as one shared instance keeps every raising frame alive through its traceback.
+    sent = admin if headers == "admin" else headers
+    assert_envelope(client.get(path, headers=sent), 401 if code.startswith("token") else 404, code)
+    before = _live_tracebacks()
+    for _ in range(50):
+        client.get(path, headers=sent)
+    assert _live_tracebacks() - before == 0

@@ -62,6 +62,6 @@ def test_secrets_never_reach_the_logs(client: FlaskClient, caplog: pytest.LogCap
     client.get("/api/v1/knowledge", headers={"Authorization": f"Bearer {token}"})
     client.get("/api/v1/knowledge", headers={"Authorization": "Bearer forged.token.value"})
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    secret = client.application.config["JWT_SECRET_KEY"]
+    secret = client.application.extensions["mks_token_keys"].secret
     for value in (PASSWORDS["admin"], "wrong-password-123", token, secret):
         assert value not in logged

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from flask import current_app
-from flask_jwt_extended import create_access_token, create_refresh_token, get_jti, get_jwt
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..db import get_session
-from ..errors import ApiError
+from ..errors import error_kind
 from ..instrumentation import count_auth_attempt
 from ..models import AuditAction, RevokedToken, User, as_utc, utcnow
-from ..security import hash_password, verify_password
+from ..security import hash_password, token_claims, verify_password
+from ..tokens import ACCESS, REFRESH, issue, new_jti, token_keys
 from . import audit
 
-INVALID_CREDENTIALS = ApiError(401, "invalid_credentials", "ユーザー名またはパスワードが正しくありません。")
+INVALID_CREDENTIALS = error_kind(401, "invalid_credentials", "ユーザー名またはパスワードが正しくありません。")
 # Claim in an access token naming the refresh token it came with, so logout can revoke both.
 REFRESH_JTI_CLAIM = "rjti"
 
@@ -59,7 +59,7 @@ def _refuse(session: Session, username: str, status: str) -> NoReturn:
     audit.record(AuditAction.LOGIN_FAILED, None, actor_username=username[:64], reason=status)
     session.commit()
     count_auth_attempt(status)
-    raise INVALID_CREDENTIALS
+    raise INVALID_CREDENTIALS()
 
 
 def _locked(user: User) -> bool:
@@ -78,25 +78,23 @@ def _record_failure(session: Session, user: User) -> None:
 
 def access_token_seconds() -> int:
     """Lifetime of an access token in seconds."""
-    return int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
+    return int(token_keys().access_lifetime.total_seconds())
 
 
 def issue_tokens(user: User) -> tuple[str, str]:
     """A new access token and the refresh token it is paired with."""
-    refresh_token = create_refresh_token(identity=user)
-    access_token = create_access_token(
-        identity=user, additional_claims={"role": user.role, REFRESH_JTI_CLAIM: get_jti(refresh_token)}
-    )
-    return access_token, refresh_token
+    refresh_jti = new_jti()
+    refresh_token = issue(user.id, REFRESH, jti=refresh_jti)
+    return _access_token(user, refresh_jti), refresh_token
 
 
 def refresh_access_token(user: User) -> str:
     """A new access token for the refresh token of the current request."""
-    claims = get_jwt()
-    token: str = create_access_token(
-        identity=user, additional_claims={"role": user.role, REFRESH_JTI_CLAIM: claims["jti"]}
-    )
-    return token
+    return _access_token(user, token_claims()["jti"])
+
+
+def _access_token(user: User, refresh_jti: str) -> str:
+    return issue(user.id, ACCESS, role=user.role, **{REFRESH_JTI_CLAIM: refresh_jti})
 
 
 def _revoke(jti: str, user_id: int, expires: datetime) -> None:
@@ -107,9 +105,9 @@ def _revoke(jti: str, user_id: int, expires: datetime) -> None:
 
 def logout(user: User) -> None:
     """Revoke the current access token and the refresh token paired with it, for every process."""
-    claims: dict[str, Any] = get_jwt()
+    claims = token_claims()
     expires = datetime.fromtimestamp(claims["exp"], UTC)
-    refresh_expires = expires + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    refresh_expires = expires + token_keys().refresh_lifetime
     _revoke(claims["jti"], user.id, expires)
     if REFRESH_JTI_CLAIM in claims:
         _revoke(claims[REFRESH_JTI_CLAIM], user.id, refresh_expires)

@@ -17,7 +17,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 
 from ..db import current_db, get_session
-from ..errors import ApiError
+from ..errors import ApiError, error_kind
 from ..models import (
     STATUS_TRANSITIONS,
     AuditAction,
@@ -46,7 +46,7 @@ class SearchResults:
     terms: list[str]
 
 
-NOT_FOUND = ApiError(404, "knowledge_not_found", "ナレッジが見つかりません。")
+NOT_FOUND = error_kind(404, "knowledge_not_found", "ナレッジが見つかりません。")
 
 PRIORITY_RANK = case(
     {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.CRITICAL: 3},
@@ -146,14 +146,14 @@ _LIST_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
 def _check_visible(status: str, user: User) -> None:
     statuses = visible_statuses(user)
     if statuses is not None and status not in statuses:
-        raise NOT_FOUND
+        raise NOT_FOUND()
 
 
 def get_visible(knowledge_id: int, user: User) -> Knowledge:
     """The entry, or 404 when it does not exist or the user may not see it."""
     entry = get_session().execute(_ENTRY, {"knowledge_id": knowledge_id}).scalar_one_or_none()
     if entry is None:
-        raise NOT_FOUND
+        raise NOT_FOUND()
     _check_visible(entry.status, user)
     return entry
 
@@ -170,7 +170,7 @@ def read(knowledge_id: int, user: User) -> Row[Any]:
     """The entry's detail row, or 404 when it does not exist or the user may not see it."""
     row = details([knowledge_id]).get(knowledge_id)
     if row is None:
-        raise NOT_FOUND
+        raise NOT_FOUND()
     _check_visible(row.status, user)
     return row
 
