@@ -123,7 +123,10 @@ _SUMMARIES = (
     .outerjoin(_creator, _creator.id == Knowledge.created_by_id)
     .outerjoin(_updater, _updater.id == Knowledge.updated_by_id)
 )
-_DETAILS = _SUMMARIES.add_columns(Knowledge.content).where(Knowledge.id.in_(bindparam("ids", expanding=True)))
+_DETAIL_COLUMNS = _SUMMARIES.add_columns(Knowledge.content)
+_DETAILS = _DETAIL_COLUMNS.where(Knowledge.id.in_(bindparam("ids", expanding=True)))
+# One entry by id: an expanding IN would be rendered again on every call.
+_DETAIL = _DETAIL_COLUMNS.where(Knowledge.id == bindparam("knowledge_id"))
 _ENTRY = select(Knowledge).where(Knowledge.id == bindparam("knowledge_id"))
 _COUNT_VIEW = (
     update(Knowledge).where(Knowledge.id == bindparam("knowledge_id")).values(view_count=Knowledge.view_count + 1)
@@ -168,7 +171,7 @@ def details(ids: Sequence[int]) -> dict[int, Row[Any]]:
 
 def read(knowledge_id: int, user: User) -> Row[Any]:
     """The entry's detail row, or 404 when it does not exist or the user may not see it."""
-    row = details([knowledge_id]).get(knowledge_id)
+    row = get_session().connection().execute(_DETAIL, {"knowledge_id": knowledge_id}).first()
     if row is None:
         raise NOT_FOUND()
     _check_visible(row.status, user)
