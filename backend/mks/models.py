@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
@@ -88,6 +89,33 @@ class User(Base):
     # Consecutive failed logins, and until when the account refuses every login after too many.
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Actor(Protocol):
+    """Who performs an action: the request's CurrentUser, or a User entity (at login, from the CLI)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    """The account a request acts as: its columns read once per request, not an entity (loading
+    an entity took a twentieth of an authenticated read's CPU)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    is_active: bool
+    created_at: datetime
+    last_seen_at: datetime | None
 
 
 class Category(Base):

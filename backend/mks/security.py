@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import bindparam, exists, select, update
 from .config import Settings
 from .db import get_session
 from .errors import ApiError, error_kind
-from .models import RevokedToken, Role, User, as_utc, utcnow
+from .models import CurrentUser, RevokedToken, Role, User, as_utc, utcnow
 from .tokens import ACCESS, TokenKeys, verify_request
 from .tokens import init_app as init_tokens
 
@@ -22,9 +23,11 @@ TOKEN_USER_NOT_FOUND = error_kind(401, "token_user_not_found", "トークンの�
 TOKEN_USER_DISABLED = error_kind(401, "token_user_disabled", "このユーザーは無効化されています。")
 # Every authenticated request asks who the token's user is and whether the token is revoked: one
 # statement answers both, built once (building a statement costs more than running it).
-_TOKEN_USER = select(User, exists().where(RevokedToken.jti == bindparam("jti")).label("revoked")).where(
-    User.id == bindparam("user_id")
-)
+_CURRENT_USER_FIELDS = [field.name for field in dataclasses.fields(CurrentUser)]
+_TOKEN_USER = select(
+    *(getattr(User, name) for name in _CURRENT_USER_FIELDS),
+    exists().where(RevokedToken.jti == bindparam("jti")).label("revoked"),
+).where(User.id == bindparam("user_id"))
 
 
 def password_hasher() -> PasswordHasher:
@@ -46,25 +49,28 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def authenticate(kind: str = ACCESS) -> User:
+def authenticate(kind: str = ACCESS) -> CurrentUser:
     """Verify the request's token of the kind; its user (active, token not revoked) becomes current."""
     claims = verify_request(kind)
-    found = get_session().execute(_TOKEN_USER, {"user_id": int(claims["sub"]), "jti": claims["jti"]}).first()
+    found = (
+        get_session().connection().execute(_TOKEN_USER, {"user_id": int(claims["sub"]), "jti": claims["jti"]}).first()
+    )
     if found is None:
         raise TOKEN_USER_NOT_FOUND()
-    user, revoked = found
-    if revoked:
+    columns = found._mapping
+    if columns["revoked"]:
         raise TOKEN_REVOKED()
+    user = CurrentUser(**{name: columns[name] for name in _CURRENT_USER_FIELDS})
     if not user.is_active:
         raise TOKEN_USER_DISABLED()
-    _touch_last_seen(user, current_app.extensions["mks_last_seen_resolution"])
+    user = _touch_last_seen(user, current_app.extensions["mks_last_seen_resolution"])
     g.mks_user, g.mks_token_claims = user, claims
     return user
 
 
-def authenticated_user() -> User:
+def authenticated_user() -> CurrentUser:
     """The user of the current request's token (after authenticate has run)."""
-    user: User = g.mks_user
+    user: CurrentUser = g.mks_user
     return user
 
 
@@ -74,7 +80,7 @@ def token_claims() -> dict[str, Any]:
     return claims
 
 
-def require_roles(roles: frozenset[Role]) -> User:
+def require_roles(roles: frozenset[Role]) -> CurrentUser:
     """Verify the request's access token and that its user holds one of the roles."""
     user = authenticate()
     if user.role not in roles:
@@ -82,15 +88,15 @@ def require_roles(roles: frozenset[Role]) -> User:
     return user
 
 
-def _touch_last_seen(user: User, resolution: timedelta) -> None:
+def _touch_last_seen(user: CurrentUser, resolution: timedelta) -> CurrentUser:
     # Written at most once per resolution window, so reads stay reads under load.
     now = utcnow()
     if user.last_seen_at is not None and now - as_utc(user.last_seen_at) < resolution:
-        return
+        return user
     session = get_session()
     session.execute(update(User).where(User.id == user.id).values(last_seen_at=now))
     session.commit()
-    user.last_seen_at = now
+    return dataclasses.replace(user, last_seen_at=now)
 
 
 def init_app(app: Flask, settings: Settings) -> None:

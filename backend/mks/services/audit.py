@@ -8,7 +8,7 @@ from flask import has_request_context, request
 from sqlalchemy import Select, select
 
 from ..db import get_session, paginate
-from ..models import AuditAction, AuditEntry, User
+from ..models import Actor, AuditAction, AuditEntry
 from ..schemas import AuditQuery
 
 CLI_ADDRESS = "cli"
@@ -21,7 +21,7 @@ def _client_address() -> str:
 
 def record(
     action: AuditAction,
-    actor: User | None,
+    actor: Actor | None,
     *,
     target_type: str | None = None,
     target_id: int | None = None,

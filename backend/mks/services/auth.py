@@ -13,7 +13,7 @@ from ..config import Settings
 from ..db import get_session
 from ..errors import error_kind
 from ..instrumentation import count_auth_attempt
-from ..models import AuditAction, RevokedToken, User, as_utc, utcnow
+from ..models import Actor, AuditAction, RevokedToken, User, as_utc, utcnow
 from ..security import hash_password, token_claims, verify_password
 from ..tokens import ACCESS, REFRESH, issue, new_jti, token_keys
 from . import audit
@@ -81,19 +81,19 @@ def access_token_seconds() -> int:
     return int(token_keys().access_lifetime.total_seconds())
 
 
-def issue_tokens(user: User) -> tuple[str, str]:
+def issue_tokens(user: Actor) -> tuple[str, str]:
     """A new access token and the refresh token it is paired with."""
     refresh_jti = new_jti()
     refresh_token = issue(user.id, REFRESH, jti=refresh_jti)
     return _access_token(user, refresh_jti), refresh_token
 
 
-def refresh_access_token(user: User) -> str:
+def refresh_access_token(user: Actor) -> str:
     """A new access token for the refresh token of the current request."""
     return _access_token(user, token_claims()["jti"])
 
 
-def _access_token(user: User, refresh_jti: str) -> str:
+def _access_token(user: Actor, refresh_jti: str) -> str:
     return issue(user.id, ACCESS, role=user.role, **{REFRESH_JTI_CLAIM: refresh_jti})
 
 
@@ -103,7 +103,7 @@ def _revoke(jti: str, user_id: int, expires: datetime) -> None:
         session.add(RevokedToken(jti=jti, user_id=user_id, expires_at=expires))
 
 
-def logout(user: User) -> None:
+def logout(user: Actor) -> None:
     """Revoke the current access token and the refresh token paired with it, for every process."""
     claims = token_claims()
     expires = datetime.fromtimestamp(claims["exp"], UTC)

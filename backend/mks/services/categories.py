@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from ..db import get_session
 from ..errors import ApiError
-from ..models import AuditAction, Category, Knowledge, User
+from ..models import Actor, AuditAction, Category, Knowledge
 from . import audit
 
 
@@ -21,7 +21,7 @@ def list_categories() -> list[tuple[Category, int]]:
     return [(category, count) for category, count in get_session().execute(statement)]
 
 
-def create_category(name: str, acting: User) -> Category:
+def create_category(name: str, acting: Actor) -> Category:
     """Add a category; 409 when the name exists."""
     session = get_session()
     if session.scalar(select(Category.id).where(Category.name == name)) is not None:

@@ -20,6 +20,7 @@ from ..db import current_db, get_session
 from ..errors import ApiError, error_kind
 from ..models import (
     STATUS_TRANSITIONS,
+    Actor,
     AuditAction,
     Category,
     Knowledge,
@@ -64,7 +65,7 @@ SORT_ORDER: dict[SortKey, ColumnElement[Any]] = {
 }
 
 
-def visible_statuses(user: User) -> tuple[str, ...] | None:
+def visible_statuses(user: Actor) -> tuple[str, ...] | None:
     """Statuses the user may read: viewers (partners) see approved knowledge only."""
     return (Status.APPROVED,) if user.role == Role.VIEWER else None
 
@@ -146,13 +147,13 @@ _LIST_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
 }
 
 
-def _check_visible(status: str, user: User) -> None:
+def _check_visible(status: str, user: Actor) -> None:
     statuses = visible_statuses(user)
     if statuses is not None and status not in statuses:
         raise NOT_FOUND()
 
 
-def get_visible(knowledge_id: int, user: User) -> Knowledge:
+def get_visible(knowledge_id: int, user: Actor) -> Knowledge:
     """The entry, or 404 when it does not exist or the user may not see it."""
     entry = get_session().execute(_ENTRY, {"knowledge_id": knowledge_id}).scalar_one_or_none()
     if entry is None:
@@ -169,7 +170,7 @@ def details(ids: Sequence[int]) -> dict[int, Row[Any]]:
     return {row.id: row for row in rows}
 
 
-def read(knowledge_id: int, user: User) -> Row[Any]:
+def read(knowledge_id: int, user: Actor) -> Row[Any]:
     """The entry's detail row, or 404 when it does not exist or the user may not see it."""
     row = get_session().connection().execute(_DETAIL, {"knowledge_id": knowledge_id}).first()
     if row is None:
@@ -202,7 +203,7 @@ def _list_statements(
     return page, select(func.count()).select_from(Knowledge).where(*conditions)
 
 
-def list_knowledge(query: KnowledgeListQuery, user: User) -> tuple[list[Row[Any]], int]:
+def list_knowledge(query: KnowledgeListQuery, user: Actor) -> tuple[list[Row[Any]], int]:
     """One page of summary rows matching the filters, and the total number matching."""
     values = {name: value for name in _LIST_FILTERS if (value := getattr(query, name)) is not None}
     page, count = _list_statements(tuple(values), query.sort, visible_statuses(user))
@@ -242,7 +243,7 @@ def _tags(session: Session, names: list[str]) -> list[Tag]:
     return [existing[name] for name in names]
 
 
-def _add_revision(session: Session, entry: Knowledge, user: User, changed_fields: list[str]) -> None:
+def _add_revision(session: Session, entry: Knowledge, user: Actor, changed_fields: list[str]) -> None:
     session.add(
         KnowledgeRevision(
             knowledge_id=entry.id,
@@ -255,15 +256,15 @@ def _add_revision(session: Session, entry: Knowledge, user: User, changed_fields
     )
 
 
-def create_knowledge(data: KnowledgeCreate, user: User) -> Knowledge:
+def create_knowledge(data: KnowledgeCreate, user: Actor) -> Knowledge:
     """Create an entry and its first revision."""
     session = get_session()
     entry = Knowledge(
         **data.model_dump(exclude={"category", "tags"}),
         category=_category(data.category),
         tags=_tags(session, data.tags),
-        created_by=user,
-        updated_by=user,
+        created_by_id=user.id,
+        updated_by_id=user.id,
     )
     session.add(entry)
     session.flush()
@@ -282,7 +283,7 @@ def _check_transition(current: str, new: str) -> None:
         )
 
 
-def update_knowledge(knowledge_id: int, data: KnowledgeUpdate, user: User) -> Knowledge:
+def update_knowledge(knowledge_id: int, data: KnowledgeUpdate, user: Actor) -> Knowledge:
     """Apply the given fields; a real change bumps the version and records a revision."""
     session = get_session()
     entry = get_visible(knowledge_id, user)
@@ -301,7 +302,7 @@ def update_knowledge(knowledge_id: int, data: KnowledgeUpdate, user: User) -> Kn
     changed_fields = [name for name, value in entry.snapshot().items() if before[name] != value]
     if not changed_fields:
         return entry
-    entry.updated_by = user
+    entry.updated_by_id = user.id
     entry.updated_at = utcnow()
     try:
         session.flush()
@@ -330,7 +331,7 @@ def _version_conflict(current: int | None) -> ApiError:
     )
 
 
-def delete_knowledge(knowledge_id: int, user: User) -> None:
+def delete_knowledge(knowledge_id: int, user: Actor) -> None:
     """Delete an entry with its revisions and index rows."""
     session = get_session()
     entry = get_visible(knowledge_id, user)
@@ -339,7 +340,7 @@ def delete_knowledge(knowledge_id: int, user: User) -> None:
     session.commit()
 
 
-def revisions(knowledge_id: int, user: User) -> list[KnowledgeRevision]:
+def revisions(knowledge_id: int, user: Actor) -> list[KnowledgeRevision]:
     """The entry's revisions, newest first."""
     entry = get_visible(knowledge_id, user)
     return list(
@@ -351,7 +352,7 @@ def revisions(knowledge_id: int, user: User) -> list[KnowledgeRevision]:
     )
 
 
-def revision(knowledge_id: int, number: int, user: User) -> KnowledgeRevision:
+def revision(knowledge_id: int, number: int, user: Actor) -> KnowledgeRevision:
     """One revision of the entry, or 404."""
     entry = get_visible(knowledge_id, user)
     found = get_session().scalar(
@@ -364,7 +365,7 @@ def revision(knowledge_id: int, number: int, user: User) -> KnowledgeRevision:
     return found
 
 
-def tag_counts(user: User) -> list[tuple[str, int]]:
+def tag_counts(user: Actor) -> list[tuple[str, int]]:
     """Every tag in use on entries the user can see, with its entry count, most used first."""
     statement = (
         select(Tag.name, func.count(knowledge_tags.c.knowledge_id))
@@ -379,7 +380,7 @@ def tag_counts(user: User) -> list[tuple[str, int]]:
     return [(name, count) for name, count in get_session().execute(statement)]
 
 
-def search(query: SearchQuery, user: User) -> SearchResults:
+def search(query: SearchQuery, user: Actor) -> SearchResults:
     """Entries containing every query term, best first, each with its score and snippet."""
     terms = parse_query(query.q)
     if not terms:

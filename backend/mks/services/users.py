@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from ..db import get_session
 from ..errors import ApiError
-from ..models import AuditAction, Role, User
+from ..models import Actor, AuditAction, Role, User
 from ..schemas import UserCreate, UserUpdate
 from ..security import hash_password
 from . import audit
@@ -25,7 +25,7 @@ def get_user(user_id: int) -> User:
     return user
 
 
-def create_user(data: UserCreate, acting: User | None = None) -> User:
+def create_user(data: UserCreate, acting: Actor | None = None) -> User:
     """Create an account (acting: the admin doing it, None from the CLI); 409 when the username is taken."""
     session = get_session()
     if session.scalar(select(User.id).where(User.username == data.username)) is not None:
@@ -44,7 +44,7 @@ def create_user(data: UserCreate, acting: User | None = None) -> User:
     return user
 
 
-def update_user(user_id: int, data: UserUpdate, acting: User) -> User:
+def update_user(user_id: int, data: UserUpdate, acting: Actor) -> User:
     """Change an account; admins cannot demote or disable themselves (no lock-out)."""
     user = get_user(user_id)
     if user.id == acting.id and (data.role not in (None, Role.ADMIN) or data.is_active is False):
