@@ -23,9 +23,10 @@ class BenchConfig:
     search_sizes: tuple[int, ...] = (10_000, 100_000)
     # Timed repetitions per figure, after the warm-up (BENCHMARKS.md asks for at least 30).
     repetitions: int = 30
-    # Seconds of each wrk run, and how many A/B rounds a comparison interleaves.
-    load_seconds: float = 10.0
-    rounds: int = 4
+    # Seconds of each wrk run, and how many A/B rounds a comparison interleaves: many short rounds,
+    # as the machine's drift swings single 10 s runs by ±8 % (and BENCHMARKS.md asks for ≥ 30).
+    load_seconds: float = 2.0
+    rounds: int = 30
     # Entries loaded for the benchmarks that are not about search scale.
     serving_entries: int = 2_000
 

@@ -69,6 +69,12 @@ def median(samples: Sequence[float]) -> float:
     return statistics.median(samples)
 
 
+def spread(ratios: Sequence[float]) -> str:
+    """How the per-round ratios of a comparison spread: count, extremes and quartiles."""
+    quartiles = f"{percentile(ratios, 0.25):.1f}〜{percentile(ratios, 0.75):.1f}"
+    return f"{len(ratios)} ラウンドの比: 最小 {min(ratios):.1f}、四分位 {quartiles}、最大 {max(ratios):.1f}"
+
+
 def _number(value: float) -> str:
     if not math.isfinite(value):
         return "—"

@@ -21,7 +21,7 @@ import psutil
 
 from . import serving, wrk
 from .config import BenchConfig
-from .report import Figure, Target, at_least, at_most, median
+from .report import Figure, Target, at_least, at_most, median, spread
 from .server import Server, running
 
 BENCHMARK = "スループット"
@@ -89,7 +89,7 @@ def _figures(setup: Setup, results: dict[str, list[wrk.WrkResult]], rss_mb: floa
                 median(shares),
                 "%",
                 route.share_target if setup.judged else None,
-                "ラウンドごとの比: " + ", ".join(f"{share:.1f}" for share in shares),
+                spread(shares),
             ),
             Figure(BENCHMARK, f"{where}: {route.label} p50", median([r.p50_ms for r in measured]), "ms"),
             Figure(
