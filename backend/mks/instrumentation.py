@@ -93,14 +93,19 @@ def _instrument_requests(app: Flask, metrics: Metrics) -> None:
 
 
 def _instrument_engine(engine: Engine, metrics: Metrics) -> None:
-    durations = {operation: metrics.database_query_duration.labels(operation=operation) for operation in DB_OPERATIONS}
-
+    # Every operation's series exists from the start (zero until used).
+    by_operation = {name: metrics.database_query_duration.labels(operation=name) for name in DB_OPERATIONS}
     dialect = engine.dialect
+
+    # SQLAlchemy hands over the same compiled strings again and again: classify each one once.
+    @functools.lru_cache(maxsize=1024)
+    def durations(statement: str) -> Histogram:
+        return by_operation[statement_operation(statement)]
 
     def timed(statement: str, run: Callable[[], object]) -> bool:
         started = time.perf_counter()
         run()
-        durations[statement_operation(statement)].observe(time.perf_counter() - started)
+        durations(statement).observe(time.perf_counter() - started)
         return True
 
     # Each hook runs the dialect's own execute and times it (returning True tells SQLAlchemy the
