@@ -221,3 +221,39 @@ def test_forged_and_stale_tokens_are_refused_distinctly(
         token = _forged({**claims, "sub": "999999"}, secret, "HS256")
     response = client.get("/api/v1/auth/me", headers=bearer(token))
     assert (response.status_code, response.json["error"]["code"]) == (401, code)
+
+
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [
+        ("Basic YWRtaW46YWRtaW4=", "token_missing"),
+        ("Bearer", "token_invalid"),
+        ("Bearer two parts", "token_invalid"),
+    ],
+)
+def test_malformed_authorization_headers(client: FlaskClient, header: str, code: str) -> None:
+    response = client.get("/api/v1/auth/me", headers={"Authorization": header})
+    assert (response.status_code, response.json["error"]["code"]) == (401, code)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"sub": "abc"}, {"sub": "0"}, {"sub": str(2**40)}, {"sub": 1}, {"jti": None}, {"type": None}, {"exp": None}],
+)
+def test_tokens_with_bad_claims_are_invalid(
+    client: FlaskClient, auth: Auth, settings: Settings, change: dict[str, object]
+) -> None:
+    claims = {**_claims(client, auth), **change}
+    token = _forged(
+        {name: value for name, value in claims.items() if value is not None}, settings.jwt_secret_key or "", "HS256"
+    )
+    response = client.get("/api/v1/auth/me", headers=bearer(token))
+    assert (response.status_code, response.json["error"]["code"]) == (401, "token_invalid")
+
+
+def test_tokens_in_the_earlier_format_stay_valid(client: FlaskClient, auth: Auth, settings: Settings) -> None:
+    # flask-jwt-extended, which issued tokens before, also wrote "fresh"; its tokens keep working.
+    claims = {**_claims(client, auth), "fresh": False}
+    token = _forged(claims, settings.jwt_secret_key or "", "HS256")
+    response = client.get("/api/v1/auth/me", headers=bearer(token))
+    assert (response.status_code, response.json["username"]) == (200, "yamada")
