@@ -1,4 +1,4 @@
-"""Passwords, JWT tokens, the current user and role checks."""
+"""Passwords, the request's current user (from its verified token) and role checks."""
 
 from __future__ import annotations
 
