@@ -78,12 +78,13 @@ def issue(user_id: int, kind: str, *, jti: str | None = None, **claims: Any) -> 
 
 def _bearer_token() -> str:
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.strip().partition(" ")
+    scheme, _, rest = header.strip().partition(" ")
+    token = rest.strip()
     if scheme.lower() != _SCHEME:
         raise TOKEN_MISSING()
-    if not token or " " in token.strip():
+    if not token or " " in token:
         raise TOKEN_INVALID()
-    return token.strip()
+    return token
 
 
 def _is_user_id(subject: object) -> bool:
