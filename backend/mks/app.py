@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fla
     install_sync(database.session.session_factory, backend_for(database.dialect))
     instrumentation.init_app(app, settings, database.engine)  # first: its hooks must see every request
     security.init_app(app, settings)
-    errors.init_app(app)  # after security: it replaces flask-jwt-extended's own error handlers
+    errors.init_app(app)
     ratelimit.init_app(app, settings)
     http_security.init_app(app, settings)
     blueprints = [health.bp, auth.bp, knowledge.bp, admin.bp]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Request, current_app, request
 from flask_limiter import RequestLimit
 from prometheus_client import Counter, Histogram
 from sqlalchemy import Engine, event
@@ -24,6 +24,9 @@ from .metrics import (
     statement_operation,
 )
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
 EXTENSION = "mks_metrics"
 LOGIN_ENDPOINT = "auth.login"
 
@@ -37,7 +40,7 @@ def current_metrics() -> Metrics | None:
 def count_error(error_type: str) -> None:
     """Count one error response of the current request."""
     if (metrics := current_metrics()) is not None:
-        metrics.errors.labels(type=error_type, endpoint=endpoint_label()).inc()
+        metrics.errors.labels(type=error_type, endpoint=endpoint_label(request)).inc()
 
 
 def count_auth_attempt(status: str) -> None:
@@ -49,47 +52,74 @@ def count_auth_attempt(status: str) -> None:
 def count_rate_limit_hit(_limit: RequestLimit) -> None:
     """flask-limiter's breach callback: count the refused request (and a refused login attempt)."""
     if (metrics := current_metrics()) is not None:
-        metrics.rate_limit_hits.labels(endpoint=endpoint_label()).inc()
+        metrics.rate_limit_hits.labels(endpoint=endpoint_label(request)).inc()
         if request.endpoint == LOGIN_ENDPOINT:
             metrics.auth_attempts.labels(status="rate_limited").inc()
 
 
-def _instrument_requests(app: Flask, metrics: Metrics) -> None:
-    # Each label set's child is looked up once: the sets are closed (route templates, folded
-    # methods, statuses), and labels() costs more than the increment itself.
-    @functools.cache
-    def responses(method: str, endpoint: str, status: int) -> Counter:
-        return metrics.http_requests.labels(method=method, endpoint=endpoint, status=str(status))
+class _RequestSeries(NamedTuple):
+    """The series one answered request adds to (api_calls only for /api/ paths)."""
 
-    @functools.cache
-    def durations(method: str, endpoint: str) -> Histogram:
-        return metrics.http_request_duration.labels(method=method, endpoint=endpoint)
+    responses: Counter
+    duration: Histogram
+    api_calls: Counter | None
 
-    @functools.cache
-    def api_calls(method: str, endpoint: str) -> Counter:
-        return metrics.api_calls.labels(endpoint=endpoint, method=method)
 
-    # Registered before the rate limiter's hook, so refused requests are timed and counted too.
-    @app.before_request
-    def start_request() -> None:
-        g.mks_request_started = time.perf_counter()
-        metrics.http_requests_in_progress.inc()
+class RequestMetrics:
+    """WSGI middleware around the Flask app: times, counts and tracks every request in one place.
 
-    @app.after_request
-    def record_request(response: Response) -> Response:
-        started = g.get("mks_request_started")
-        endpoint, method = endpoint_label(), method_label()
-        responses(method, endpoint, response.status_code).inc()
-        if started is not None:
-            durations(method, endpoint).observe(time.perf_counter() - started)
-        if request.path.startswith("/api/"):
-            api_calls(method, endpoint).inc()
-        return response
+    It sits outside Flask's request pipeline, so refused (429), failed (500) and unrouted (404)
+    requests are measured like any other, and no Flask hook or context-local lookup is added to
+    the request's way through the app.
+    """
 
-    @app.teardown_request
-    def finish_request(_exc: BaseException | None) -> None:
-        if g.pop("mks_request_started", None) is not None:
-            metrics.http_requests_in_progress.dec()
+    def __init__(self, wsgi_app: WSGIApplication, metrics: Metrics) -> None:
+        self._wsgi_app = wsgi_app
+        self._in_progress = metrics.http_requests_in_progress
+
+        # Each label set's children are looked up once: the sets are closed (route templates,
+        # folded methods, statuses), and labels() costs more than the increment itself.
+        @functools.cache
+        def series(method: str, endpoint: str, status: str, api: bool) -> _RequestSeries:
+            return _RequestSeries(
+                metrics.http_requests.labels(method=method, endpoint=endpoint, status=status),
+                metrics.http_request_duration.labels(method=method, endpoint=endpoint),
+                metrics.api_calls.labels(endpoint=endpoint, method=method) if api else None,
+            )
+
+        self._series = series
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        answered: list[_RequestSeries] = []
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answered.append(self._series_of(environ, status))
+            return start_response(status, headers, exc_info)
+
+        self._in_progress.inc()
+        started = time.perf_counter()
+        try:
+            return self._wsgi_app(environ, start)
+        finally:
+            elapsed = time.perf_counter() - started
+            self._in_progress.dec()
+            if answered:  # not when the server stopped the worker mid-request
+                responses, duration, api_calls = answered[-1]
+                responses.inc()
+                duration.observe(elapsed)
+                if api_calls is not None:
+                    api_calls.inc()
+
+    def _series_of(self, environ: WSGIEnvironment, status: str) -> _RequestSeries:
+        # Flask starts the response while its request context is still pushed, so its request
+        # object (which werkzeug keeps in the environ) still holds the matched route.
+        request: Request | None = environ.get("werkzeug.request")
+        return self._series(
+            method_label(request.method if request is not None else ""),
+            endpoint_label(request),
+            status.split(" ", 1)[0],
+            request is not None and request.path.startswith("/api/"),
+        )
 
 
 def _instrument_engine(engine: Engine, metrics: Metrics) -> None:
@@ -146,6 +176,6 @@ def init_app(app: Flask, settings: Settings, engine: Engine) -> None:
     metrics = Metrics(definitions)
     app.extensions[EXTENSION] = metrics
     app.extensions["mks_scrape_registry"] = scrape
-    _instrument_requests(app, metrics)
+    app.wsgi_app = RequestMetrics(app.wsgi_app, metrics)  # type: ignore[method-assign]
     _instrument_engine(engine, metrics)
     app.config["RATELIMIT_ON_BREACH_CALLBACK"] = count_rate_limit_hit

@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import psutil
-from flask import request
+from flask import Request
 from prometheus_client import (
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
@@ -67,15 +67,15 @@ AUTH_STATUSES = ("success", "failure", "locked", "rate_limited")
 DB_OPERATIONS = ("select", "insert", "update", "delete", "other")
 
 
-def endpoint_label() -> str:
-    """The route template of the current request (never the raw path)."""
-    rule = request.url_rule
+def endpoint_label(request: Request | None) -> str:
+    """The route template a request matched (never the raw path)."""
+    rule = request.url_rule if request is not None else None
     return rule.rule if rule is not None else UNMATCHED_ENDPOINT
 
 
-def method_label() -> str:
+def method_label(method: str) -> str:
     """The request method, with non-standard methods folded into one value."""
-    return request.method if request.method in HTTP_METHODS else OTHER_METHOD
+    return method if method in HTTP_METHODS else OTHER_METHOD
 
 
 def statement_operation(statement: str) -> str:

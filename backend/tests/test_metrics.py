@@ -143,6 +143,21 @@ def test_unusual_methods_share_one_label(app: Flask, client: FlaskClient) -> Non
     assert value(app, "mks_http_requests_total", method="OTHER", endpoint="<unmatched>", status="405") == 3
 
 
+def test_unexpected_errors_are_counted_and_leave_nothing_in_progress(app: Flask, client: FlaskClient) -> None:
+    def explode(number: int) -> None:
+        raise RuntimeError(f"boom {number}")
+
+    app.add_url_rule("/api/v1/explode/<int:number>", view_func=explode)
+    for number in range(3):
+        assert client.get(f"/api/v1/explode/{number}").status_code == 500
+    labels = {"method": "GET", "endpoint": "/api/v1/explode/<int:number>"}
+    assert value(app, "mks_http_requests_total", status="500", **labels) == 3
+    assert value(app, "mks_http_request_duration_seconds_count", **labels) == 3
+    assert value(app, "mks_api_calls_total", **labels) == 3
+    assert value(app, "mks_errors_total", type="internal", endpoint=labels["endpoint"]) == 3
+    assert value(app, "mks_http_requests_in_progress") == 0
+
+
 def test_no_identities_in_labels(app: Flask, client: FlaskClient, auth: Any) -> None:
     headers = auth.headers("yamada")
     client.get("/api/v1/auth/me", headers=headers)
