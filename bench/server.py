@@ -28,6 +28,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def pinned(command: list[str], cpus: str | None) -> list[str]:
+    """The command confined to ``cpus`` (with every process it forks), or unchanged for None."""
+    return command if cpus is None else ["taskset", "--cpu-list", cpus, *command]
+
+
 @dataclass
 class Server:
     """A running backend: its URL, its master process, and a session logged in as the bench admin."""
@@ -109,13 +114,15 @@ def running(
     workers: int,
     multiprocess: bool = True,
     backend: Path = BACKEND,
+    cpus: str | None = None,
     **settings: str,
 ) -> Iterator[Server]:
     """gunicorn with our production config (multiprocess metrics), or, with ``multiprocess=False``,
     one gunicorn worker without a metrics directory: prometheus_client's single-process mode.
 
     ``backend`` is the backend folder served: another checkout's runs that revision's code
-    (``python -m`` puts the working folder first on the import path)."""
+    (``python -m`` puts the working folder first on the import path). ``cpus`` (a taskset list)
+    confines the master and its workers to those CPUs."""
     instance.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = backend_env(instance, database_url, port, WORKERS=str(workers), **settings)
@@ -126,7 +133,7 @@ def running(
         command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "mks.wsgi:app"]
         multiprocess_dir = None
     with (instance / "server.log").open("ab") as log:
-        process = subprocess.Popen(command, cwd=backend, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(pinned(command, cpus), cwd=backend, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", process, multiprocess_dir)
     try:
         server.wait_until_up()

@@ -38,6 +38,9 @@ def database(config: BenchConfig, benchmark: str) -> Path:
 def copy_url(source: Path, name: str) -> str:
     """A private copy of a built database (so two servers compared side by side share nothing)."""
     target = source.with_name(f"{name}.sqlite3")
+    # A journal left beside an earlier copy (a reused --work-dir) would be replayed into this one.
+    for journal in ("-wal", "-shm"):
+        target.with_name(target.name + journal).unlink(missing_ok=True)
     shutil.copyfile(source, target)
     return f"sqlite:///{target.resolve()}"
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import requests
 
+from .server import pinned
+
 # The reference concurrency of every load figure (BENCHMARKS.md: say the concurrency).
 CONNECTIONS = 8
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1_000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -83,8 +85,10 @@ def run(
     seconds: float,
     script: Path,
     connections: int = CONNECTIONS,
+    cpus: str | None = None,
 ) -> WrkResult:
-    """Load base_url with wrk (one thread, ``connections`` connections) for ``seconds`` (at least 1)."""
+    """Load base_url with wrk (one thread, ``connections`` connections) for ``seconds`` (at least 1),
+    on ``cpus`` (a taskset list) when given."""
     script.parent.mkdir(parents=True, exist_ok=True)
     script.write_text(lua_script(paths, token))
     whole_seconds = max(1, round(seconds))
@@ -100,7 +104,9 @@ def run(
         str(script),
         base_url,
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=whole_seconds + 60, check=False)
+    completed = subprocess.run(
+        pinned(command, cpus), capture_output=True, text=True, timeout=whole_seconds + 60, check=False
+    )
     if completed.returncode != 0:
         raise WrkError(f"wrk exited with {completed.returncode}: {completed.stderr}{completed.stdout}")
     try:
