@@ -111,8 +111,8 @@ def _measure(config: BenchConfig, source: Path, mode: Mode) -> dict[str, list[fl
 
         if not config.smoke:
             load_together(1, 0)  # warm-up
-        # Twice the rounds of the other comparisons: the difference sought is a few per cent.
-        for number in range(2 * serving.rounds(config)):
+        # Three times the rounds of the other comparisons: the difference sought is a few per cent.
+        for number in range(3 * serving.rounds(config)):
             for arm, rate in load_together(config.load_seconds, number % len(arms)).items():
                 rates[arm].append(rate)
     return rates

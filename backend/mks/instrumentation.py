@@ -132,26 +132,21 @@ def _instrument_engine(engine: Engine, metrics: Metrics) -> None:
     def durations(statement: str) -> Histogram:
         return by_operation[statement_operation(statement)]
 
-    def timed(statement: str, run: Callable[[], object]) -> bool:
-        started = time.perf_counter()
-        run()
-        durations(statement).observe(time.perf_counter() - started)
-        return True
-
     # Each hook runs the dialect's own execute and times it (returning True tells SQLAlchemy the
     # statement ran): one event per statement instead of a before/after pair, and nothing to
     # clean up when it fails (a failed statement is not timed).
-    @event.listens_for(engine, "do_execute")
-    def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        return timed(statement, lambda: dialect.do_execute(cursor, statement, parameters, context))
+    def timed(execute: Callable[..., object]) -> Callable[..., bool]:
+        def run(cursor: Any, statement: str, *arguments: Any) -> bool:
+            started = time.perf_counter()
+            execute(cursor, statement, *arguments)
+            durations(statement).observe(time.perf_counter() - started)
+            return True
 
-    @event.listens_for(engine, "do_execute_no_params")
-    def execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
-        return timed(statement, lambda: dialect.do_execute_no_params(cursor, statement, context))
+        return run
 
-    @event.listens_for(engine, "do_executemany")
-    def execute_many(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        return timed(statement, lambda: dialect.do_executemany(cursor, statement, parameters, context))
+    event.listen(engine, "do_execute", timed(dialect.do_execute))
+    event.listen(engine, "do_execute_no_params", timed(dialect.do_execute_no_params))
+    event.listen(engine, "do_executemany", timed(dialect.do_executemany))
 
     @event.listens_for(engine.pool, "checkout")
     def connection_out(*_args: Any) -> None:
