@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fla
     database = Database(settings)
     database.init_app(app)
     install_sync(database.session.session_factory, backend_for(database.dialect))
-    instrumentation.init_app(app, settings, database.engine)  # first: its hooks must see every request
+    instrumentation.init_app(app, settings, database.engine)  # before the rate limiter: it sets its breach callback
     security.init_app(app, settings)
     errors.init_app(app)
     ratelimit.init_app(app, settings)
