@@ -25,7 +25,7 @@ from pathlib import Path
 from . import serving, wrk
 from .config import BenchConfig
 from .report import Figure, at_least, median, spread
-from .server import Server, running
+from .server import Server
 
 BENCHMARK = "計装オーバーヘッド"
 TARGET = at_least(95)
@@ -74,9 +74,9 @@ def _servers(config: BenchConfig, source: Path, mode: Mode, cpus: str | None) ->
         for arm, metrics_enabled in ARMS.items():
             name = f"{mode.key}-{arm}"
             servers[arm] = stack.enter_context(
-                running(
-                    config.work_dir / "overhead" / name,
-                    serving.copy_url(source, name),
+                serving.serve_copy(
+                    source,
+                    name,
                     workers=mode.workers,
                     multiprocess=mode.multiprocess,
                     cpus=cpus,

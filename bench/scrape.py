@@ -21,7 +21,7 @@ import requests
 from . import serving, traffic
 from .config import BenchConfig
 from .report import Figure, at_most, median, percentile
-from .server import Server, running
+from .server import Server
 
 BENCHMARK = "スクレイプ時間"
 SCRAPE_WORKERS = 4
@@ -54,11 +54,9 @@ def metric_files(directory: Path) -> int:
 
 
 def _single(config: BenchConfig, source: Path) -> list[Figure]:
-    instance = config.work_dir / "scrape" / "single"
-    url = serving.copy_url(source, "single")
     # The accounts the traffic script creates get a cheap hash: the scrape is what is measured.
-    with running(
-        instance, url, workers=1, multiprocess=False, argon2_time_cost="1", argon2_memory_cost_kib="64"
+    with serving.serve_copy(
+        source, "single", workers=1, multiprocess=False, argon2_time_cost="1", argon2_memory_cost_kib="64"
     ) as server:
         traffic.drive(traffic.RouteTraffic(server), passes=1)
         times = scrape_times(server, config.repetitions)
@@ -71,9 +69,9 @@ def _single(config: BenchConfig, source: Path) -> list[Figure]:
 def _multiprocess(config: BenchConfig, source: Path) -> list[Figure]:
     workers = 2 if config.smoke else SCRAPE_WORKERS
     restarts = 2 if config.smoke else RESTARTS
-    instance = config.work_dir / "scrape" / "gunicorn"
-    url = serving.copy_url(source, "gunicorn")
-    with running(instance, url, workers=workers, argon2_time_cost="1", argon2_memory_cost_kib="64") as server:
+    with serving.serve_copy(
+        source, "gunicorn", workers=workers, argon2_time_cost="1", argon2_memory_cost_kib="64"
+    ) as server:
         assert server.multiprocess_dir is not None
         script = traffic.RouteTraffic(server)
         passes_before = traffic.drive_every_worker(server, script)

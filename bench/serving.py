@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from .config import BenchConfig
 from .corpus import build_database
 from .databases import sqlite_url
+from .server import Server, running
 from .vocabulary import COMMON_TERM_3
 
 # The category filter of the list mix: one of the categories every migrated database has.
@@ -35,7 +38,7 @@ def database(config: BenchConfig, benchmark: str) -> Path:
     return path
 
 
-def copy_url(source: Path, name: str) -> str:
+def _copy_url(source: Path, name: str) -> str:
     """A private copy of a built database (so two servers compared side by side share nothing)."""
     target = source.with_name(f"{name}.sqlite3")
     # A journal left beside an earlier copy (a reused --work-dir) would be replayed into this one.
@@ -43,6 +46,12 @@ def copy_url(source: Path, name: str) -> str:
         target.with_name(target.name + journal).unlink(missing_ok=True)
     shutil.copyfile(source, target)
     return f"sqlite:///{target.resolve()}"
+
+
+def serve_copy(source: Path, name: str, *, workers: int, **options: Any) -> AbstractContextManager[Server]:
+    """A server (see ``server.running`` for the options) on its own copy of a built database, with
+    its instance folder ``name`` beside the database."""
+    return running(source.parent / name, _copy_url(source, name), workers=workers, **options)
 
 
 def detail_paths(config: BenchConfig) -> list[str]:

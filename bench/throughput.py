@@ -22,7 +22,7 @@ import psutil
 from . import serving, wrk
 from .config import BenchConfig
 from .report import Figure, Target, at_least, at_most, median, spread
-from .server import Server, running
+from .server import Server
 
 BENCHMARK = "スループット"
 P99_TARGET = at_most(50)
@@ -62,13 +62,7 @@ def _servers(config: BenchConfig, setups: tuple[Setup, ...]) -> Iterator[dict[Se
     source = serving.database(config, "throughput")
     with ExitStack() as stack:
         yield {
-            setup: stack.enter_context(
-                running(
-                    config.work_dir / "throughput" / f"workers-{setup.workers}",
-                    serving.copy_url(source, f"workers-{setup.workers}"),
-                    workers=setup.workers,
-                )
-            )
+            setup: stack.enter_context(serving.serve_copy(source, f"workers-{setup.workers}", workers=setup.workers))
             for setup in setups
         }
 
