@@ -301,13 +301,13 @@ class RevisionSummary(BaseModel):
     changed_fields: list[str]
 
     @classmethod
-    def from_revision(cls, revision: KnowledgeRevision) -> Self:
-        """Serialize a revision (with its snapshot when the model has that field)."""
+    def from_revision(cls, revision: KnowledgeRevision, changed_fields: list[str]) -> Self:
+        """Serialize a revision as its reader sees it (with its snapshot when the model has that field)."""
         values: dict[str, Any] = {
             "revision": revision.revision,
             "changed_at": revision.changed_at,
             "changed_by": _user_ref(revision.changed_by),
-            "changed_fields": revision.changed_fields,
+            "changed_fields": changed_fields,
         }
         if "snapshot" in cls.model_fields:
             values["snapshot"] = revision.snapshot

@@ -73,3 +73,93 @@ def test_route_access(
         assert response.status_code == success, response.json
     else:
         assert (response.status_code, response.json["error"]["code"]) == (403, "forbidden")
+
+
+SECRET_DRAFT = "社外秘: 原価 1234万円"
+KNOWLEDGE = "/api/v1/knowledge"
+
+
+def test_viewer_reads_approved_revisions_only(client: FlaskClient, auth: Auth) -> None:
+    """Text that was never approved stays hidden from partners, in the list and by number, later too."""
+    editor, viewer = auth.headers("yamada"), auth.headers("partner")
+    created = client.post(
+        KNOWLEDGE, json={"title": "原価の見直し", "category": "原価", "content": SECRET_DRAFT}, headers=editor
+    ).json
+    url = f"{KNOWLEDGE}/{created['id']}"
+    for change in (
+        {"content": "公開用の本文"},  # 2: draft
+        {"status": "review"},  # 3
+        {"status": "approved"},  # 4: the first approved text
+        {"status": "review"},  # 5
+        {"content": "改訂した本文"},  # 6: review
+        {"status": "approved"},  # 7
+    ):
+        assert client.put(url, json=change, headers=editor).status_code == 200
+    assert [item["revision"] for item in client.get(f"{url}/revisions", headers=editor).json["items"]] == [
+        7,
+        6,
+        5,
+        4,
+        3,
+        2,
+        1,
+    ]
+    assert client.get(f"{url}/revisions/1", headers=editor).json["snapshot"]["content"] == SECRET_DRAFT
+
+    listed = client.get(f"{url}/revisions", headers=viewer)
+    assert listed.status_code == 200
+    # Each item says what changed since the previous revision the viewer may read, never since a hidden one.
+    assert [(item["revision"], item["changed_fields"]) for item in listed.json["items"]] == [
+        (7, ["content"]),
+        (
+            4,
+            [
+                "title",
+                "summary",
+                "content",
+                "category",
+                "tags",
+                "status",
+                "priority",
+                "project_code",
+                "owner_department",
+            ],
+        ),
+    ]
+    assert SECRET_DRAFT not in listed.get_data(as_text=True)
+    missing = client.get(f"{url}/revisions/99", headers=viewer)
+    for hidden in (1, 2, 3, 5, 6):
+        response = client.get(f"{url}/revisions/{hidden}", headers=viewer)
+        # The same answer as for a revision that does not exist: no way to tell hidden from missing.
+        assert (response.status_code, response.json) == (404, missing.json)
+    assert missing.json["error"]["code"] == "revision_not_found"
+    shown = client.get(f"{url}/revisions/4", headers=viewer).json
+    assert (shown["snapshot"]["content"], shown["changed_fields"]) == (
+        "公開用の本文",
+        listed.json["items"][1]["changed_fields"],
+    )
+    latest = client.get(f"{url}/revisions/7", headers=viewer).json
+    assert (latest["snapshot"]["content"], latest["changed_fields"]) == ("改訂した本文", ["content"])
+    # The editor still reads every revision as recorded.
+    assert client.get(f"{url}/revisions/7", headers=editor).json["changed_fields"] == ["status"]
+
+
+def test_category_counts_are_per_caller(client: FlaskClient, auth: Auth) -> None:
+    """A partner's category counts include only the approved entries they can see, as /tags does."""
+    admin = auth.headers("admin")
+    for category, status in [("安全", "approved"), ("安全", "draft"), ("品質", "review"), ("原価", "approved")]:
+        body = {"title": f"{category}の{status}", "category": category, "status": status}
+        assert client.post(KNOWLEDGE, json=body, headers=admin).status_code == 201
+    counts = {
+        role: {
+            item["name"]: item["knowledge_count"]
+            for item in client.get("/api/v1/categories", headers=auth.headers(user)).json["items"]
+        }
+        for role, user in USERS.items()
+    }
+    everything = {"施工計画": 0, "品質": 1, "安全": 2, "原価": 1, "出来形": 0}
+    assert counts == {
+        "admin": everything,
+        "editor": everything,
+        "viewer": {"施工計画": 0, "品質": 0, "安全": 1, "原価": 1, "出来形": 0},
+    }

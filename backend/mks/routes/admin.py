@@ -24,9 +24,17 @@ bp = Blueprint("admin", __name__, url_prefix="/api/v1")
 
 
 @bp.get("/categories")
-@endpoint(summary="カテゴリ一覧と件数", tag="categories", roles=ANY_ROLE, response=CategoryList)
+@endpoint(
+    summary="カテゴリ一覧と件数（閲覧できるナレッジのみ数える）",
+    tag="categories",
+    roles=ANY_ROLE,
+    response=CategoryList,
+)
 def list_categories() -> CategoryList:
-    items = [CategoryOut(id=c.id, name=c.name, knowledge_count=n) for c, n in categories.list_categories()]
+    items = [
+        CategoryOut(id=c.id, name=c.name, knowledge_count=n)
+        for c, n in categories.list_categories(authenticated_user())
+    ]
     return CategoryList(items=items)
 
 

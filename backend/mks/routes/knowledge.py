@@ -116,10 +116,11 @@ def delete_knowledge(knowledge_id: int) -> None:
 @endpoint(summary="版の一覧（新しい順）", tag="knowledge", roles=ANY_ROLE, response=RevisionList, errors=(404,))
 def list_revisions(knowledge_id: int) -> RevisionList:
     found = knowledge.revisions(knowledge_id, authenticated_user())
-    return RevisionList(items=[RevisionSummary.from_revision(item) for item in found])
+    return RevisionList(items=[RevisionSummary.from_revision(item.record, item.changed_fields) for item in found])
 
 
 @bp.get("/<id:knowledge_id>/revisions/<id:revision>")
 @endpoint(summary="特定の版の内容", tag="knowledge", roles=ANY_ROLE, response=RevisionOut, errors=(404,))
 def get_revision(knowledge_id: int, revision: int) -> RevisionOut:
-    return RevisionOut.from_revision(knowledge.revision(knowledge_id, revision, authenticated_user()))
+    found = knowledge.revision(knowledge_id, revision, authenticated_user())
+    return RevisionOut.from_revision(found.record, found.changed_fields)

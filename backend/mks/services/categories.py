@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from ..db import get_session
 from ..errors import ApiError
 from ..models import Actor, AuditAction, Category, Knowledge
 from . import audit
+from .knowledge import visible_statuses
 
 
-def list_categories() -> list[tuple[Category, int]]:
-    """Every category with the number of entries in it, by name."""
+def list_categories(user: Actor) -> list[tuple[Category, int]]:
+    """Every category with the number of its entries the user can see (a partner: approved ones), by id."""
+    joined = Knowledge.category_id == Category.id
+    statuses = visible_statuses(user)
+    if statuses is not None:
+        # In the join, not a WHERE: a category with no visible entry still answers, with 0.
+        joined = and_(joined, Knowledge.status.in_(statuses))
     statement = (
         select(Category, func.count(Knowledge.id))
-        .outerjoin(Knowledge, Knowledge.category_id == Category.id)
+        .outerjoin(Knowledge, joined)
         .group_by(Category.id)
         .order_by(Category.id)
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import JSON, ColumnElement, Row, Select, bindparam, case, func, select, update
+from sqlalchemy import JSON, ColumnElement, Row, Select, bindparam, case, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
@@ -68,6 +68,18 @@ SORT_ORDER: dict[SortKey, ColumnElement[Any]] = {
 def visible_statuses(user: Actor) -> tuple[str, ...] | None:
     """Statuses the user may read: viewers (partners) see approved knowledge only."""
     return (Status.APPROVED,) if user.role == Role.VIEWER else None
+
+
+# Revisions follow the same rule by the status recorded in each, so a partner never reads text that was
+# not approved when saved (a draft before its approval), whatever the entry's status is now. Every read
+# of revisions (the list, one revision, any diff) filters by this one condition.
+def visible_revisions(user: Actor) -> ColumnElement[bool]:
+    """Condition on the revisions the user may read: those recorded in a status the user may read."""
+    statuses = visible_statuses(user)
+    if statuses is None:
+        return true()
+    recorded: ColumnElement[bool] = KnowledgeRevision.snapshot["status"].as_string().in_(statuses)
+    return recorded
 
 
 # Reads answer rows of exactly the columns a response shows (no entity built per entry, no body in
@@ -340,29 +352,47 @@ def delete_knowledge(knowledge_id: int, user: Actor) -> None:
     session.commit()
 
 
-def revisions(knowledge_id: int, user: Actor) -> list[KnowledgeRevision]:
-    """The entry's revisions, newest first."""
-    entry = get_visible(knowledge_id, user)
-    return list(
-        get_session().scalars(
-            select(KnowledgeRevision)
-            .where(KnowledgeRevision.knowledge_id == entry.id)
-            .order_by(KnowledgeRevision.revision.desc())
-        )
-    )
+# Relative to a hidden predecessor, changed_fields would tell which fields an unapproved revision touched.
+@dataclass(frozen=True)
+class ReadableRevision:
+    """A revision as one reader sees it: changed_fields since the previous revision that reader may read."""
+
+    record: KnowledgeRevision
+    changed_fields: list[str]
 
 
-def revision(knowledge_id: int, number: int, user: Actor) -> KnowledgeRevision:
-    """One revision of the entry, or 404."""
+def _readable(knowledge_id: int, user: Actor) -> Select[KnowledgeRevision]:
+    return select(KnowledgeRevision).where(KnowledgeRevision.knowledge_id == knowledge_id, visible_revisions(user))
+
+
+def _as_read(previous: KnowledgeRevision | None, current: KnowledgeRevision) -> ReadableRevision:
+    if (previous.revision if previous is not None else 0) == current.revision - 1:
+        return ReadableRevision(current, current.changed_fields)  # nothing hidden in between
+    if previous is None:
+        return ReadableRevision(current, list(Knowledge.TRACKED_FIELDS))  # the first one the reader sees
+    changed = [name for name in Knowledge.TRACKED_FIELDS if previous.snapshot.get(name) != current.snapshot.get(name)]
+    return ReadableRevision(current, changed)
+
+
+def revisions(knowledge_id: int, user: Actor) -> list[ReadableRevision]:
+    """The entry's revisions the user may read, newest first."""
     entry = get_visible(knowledge_id, user)
-    found = get_session().scalar(
-        select(KnowledgeRevision).where(
-            KnowledgeRevision.knowledge_id == entry.id, KnowledgeRevision.revision == number
-        )
-    )
+    found = list(get_session().scalars(_readable(entry.id, user).order_by(KnowledgeRevision.revision.asc())))
+    return [_as_read(previous, current) for previous, current in zip([None, *found], found, strict=False)][::-1]
+
+
+def revision(knowledge_id: int, number: int, user: Actor) -> ReadableRevision:
+    """One revision of the entry, or 404 alike when it does not exist or the user may not read it."""
+    entry = get_visible(knowledge_id, user)
+    session = get_session()
+    readable = _readable(entry.id, user)
+    found = session.scalar(readable.where(KnowledgeRevision.revision == number))
     if found is None:
         raise ApiError(404, "revision_not_found", "指定された版が見つかりません。")
-    return found
+    previous = session.scalar(
+        readable.where(KnowledgeRevision.revision < number).order_by(KnowledgeRevision.revision.desc()).limit(1)
+    )
+    return _as_read(previous, found)
 
 
 def tag_counts(user: Actor) -> list[tuple[str, int]]:
