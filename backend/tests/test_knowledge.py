@@ -329,3 +329,30 @@ def test_categories_with_counts_and_admin_may_add(
         == "category_exists"
     )
     assert create(client, editor, category="環境")["category"] == "環境"
+
+
+def test_one_update_is_one_version_and_one_revision(client: FlaskClient, editor: dict[str, str], app: Flask) -> None:
+    """Changing category and tags together (with other fields) bumps the version once, without a gap."""
+    created = create(client, editor)
+    changes = {"category": "安全", "tags": ["足場", "新しいタグ"], "title": "足場の養生", "version": 1}
+    response = client.put(f"{BASE}/{created['id']}", json=changes, headers=editor)
+    assert (response.status_code, response.json["version"]) == (200, 2)
+    items = client.get(f"{BASE}/{created['id']}/revisions", headers=editor).json["items"]
+    assert [(item["revision"], item["changed_fields"]) for item in items] == [
+        (2, ["title", "category", "tags"]),
+        (1, list(Knowledge.TRACKED_FIELDS)),
+    ]
+    with app.app_context():
+        session = get_session()
+        assert session.get(Knowledge, created["id"]).version == 2
+        assert session.scalars(select(KnowledgeRevision.revision).order_by(KnowledgeRevision.revision)).all() == [1, 2]
+
+
+def test_head_does_not_count_a_view(client: FlaskClient, editor: dict[str, str], app: Flask) -> None:
+    created = create(client, editor)
+    head = client.head(f"{BASE}/{created['id']}", headers=editor)
+    assert (head.status_code, head.get_data()) == (200, b"")
+    assert client.get(f"{BASE}/{created['id']}", headers=editor).json["view_count"] == 1
+    assert client.head(f"{BASE}/{created['id']}", headers=editor).status_code == 200
+    with app.app_context():
+        assert get_session().get(Knowledge, created["id"]).view_count == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 from sqlalchemy import Row
 
 from ..api import ADMINS, ANY_ROLE, EDITORS, endpoint
@@ -85,9 +85,11 @@ def tags() -> TagCountList:
 
 
 @bp.get("/<id:knowledge_id>")
-@endpoint(summary="ナレッジ詳細（閲覧数を加算）", tag="knowledge", roles=ANY_ROLE, response=KnowledgeOut, errors=(404,))
+@endpoint(summary="ナレッジ詳細（GET は閲覧数を加算、HEAD は加算しない）", tag="knowledge", roles=ANY_ROLE, response=KnowledgeOut, errors=(404,))
 def get_knowledge(knowledge_id: int) -> KnowledgeOut:
     row = knowledge.read(knowledge_id, authenticated_user())
+    if request.method == "HEAD":  # a probe (a link checker, a cache) is not a reader
+        return _detail(row)
     knowledge.record_view(row.id)
     return _detail(row, view_count=row.view_count + 1)
 

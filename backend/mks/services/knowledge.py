@@ -305,10 +305,13 @@ def update_knowledge(knowledge_id: int, data: KnowledgeUpdate, user: Actor) -> K
     if "status" in changes:
         _check_transition(entry.status, changes["status"])
     before = entry.snapshot()
+    # Look up (or create) category and tags before changing the entry: a query after a change would
+    # autoflush it, an UPDATE that bumps the version once more (a gap in the revisions) and, when a
+    # concurrent edit won, fails outside the conflict handling below.
     if "category" in changes:
-        entry.category = _category(changes.pop("category"))
+        changes["category"] = _category(changes["category"])
     if "tags" in changes:
-        entry.tags = _tags(session, changes.pop("tags"))
+        changes["tags"] = _tags(session, changes["tags"])
     for name, value in changes.items():
         setattr(entry, name, value)
     changed_fields = [name for name, value in entry.snapshot().items() if before[name] != value]
