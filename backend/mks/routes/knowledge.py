@@ -85,7 +85,13 @@ def tags() -> TagCountList:
 
 
 @bp.get("/<id:knowledge_id>")
-@endpoint(summary="ナレッジ詳細（GET は閲覧数を加算、HEAD は加算しない）", tag="knowledge", roles=ANY_ROLE, response=KnowledgeOut, errors=(404,))
+@endpoint(
+    summary="ナレッジ詳細（GET は閲覧数を加算、HEAD は加算しない）",
+    tag="knowledge",
+    roles=ANY_ROLE,
+    response=KnowledgeOut,
+    errors=(404,),
+)
 def get_knowledge(knowledge_id: int) -> KnowledgeOut:
     row = knowledge.read(knowledge_id, authenticated_user())
     if request.method == "HEAD":  # a probe (a link checker, a cache) is not a reader

@@ -244,14 +244,15 @@ def _category(name: str, location: str = "body") -> Category:
 
 def _tags(session: Session, names: list[str]) -> list[Tag]:
     existing = {tag.name: tag for tag in session.scalars(select(Tag).where(Tag.name.in_(names)))}
-    for name in names:
-        if name not in existing:
-            try:
-                with session.begin_nested():
-                    existing[name] = Tag(name=name)
-                    session.add(existing[name])
-            except IntegrityError:  # another request created it first
-                existing[name] = session.scalars(select(Tag).where(Tag.name == name)).one()
+    # New names in one order for every request: each insert waits for a concurrent one of the same
+    # name, and two requests creating the same two tags in opposite orders would deadlock.
+    for name in sorted(set(names) - existing.keys()):
+        try:
+            with session.begin_nested():
+                existing[name] = Tag(name=name)
+                session.add(existing[name])
+        except IntegrityError:  # another request created it first
+            existing[name] = session.scalars(select(Tag).where(Tag.name == name)).one()
     return [existing[name] for name in names]
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ..db import get_session
-from ..errors import ApiError
+from ..errors import ApiError, error_kind
 from ..models import Actor, AuditAction, Role, User
 from ..schemas import UserCreate, UserUpdate
 from ..security import hash_password
 from . import audit
+
+USERNAME_TAKEN = error_kind(409, "username_taken", "このユーザー名は既に使われています。")
 
 
 def list_users() -> list[User]:
@@ -29,7 +32,7 @@ def create_user(data: UserCreate, acting: Actor | None = None) -> User:
     """Create an account (acting: the admin doing it, None from the CLI); 409 when the username is taken."""
     session = get_session()
     if session.scalar(select(User.id).where(User.username == data.username)) is not None:
-        raise ApiError(409, "username_taken", "このユーザー名は既に使われています。")
+        raise USERNAME_TAKEN()
     user = User(
         username=data.username,
         display_name=data.display_name,
@@ -38,7 +41,11 @@ def create_user(data: UserCreate, acting: Actor | None = None) -> User:
         is_active=True,
     )
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # a concurrent request took the name after the check above
+        session.rollback()
+        raise USERNAME_TAKEN() from None
     audit.record(AuditAction.USER_CREATE, acting, target_type="user", target_id=user.id, role=user.role)
     session.commit()
     return user
