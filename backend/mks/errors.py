@@ -44,6 +44,7 @@ FIELD_MESSAGES = {
     "string_too_short": "短すぎます。",
     "string_too_long": "長すぎます。",
     "string_type": "文字列を指定してください。",
+    "string_unicode": "不正な文字が含まれています。",
     "int_parsing": "整数を指定してください。",
     "int_type": "整数を指定してください。",
     "enum": "許可されていない値です。",
