@@ -47,7 +47,7 @@ class TrustedProxyFix:
     """ProxyFix for requests whose direct peer is a trusted proxy; anyone else's X-Forwarded-* is ignored.
 
     ProxyFix trusts a number of hops, whoever sent them: wrapped alone, it would let a client that
-    reaches the server directly choose its own address for rate limits, lockout and the audit log.
+    reaches the server directly choose its own address for the rate limits and the audit log.
     """
 
     def __init__(self, wsgi_app: WSGIApplication, proxies: Iterable[IPNetwork]) -> None:
