@@ -8,4 +8,4 @@ from mks.config import Settings
 
 if __name__ == "__main__":
     settings = Settings()
-    create_app(settings).run(host=settings.host, port=settings.port)
+    create_app(settings).run(host=settings.bind_host, port=settings.port)

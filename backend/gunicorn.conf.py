@@ -18,18 +18,27 @@ os.environ.setdefault(
 
 from mks.app import create_app
 from mks.config import Settings
+from mks.http_security import MAX_HEADER_FIELD
 from mks.multiprocess import archive_dead_worker
 
 _settings = Settings()
 
-bind = f"{_settings.host}:{_settings.port}"
+bind = f"{_settings.bind_host}:{_settings.port}"
 workers = int(os.environ.get("MKS_WORKERS", 2 * multiprocessing.cpu_count() + 1))
 worker_class = "sync"
 timeout = int(os.environ.get("MKS_WORKER_TIMEOUT", 30))
 graceful_timeout = 20
 accesslog = "-"
 errorlog = "-"
-forwarded_allow_ips = os.environ.get("MKS_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Above the app's own limits (mks.http_security), so that the app answers an over-long request target or
+# header field with the JSON envelope (414/431); gunicorn's HTML page is left for what exceeds these.
+limit_request_line = 8190  # gunicorn's maximum, twice MAX_REQUEST_TARGET
+limit_request_field_size = 2 * MAX_HEADER_FIELD
+# X-Forwarded-Proto is believed from the same proxies as X-Forwarded-For in the app (MKS_TRUSTED_PROXIES).
+forwarded_allow_ips = ",".join(_settings.trusted_proxies)
+# The default control socket (~/.gunicorn/gunicorn.ctl) is shared by every gunicorn of the user, and
+# the first one to exit removes it under the others: each instance keeps its own in its folder.
+control_socket = str(_settings.instance_path.resolve() / "gunicorn.ctl")
 
 
 def on_starting(_server):

@@ -58,7 +58,7 @@ def serve(dev: bool) -> None:
     """API サーバーを起動する（既定は gunicorn、MKS_HOST:MKS_PORT）。"""
     settings = Settings()
     if dev:
-        create_app(settings).run(host=settings.host, port=settings.port, debug=True)
+        create_app(settings).run(host=settings.bind_host, port=settings.port, debug=True)
         return
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), "mks.wsgi:app"])
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_JWT_SECRET_BYTES = 32
+# A browser origin as sent in the Origin header: scheme, host and optional port, nothing else.
+ORIGIN = re.compile(r"https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _seconds_or_iso8601(value: object) -> object:
@@ -34,13 +39,20 @@ class ConfigError(RuntimeError):
     """Raised when the settings are unsafe or inconsistent; the message says what to set."""
 
 
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
 class Settings(BaseSettings):
     """Settings read from ``MKS_*`` environment variables (and a ``.env`` file, if present)."""
 
-    model_config = SettingsConfigDict(env_prefix="MKS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MKS_", env_file=".env", extra="ignore", populate_by_name=True)
 
     env: Environment = Environment.DEVELOPMENT
-    host: str = "0.0.0.0"
+    # Unset: 127.0.0.1 in production (behind the reverse proxy), 0.0.0.0 otherwise (see bind_host).
+    host: str | None = None
     port: int = Field(default=5100, ge=1, le=65535)
     instance_path: Path = Path("instance")
     database_url: str | None = None
@@ -67,8 +79,15 @@ class Settings(BaseSettings):
     metrics_basic_auth_password: SecretStr | None = None
     metrics_bearer_token: SecretStr | None = None
 
-    # Browser origins allowed to call /api/ (comma-separated or JSON list); none by default.
+    # Browser origins allowed to call /api/ (comma-separated or JSON list), exact origins only; none by default.
     cors_origins: Annotated[list[str], NoDecode] = []
+    # Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDR networks).
+    # Loopback by default: the documented nginx runs on the same host. MKS_FORWARDED_ALLOW_IPS is
+    # the former name, still read when MKS_TRUSTED_PROXIES is unset.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=["127.0.0.1", "::1"],
+        validation_alias=AliasChoices("MKS_TRUSTED_PROXIES", "MKS_FORWARDED_ALLOW_IPS"),
+    )
 
     # After this many consecutive failed logins an account refuses every login for the lockout period.
     login_lockout_threshold: int = Field(default=5, ge=1)
@@ -87,10 +106,45 @@ class Settings(BaseSettings):
 
     @field_validator("cors_origins", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [origin.strip() for origin in value.split(",") if origin.strip()]
-        return value
+    def _exact_origins(cls, value: object) -> object:
+        # flask-cors reads an entry with regex characters as an unanchored pattern: only exact origins are accepted.
+        origins = _comma_separated(value)
+        if isinstance(origins, list):
+            for origin in origins:
+                if not isinstance(origin, str) or not ORIGIN.fullmatch(origin.lower()):
+                    raise ConfigError(
+                        f"MKS_CORS_ORIGINS の {origin!r} はオリジンとして使えません。"
+                        "https://portal.example.co.jp のように、スキーム・ホスト・ポートだけを完全な形で書いてください"
+                        "（ワイルドカード・正規表現・パスは使えません）。"
+                    )
+            return [origin.lower() for origin in origins]
+        return origins
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> object:
+        proxies = _comma_separated(value)
+        if isinstance(proxies, list):
+            try:
+                return [str(ipaddress.ip_network(proxy, strict=False)) for proxy in proxies]
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"MKS_TRUSTED_PROXIES の {value!r} を読めません。リバースプロキシの IP アドレスか CIDR"
+                    "（例: 127.0.0.1,10.0.0.0/8）をカンマ区切りで書いてください（* は使えません）。"
+                ) from None
+        return proxies
+
+    @property
+    def bind_host(self) -> str:
+        """The address the server listens on: MKS_HOST, else loopback in production and every interface otherwise."""
+        if self.host:
+            return self.host
+        return "127.0.0.1" if self.env is Environment.PRODUCTION else "0.0.0.0"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """MKS_TRUSTED_PROXIES as networks."""
+        return tuple(ipaddress.ip_network(proxy) for proxy in self.trusted_proxies)
 
     @property
     def effective_database_url(self) -> str:

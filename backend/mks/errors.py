@@ -10,11 +10,13 @@ import functools
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
 from .db import current_db
 from .instrumentation import count_error
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # Default code and message for each HTTP status the service answers.
 HTTP_ERRORS: dict[int, tuple[str, str]] = {
+    308: ("moved_permanently", "URL が正規の形に変わりました。Location ヘッダーの URL に送り直してください。"),
     400: ("bad_request", "リクエストが不正です。"),
     401: ("unauthorized", "認証が必要です。"),
     403: ("forbidden", "この操作を行う権限がありません。"),
@@ -31,9 +34,11 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
     405: ("method_not_allowed", "このメソッドは許可されていません。"),
     409: ("conflict", "現在の状態と矛盾するため処理できません。"),
     413: ("payload_too_large", "リクエストボディが大きすぎます。"),
+    414: ("uri_too_long", "URL が長すぎます。"),
     415: ("unsupported_media_type", "Content-Type: application/json で送信してください。"),
     422: ("validation_error", "入力内容に誤りがあります。"),
     429: ("rate_limited", "リクエストが多すぎます。しばらく待ってから再試行してください。"),
+    431: ("header_fields_too_large", "リクエストヘッダーが大きすぎます。"),
     500: ("internal_error", "サーバー内部でエラーが発生しました。"),
     503: ("service_unavailable", "サービスが一時的に利用できません。"),
 }
@@ -44,6 +49,7 @@ FIELD_MESSAGES = {
     "string_too_short": "短すぎます。",
     "string_too_long": "長すぎます。",
     "string_type": "文字列を指定してください。",
+    "string_unicode": "不正な文字が含まれています。",
     "int_parsing": "整数を指定してください。",
     "int_type": "整数を指定してください。",
     "enum": "許可されていない値です。",
@@ -89,8 +95,9 @@ def error_kind(status: int, code: str, message: str) -> Callable[[], ApiError]:
 
 
 def error_response(error: ApiError) -> Response:
-    """Render an ApiError as the JSON envelope, counting it in mks_errors_total."""
-    count_error(ERROR_TYPE_BY_STATUS[error.status])
+    """Render an ApiError as the JSON envelope, counting it in mks_errors_total (a redirect is no error)."""
+    if error.status >= 400:
+        count_error(ERROR_TYPE_BY_STATUS[error.status])
     body: dict[str, Any] = {"code": error.code, "message": error.message, "status": error.status}
     if error.details is not None:
         body["details"] = error.details
@@ -124,6 +131,20 @@ def _from_http_exception(exc: HTTPException) -> ApiError:
     return ApiError(status, headers=headers)
 
 
+def _relative(url: str) -> str:
+    # Only path and query: the Host header is the client's to choose, and must not choose where we send it.
+    # Leading slashes are collapsed, since "//host/path" would name another host.
+    parts = urlsplit(url)
+    return urlunsplit(("", "", "/" + parts.path.lstrip("/"), parts.query, ""))
+
+
+def _redirect_in_envelope() -> None:
+    # Werkzeug's router answers a non-canonical path ("/api/v1//knowledge") with a redirect of its own:
+    # HTML, to an absolute URL built from the Host header. Flask passes it by the error handlers.
+    if isinstance(request.routing_exception, RequestRedirect):
+        raise ApiError(308, headers={"Location": _relative(request.routing_exception.new_url)})
+
+
 def _rollback() -> None:
     try:
         current_db().session.rollback()
@@ -133,6 +154,8 @@ def _rollback() -> None:
 
 def init_app(app: Flask) -> None:
     """Answer every failure, expected or not, with the envelope; never leak a stack trace."""
+
+    app.before_request(_redirect_in_envelope)
 
     @app.errorhandler(ApiError)
     def handle_api_error(exc: ApiError) -> Response:

@@ -51,6 +51,8 @@ OTHER_METHOD = "OTHER"
 ERROR_TYPE_BY_STATUS = {
     400: "validation",  # malformed JSON
     413: "validation",
+    414: "validation",  # request line or header field over the limits of mks.http_security
+    431: "validation",
     415: "validation",
     422: "validation",
     401: "auth",  # missing, invalid, expired or revoked token; wrong credentials

@@ -8,8 +8,10 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import MemoryStorage
+from pydantic import TypeAdapter, ValidationError
 
 from .config import Settings
+from .schemas import LoginName
 
 limiter = Limiter(key_func=get_remote_address)
 
@@ -42,11 +44,23 @@ def _settings() -> Settings:
     return settings
 
 
+_LOGIN_NAME = TypeAdapter(LoginName)
+
+
+def _valid_login_name() -> str | None:
+    # The key is built before the view validates the body: only a name the view would accept may
+    # become a key, so no input can make the key itself fail (deep nesting, lone surrogates) or huge.
+    try:
+        payload = request.get_json(silent=True)
+        return _LOGIN_NAME.validate_python(payload.get("username")) if isinstance(payload, dict) else None
+    except (RecursionError, ValidationError):
+        return None
+
+
 def login_username_key() -> str:
     """Rate-limit key of a login attempt: the username it tries, so one account resists many clients."""
-    payload = request.get_json(silent=True)
-    username = payload.get("username") if isinstance(payload, dict) else None
-    return f"user:{str(username).casefold()}" if username else f"client:{get_remote_address()}"
+    username = _valid_login_name()
+    return f"user:{username.casefold()}" if username else f"client:{get_remote_address()}"
 
 
 login_per_client = limiter.limit(lambda: _settings().ratelimit_login_per_client)
@@ -69,4 +83,6 @@ def init_app(app: Flask, settings: Settings) -> None:
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_KEY_PREFIX=settings.ratelimit_key_prefix,
     )
+    # The limiter is one object per process and keeps the first app's key prefix: each app's must win.
+    limiter._key_prefix = settings.ratelimit_key_prefix
     limiter.init_app(app)

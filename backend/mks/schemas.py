@@ -82,8 +82,12 @@ class Page(Query):
 # --- auth -----------------------------------------------------------------------------------
 
 
+# What a login may name: no stricter than Username, so accounts created before its rule can still log in.
+LoginName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
+
+
 class LoginRequest(Body):
-    username: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=NO_NUL)]
+    username: LoginName
     password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
-from .servers import APP_V2, GUNICORN, backend_env, serve
+from mks.config import Settings
+from mks.http_security import MAX_HEADER_FIELD
+
+from .servers import APP_V2, BACKEND, GUNICORN, backend_env, serve
 
 
 @pytest.fixture
@@ -50,3 +59,58 @@ def test_gunicorn_serves_the_demo_from_three_workers(gunicorn: str) -> None:
         for _ in range(12)
     }
     assert codes == {"token_revoked"}
+
+
+def gunicorn_config(instance: Path, **settings: str) -> dict[str, Any]:
+    """The settings gunicorn reads from gunicorn.conf.py under these MKS_* settings (MKS_HOST unset)."""
+    env = backend_env(instance, **settings)
+    del env["MKS_HOST"]
+    names = ["bind", "forwarded_allow_ips", "control_socket", "limit_request_line", "limit_request_field_size"]
+    script = (
+        f"import json, runpy; c = runpy.run_path('gunicorn.conf.py'); print(json.dumps({{n: c[n] for n in {names}}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=BACKEND, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    config: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return {**config, "port": int(env["MKS_PORT"])}
+
+
+@pytest.mark.parametrize(
+    ("env", "host"), [("production", "127.0.0.1"), ("development", "0.0.0.0"), ("testing", "0.0.0.0")]
+)
+def test_default_bind_is_loopback_in_production(tmp_path: Path, env: str, host: str) -> None:
+    assert Settings(env=env, host=None, _env_file=None).bind_host == host  # type: ignore[arg-type, call-arg]
+    config = gunicorn_config(tmp_path / "instance", env=env, jwt_secret_key="bind-test-secret-" + "x" * 32)
+    assert config["bind"] == f"{host}:{config['port']}"
+
+
+def test_gunicorn_follows_the_trusted_proxies_and_stays_above_the_app_limits(tmp_path: Path) -> None:
+    config = gunicorn_config(tmp_path / "instance")
+    assert config["forwarded_allow_ips"] == "127.0.0.1/32,::1/128"
+    assert config["control_socket"] == str((tmp_path / "instance" / "gunicorn.ctl").resolve())
+    assert (config["limit_request_line"], config["limit_request_field_size"]) == (8190, 2 * MAX_HEADER_FIELD)
+    assert (
+        gunicorn_config(tmp_path / "instance", forwarded_allow_ips="10.0.0.1")["forwarded_allow_ips"] == "10.0.0.1/32"
+    )
+    assert gunicorn_config(tmp_path / "instance", trusted_proxies="")["forwarded_allow_ips"] == ""
+
+
+def _wait_for_socket(path: Path) -> bool:
+    for _ in range(50):  # bounded: at most ~5 s after /health answers
+        if path.is_socket():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_each_instance_keeps_its_own_control_socket(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    settings = {"workers": "1", "env": "testing", "jwt_secret_key": "ctl-test-secret-" + "x" * 32}
+    with closing(serve(GUNICORN, backend_env(first, **settings))) as one:
+        next(one)
+        with closing(serve(GUNICORN, backend_env(second, **settings))) as two:
+            next(two)
+            assert _wait_for_socket(first / "gunicorn.ctl") and _wait_for_socket(second / "gunicorn.ctl")
+        assert not (second / "gunicorn.ctl").exists()  # the stopped one removed its own
+        assert (first / "gunicorn.ctl").is_socket()  # and left the other's in place

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from limits.storage import memory
 
 from mks import ratelimit
@@ -75,5 +79,98 @@ def test_the_app_counts_in_it_and_refuses_over_the_limit(database_url: str, tmp_
         logins = [client.post(LOGIN, json={"username": f"user{n}", "password": "x"}) for n in range(3)]
         assert [login.status_code for login in logins] == [401, 401, 429]
         assert timers == []
+    finally:
+        app.extensions["mks_db"].engine.dispose()
+
+
+REDIS_URI = "redis://127.0.0.1:6379/0"
+NESTED = "[" * 100_000 + "]" * 100_000
+INVALID_JSON = {"code": "invalid_json", "message": "JSON オブジェクトとして解釈できません。", "status": 400}
+
+
+def _username_error(kind: str, message: str) -> dict[str, Any]:
+    detail = {"location": "body", "field": "username", "type": kind, "message": message}
+    return {"code": "validation_error", "message": "入力内容に誤りがあります。", "status": 422, "details": [detail]}
+
+
+@pytest.fixture(params=["memory", "redis"])
+def login_storage(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Rate-limit settings on in-process storage, or on the real Redis under a prefix of this test alone."""
+    if request.param == "memory":
+        yield {}
+        return
+    prefix = f"mks-test-{uuid.uuid4().hex}"
+    yield {"ratelimit_storage_uri": REDIS_URI, "ratelimit_key_prefix": prefix}
+    connection = redis.Redis.from_url(REDIS_URI)
+    for key in connection.scan_iter(match=f"*{prefix}*", count=1000):
+        connection.delete(key)
+    connection.close()
+
+
+def _redis_keys(storage: dict[str, str]) -> list[bytes]:
+    connection = redis.Redis.from_url(REDIS_URI)
+    try:
+        return list(connection.scan_iter(match=f"*{storage['ratelimit_key_prefix']}*", count=1000))
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ('{"username": ' + NESTED + ', "password": "x"}', 400, INVALID_JSON),
+        (
+            '{"username": "\\ud800", "password": "x"}',
+            422,
+            _username_error("string_unicode", "不正な文字が含まれています。"),
+        ),
+        (
+            '{"username": ' + json.dumps("u" * 900_000) + ', "password": "x"}',
+            422,
+            _username_error("string_too_long", "長すぎます。"),
+        ),
+        ('{"username": {"a": 1}, "password": "x"}', 422, _username_error("string_type", "文字列を指定してください。")),
+    ],
+    ids=["nested", "lone-surrogate", "900kb", "object"],
+)
+def test_login_with_an_invalid_username_is_keyed_by_client_and_answers_the_envelope(
+    database_url: str, tmp_path: Path, login_storage: dict[str, str], body: str, status: int, error: dict[str, Any]
+) -> None:
+    app = create_app(
+        make_settings(database_url, tmp_path, ratelimit_login_per_username="1 per minute", **login_storage)
+    )
+    try:
+        client = app.test_client()
+        answers = [
+            client.post(LOGIN, data=body, content_type="application/json", environ_base={"REMOTE_ADDR": address})
+            for address in ("10.0.0.1", "10.0.0.2")
+        ]
+        # Keyed by client, not by the invalid name: the second client is not refused by its 1-per-minute limit.
+        assert [(answer.status_code, answer.get_json()) for answer in answers] == [(status, {"error": error})] * 2
+        if login_storage:
+            keys = _redis_keys(login_storage)
+            assert keys and max(len(key) for key in keys) < 200
+            assert not any(b"user:" in key for key in keys)
+    finally:
+        app.extensions["mks_db"].engine.dispose()
+
+
+def test_a_valid_username_is_still_limited_across_clients(
+    database_url: str, tmp_path: Path, login_storage: dict[str, str]
+) -> None:
+    app = create_app(
+        make_settings(database_url, tmp_path, ratelimit_login_per_username="1 per minute", **login_storage)
+    )
+    try:
+        client = app.test_client()
+        first = client.post(
+            LOGIN, json={"username": "Yamada", "password": "x"}, environ_base={"REMOTE_ADDR": "10.0.0.1"}
+        )
+        second = client.post(
+            LOGIN, json={"username": "yamada", "password": "y"}, environ_base={"REMOTE_ADDR": "10.0.0.2"}
+        )
+        assert (first.status_code, second.status_code) == (401, 429)
+        if login_storage:
+            assert any(b"user:yamada" in key for key in _redis_keys(login_storage))
     finally:
         app.extensions["mks_db"].engine.dispose()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from ..nginx import self_signed_certificate, write_config
 from ..tools import require_tools
 from .stack import MONITORING, bare_prometheus
 
@@ -26,39 +27,10 @@ def bcrypt_hash(password: str) -> str:
 
 def test_nginx_example_passes_nginx_t(tmp_path: Path) -> None:
     require("nginx", "openssl", "htpasswd")
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=mks.example.co.jp",
-            "-keyout",
-            str(tmp_path / "mks.key"),
-            "-out",
-            str(tmp_path / "mks.crt"),
-        ],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
+    self_signed_certificate(tmp_path)
     (tmp_path / "prometheus.htpasswd").write_text(f"prometheus:{bcrypt_hash('secret')}\n")
-    site = (MONITORING / "nginx" / "mks.conf").read_text()
-    site = site.replace("/etc/nginx/tls/", f"{tmp_path}/").replace(
-        "/etc/nginx/prometheus.htpasswd", f"{tmp_path}/prometheus.htpasswd"
-    )
-    (tmp_path / "mks.conf").write_text(site)
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        f"http {{\n  access_log off;\n  include {tmp_path}/mks.conf;\n}}\n"
-    )
     result = subprocess.run(
-        ["nginx", "-t", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
+        ["nginx", "-t", "-c", str(write_config(tmp_path)), "-p", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,0 +1,163 @@
+"""Behind the documented nginx, each client is itself: its own rate limits and audit address, never a forged one.
+
+A real nginx runs the shipped example (backend/monitoring/nginx/mks.conf) in front of a real gunicorn;
+clients bind their sockets to different loopback addresses, as two machines would connect.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import ssl
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mks.errors import HTTP_ERRORS
+
+from .conftest import make_settings
+from .nginx import require_nginx, running_nginx
+from .servers import GUNICORN, backend_env, serve_process
+
+PASSWORD = "admin-pass-1"
+CLIENT_A, CLIENT_B = "127.0.0.2", "127.0.0.3"
+LOGIN = "/api/v1/auth/login"
+
+
+@dataclass(frozen=True)
+class Server:
+    """One address of the service: nginx over TLS, or gunicorn directly."""
+
+    port: int
+    tls: ssl.SSLContext | None = None
+
+    def send(
+        self, source: str, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, str, bytes]:
+        """Send one request from the source address; the status, Content-Type and body of the answer."""
+        options: dict[str, Any] = {"timeout": 30, "source_address": (source, 0)}
+        connection = (
+            http.client.HTTPSConnection("127.0.0.1", self.port, context=self.tls, **options)
+            if self.tls
+            else http.client.HTTPConnection("127.0.0.1", self.port, **options)
+        )
+        with closing(connection):
+            all_headers = {"Host": "mks.example.co.jp", "Content-Type": "application/json", **(headers or {})}
+            connection.request(method, path, body=body, headers=all_headers)
+            response = connection.getresponse()
+            return response.status, response.headers.get("Content-Type", ""), response.read()
+
+    def call(
+        self, source: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """Send one request with a JSON body; the status and the decoded JSON answer."""
+        payload = None if body is None else json.dumps(body).encode()
+        status, _content_type, answer = self.send(source, method, path, payload, headers)
+        return status, json.loads(answer or b"null")
+
+    def login(self, source: str, username: str, password: str, headers: dict[str, str] | None = None) -> int:
+        """The status of one login attempt."""
+        return self.call(source, "POST", LOGIN, {"username": username, "password": password}, headers)[0]
+
+
+@dataclass(frozen=True)
+class Stack:
+    nginx: Server
+    gunicorn: Server
+
+    def audit_addresses(self, action: str) -> list[tuple[str, str]]:
+        """(username, client address) of every audit entry of this action, newest first."""
+        status, tokens = self.nginx.call(CLIENT_B, "POST", LOGIN, {"username": "admin", "password": PASSWORD})
+        assert status == 200
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        status, page = self.nginx.call(CLIENT_B, "GET", f"/api/v1/audit?action={action}&limit=100", headers=headers)
+        assert status == 200
+        return [(item["actor_username"], item["client_address"]) for item in page["items"]]
+
+
+def _create_admin(database_url: str, folder: Path) -> None:
+    from mks.app import create_app
+    from mks.schemas import UserCreate
+    from mks.services.users import create_user
+
+    app = create_app(make_settings(database_url, folder, metrics_enabled=False))
+    with app.app_context():
+        create_user(UserCreate(username="admin", display_name="admin", password=PASSWORD, role="admin"))  # type: ignore[arg-type]
+    app.extensions["mks_db"].engine.dispose()
+
+
+@pytest.fixture
+def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
+    require_nginx()
+    _create_admin(database_url, tmp_path / "setup")
+    env = backend_env(
+        tmp_path / "instance",
+        workers="2",
+        env="testing",
+        database_url=database_url,
+        jwt_secret_key="proxy-test-secret-" + "x" * 32,
+        argon2_time_cost="1",
+        argon2_memory_cost_kib="64",
+        # Shared by the workers, as in production; MKS_TRUSTED_PROXIES is left at its default.
+        ratelimit_storage_uri="redis://127.0.0.1:6379/0",
+        ratelimit_key_prefix=f"mks-test-{uuid.uuid4().hex}",
+        ratelimit_login_per_client="3 per minute",
+        ratelimit_login_per_username="100 per minute",
+    )
+    with closing(serve_process(GUNICORN, env)) as running:
+        for _base, _process in running:
+            with running_nginx(tmp_path / "nginx", int(env["MKS_PORT"])) as https_port:
+                tls = ssl.create_default_context(cafile=tmp_path / "nginx" / "mks.crt")
+                tls.check_hostname = False  # the certificate names mks.example.co.jp; we connect to 127.0.0.1
+                yield Stack(nginx=Server(https_port, tls), gunicorn=Server(int(env["MKS_PORT"])))
+
+
+def test_one_clients_failed_logins_do_not_rate_limit_another(stack: Stack) -> None:
+    attempts = [stack.nginx.login(CLIENT_A, f"ghost{n}", "wrong") for n in range(4)]
+    assert attempts == [401, 401, 401, 429]  # client A's own budget of 3 per minute
+    assert stack.nginx.login(CLIENT_B, "admin", PASSWORD) == 200
+    assert stack.audit_addresses("auth.login_failed") == [(f"ghost{n}", CLIENT_A) for n in (2, 1, 0)]
+    # The login above and one by each audit reading.
+    assert stack.audit_addresses("auth.login") == [("admin", CLIENT_B)] * 3
+
+
+def test_a_client_cannot_forge_its_address(stack: Stack) -> None:
+    forged = {"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    assert stack.gunicorn.login(CLIENT_A, "direct", "wrong", forged) == 401  # not through a trusted proxy
+    assert stack.nginx.login(CLIENT_B, "proxied", "wrong", forged) == 401  # nginx replaces what the client sent
+    assert stack.audit_addresses("auth.login_failed") == [("proxied", CLIENT_B), ("direct", CLIENT_A)]
+
+
+def envelope(status: int) -> tuple[int, str, dict[str, Any]]:
+    """The answer the catalogue of mks.errors gives for this status, whoever sends it."""
+    code, message = HTTP_ERRORS[status]
+    return status, "application/json", {"error": {"code": code, "message": message, "status": status}}
+
+
+def answer(reply: tuple[int, str, bytes]) -> tuple[int, str, Any]:
+    status, content_type, body = reply
+    return status, content_type, json.loads(body) if content_type == "application/json" else body
+
+
+def test_oversized_requests_get_the_envelope_from_gunicorn_and_nginx(stack: Stack) -> None:
+    direct, proxied = stack.gunicorn, stack.nginx
+    # Over the app's limits, under gunicorn's: the app answers, directly and through nginx.
+    assert answer(direct.send(CLIENT_A, "GET", "/health?pad=" + "a" * 6000)) == envelope(414)
+    assert answer(proxied.send(CLIENT_A, "GET", "/health?pad=" + "a" * 6000)) == envelope(414)
+    assert answer(direct.send(CLIENT_A, "GET", "/health", headers={"X-Pad": "a" * 12_000})) == envelope(431)
+    assert direct.send(CLIENT_A, "GET", "/health?pad=" + "a" * 4000)[0] == 200
+    # Over nginx's own limits (8 KB buffers, client_max_body_size, malformed): nginx answers, in the envelope.
+    assert answer(proxied.send(CLIENT_A, "GET", "/health?pad=" + "a" * 9000)) == envelope(414)
+    assert answer(proxied.send(CLIENT_A, "GET", "/health", headers={"X-Pad": "a" * 9000})) == envelope(431)
+    assert answer(proxied.send(CLIENT_A, "POST", LOGIN, b"{}", {"Content-Length": str(2 * 1024 * 1024)})) == envelope(
+        413
+    )
+    assert answer(proxied.send(CLIENT_A, "GET", "/health", headers={"Host": "bad host"})) == envelope(400)
+    # What remains HTML: over gunicorn's own maximum, reachable only without nginx (mks serve listens on loopback).
+    status, content_type, _body = direct.send(CLIENT_A, "GET", "/health?pad=" + "a" * 9000)
+    assert (status, content_type) == (414, "text/html")
