@@ -75,7 +75,7 @@ def family(claims: dict[str, Any]) -> str:
         family_id: str = claims[FAMILY]
         return family_id
     refresh_jti = claims.get(_LEGACY_REFRESH_CLAIM, claims["jti"]) if claims["type"] == ACCESS else claims["jti"]
-    return str(uuid.uuid5(_LEGACY_FAMILY, str(refresh_jti)))
+    return str(uuid.uuid5(_LEGACY_FAMILY, refresh_jti))
 
 
 def generation(claims: dict[str, Any]) -> int:
@@ -117,9 +117,8 @@ def _is_user_id(subject: object) -> bool:
 
 
 def _optional_claims_valid(claims: dict[str, Any]) -> bool:
-    generation_ok = type(claims.get(GENERATION, 0)) is int
     return (
-        generation_ok
+        type(claims.get(GENERATION, 0)) is int  # not isinstance: true and false are ints to it
         and isinstance(claims.get(FAMILY, ""), str)
         and isinstance(claims.get(_LEGACY_REFRESH_CLAIM, ""), str)
     )
