@@ -22,7 +22,7 @@ from . import audit
 
 INVALID_CREDENTIALS = error_kind(401, "invalid_credentials", "ユーザー名またはパスワードが正しくありません。")
 # Logout and refresh purge expired revocations on the way, at most this often per process.
-PURGE_INTERVAL_SECONDS = 60.0
+_PURGE_INTERVAL_SECONDS = 60.0
 
 
 def _dummy_hash() -> str:
@@ -138,7 +138,7 @@ def _purge_now_and_then() -> None:
     extensions = current_app.extensions
     now = time.monotonic()
     last = extensions.get("mks_revocations_purged_at")
-    if last is not None and now - last < PURGE_INTERVAL_SECONDS:
+    if last is not None and now - last < _PURGE_INTERVAL_SECONDS:
         return
     extensions["mks_revocations_purged_at"] = now
     purge_expired_tokens()
