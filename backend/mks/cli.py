@@ -24,7 +24,7 @@ from .demo import seed_demo
 from .errors import ApiError
 from .models import Knowledge, Role, User
 from .schemas import UserCreate, UserUpdate
-from .services import users
+from .services import auth, users
 from .services.backup import (
     BackupError,
     Progress,
@@ -124,20 +124,24 @@ def set_password(username: str, password: str) -> None:
     """ユーザーのパスワードを変更する。"""
     user = _user(username)
     try:
-        users.update_user(user.id, UserUpdate(password=password), acting=user)
+        users.update_user(user.id, UserUpdate(password=password), acting=None)
     except ValidationError as exc:
         _fail(str(exc))
-    click.echo(f"パスワードを変更しました: {username}")
+    click.echo(f"パスワードを変更しました: {username}（発行済みのトークンはすべて失効）")
 
 
 @main.command("disable-user")
 @click.argument("username")
 def disable_user(username: str) -> None:
-    """ユーザーを無効化する（ログインできなくなる）。"""
-    user = _user(username)
-    user.is_active = False
-    get_session().commit()
+    """ユーザーを無効化する（ログインできなくなり、発行済みのトークンはすべて失効する）。"""
+    users.update_user(_user(username).id, UserUpdate(is_active=False), acting=None)
     click.echo(f"無効化しました: {username}")
+
+
+@main.command("purge-tokens")
+def purge_tokens() -> None:
+    """期限切れの失効トークンを失効リストから削除する（ログアウト・再発行の際にも 1 分に 1 回まで自動で行う）。"""
+    click.echo(f"期限切れの失効トークンを {auth.purge_expired_tokens()} 件削除しました。")
 
 
 @main.command("seed-demo")

@@ -36,7 +36,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
 from . import __version__
-from .models import Knowledge, User, utcnow
+from .models import Knowledge, RevokedToken, User, utcnow
 from .multiprocess import LockedMultiProcessCollector
 
 # The guide alerts on p95 > 2 s and > 5 s: both are bucket bounds, with resolution below for a fast API.
@@ -148,6 +148,7 @@ class Metrics:
 class DatabaseCounts:
     knowledge_total: int
     active_users: int
+    revoked_tokens: int
 
 
 class ScrapeCollector(Collector):
@@ -200,6 +201,9 @@ class ScrapeCollector(Collector):
             yield GaugeMetricFamily(
                 "mks_active_users", "直近の時間枠に認証済みの操作をしたユーザー数", value=counts.active_users
             )
+            yield GaugeMetricFamily(
+                "mks_revoked_tokens", "失効リストの行数（期限切れで未削除の行を含む）", value=counts.revoked_tokens
+            )
         build = GaugeMetricFamily(
             "mks_build_info", "MKS のバージョンと実行環境", labels=["version", "python", "database"]
         )
@@ -234,7 +238,7 @@ def build_registries(scrape_collector: ScrapeCollector) -> tuple[CollectorRegist
 
 
 def database_counter(engine: Engine, active_window: timedelta) -> Callable[[], DatabaseCounts]:
-    """A function counting knowledge entries and recently active users with its own connection."""
+    """A function counting knowledge entries, recently active users and revocations with its own connection."""
 
     def count() -> DatabaseCounts:
         since = utcnow() - active_window
@@ -243,6 +247,7 @@ def database_counter(engine: Engine, active_window: timedelta) -> Callable[[], D
             active_users = (
                 connection.scalar(select(func.count()).select_from(User).where(User.last_seen_at >= since)) or 0
             )
-        return DatabaseCounts(knowledge_total=knowledge_total, active_users=active_users)
+            revoked_tokens = connection.scalar(select(func.count()).select_from(RevokedToken)) or 0
+        return DatabaseCounts(knowledge_total=knowledge_total, active_users=active_users, revoked_tokens=revoked_tokens)
 
     return count

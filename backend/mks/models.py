@@ -89,6 +89,8 @@ class User(Base):
     # Consecutive failed logins, and until when the account refuses every login after too many.
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Bumped by a password change and by disabling: tokens of an earlier generation are refused.
+    token_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Actor(Protocol):
@@ -116,6 +118,7 @@ class CurrentUser:
     is_active: bool
     created_at: datetime
     last_seen_at: datetime | None
+    token_generation: int
 
 
 class Category(Base):
@@ -215,6 +218,8 @@ class KnowledgeRevision(Base):
 
 
 class RevokedToken(Base):
+    """A revoked token id or token family id (see tokens.family), kept until its tokens expire."""
+
     __tablename__ = "revoked_tokens"
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -98,12 +98,6 @@ class TokenPair(BaseModel):
     expires_in: int = Field(description="アクセストークンの有効秒数")
 
 
-class AccessToken(BaseModel):
-    access_token: str
-    token_type: str = "Bearer"
-    expires_in: int
-
-
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

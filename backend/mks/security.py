@@ -15,18 +15,20 @@ from .config import Settings
 from .db import get_session
 from .errors import ApiError, error_kind
 from .models import CurrentUser, RevokedToken, Role, User, as_utc, utcnow
-from .tokens import ACCESS, TokenKeys, verify_request
+from .revocation import revoke_family
+from .tokens import ACCESS, REFRESH, TokenKeys, family, generation, verify_request
 from .tokens import init_app as init_tokens
 
 TOKEN_REVOKED = error_kind(401, "token_revoked", "このトークンは失効しています。")
 TOKEN_USER_NOT_FOUND = error_kind(401, "token_user_not_found", "トークンのユーザーは存在しません。")
 TOKEN_USER_DISABLED = error_kind(401, "token_user_disabled", "このユーザーは無効化されています。")
-# Every authenticated request asks who the token's user is and whether the token is revoked: one
-# statement answers both, built once (building a statement costs more than running it).
+# Every authenticated request asks who the token's user is (with the user's token generation) and
+# whether the token or its family is revoked: one statement answers all, built once (building a
+# statement costs more than running it).
 _CURRENT_USER_FIELDS = [field.name for field in dataclasses.fields(CurrentUser)]
 _TOKEN_USER = select(
     *(getattr(User, name) for name in _CURRENT_USER_FIELDS),
-    exists().where(RevokedToken.jti == bindparam("jti")).label("revoked"),
+    exists().where(RevokedToken.jti.in_([bindparam("jti"), bindparam("family")])).label("revoked"),
 ).where(User.id == bindparam("user_id"))
 
 
@@ -50,19 +52,28 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 def authenticate(kind: str = ACCESS) -> CurrentUser:
-    """Verify the request's token of the kind; its user (active, token not revoked) becomes current."""
+    """Verify the request's token of the kind; its user (active, token current and not revoked) becomes current.
+
+    A revoked refresh token presented again (spent by a refresh, or revoked with its family) revokes
+    its family: whoever else holds a token of it, thief or owner, has to log in again.
+    """
     claims = verify_request(kind)
-    found = (
-        get_session().connection().execute(_TOKEN_USER, {"user_id": int(claims["sub"]), "jti": claims["jti"]}).first()
-    )
+    session = get_session()
+    parameters = {"user_id": int(claims["sub"]), "jti": claims["jti"], "family": family(claims)}
+    found = session.connection().execute(_TOKEN_USER, parameters).first()
     if found is None:
         raise TOKEN_USER_NOT_FOUND()
     columns = found._mapping
-    if columns["revoked"]:
-        raise TOKEN_REVOKED()
     user = CurrentUser(**{name: columns[name] for name in _CURRENT_USER_FIELDS})
+    if columns["revoked"]:
+        if kind == REFRESH:
+            revoke_family(claims, user.id)
+            session.commit()
+        raise TOKEN_REVOKED()
     if not user.is_active:
         raise TOKEN_USER_DISABLED()
+    if generation(claims) != user.token_generation:  # the password changed, or the user was disabled, since
+        raise TOKEN_REVOKED()
     user = _touch_last_seen(user, current_app.extensions["mks_last_seen_resolution"])
     g.mks_user, g.mks_token_claims = user, claims
     return user

@@ -3,6 +3,10 @@
 A request's token is parsed and verified exactly once (flask-jwt-extended, used before, parsed it
 four times: a fifth of an authenticated read's CPU). The claims are the ones it wrote (sub, jti,
 type, iat, nbf, exp), so tokens issued before the change stay valid.
+
+Every token also carries its user's token generation (gen: a password change or a disable bumps
+it, ending every earlier token) and its family (fam: every access and refresh token descending
+from one login, so logout and refresh-token reuse revoke them all at once).
 """
 
 from __future__ import annotations
@@ -24,6 +28,12 @@ ACCESS = "access"
 REFRESH = "refresh"
 ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["exp", "iat", "nbf", "sub", "jti", "type"]
+GENERATION = "gen"
+FAMILY = "fam"
+# Tokens issued before families existed: an access token named its refresh token in this claim.
+_LEGACY_REFRESH_CLAIM = "rjti"
+# Their family id is derived from the refresh token's id, so it never equals a token id.
+_LEGACY_FAMILY = uuid.UUID("6f1c9a52-3d2e-4b8e-9a41-0c5b7e2d9f10")
 _SCHEME = "bearer"
 
 TOKEN_MISSING = error_kind(401, "token_missing", "認証トークンがありません。")
@@ -55,18 +65,33 @@ def token_keys() -> TokenKeys:
 
 
 def new_jti() -> str:
-    """A fresh token id (what revocation records)."""
+    """A fresh token id or family id (what revocation records)."""
     return str(uuid.uuid4())
 
 
-def issue(user_id: int, kind: str, *, jti: str | None = None, **claims: Any) -> str:
+def family(claims: dict[str, Any]) -> str:
+    """The id of the family the verified token belongs to (one login and all its refreshes)."""
+    if FAMILY in claims:
+        family_id: str = claims[FAMILY]
+        return family_id
+    refresh_jti = claims.get(_LEGACY_REFRESH_CLAIM, claims["jti"]) if claims["type"] == ACCESS else claims["jti"]
+    return str(uuid.uuid5(_LEGACY_FAMILY, refresh_jti))
+
+
+def generation(claims: dict[str, Any]) -> int:
+    """The user's token generation the verified token was issued in (tokens without one: 0)."""
+    value: int = claims.get(GENERATION, 0)
+    return value
+
+
+def issue(user_id: int, kind: str, **claims: Any) -> str:
     """A signed token of the kind (ACCESS or REFRESH) for the user, with extra claims."""
     keys = token_keys()
     now = utcnow()
     lifetime = keys.access_lifetime if kind == ACCESS else keys.refresh_lifetime
     payload = {
         "sub": str(user_id),
-        "jti": jti or new_jti(),
+        "jti": new_jti(),
         "type": kind,
         "iat": now,
         "nbf": now,
@@ -91,6 +116,14 @@ def _is_user_id(subject: object) -> bool:
     return isinstance(subject, str) and subject.isascii() and subject.isdecimal() and 0 < int(subject) <= MAX_ID
 
 
+def _optional_claims_valid(claims: dict[str, Any]) -> bool:
+    return (
+        type(claims.get(GENERATION, 0)) is int  # not isinstance: true and false are ints to it
+        and isinstance(claims.get(FAMILY, ""), str)
+        and isinstance(claims.get(_LEGACY_REFRESH_CLAIM, ""), str)
+    )
+
+
 def verify_request(kind: str) -> dict[str, Any]:
     """The verified claims of the request's bearer token, which must be of the kind; 401 otherwise."""
     try:
@@ -100,7 +133,7 @@ def verify_request(kind: str) -> dict[str, Any]:
     except jwt.InvalidTokenError as exc:
         error = next((known for cls, known in _DECODE_ERRORS.items() if isinstance(exc, cls)), TOKEN_INVALID)
         raise error() from None
-    if not (_is_user_id(claims["sub"]) and isinstance(claims["jti"], str)):
+    if not (_is_user_id(claims["sub"]) and isinstance(claims["jti"], str) and _optional_claims_valid(claims)):
         raise TOKEN_INVALID()
     if claims["type"] != kind:
         raise TOKEN_WRONG_TYPE()

@@ -10,12 +10,13 @@ import jwt as pyjwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from mks import migrate
 from mks.app import create_app
 from mks.config import Settings
 from mks.db import get_session
-from mks.models import User, utcnow
+from mks.models import RevokedToken, User, utcnow
 from mks.schemas import UserCreate
 from mks.services.users import create_user
 
@@ -238,7 +239,20 @@ def test_malformed_authorization_headers(client: FlaskClient, header: str, code:
 
 @pytest.mark.parametrize(
     "change",
-    [{"sub": "abc"}, {"sub": "0"}, {"sub": str(2**40)}, {"sub": 1}, {"jti": None}, {"type": None}, {"exp": None}],
+    [
+        {"sub": "abc"},
+        {"sub": "0"},
+        {"sub": str(2**40)},
+        {"sub": 1},
+        {"jti": None},
+        {"type": None},
+        {"exp": None},
+        {"gen": "0"},
+        {"gen": False},
+        {"gen": 0.0},
+        {"fam": 7},
+        {"rjti": ["x"]},
+    ],
 )
 def test_tokens_with_bad_claims_are_invalid(
     client: FlaskClient, auth: Auth, settings: Settings, change: dict[str, object]
@@ -257,3 +271,168 @@ def test_tokens_in_the_earlier_format_stay_valid(client: FlaskClient, auth: Auth
     token = _forged(claims, settings.jwt_secret_key or "", "HS256")
     response = client.get("/api/v1/auth/me", headers=bearer(token))
     assert (response.status_code, response.json["username"]) == (200, "yamada")
+
+
+REFRESH = "/api/v1/auth/refresh"
+ME = "/api/v1/auth/me"
+
+
+def _user_id(app: Flask, username: str) -> int:
+    with app.app_context():
+        found = get_session().scalar(select(User.id).where(User.username == username))
+    assert found is not None
+    return found
+
+
+def _refused(client: FlaskClient, tokens: dict[str, str]) -> list[tuple[int, str]]:
+    """How the access token (on /me) and the refresh token (on /refresh) are answered."""
+    answers = [client.get(ME, headers=bearer(tokens["access_token"]))]
+    answers.append(client.post(REFRESH, headers=bearer(tokens["refresh_token"])))
+    return [(answer.status_code, answer.json["error"]["code"]) for answer in answers]
+
+
+REVOKED_PAIR = [(401, "token_revoked"), (401, "token_revoked")]
+
+
+def test_password_reset_ends_every_session_of_the_user(
+    client: FlaskClient, auth: Auth, admin: dict[str, str], app: Flask
+) -> None:
+    first, second = auth.tokens("yamada"), auth.tokens("yamada")
+    refreshed = client.post(REFRESH, headers=bearer(first["refresh_token"])).json
+    partner = auth.tokens("partner")
+    reset = client.patch(f"/api/v1/users/{_user_id(app, 'yamada')}", json={"password": "new-pass-123"}, headers=admin)
+    assert reset.status_code == 200
+    for tokens in (second, refreshed):
+        assert _refused(client, tokens) == REVOKED_PAIR
+    # Other users keep their sessions; the new password opens a new one.
+    assert client.get(ME, headers=bearer(partner["access_token"])).status_code == 200
+    new = client.post(LOGIN, json={"username": "yamada", "password": "new-pass-123"}).json
+    assert client.get(ME, headers=bearer(new["access_token"])).json["username"] == "yamada"
+    assert client.post(REFRESH, headers=bearer(new["refresh_token"])).status_code == 200
+
+
+def test_reenabling_a_user_does_not_revive_old_tokens(
+    client: FlaskClient, auth: Auth, admin: dict[str, str], app: Flask
+) -> None:
+    tokens = auth.tokens("yamada")
+    path = f"/api/v1/users/{_user_id(app, 'yamada')}"
+    assert client.patch(path, json={"is_active": False}, headers=admin).status_code == 200
+    assert client.patch(path, json={"is_active": True}, headers=admin).status_code == 200
+    assert _refused(client, tokens) == REVOKED_PAIR
+    assert auth.tokens("yamada")["access_token"]  # the account itself works again
+
+
+def test_logout_revokes_every_token_of_the_login(client: FlaskClient, auth: Auth) -> None:
+    login = auth.tokens("yamada")
+    other_login = auth.tokens("yamada")
+    refreshed = client.post(REFRESH, headers=bearer(login["refresh_token"])).json
+    # Logging out with the first access token ends the tokens minted from its refresh token too.
+    assert client.post("/api/v1/auth/logout", headers=bearer(login["access_token"])).status_code == 204
+    assert _refused(client, refreshed) == REVOKED_PAIR
+    assert client.get(ME, headers=bearer(other_login["access_token"])).status_code == 200
+    assert client.post(REFRESH, headers=bearer(other_login["refresh_token"])).status_code == 200
+
+
+def test_refresh_rotates_the_refresh_token(client: FlaskClient, auth: Auth) -> None:
+    login = auth.tokens("yamada")
+    refreshed = client.post(REFRESH, headers=bearer(login["refresh_token"]))
+    assert refreshed.status_code == 200
+    assert sorted(refreshed.json) == ["access_token", "expires_in", "refresh_token", "token_type"]
+    assert (refreshed.json["token_type"], refreshed.json["expires_in"]) == ("Bearer", 30 * 60)
+    assert refreshed.json["refresh_token"] != login["refresh_token"]
+    again = client.post(REFRESH, headers=bearer(refreshed.json["refresh_token"]))
+    assert again.status_code == 200
+    assert client.get(ME, headers=bearer(again.json["access_token"])).json["username"] == "yamada"
+
+
+def test_a_reused_refresh_token_revokes_its_whole_family(client: FlaskClient, auth: Auth) -> None:
+    login = auth.tokens("yamada")
+    other_login = auth.tokens("yamada")
+    rotated = client.post(REFRESH, headers=bearer(login["refresh_token"])).json
+    reused = client.post(REFRESH, headers=bearer(login["refresh_token"]))
+    assert (reused.status_code, reused.json["error"]["code"]) == (401, "token_revoked")
+    # Whoever holds the rotated pair (the thief or the owner) is logged out with it.
+    assert _refused(client, rotated) == REVOKED_PAIR
+    assert client.get(ME, headers=bearer(login["access_token"])).json["error"]["code"] == "token_revoked"
+    assert client.get(ME, headers=bearer(other_login["access_token"])).status_code == 200
+
+
+def test_tokens_issued_before_families_and_generations_stay_valid(
+    client: FlaskClient, auth: Auth, settings: Settings
+) -> None:
+    # Tokens of the earlier releases carried no gen and fam; an access token named its refresh
+    # token in rjti. They count as generation 0, and logout still ends the pair.
+    secret = settings.jwt_secret_key or ""
+    login = auth.tokens("yamada")
+    claims = {
+        kind: {
+            name: value
+            for name, value in pyjwt.decode(login[kind], options={"verify_signature": False}).items()
+            if name not in ("gen", "fam")
+        }
+        for kind in ("access_token", "refresh_token")
+    }
+    claims["access_token"]["rjti"] = claims["refresh_token"]["jti"]
+    legacy = {kind: _forged(values, secret, "HS256") for kind, values in claims.items()}
+    assert client.get(ME, headers=bearer(legacy["access_token"])).json["username"] == "yamada"
+    assert client.post("/api/v1/auth/logout", headers=bearer(legacy["access_token"])).status_code == 204
+    assert _refused(client, legacy) == REVOKED_PAIR
+
+
+def test_a_rotated_legacy_refresh_token_reused_revokes_what_it_minted(
+    client: FlaskClient, auth: Auth, settings: Settings
+) -> None:
+    claims = pyjwt.decode(auth.tokens("yamada")["refresh_token"], options={"verify_signature": False})
+    legacy = _forged(
+        {name: value for name, value in claims.items() if name not in ("gen", "fam")},
+        settings.jwt_secret_key or "",
+        "HS256",
+    )
+    rotated = client.post(REFRESH, headers=bearer(legacy)).json
+    assert client.get(ME, headers=bearer(rotated["access_token"])).status_code == 200
+    assert client.post(REFRESH, headers=bearer(legacy)).json["error"]["code"] == "token_revoked"
+    assert _refused(client, rotated) == REVOKED_PAIR
+
+
+def _revocations(app: Flask) -> set[str]:
+    with app.app_context():
+        return set(get_session().scalars(select(RevokedToken.jti)))
+
+
+def _revoke_directly(app: Flask, jti: str, expires_in: timedelta) -> None:
+    revocation = RevokedToken(jti=jti, user_id=_user_id(app, "admin"), expires_at=utcnow() + expires_in)
+    with app.app_context():
+        get_session().add(revocation)
+        get_session().commit()
+
+
+def test_logout_purges_expired_revocations_at_most_once_a_minute(client: FlaskClient, auth: Auth, app: Flask) -> None:
+    _revoke_directly(app, "expired-1", timedelta(seconds=-1))
+    _revoke_directly(app, "live-1", timedelta(hours=1))
+    first = auth.tokens("yamada")
+    assert client.post("/api/v1/auth/logout", headers=bearer(first["access_token"])).status_code == 204
+    family = pyjwt.decode(first["access_token"], options={"verify_signature": False})["fam"]
+    assert _revocations(app) == {"live-1", family}
+    # Within the minute the next logout leaves the purge to later.
+    _revoke_directly(app, "expired-2", timedelta(seconds=-1))
+    second = auth.tokens("yamada")
+    assert client.post("/api/v1/auth/logout", headers=bearer(second["access_token"])).status_code == 204
+    second_family = pyjwt.decode(second["access_token"], options={"verify_signature": False})["fam"]
+    assert _revocations(app) == {"live-1", family, "expired-2", second_family}
+
+
+def test_the_token_generation_migration_keeps_users_and_their_sessions(
+    app: Flask, client: FlaskClient, auth: Auth
+) -> None:
+    tokens = auth.tokens("yamada")
+    engine = app.extensions["mks_db"].engine
+    engine.dispose()
+    migrate.downgrade(engine, "0004")
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM users")) == 3
+    migrate.upgrade(engine)
+    with app.app_context():
+        generations = {user.username: user.token_generation for user in get_session().scalars(select(User))}
+    assert generations == {"admin": 0, "yamada": 0, "partner": 0}
+    assert client.get(ME, headers=bearer(tokens["access_token"])).json["username"] == "yamada"
+    assert client.post(REFRESH, headers=bearer(tokens["refresh_token"])).status_code == 200

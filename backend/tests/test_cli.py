@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from mks import migrate
 from mks.cli import main
+from mks.db import get_session
 from mks.demo_corpus import DEMO_ENTRIES
-from mks.models import Knowledge, User
+from mks.models import Knowledge, RevokedToken, User, utcnow
+
+from .conftest import Auth
 
 
 def run(database_url: str, tmp_path: Path, *args: str, stdin: str | None = None, **env: str) -> Result:
@@ -71,6 +77,49 @@ def test_create_user_set_password_disable(database_url: str, tmp_path: Path) -> 
     assert users(database_url) == {"suzuki": ("editor", False)}
     missing = run(database_url, tmp_path, "set-password", "ghost", "--password", "whatever-1")
     assert (missing.exit_code, missing.output.strip()) == (1, "Error: ユーザーが見つかりません: ghost")
+
+
+def test_set_password_and_disable_user_end_sessions(
+    app: Flask, client: FlaskClient, auth: Auth, admin: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    before_reset = auth.tokens("yamada")
+    assert run(database_url, tmp_path, "set-password", "yamada", "--password", "new-pass-123").exit_code == 0
+    assert revoked(client, before_reset)
+    login = client.post("/api/v1/auth/login", json={"username": "yamada", "password": "new-pass-123"}).json
+    assert run(database_url, tmp_path, "disable-user", "yamada").exit_code == 0
+    with app.app_context():
+        user_id = get_session().scalar(select(User.id).where(User.username == "yamada"))
+    assert client.patch(f"/api/v1/users/{user_id}", json={"is_active": True}, headers=admin).status_code == 200
+    assert revoked(client, login)
+    entries = client.get(
+        "/api/v1/audit", query_string={"action": "user.update", "target_id": user_id}, headers=admin
+    ).json["items"]
+    assert [(entry["actor_username"], entry["client_address"], entry["details"]) for entry in entries[1:]] == [
+        (None, "cli", {"changed_fields": ["is_active"]}),
+        (None, "cli", {"changed_fields": ["password"]}),
+    ]
+
+
+def revoked(client: FlaskClient, tokens: dict[str, str]) -> bool:
+    """Whether both tokens of a login are refused as revoked."""
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    refresh = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {tokens['refresh_token']}"})
+    return [response.json["error"]["code"] for response in (me, refresh)] == ["token_revoked"] * 2
+
+
+def test_purge_tokens_deletes_expired_revocations(app: Flask, database_url: str, tmp_path: Path) -> None:
+    with app.app_context():
+        session = get_session()
+        admin_id = session.scalar(select(User.id).where(User.username == "admin"))
+        for jti, expires_in in (("expired-1", -60), ("expired-2", -1), ("live-1", 3600)):
+            session.add(RevokedToken(jti=jti, user_id=admin_id, expires_at=utcnow() + timedelta(seconds=expires_in)))
+        session.commit()
+    result = run(database_url, tmp_path, "purge-tokens")
+    assert (result.exit_code, result.output) == (0, "期限切れの失効トークンを 2 件削除しました。\n")
+    with app.app_context():
+        assert list(get_session().scalars(select(RevokedToken.jti))) == ["live-1"]
+    again = run(database_url, tmp_path, "purge-tokens")
+    assert again.output == "期限切れの失効トークンを 0 件削除しました。\n"
 
 
 def test_seed_demo_is_idempotent(database_url: str, tmp_path: Path) -> None:

@@ -190,6 +190,15 @@ def test_scrape_time_gauges(app: Flask, client: FlaskClient, admin: dict[str, st
     assert "process_resident_memory_bytes" in samples
 
 
+def test_revoked_tokens_gauge_counts_the_revocation_list(app: Flask, client: FlaskClient, auth: Any) -> None:
+    assert parse(scrape(client))["mks_revoked_tokens"][()] == 0
+    tokens = auth.tokens("yamada")
+    rotated = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {tokens['refresh_token']}"}).json
+    assert parse(scrape(client))["mks_revoked_tokens"][()] == 1  # the spent refresh token
+    client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {rotated['access_token']}"})
+    assert parse(scrape(client))["mks_revoked_tokens"][()] == 2  # and the login's family
+
+
 def test_database_gauges_are_cached(database_url: str, tmp_path: Path) -> None:
     app = create_app(make_settings(database_url, tmp_path, metrics_cache_seconds=3600))
     client = app.test_client()

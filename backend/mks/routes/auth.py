@@ -6,11 +6,16 @@ from flask import Blueprint
 
 from ..api import ANY_ROLE, endpoint
 from ..ratelimit import login_per_client, login_per_username
-from ..schemas import AccessToken, LoginRequest, TokenPair, UserOut
+from ..schemas import LoginRequest, TokenPair, UserOut
 from ..security import authenticated_user
 from ..services import auth
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
+
+
+def _token_pair(tokens: tuple[str, str]) -> TokenPair:
+    access_token, refresh_token = tokens
+    return TokenPair(access_token=access_token, refresh_token=refresh_token, expires_in=auth.access_token_seconds())
 
 
 @bp.post("/login")
@@ -25,26 +30,29 @@ bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
     rate_limited=True,
 )
 def login(body: LoginRequest) -> TokenPair:
-    user = auth.authenticate(body.username, body.password)
-    access_token, refresh_token = auth.issue_tokens(user)
-    return TokenPair(access_token=access_token, refresh_token=refresh_token, expires_in=auth.access_token_seconds())
+    return _token_pair(auth.issue_tokens(auth.authenticate(body.username, body.password)))
 
 
 @bp.post("/refresh")
 @endpoint(
-    summary="リフレッシュトークンでアクセストークンを再発行",
+    summary="リフレッシュトークンを使い、新しいアクセストークンとリフレッシュトークンを発行"
+    "（使ったリフレッシュトークンは失効。再利用されるとログイン全体を失効）",
     tag="auth",
-    response=AccessToken,
+    response=TokenPair,
     refresh=True,
     rate_limited=True,
 )
-def refresh() -> AccessToken:
-    token = auth.refresh_access_token(authenticated_user())
-    return AccessToken(access_token=token, expires_in=auth.access_token_seconds())
+def refresh() -> TokenPair:
+    return _token_pair(auth.rotate_tokens(authenticated_user()))
 
 
 @bp.post("/logout")
-@endpoint(summary="ログアウト（このトークンと対のリフレッシュトークンを失効）", tag="auth", roles=ANY_ROLE, status=204)
+@endpoint(
+    summary="ログアウト（このログインで発行したすべてのアクセストークンとリフレッシュトークンを失効）",
+    tag="auth",
+    roles=ANY_ROLE,
+    status=204,
+)
 def logout() -> None:
     auth.logout(authenticated_user())
 

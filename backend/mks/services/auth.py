@@ -1,26 +1,28 @@
-"""Use cases of authentication: log in, refresh, log out."""
+"""Use cases of authentication: log in, refresh (rotating the refresh token), log out, purge revocations."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..db import get_session
 from ..errors import error_kind
 from ..instrumentation import count_auth_attempt
-from ..models import Actor, AuditAction, RevokedToken, User, as_utc, utcnow
-from ..security import hash_password, token_claims, verify_password
-from ..tokens import ACCESS, REFRESH, issue, new_jti, token_keys
+from ..models import Actor, AuditAction, CurrentUser, User, utcnow
+from ..revocation import purge_expired, revoke, revoke_family
+from ..security import TOKEN_REVOKED, hash_password, token_claims, verify_password
+from ..tokens import ACCESS, FAMILY, GENERATION, REFRESH, family, issue, new_jti, token_keys
 from . import audit
 
 INVALID_CREDENTIALS = error_kind(401, "invalid_credentials", "ユーザー名またはパスワードが正しくありません。")
-# Claim in an access token naming the refresh token it came with, so logout can revoke both.
-REFRESH_JTI_CLAIM = "rjti"
+# Logout and refresh purge expired revocations on the way, at most this often per process.
+_PURGE_INTERVAL_SECONDS = 60.0
 
 
 def _dummy_hash() -> str:
@@ -41,14 +43,13 @@ def authenticate(username: str, password: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     password_hash = user.password_hash if user is not None else _dummy_hash()
     password_ok = verify_password(password_hash, password)
-    if user is not None and _locked(user):
-        _refuse(session, username, "locked")
-    if not password_ok or user is None or not user.is_active:
-        if user is not None:
-            _record_failure(session, user)
+    if user is None:
         _refuse(session, username, "failure")
-    assert user is not None
-    user.failed_logins, user.locked_until = 0, None
+    succeeded = password_ok and user.is_active
+    if not _record_attempt(session, user, succeeded):
+        _refuse(session, username, "locked")
+    if not succeeded:
+        _refuse(session, username, "failure")
     audit.record(AuditAction.LOGIN, user)
     session.commit()
     count_auth_attempt("success")
@@ -62,18 +63,27 @@ def _refuse(session: Session, username: str, status: str) -> NoReturn:
     raise INVALID_CREDENTIALS()
 
 
-def _locked(user: User) -> bool:
-    return user.locked_until is not None and as_utc(user.locked_until) > utcnow()
+def _record_attempt(session: Session, user: User, succeeded: bool) -> bool:
+    """Count the attempt against the lockout in one conditional UPDATE; False when the account is locked.
 
-
-def _record_failure(session: Session, user: User) -> None:
+    The row lock orders concurrent attempts and each sees the one before: exactly the threshold's
+    failure locks (and restarts the count), and attempts after it are refused without counting.
+    """
     settings: Settings = current_app.extensions["mks_settings"]
-    # Atomic increment: concurrent failures from many clients all count.
-    session.execute(update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1))
-    session.refresh(user)
-    if user.failed_logins >= settings.login_lockout_threshold:
-        user.failed_logins = 0
-        user.locked_until = utcnow() + timedelta(minutes=settings.login_lockout_minutes)
+    now = utcnow()
+    failures = User.failed_logins + 1
+    locks = failures >= settings.login_lockout_threshold
+    values = (
+        {"failed_logins": 0, "locked_until": None}
+        if succeeded
+        else {
+            "failed_logins": case((locks, 0), else_=failures),
+            "locked_until": case((locks, now + timedelta(minutes=settings.login_lockout_minutes)), else_=None),
+        }
+    )
+    unlocked = or_(User.locked_until.is_(None), User.locked_until <= now)
+    statement = update(User).where(User.id == user.id, unlocked).values(values)
+    return session.connection().execute(statement).rowcount == 1
 
 
 def access_token_seconds() -> int:
@@ -81,35 +91,54 @@ def access_token_seconds() -> int:
     return int(token_keys().access_lifetime.total_seconds())
 
 
-def issue_tokens(user: Actor) -> tuple[str, str]:
-    """A new access token and the refresh token it is paired with."""
-    refresh_jti = new_jti()
-    refresh_token = issue(user.id, REFRESH, jti=refresh_jti)
-    return _access_token(user, refresh_jti), refresh_token
+def issue_tokens(user: User | CurrentUser, family_id: str | None = None) -> tuple[str, str]:
+    """A new access token and refresh token of the family (None: a new family, for a login)."""
+    claims: dict[str, Any] = {GENERATION: user.token_generation, FAMILY: family_id or new_jti()}
+    return issue(user.id, ACCESS, role=user.role, **claims), issue(user.id, REFRESH, **claims)
 
 
-def refresh_access_token(user: Actor) -> str:
-    """A new access token for the refresh token of the current request."""
-    return _access_token(user, token_claims()["jti"])
+def rotate_tokens(user: CurrentUser) -> tuple[str, str]:
+    """Spend the request's refresh token for a new pair of its family; 401 when it was spent already.
 
-
-def _access_token(user: Actor, refresh_jti: str) -> str:
-    return issue(user.id, ACCESS, role=user.role, **{REFRESH_JTI_CLAIM: refresh_jti})
-
-
-def _revoke(jti: str, user_id: int, expires: datetime) -> None:
+    Spent concurrently by another request counts as reuse too: the family is revoked.
+    """
+    claims = token_claims()
     session = get_session()
-    if session.get(RevokedToken, jti) is None:
-        session.add(RevokedToken(jti=jti, user_id=user_id, expires_at=expires))
+    if not revoke(claims["jti"], user.id, datetime.fromtimestamp(claims["exp"], UTC)):
+        revoke_family(claims, user.id)
+        session.commit()
+        raise TOKEN_REVOKED()
+    tokens = issue_tokens(user, family(claims))
+    session.commit()
+    _purge_now_and_then()
+    return tokens
 
 
 def logout(user: Actor) -> None:
-    """Revoke the current access token and the refresh token paired with it, for every process."""
-    claims = token_claims()
-    expires = datetime.fromtimestamp(claims["exp"], UTC)
-    refresh_expires = expires + token_keys().refresh_lifetime
-    _revoke(claims["jti"], user.id, expires)
-    if REFRESH_JTI_CLAIM in claims:
-        _revoke(claims[REFRESH_JTI_CLAIM], user.id, refresh_expires)
+    """Revoke every token of the current token's family (its login and refreshes), for every process.
+
+    Of concurrent logouts with one token, the one that revokes the family answers; the others find
+    the token revoked (401), as they would a moment later.
+    """
+    if not revoke_family(token_claims(), user.id):
+        raise TOKEN_REVOKED()
     audit.record(AuditAction.LOGOUT, user)
     get_session().commit()
+    _purge_now_and_then()
+
+
+def purge_expired_tokens() -> int:
+    """Delete the revocations whose tokens have all expired (nobody can present them); how many."""
+    deleted = purge_expired()
+    get_session().commit()
+    return deleted
+
+
+def _purge_now_and_then() -> None:
+    extensions = current_app.extensions
+    now = time.monotonic()
+    last = extensions.get("mks_revocations_purged_at")
+    if last is not None and now - last < _PURGE_INTERVAL_SECONDS:
+        return
+    extensions["mks_revocations_purged_at"] = now
+    purge_expired_tokens()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..db import get_session
@@ -51,10 +51,13 @@ def create_user(data: UserCreate, acting: Actor | None = None) -> User:
     return user
 
 
-def update_user(user_id: int, data: UserUpdate, acting: Actor) -> User:
-    """Change an account; admins cannot demote or disable themselves (no lock-out)."""
+def update_user(user_id: int, data: UserUpdate, acting: Actor | None) -> User:
+    """Change an account (acting: the admin doing it, None from the CLI); admins cannot demote or disable themselves.
+
+    A new password or disabling ends every session of the user: their tokens issued so far are refused.
+    """
     user = get_user(user_id)
-    if user.id == acting.id and (data.role not in (None, Role.ADMIN) or data.is_active is False):
+    if acting is not None and user.id == acting.id and (data.role not in (None, Role.ADMIN) or data.is_active is False):
         raise ApiError(409, "cannot_demote_self", "自分自身の管理者権限の削除や無効化はできません。")
     if data.role is not None and data.role != user.role:
         audit.record(
@@ -77,5 +80,8 @@ def update_user(user_id: int, data: UserUpdate, acting: Actor) -> User:
         user.role = data.role
     if data.is_active is not None:
         user.is_active = data.is_active
+    if data.password is not None or data.is_active is False:
+        # In SQL, so concurrent changes each bump it; re-enabling later does not revive the tokens.
+        get_session().execute(update(User).where(User.id == user.id).values(token_generation=User.token_generation + 1))
     get_session().commit()
     return user
