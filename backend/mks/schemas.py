@@ -292,6 +292,9 @@ class SearchPage(BaseModel):
     limit: int
     offset: int
     terms: list[str] = Field(description="正規化後の検索語（すべてを含むものが一致）")
+    ignored_terms: list[str] = Field(
+        description="検索に使わなかった語（正規化後）。語は先頭から 8 語までで、9 語目以降はここに入る。なければ空"
+    )
 
 
 class RevisionSummary(BaseModel):

@@ -74,6 +74,7 @@ def search(query: SearchQuery) -> SearchPage:
         limit=query.limit,
         offset=query.offset,
         terms=results.terms,
+        ignored_terms=results.ignored_terms,
     )
 
 

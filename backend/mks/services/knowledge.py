@@ -45,6 +45,7 @@ class SearchResults:
     total: int
     total_is_exact: bool
     terms: list[str]
+    ignored_terms: list[str]
 
 
 NOT_FOUND = error_kind(404, "knowledge_not_found", "ナレッジが見つかりません。")
@@ -382,11 +383,16 @@ def tag_counts(user: Actor) -> list[tuple[str, int]]:
 
 def search(query: SearchQuery, user: Actor) -> SearchResults:
     """Entries containing every query term, best first, each with its score and snippet."""
-    terms = parse_query(query.q)
+    parsed = parse_query(query.q)
+    terms = parsed.terms
     if not terms:
-        raise ApiError(
-            422,
-            details=[{"location": "query", "field": "q", "type": "missing", "message": "検索語を指定してください。"}],
+        raise _query_error("missing", "検索語を指定してください。")
+    if not any(term.indexed for term in terms):
+        # No index holds them: every entry would be read (hundreds of ms at 100k entries).
+        raise _query_error(
+            "unindexable_query",
+            "記号だけの 1〜2 文字の語（% や _ など）は索引で検索できないため、それだけでは検索できません。"
+            "文字・数字を含む語か 3 文字以上の語を加えてください。",
         )
     window: int = current_app.extensions["mks_settings"].search_window
     if query.offset >= window:
@@ -414,4 +420,8 @@ def search(query: SearchQuery, user: Actor) -> SearchResults:
         for hit in page.hits
         if (row := found.get(hit.knowledge_id)) is not None
     ]
-    return SearchResults(hits, page.total, page.total_is_exact, words)
+    return SearchResults(hits, page.total, page.total_is_exact, words, parsed.ignored)
+
+
+def _query_error(kind: str, message: str) -> ApiError:
+    return ApiError(422, details=[{"location": "query", "field": "q", "type": kind, "message": message}])
