@@ -43,9 +43,9 @@ def _detail(row: Row[Any], **overrides: Any) -> KnowledgeOut:
     response=KnowledgePage,
 )
 def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
-    rows, total = knowledge.list_knowledge(query, authenticated_user())
+    rows, total, next_cursor = knowledge.list_knowledge(query, authenticated_user())
     items = [KnowledgeSummary.from_row(row) for row in rows]
-    return KnowledgePage(items=items, total=total, limit=query.limit, offset=query.offset)
+    return KnowledgePage(items=items, total=total, limit=query.limit, offset=query.offset, next_cursor=next_cursor)
 
 
 @bp.post("")
