@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 from sqlalchemy import Row
 
 from ..api import ADMINS, ANY_ROLE, EDITORS, endpoint
+from ..ratelimit import search_limit
 from ..schemas import (
     KnowledgeCreate,
     KnowledgeListQuery,
@@ -21,6 +22,7 @@ from ..schemas import (
     SearchHitOut,
     SearchPage,
     SearchQuery,
+    SortKey,
     TagCount,
     TagCountList,
 )
@@ -34,7 +36,13 @@ def _detail(row: Row[Any], **overrides: Any) -> KnowledgeOut:
     return KnowledgeOut.from_row(row, **overrides)
 
 
+def _sorted_by_index() -> bool:
+    # Read before the query is validated: an unknown sort counts against the budget, then answers 422.
+    return request.args.get("sort", SortKey.UPDATED_DESC.value) in knowledge.INDEXED_SORTS
+
+
 @bp.get("")
+@search_limit(exempt_when=_sorted_by_index)
 @endpoint(
     summary="ナレッジ一覧（絞り込み・並べ替え・ページング）",
     tag="knowledge",
@@ -58,6 +66,7 @@ def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
 
 
 @bp.get("/search")
+@search_limit()
 @endpoint(
     summary="全文検索（日本語対応、全語一致、関連度順、抜粋付き）",
     tag="knowledge",

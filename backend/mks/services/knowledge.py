@@ -81,6 +81,9 @@ SORT_KEYS: dict[SortKey, tuple[ColumnElement[Any], bool]] = {
     SortKey.VIEWS_DESC: (Knowledge.view_count.expression, True),
     SortKey.PRIORITY_DESC: (PRIORITY_RANK, True),
 }
+# The orders an index on updated_at serves (with or without the status or category filter): their
+# pages cost a few index entries; any other order sorts every matching entry.
+INDEXED_SORTS = frozenset({SortKey.UPDATED_DESC, SortKey.UPDATED})
 INVALID_CURSOR = functools.partial(
     ApiError,
     422,
