@@ -133,6 +133,7 @@ def test_ranking_prefers_title_over_body(client: FlaskClient, admin: dict[str, s
         ("表記 %", ['OR と NEAR を含む "記号" のメモ']),
         ("_ 表記", ['OR と NEAR を含む "記号" のメモ']),
         ("養生 %", []),
+        ("温度 ℃", ["寒中コンクリートの加熱養生"]),  # NFKC: ℃ is °c, in the text as in the query
         ("養生*", []),
         ("'; DROP TABLE knowledge; --", []),
         ("NEAR(養生 温度)", []),
