@@ -87,7 +87,7 @@ class SideBySide:
 
     def search(self, q: str) -> int:
         """The search backend's query, as the app runs it for an administrator's first page."""
-        page = self.backend.search(self.connection, parse_query(q), SearchFilters(), PAGE, 0, self.window)
+        page = self.backend.search(self.connection, parse_query(q).terms, SearchFilters(), PAGE, 0, self.window)
         return page.total
 
     def where(self, q: str) -> tuple[str, dict[str, str]]:

@@ -100,6 +100,7 @@ def backend_env(instance: Path, database_url: str, port: int, **settings: str) -
             "MKS_RATELIMIT_DEFAULT": "100000000 per minute",
             "MKS_RATELIMIT_LOGIN_PER_CLIENT": "100000 per minute",
             "MKS_RATELIMIT_LOGIN_PER_USERNAME": "100000 per minute",
+            "MKS_RATELIMIT_SEARCH": "100000000 per minute",
         }
     )
     env.update({f"MKS_{name.upper()}": value for name, value in settings.items()})

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     ratelimit_default: str = "600 per minute"
     ratelimit_login_per_client: str = "20 per minute"
     ratelimit_login_per_username: str = "10 per minute"
+    # Searches and lists sorted without an index, per user: each reads far more than a detail page.
+    ratelimit_search: str = "120 per minute"
 
     metrics_enabled: bool = True
     metrics_cache_seconds: float = Field(default=5.0, ge=0)

@@ -1,17 +1,21 @@
-"""Rate limits: a default limit on the API and strict limits on login, per client and per username."""
+"""Rate limits: a default limit on the API, strict limits on login (per client and per username), and a
+budget of expensive reads per user."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from flask import Flask, current_app, request
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RouteLimit
 from flask_limiter.util import get_remote_address
 from limits.storage import MemoryStorage
 from pydantic import TypeAdapter, ValidationError
 
 from .config import Settings
+from .errors import ApiError
 from .schemas import LoginName
+from .tokens import ACCESS, verify_request
 
 limiter = Limiter(key_func=get_remote_address)
 
@@ -65,6 +69,33 @@ def login_username_key() -> str:
 
 login_per_client = limiter.limit(lambda: _settings().ratelimit_login_per_client)
 login_per_username = limiter.limit(lambda: _settings().ratelimit_login_per_username, key_func=login_username_key)
+
+
+def user_or_client_key() -> str:
+    """Rate-limit key of an authenticated route: the user of a verified access token, else the client.
+
+    One user's budget is the same from every address, and users behind one proxy address do not
+    share theirs. Only a token signed here names a user, so made-up keys cannot spread requests.
+    """
+    try:
+        claims = verify_request(ACCESS)
+    except ApiError:
+        return f"client:{get_remote_address()}"
+    return f"user:{claims['sub']}"
+
+
+def search_limit(exempt_when: Callable[[], bool] | None = None) -> RouteLimit:
+    """The budget of expensive reads (MKS_RATELIMIT_SEARCH), shared by every route it decorates, per user.
+
+    It comes on top of the default limit, which still applies.
+    """
+    return limiter.shared_limit(
+        lambda: _settings().ratelimit_search,
+        scope="search",
+        key_func=user_or_client_key,
+        exempt_when=exempt_when,
+        override_defaults=False,
+    )
 
 
 def _is_not_api() -> bool:

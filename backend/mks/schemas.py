@@ -7,7 +7,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 from sqlalchemy import Row
@@ -247,6 +256,9 @@ class KnowledgePage(BaseModel):
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        description="次のページの cursor（同じ絞り込み・sort で渡す）。最後のページでは null"
+    )
 
 
 class SortKey(StrEnum):
@@ -260,7 +272,29 @@ class SortKey(StrEnum):
     PRIORITY_DESC = "-priority"
 
 
+# The database reads and drops every row before an offset: deeper pages are reached by cursor.
+MAX_LIST_OFFSET = 10_000
+
+
+def _shallow_offset(offset: int) -> int:
+    if offset > MAX_LIST_OFFSET:
+        raise PydanticCustomError(
+            "offset_too_deep",
+            f"offset は {MAX_LIST_OFFSET:,} までです。続きは応答の next_cursor を cursor に指定して取得してください。",
+        )
+    return offset
+
+
 class KnowledgeListQuery(Page):
+    offset: Annotated[int, AfterValidator(_shallow_offset)] = Field(
+        default=0, ge=0, json_schema_extra={"maximum": MAX_LIST_OFFSET}
+    )
+    cursor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="前のページの next_cursor。その続きを返す（offset とは併用できない）",
+    )
     category: Name | None = None
     tag: Name | None = None
     status: Status | None = None
@@ -268,6 +302,14 @@ class KnowledgeListQuery(Page):
     owner_department: Department | None = None
     updated_since: QueryTimestamp | None = Field(default=None, description=QUERY_TIMESTAMP_HELP)
     sort: SortKey = SortKey.UPDATED_DESC
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor_alone(cls, cursor: str | None, info: ValidationInfo) -> str | None:
+        # A cursor is the position to go on from: an offset beside it would say another.
+        if cursor is not None and info.data.get("offset"):
+            raise PydanticCustomError("cursor_with_offset", "cursor と offset は同時に指定できません。")
+        return cursor
 
 
 class SearchQuery(Page):
@@ -290,6 +332,9 @@ class SearchPage(BaseModel):
     limit: int
     offset: int
     terms: list[str] = Field(description="正規化後の検索語（すべてを含むものが一致）")
+    ignored_terms: list[str] = Field(
+        description="検索に使わなかった語（正規化後）。語は先頭から 8 語までで、9 語目以降はここに入る。なければ空"
+    )
 
 
 class RevisionSummary(BaseModel):

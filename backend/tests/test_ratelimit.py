@@ -10,13 +10,16 @@ from typing import Any
 
 import pytest
 import redis
+from flask import Flask
+from flask.testing import FlaskClient
 from limits.storage import memory
 
 from mks import ratelimit
 from mks.app import create_app
+from mks.config import Settings
 from mks.ratelimit import InlineExpiryMemoryStorage, limiter
 
-from .conftest import make_settings
+from .conftest import Auth, make_settings
 
 LOGIN = "/api/v1/auth/login"
 
@@ -174,3 +177,68 @@ def test_a_valid_username_is_still_limited_across_clients(
             assert any(b"user:yamada" in key for key in _redis_keys(login_storage))
     finally:
         app.extensions["mks_db"].engine.dispose()
+
+
+SEARCH = "/api/v1/knowledge/search"
+LIST = "/api/v1/knowledge"
+RATE_LIMITED = {
+    "error": {
+        "code": "rate_limited",
+        "message": "リクエストが多すぎます。しばらく待ってから再試行してください。",
+        "status": 429,
+    }
+}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path / "instance", ratelimit_search="2 per minute")
+
+
+def rate_limit_hits(app: Flask, endpoint: str) -> float | None:
+    return app.extensions["mks_scrape_registry"].get_sample_value(  # type: ignore[no-any-return]
+        "mks_rate_limit_hits_total", {"endpoint": endpoint}
+    )
+
+
+def test_search_has_its_own_limit_per_user(app: Flask, client: FlaskClient, auth: Auth) -> None:
+    """Search reads far more than a detail page: a viewer gets MKS_RATELIMIT_SEARCH of them, whatever the address."""
+    viewer = auth.headers("partner")
+    searches = [
+        client.get(SEARCH, query_string={"q": "養生"}, headers=viewer, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})
+        for n in range(3)
+    ]
+    assert [response.status_code for response in searches] == [200, 200, 429]
+    assert searches[2].json == RATE_LIMITED
+    assert 0 < int(searches[2].headers["Retry-After"]) <= 60
+    # A new token of the same user shares the budget; another user from the same address has their own.
+    assert client.get(SEARCH, query_string={"q": "養生"}, headers=auth.headers("partner")).status_code == 429
+    assert client.get(SEARCH, query_string={"q": "養生"}, headers=auth.headers("admin")).status_code == 200
+    # Cheap routes are not counted against it.
+    assert client.get(LIST, headers=viewer).status_code == 200
+    assert rate_limit_hits(app, SEARCH) == 2
+    assert rate_limit_hits(app, LIST) is None
+
+
+def test_search_without_a_valid_token_is_limited_per_client(app: Flask, client: FlaskClient) -> None:
+    anonymous = [
+        client.get(SEARCH, query_string={"q": "養生"}, environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code
+        for _ in range(3)
+    ]
+    assert anonymous == [401, 401, 429]
+    forged = {"Authorization": "Bearer forged.token.value"}
+    other = client.get(SEARCH, query_string={"q": "養生"}, headers=forged, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert other.status_code == 401
+    assert rate_limit_hits(app, SEARCH) == 1
+
+
+def test_lists_sorted_without_an_index_share_the_search_budget(app: Flask, client: FlaskClient, auth: Auth) -> None:
+    viewer = auth.headers("partner")
+    assert client.get(LIST, query_string={"sort": "title"}, headers=viewer).status_code == 200
+    assert client.get(SEARCH, query_string={"q": "養生"}, headers=viewer).status_code == 200
+    refused = client.get(LIST, query_string={"sort": "-priority"}, headers=viewer)
+    assert (refused.status_code, refused.json) == (429, RATE_LIMITED)
+    # Newest or oldest first walks the updated_at index: as cheap as a detail page, never refused here.
+    for sort in ("-updated_at", "updated_at"):
+        assert client.get(LIST, query_string={"sort": sort}, headers=viewer).status_code == 200
+    assert rate_limit_hits(app, LIST) == 1

@@ -69,6 +69,7 @@ def soak_server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, psutil
         ratelimit_default="1000000 per minute",
         ratelimit_login_per_client="1000000 per minute",
         ratelimit_login_per_username="1000000 per minute",
+        ratelimit_search="1000000 per minute",
         argon2_time_cost="1",
         argon2_memory_cost_kib="1024",
     )

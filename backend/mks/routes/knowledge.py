@@ -8,6 +8,7 @@ from flask import Blueprint, request
 from sqlalchemy import Row
 
 from ..api import ADMINS, ANY_ROLE, EDITORS, endpoint
+from ..ratelimit import search_limit
 from ..schemas import (
     KnowledgeCreate,
     KnowledgeListQuery,
@@ -21,6 +22,7 @@ from ..schemas import (
     SearchHitOut,
     SearchPage,
     SearchQuery,
+    SortKey,
     TagCount,
     TagCountList,
 )
@@ -34,7 +36,13 @@ def _detail(row: Row[Any], **overrides: Any) -> KnowledgeOut:
     return KnowledgeOut.from_row(row, **overrides)
 
 
+def _sorted_by_index() -> bool:
+    # Read before the query is validated: an unknown sort counts against the budget, then answers 422.
+    return request.args.get("sort", SortKey.UPDATED_DESC.value) in knowledge.INDEXED_SORTS
+
+
 @bp.get("")
+@search_limit(exempt_when=_sorted_by_index)
 @endpoint(
     summary="ナレッジ一覧（絞り込み・並べ替え・ページング）",
     tag="knowledge",
@@ -43,9 +51,9 @@ def _detail(row: Row[Any], **overrides: Any) -> KnowledgeOut:
     response=KnowledgePage,
 )
 def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
-    rows, total = knowledge.list_knowledge(query, authenticated_user())
+    rows, total, next_cursor = knowledge.list_knowledge(query, authenticated_user())
     items = [KnowledgeSummary.from_row(row) for row in rows]
-    return KnowledgePage(items=items, total=total, limit=query.limit, offset=query.offset)
+    return KnowledgePage(items=items, total=total, limit=query.limit, offset=query.offset, next_cursor=next_cursor)
 
 
 @bp.post("")
@@ -58,6 +66,7 @@ def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
 
 
 @bp.get("/search")
+@search_limit()
 @endpoint(
     summary="全文検索（日本語対応、全語一致、関連度順、抜粋付き）",
     tag="knowledge",
@@ -74,6 +83,7 @@ def search(query: SearchQuery) -> SearchPage:
         limit=query.limit,
         offset=query.offset,
         terms=results.terms,
+        ignored_terms=results.ignored_terms,
     )
 
 

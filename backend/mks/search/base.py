@@ -11,6 +11,9 @@ from sqlalchemy import Connection, Row
 
 from .text import Term, normalize
 
+# The searchable fields of a normalized document, shortest first.
+FIELDS = ("title", "tags", "summary", "content")
+
 
 @dataclass(frozen=True)
 class IndexedDocument:
@@ -87,11 +90,30 @@ def score_sql(terms: list[Term], params: dict[str, Any], *, find: str) -> str:
     return " + ".join(scores)
 
 
+def holds_sql(terms: list[Term], *, find: str, indexed: bool) -> str:
+    """SQL true when the row aliased ``s`` holds every term that is (or is not) ``indexed``.
+
+    The terms are bound as ``:term<n>`` by score_sql. ``find`` (strpos, instr) matches literally,
+    unlike LIKE, and offers an index nothing to plan with: it checks rows found otherwise. Field
+    by field, shortest first: a hit in a short field spares reading the body.
+    """
+    conditions = [
+        "(" + " OR ".join(f"{find}(s.{field}, :term{index}) > 0" for field in FIELDS) + ")"
+        for index, term in enumerate(terms)
+        if term.indexed is indexed
+    ]
+    return " AND ".join(conditions) or "1 = 1"
+
+
 def ranked_page(rows: Sequence[Row[Any]], limit: int, offset: int, window: int) -> SearchPage:
-    """One page of the window's rows (id, score, updated_at), best score first, then newest."""
-    ordered = sorted(rows, key=lambda row: (round(float(row.score), 6), row.updated_at, row.id), reverse=True)
+    """One page of the window's rows (id, score, updated_at, kept), best score first, then newest.
+
+    The rows are the candidates the indexed terms found; those not ``kept`` lack an unindexed term.
+    """
+    matches = [row for row in rows if row.kept]
+    ordered = sorted(matches, key=lambda row: (round(float(row.score), 6), row.updated_at, row.id), reverse=True)
     hits = [SearchHit(row.id, round(float(row.score), 6)) for row in ordered[offset : offset + limit]]
-    return SearchPage(hits, len(rows), total_is_exact=len(rows) < window)
+    return SearchPage(hits, len(matches), total_is_exact=len(rows) < window)
 
 
 class SearchBackend(ABC):
@@ -120,6 +142,10 @@ class SearchBackend(ABC):
         Ranking every match of a term found in most entries costs time in proportion to the whole
         table; ranking the newest ``window`` matches costs the same whatever the term, so a
         common term answers as fast as a rare one. Below the window, every match is ranked.
+
+        At least one term must be indexed. Unindexed (SCAN) terms, which only reading every entry
+        could find, filter the newest ``window`` entries holding the indexed terms, so they read
+        no more entries than the ranking does.
         """
 
     @abstractmethod

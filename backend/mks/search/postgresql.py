@@ -3,7 +3,8 @@
 ``knowledge_search`` holds each entry's normalized fields and the distinct unigrams/bigrams of
 its text. A GIN ``gin_trgm_ops`` index over the concatenated fields answers ``LIKE '%term%'``
 for 3+ character terms; a term of 1-2 characters yields no trigram (pg_trgm would fall back to a
-full index scan), so it is answered by the GIN index on ``grams`` with ``@>``.
+full index scan), so it is answered by the GIN index on ``grams`` with ``@>``. Short punctuation
+terms, which neither index holds, only filter the entries the other terms found.
 
 pg_trgm only keeps characters the database's LC_CTYPE calls alphanumeric: under the ``C``
 locale every Japanese character is dropped and the index silently degrades to a full scan.
@@ -18,7 +19,15 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from ..config import ConfigError
-from .base import IndexedDocument, SearchBackend, SearchFilters, SearchPage, ranked_page, score_sql
+from .base import (
+    IndexedDocument,
+    SearchBackend,
+    SearchFilters,
+    SearchPage,
+    holds_sql,
+    ranked_page,
+    score_sql,
+)
 from .text import Term, TermKind, escape_like, grams
 
 
@@ -39,7 +48,6 @@ def _ids(connection: Connection, conditions: list[str], params: dict[str, Any]) 
     )
 
 
-FIELDS = ("title", "tags", "summary", "content")
 # Must stay identical to the expression of the index ix_knowledge_search_trgm (see the migration).
 DOCUMENT = "(s.title || ' ' || s.summary || ' ' || s.tags || ' ' || s.content)"
 
@@ -77,9 +85,10 @@ class PostgresSearch(SearchBackend):
         newest = self._newest_by_walk(connection, terms, filter_conditions, params)
         if newest is None:
             newest = self._newest_by_index(connection, terms, filter_conditions, params)
+        kept = holds_sql(terms, find="strpos", indexed=False)
         rows = connection.execute(
             text(
-                f"SELECT s.knowledge_id AS id, {score} AS score, knowledge.updated_at AS updated_at "
+                f"SELECT s.knowledge_id AS id, {score} AS score, knowledge.updated_at AS updated_at, {kept} AS kept "
                 "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id "
                 "WHERE s.knowledge_id = ANY(:newest)"
             ),
@@ -97,7 +106,7 @@ class PostgresSearch(SearchBackend):
             params["grams"] = gram_terms
             conditions.append("s.grams @> CAST(:grams AS text[])")
         for index, term in enumerate(terms):
-            if term.kind is not TermKind.GRAM:
+            if term.kind is TermKind.TRIGRAM:
                 params[f"like{index}"] = escape_like(term.text)
                 conditions.append(f"{DOCUMENT} LIKE :like{index} ESCAPE '\\'")
         return _ids(connection, conditions, params)
@@ -114,7 +123,7 @@ class PostgresSearch(SearchBackend):
         the terms' bigrams. The walk is chosen when it re-checks fewer entries, and given twice the
         entries it should need; a term rarer than its bigrams promised returns None, to the index.
         """
-        bigrams = sorted({gram for term in terms for gram in _bigrams(term.text)})
+        bigrams = sorted({gram for term in terms if term.indexed for gram in _bigrams(term.text)})
         entries: float = connection.execute(
             text("SELECT reltuples FROM pg_class WHERE oid = 'knowledge_search'::regclass")
         ).scalar_one()
@@ -136,12 +145,8 @@ class PostgresSearch(SearchBackend):
         conditions = [
             "s.knowledge_id > (SELECT max(knowledge_id) FROM knowledge_search) - :walk_budget",
             *filter_conditions,
-            # :term<n> are bound by score_sql. strpos, unlike LIKE, offers the GIN index nothing to plan
-            # with; field by field, a hit in a short field spares reading the body.
-            *(
-                "(" + " OR ".join(f"strpos(s.{field}, :term{index}) > 0" for field in FIELDS) + ")"
-                for index in range(len(terms))
-            ),
+            # strpos offers the GIN index nothing to plan with: the walk stays on the primary key.
+            holds_sql(terms, find="strpos", indexed=True),
         ]
         newest = _ids(connection, conditions, params)
         return newest if len(newest) == params["window"] else None

@@ -4,8 +4,8 @@
 The trigram tokenizer cannot match anything shorter, so ``knowledge_fts_grams`` (tokenize='unicode61',
 contentless) holds each document's distinct 1- and 2-character grams as space-separated tokens; a
 1-2 character term is then a single-token MATCH. Short terms with punctuation, which neither index
-holds, are found by a LIKE scan over the trigram table. Scores are computed from the normalized
-text the trigram table keeps.
+holds, are looked for in the newest matches of the other terms only (see SearchBackend.search).
+Scores are computed from the normalized text the trigram table keeps.
 """
 
 from __future__ import annotations
@@ -14,8 +14,16 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from .base import IndexedDocument, SearchBackend, SearchFilters, SearchPage, ranked_page, score_sql
-from .text import Term, TermKind, escape_like, grams
+from .base import (
+    IndexedDocument,
+    SearchBackend,
+    SearchFilters,
+    SearchPage,
+    holds_sql,
+    ranked_page,
+    score_sql,
+)
+from .text import Term, TermKind, grams
 
 COLUMNS = ("title", "summary", "content", "tags")
 
@@ -98,23 +106,17 @@ class SqliteSearch(SearchBackend):
                 if source == "knowledge_fts_grams"
                 else f"{source}.rowid IN (SELECT rowid FROM knowledge_fts_grams WHERE {gram_match})"
             )
-        for index, word in enumerate(term.text for term in terms if term.kind is TermKind.SCAN):
-            params[f"scan{index}"] = escape_like(word)
-            conditions.append(
-                f"{source}.rowid IN (SELECT rowid FROM knowledge_fts WHERE "
-                + " OR ".join(f"{column} LIKE :scan{index} ESCAPE '\\'" for column in COLUMNS)
-                + ")"
-            )
         filter_conditions = filters.sql_conditions(params)
         conditions.extend(filter_conditions)
         join_knowledge = f" JOIN knowledge ON knowledge.id = {source}.rowid" if filter_conditions else ""
         score = score_sql(terms, params, find="instr")
+        kept = holds_sql(terms, find="instr", indexed=False)
         rows = connection.execute(
             text(
                 f"WITH newest AS (SELECT {source}.rowid AS id FROM {source}{join_knowledge} "
                 f"WHERE {' AND '.join(conditions)} "
                 f"ORDER BY {source}.rowid DESC LIMIT :window) "
-                f"SELECT newest.id AS id, {score} AS score, knowledge.updated_at AS updated_at "
+                f"SELECT newest.id AS id, {score} AS score, knowledge.updated_at AS updated_at, {kept} AS kept "
                 "FROM newest JOIN knowledge_fts AS s ON s.rowid = newest.id JOIN knowledge ON knowledge.id = newest.id"
             ),
             params,

@@ -31,8 +31,19 @@ class Term:
     text: str
     kind: TermKind
 
+    @property
+    def indexed(self) -> bool:
+        """Whether an index finds the entries holding it (a SCAN term can only be checked entry by entry)."""
+        return self.kind is not TermKind.SCAN
 
-def parse_query(query: str) -> list[Term]:
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    terms: list[Term]  # the first MAX_TERMS, which every match holds
+    ignored: list[str]  # the terms after them, not searched
+
+
+def parse_query(query: str) -> ParsedQuery:
     """Split a query on whitespace into normalized, de-duplicated terms; every term must match."""
     terms: list[Term] = []
     for word in dict.fromkeys(normalize(query).split()):
@@ -43,7 +54,7 @@ def parse_query(query: str) -> list[Term]:
         else:
             kind = TermKind.SCAN
         terms.append(Term(word, kind))
-    return terms[:MAX_TERMS]
+    return ParsedQuery(terms[:MAX_TERMS], [term.text for term in terms[MAX_TERMS:]])
 
 
 def grams(text: str) -> list[str]:

@@ -5,10 +5,25 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import JSON, ColumnElement, Row, Select, bindparam, case, func, select, true, update
+from sqlalchemy import (
+    JSON,
+    BindParameter,
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
@@ -16,6 +31,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 
+from .. import cursors
 from ..db import current_db, get_session
 from ..errors import ApiError, error_kind
 from ..models import (
@@ -30,6 +46,7 @@ from ..models import (
     Status,
     Tag,
     User,
+    as_utc,
     knowledge_tags,
     utcnow,
 )
@@ -45,6 +62,7 @@ class SearchResults:
     total: int
     total_is_exact: bool
     terms: list[str]
+    ignored_terms: list[str]
 
 
 NOT_FOUND = error_kind(404, "knowledge_not_found", "ナレッジが見つかりません。")
@@ -53,16 +71,33 @@ PRIORITY_RANK = case(
     {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.CRITICAL: 3},
     value=Knowledge.priority,
 )
-SORT_ORDER: dict[SortKey, ColumnElement[Any]] = {
-    SortKey.UPDATED_DESC: Knowledge.updated_at.desc(),
-    SortKey.UPDATED: Knowledge.updated_at.asc(),
-    SortKey.CREATED_DESC: Knowledge.created_at.desc(),
-    SortKey.CREATED: Knowledge.created_at.asc(),
-    SortKey.TITLE: Knowledge.title.asc(),
-    SortKey.TITLE_DESC: Knowledge.title.desc(),
-    SortKey.VIEWS_DESC: Knowledge.view_count.desc(),
-    SortKey.PRIORITY_DESC: PRIORITY_RANK.desc(),
+# Each list order: its key (never NULL) and whether it descends; ties go to the larger id.
+SORT_KEYS: dict[SortKey, tuple[ColumnElement[Any], bool]] = {
+    SortKey.UPDATED_DESC: (Knowledge.updated_at.expression, True),
+    SortKey.UPDATED: (Knowledge.updated_at.expression, False),
+    SortKey.CREATED_DESC: (Knowledge.created_at.expression, True),
+    SortKey.CREATED: (Knowledge.created_at.expression, False),
+    SortKey.TITLE: (Knowledge.title.expression, False),
+    SortKey.TITLE_DESC: (Knowledge.title.expression, True),
+    SortKey.VIEWS_DESC: (Knowledge.view_count.expression, True),
+    SortKey.PRIORITY_DESC: (PRIORITY_RANK, True),
 }
+# The orders an index on updated_at serves (with or without the status or category filter): their
+# pages cost a few index entries; any other order sorts every matching entry.
+INDEXED_SORTS = frozenset({SortKey.UPDATED_DESC, SortKey.UPDATED})
+INVALID_CURSOR = functools.partial(
+    ApiError,
+    422,
+    details=[
+        {
+            "location": "query",
+            "field": "cursor",
+            "type": "invalid_cursor",
+            "message": "cursor が不正か、別の並び順（sort）の一覧のものです。"
+            "一覧の最初のページから取得し直してください。",
+        }
+    ],
+)
 
 
 def visible_statuses(user: Actor) -> tuple[str, ...] | None:
@@ -200,29 +235,68 @@ def record_view(knowledge_id: int) -> None:
 
 @functools.lru_cache(maxsize=512)
 def _list_statements(
-    filters: tuple[str, ...], sort: SortKey, statuses: tuple[str, ...] | None
+    filters: tuple[str, ...], sort: SortKey, statuses: tuple[str, ...] | None, after_cursor: bool
 ) -> tuple[Select[*tuple[Any, ...]], Select[int]]:
-    """The page and count statements for one combination of filters, sort order and visibility."""
+    """The page and count statements for one combination of filters, sort order, visibility and cursor."""
     conditions = [_LIST_FILTERS[name]() for name in filters]
     if statuses is not None:
         conditions.append(Knowledge.status.in_(statuses))
+    key, descending = SORT_KEYS[sort]
+    count = select(func.count()).select_from(Knowledge).where(*conditions)
+    if after_cursor:
+        conditions.append(_after(key, descending))
     page = (
-        _SUMMARIES.where(*conditions)
-        .order_by(SORT_ORDER[sort], Knowledge.id.desc())
+        _SUMMARIES.add_columns(key.label("sort_key"))
+        .where(*conditions)
+        .order_by(key.desc() if descending else key.asc(), Knowledge.id.desc())
         .limit(bindparam("limit"))
         .offset(bindparam("offset"))
     )
-    return page, select(func.count()).select_from(Knowledge).where(*conditions)
+    return page, count
 
 
-def list_knowledge(query: KnowledgeListQuery, user: Actor) -> tuple[list[Row[Any]], int]:
-    """One page of summary rows matching the filters, and the total number matching."""
-    values = {name: value for name in _LIST_FILTERS if (value := getattr(query, name)) is not None}
-    page, count = _list_statements(tuple(values), query.sort, visible_statuses(user))
+def _after(key: ColumnElement[Any], descending: bool) -> ColumnElement[bool]:
+    """Rows after the cursor's (key, id) in list order: key in its direction, then id descending.
+
+    The first bound alone is what an index on the key seeks to; the second orders the ties.
+    """
+    value: BindParameter[Any] = bindparam("cursor_key")
+    last_id: BindParameter[int] = bindparam("cursor_id")
+    if descending:
+        return and_(key <= value, or_(key < value, Knowledge.id < last_id))
+    return and_(key >= value, or_(key > value, Knowledge.id < last_id))
+
+
+def _cursor_of(sort: SortKey, row: Row[Any]) -> str:
+    key = as_utc(row.sort_key).isoformat() if isinstance(row.sort_key, datetime) else row.sort_key
+    return cursors.encode([sort.value, key, row.id])
+
+
+def _cursor_position(cursor: str, sort: SortKey) -> dict[str, Any]:
+    """The bound values of _after for a cursor of this sort order; 422 for any other cursor."""
+    try:
+        issued_for, key, last_id = cursors.decode(cursor)
+    except cursors.InvalidCursor:
+        raise INVALID_CURSOR() from None
+    if issued_for != sort.value:
+        raise INVALID_CURSOR()
+    if SORT_KEYS[sort][0].type.python_type is datetime:
+        key = datetime.fromisoformat(key)
+    return {"cursor_key": key, "cursor_id": last_id}
+
+
+def list_knowledge(query: KnowledgeListQuery, user: Actor) -> tuple[list[Row[Any]], int, str | None]:
+    """One page of summary rows matching the filters, the total number matching, and the next page's cursor."""
+    values: dict[str, Any] = {name: value for name in _LIST_FILTERS if (value := getattr(query, name)) is not None}
+    position = _cursor_position(query.cursor, query.sort) if query.cursor is not None else {}
+    page, count = _list_statements(tuple(values), query.sort, visible_statuses(user), bool(position))
     connection = get_session().connection()
     total: int = connection.execute(count, values).scalar_one()
-    rows = connection.execute(page, {**values, "limit": query.limit, "offset": query.offset}).all()
-    return list(rows), total
+    # One row more than the page says whether another page follows.
+    rows = connection.execute(page, {**values, **position, "limit": query.limit + 1, "offset": query.offset}).all()
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return list(rows), total, _cursor_of(query.sort, rows[-1]) if more else None
 
 
 def _category(name: str, location: str = "body") -> Category:
@@ -416,11 +490,16 @@ def tag_counts(user: Actor) -> list[tuple[str, int]]:
 
 def search(query: SearchQuery, user: Actor) -> SearchResults:
     """Entries containing every query term, best first, each with its score and snippet."""
-    terms = parse_query(query.q)
+    parsed = parse_query(query.q)
+    terms = parsed.terms
     if not terms:
-        raise ApiError(
-            422,
-            details=[{"location": "query", "field": "q", "type": "missing", "message": "検索語を指定してください。"}],
+        raise _query_error("missing", "検索語を指定してください。")
+    if not any(term.indexed for term in terms):
+        # No index holds them: every entry would be read (hundreds of ms at 100k entries).
+        raise _query_error(
+            "unindexable_query",
+            "記号だけの 1〜2 文字の語（% や _ など）は索引で検索できないため、それだけでは検索できません。"
+            "文字・数字を含む語か 3 文字以上の語を加えてください。",
         )
     window: int = current_app.extensions["mks_settings"].search_window
     if query.offset >= window:
@@ -448,4 +527,8 @@ def search(query: SearchQuery, user: Actor) -> SearchResults:
         for hit in page.hits
         if (row := found.get(hit.knowledge_id)) is not None
     ]
-    return SearchResults(hits, page.total, page.total_is_exact, words)
+    return SearchResults(hits, page.total, page.total_is_exact, words, parsed.ignored)
+
+
+def _query_error(kind: str, message: str) -> ApiError:
+    return ApiError(422, details=[{"location": "query", "field": "q", "type": kind, "message": message}])
