@@ -33,7 +33,13 @@ forwarded_allow_ips = os.environ.get("MKS_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def on_starting(_server):
-    """Empty the metrics directory, then migrate and check the database once, before workers fork."""
+    """Empty the metrics directory, then run the start-up step once, before workers fork.
+
+    Workers build the app without the database (mks.wsgi), so the master is the one place that
+    migrates, checks and seeds. It waits up to MKS_STARTUP_WAIT_SECONDS for an unreachable database,
+    then refuses to start (exit 1, "Error: ..."), since it cannot know the schema is current: the
+    service manager's restart policy retries later.
+    """
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)

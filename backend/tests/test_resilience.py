@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
+import subprocess
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
+import psutil
 import pytest
+import requests
+from flask import Flask
 from flask.testing import FlaskClient
 
 from mks.app import create_app
+from mks.schemas import UserCreate
+from mks.services.users import create_user
 
-from .conftest import PASSWORDS, make_settings
+from .conftest import PASSWORDS, database_outage, make_settings, postgres_database
+from .servers import GUNICORN, backend_env, serve_process
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -65,3 +79,89 @@ def test_secrets_never_reach_the_logs(client: FlaskClient, caplog: pytest.LogCap
     secret = client.application.extensions["mks_token_keys"].secret
     for value in (PASSWORDS["admin"], "wrong-password-123", token, secret):
         assert value not in logged
+
+
+def eventually(probe: Callable[[], T | None], attempts: int = 150) -> T:
+    """The first non-None result of ``probe``, tried every 0.2 s a bounded number of times."""
+    for _ in range(attempts):
+        result = probe()
+        if result is not None:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"{probe} never succeeded")
+
+
+def gunicorn_env(instance: Path, database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a real gunicorn on the given database, with cheap hashing and one admin known."""
+    return backend_env(
+        instance,
+        env="testing",
+        database_url=database_url,
+        jwt_secret_key="test-secret-" + "x" * 40,
+        argon2_time_cost="1",
+        argon2_memory_cost_kib="64",
+        database_connect_timeout="1",
+        **settings,
+    )
+
+
+def workers_of(master: subprocess.Popen[bytes]) -> set[int]:
+    """Process ids of the gunicorn master's workers."""
+    return {child.pid for child in psutil.Process(master.pid).children()}
+
+
+@pytest.fixture
+def postgres_with_admin(postgres_template: str, tmp_path: Path) -> Iterator[tuple[str, Flask]]:
+    """A fresh PostgreSQL database with the admin user, and an app bound to it (to take the database away)."""
+    with postgres_database(postgres_template) as url:
+        handle = create_app(make_settings(url, tmp_path / "handle"), prepare=False)
+        with handle.app_context():
+            create_user(UserCreate(username="admin", display_name="admin", password=PASSWORDS["admin"], role="admin"))  # type: ignore[arg-type]
+        yield url, handle
+        handle.extensions["mks_db"].engine.dispose()
+
+
+@contextmanager
+def running(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real gunicorn with the repo's config until the block ends: its base URL and master process."""
+    with closing(serve_process(GUNICORN, env)) as server:
+        yield next(server)
+
+
+def test_workers_restarted_during_a_database_outage_boot_answer_503_and_recover(
+    postgres_with_admin: tuple[str, Flask], tmp_path: Path
+) -> None:
+    url, handle = postgres_with_admin
+    with running(gunicorn_env(tmp_path / "instance", url, workers="2")) as (base, master):
+        login = requests.post(
+            f"{base}/api/v1/auth/login", json={"username": "admin", "password": PASSWORDS["admin"]}, timeout=10
+        )
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+        def me() -> requests.Response:
+            return requests.get(f"{base}/api/v1/auth/me", headers=headers, timeout=10)
+
+        with database_outage(handle):
+            before = workers_of(master)
+            for pid in before:
+                os.kill(pid, signal.SIGKILL)
+            # Every worker serving from now on was booted while the database was away.
+            eventually(lambda: True if len(workers_of(master) - before) == 2 else None)
+            answers = [me() for _ in range(6)]
+            assert {(a.status_code, a.json()["error"]["code"]) for a in answers} == {(503, "database_unavailable")}
+            assert {requests.get(f"{base}/health", timeout=10).status_code for _ in range(6)} == {200}
+            assert master.poll() is None
+        eventually(lambda: True if me().status_code == 200 else None)
+        assert {(a.status_code, a.json()["username"]) for a in [me() for _ in range(6)]} == {(200, "admin")}
+
+
+def test_gunicorn_refuses_to_start_when_the_database_stays_unreachable(postgres_template: str, tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{postgres_template}_missing"
+    env = gunicorn_env(tmp_path / "instance", url, workers="1", startup_wait_seconds="1")
+    result = subprocess.run(
+        GUNICORN, cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, timeout=120
+    )
+    output = result.stdout.decode() + result.stderr.decode()
+    assert result.returncode == 1
+    assert "Error: データベースに 1 秒間接続できませんでした" in output
+    assert "Booting worker" not in output
