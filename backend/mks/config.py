@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     ratelimit_default: str = "600 per minute"
     ratelimit_login_per_client: str = "20 per minute"
     ratelimit_login_per_username: str = "10 per minute"
+    # Bound on each wait for the Redis counter storage; past it the request goes through unlimited.
+    ratelimit_storage_timeout_seconds: float = Field(default=0.5, gt=0)
 
     metrics_enabled: bool = True
     metrics_cache_seconds: float = Field(default=5.0, ge=0)

@@ -21,11 +21,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mks.app import create_app
+from mks.config import Settings
 from mks.schemas import UserCreate
 from mks.services.users import create_user
 
 from .conftest import PASSWORDS, database_outage, make_settings, postgres_database
-from .servers import GUNICORN, backend_env, serve_process
+from .servers import GUNICORN, backend_env, free_port, serve_process
 
 T = TypeVar("T")
 
@@ -165,3 +166,110 @@ def test_gunicorn_refuses_to_start_when_the_database_stays_unreachable(postgres_
     assert result.returncode == 1
     assert "Error: データベースに 1 秒間接続できませんでした" in output
     assert "Booting worker" not in output
+
+
+def storage_errors(app: Flask) -> float | None:
+    """The app's mks_rate_limit_storage_errors_total."""
+    return app.extensions["mks_scrape_registry"].get_sample_value("mks_rate_limit_storage_errors_total")  # type: ignore[no-any-return]
+
+
+def app_with_admin(settings: Settings) -> Flask:
+    """A prepared app on the settings, with the admin user."""
+    app = create_app(settings)
+    with app.app_context():
+        create_user(UserCreate(username="admin", display_name="admin", password=PASSWORDS["admin"], role="admin"))  # type: ignore[arg-type]
+    return app
+
+
+def log_in(client: FlaskClient) -> dict[str, str]:
+    """The admin's Authorization header, asserting the login's answer."""
+    login = client.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORDS["admin"]})
+    assert login.status_code == 200, login.json
+    return {"Authorization": f"Bearer {login.json['access_token']}"}
+
+
+def test_redis_down_lets_api_calls_through_counts_them_and_ready_says_degraded(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    nobody_listens = f"redis://127.0.0.1:{free_port()}/0"
+    app = app_with_admin(make_settings(database_url, tmp_path, ratelimit_storage_uri=nobody_listens))
+    client = app.test_client()
+    caplog.set_level(logging.WARNING, logger="mks.ratelimit")
+    headers = log_in(client)
+    me = client.get("/api/v1/auth/me", headers=headers)
+    assert (me.status_code, me.json["username"], me.headers.get("X-RateLimit-Limit")) == (200, "admin", None)
+    assert storage_errors(app) == 2
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.name == "mks.ratelimit"] == [
+        "rate-limit storage unavailable, request let through without limits"
+    ] * 2
+    ready = client.get("/ready")
+    assert (ready.status_code, ready.json) == (
+        200,
+        {
+            "status": "degraded",
+            "database": app.extensions["mks_db"].dialect,
+            "dependencies": {"database": "ok", "rate_limit_storage": "unavailable"},
+        },
+    )
+    assert client.get("/health").status_code == 200
+    assert storage_errors(app) == 2  # probes are not rate-limited, so they never wait on the storage
+    app.extensions["mks_db"].engine.dispose()
+
+
+@contextmanager
+def redis_server(port: int) -> Iterator[None]:
+    """A real redis-server on the loopback port, without persistence, until the block ends."""
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        eventually(lambda: True if _answers_ping(port) else None)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16) == b"+PONG\r\n"
+    except OSError:
+        return False
+
+
+def test_rate_limits_come_back_with_redis(database_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    settings = make_settings(database_url, tmp_path, ratelimit_storage_uri=f"redis://127.0.0.1:{port}/0")
+    with redis_server(port):
+        app = app_with_admin(settings)
+        client = app.test_client()
+        headers = log_in(client)
+        assert client.get("/api/v1/auth/me", headers=headers).headers["X-RateLimit-Limit"] == "10000"
+    down = client.get("/api/v1/auth/me", headers=headers)
+    assert (down.status_code, down.headers.get("X-RateLimit-Limit")) == (200, None)
+    assert client.get("/ready").json["dependencies"]["rate_limit_storage"] == "unavailable"
+    assert storage_errors(app) == 1
+    with redis_server(port):
+        back = client.get("/api/v1/auth/me", headers=headers)
+        assert (back.status_code, back.headers["X-RateLimit-Limit"]) == (200, "10000")
+        assert client.get("/ready").json["status"] == "ok"
+    assert storage_errors(app) == 1
+    app.extensions["mks_db"].engine.dispose()
+
+
+def test_ready_lists_each_dependency_when_the_database_is_down(app: Flask, client: FlaskClient) -> None:
+    assert client.get("/ready").json == {
+        "status": "ok",
+        "database": app.extensions["mks_db"].dialect,
+        "dependencies": {"database": "ok", "rate_limit_storage": "ok"},
+    }
+    with database_outage(app):
+        ready = client.get("/ready")
+    assert (ready.status_code, ready.json["error"]["code"], ready.json["error"]["details"]) == (
+        503,
+        "database_unavailable",
+        [{"dependency": "database", "status": "unavailable"}, {"dependency": "rate_limit_storage", "status": "ok"}],
+    )
