@@ -24,7 +24,10 @@ _settings = Settings()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = int(os.environ.get("MKS_WORKERS", 2 * multiprocessing.cpu_count() + 1))
-worker_class = "sync"
+# Threads, more than the database pool's connections: a request waiting on a hung database holds
+# one thread (at most the pool, keepalive and statement bounds), and /health is served by another.
+worker_class = "gthread"
+threads = int(os.environ.get("MKS_THREADS", _settings.database_pool_size + 2))
 timeout = int(os.environ.get("MKS_WORKER_TIMEOUT", 30))
 graceful_timeout = 20
 accesslog = "-"

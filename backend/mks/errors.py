@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from .db import current_db
@@ -143,8 +144,9 @@ def init_app(app: Flask) -> None:
         return error_response(_from_http_exception(exc))
 
     @app.errorhandler(OperationalError)
-    def handle_database_unavailable(exc: OperationalError) -> Response:
-        log.error("database unavailable: %s", exc.orig)
+    @app.errorhandler(PoolTimeoutError)  # every pooled connection busy (a hung database) past the pool timeout
+    def handle_database_unavailable(exc: OperationalError | PoolTimeoutError) -> Response:
+        log.error("database unavailable: %s", getattr(exc, "orig", None) or exc)
         _rollback()
         return error_response(ApiError(503, "database_unavailable", "データベースに接続できません。"))
 

@@ -19,6 +19,8 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.engine import make_url
 
 from mks.app import create_app
 from mks.config import Settings
@@ -27,6 +29,7 @@ from mks.services.users import create_user
 
 from .conftest import PASSWORDS, database_outage, make_settings, postgres_database
 from .servers import GUNICORN, backend_env, free_port, serve_process
+from .tools import require_tools, unavailable
 
 T = TypeVar("T")
 
@@ -94,16 +97,15 @@ def eventually(probe: Callable[[], T | None], attempts: int = 150) -> T:
 
 def gunicorn_env(instance: Path, database_url: str, **settings: str) -> dict[str, str]:
     """The environment of a real gunicorn on the given database, with cheap hashing and one admin known."""
-    return backend_env(
-        instance,
-        env="testing",
-        database_url=database_url,
-        jwt_secret_key="test-secret-" + "x" * 40,
-        argon2_time_cost="1",
-        argon2_memory_cost_kib="64",
-        database_connect_timeout="1",
-        **settings,
-    )
+    defaults = {
+        "env": "testing",
+        "database_url": database_url,
+        "jwt_secret_key": "test-secret-" + "x" * 40,
+        "argon2_time_cost": "1",
+        "argon2_memory_cost_kib": "64",
+        "database_connect_timeout": "1",
+    }
+    return backend_env(instance, **(defaults | settings))
 
 
 def workers_of(master: subprocess.Popen[bytes]) -> set[int]:
@@ -273,3 +275,151 @@ def test_ready_lists_each_dependency_when_the_database_is_down(app: Flask, clien
         "database_unavailable",
         [{"dependency": "database", "status": "unavailable"}, {"dependency": "rate_limit_storage", "status": "ok"}],
     )
+
+
+class PostgresProxy:
+    """A loopback TCP proxy to the test PostgreSQL on a port of its own, which can be made a black hole.
+
+    ``black_hole()`` drops every packet to and from the proxy's port (iptables), as a firewall or a
+    dead network path does: nothing is refused, nothing is acknowledged, connections just hang.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.rules: list[list[str]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client = self.listener.accept()[0]
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:  # the listener was closed
+                return
+            self.sockets += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+
+    def black_hole(self) -> None:
+        """Drop every packet to and from the proxy's port from now on."""
+        port = str(self.port)
+        for rule in (
+            ["INPUT", "-i", "lo", "-p", "tcp", "--dport", port],
+            ["OUTPUT", "-o", "lo", "-p", "tcp", "--sport", port],
+        ):
+            subprocess.run(["iptables", "-I", *rule, "-j", "DROP"], check=True, capture_output=True)
+            self.rules.append(rule)
+
+    def close(self) -> None:
+        """Remove the rules, stop accepting and close every forwarded connection."""
+        for rule in self.rules:
+            subprocess.run(["iptables", "-D", *rule, "-j", "DROP"], check=True, capture_output=True)
+        self.listener.close()
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.fixture
+def hung_postgres(postgres_with_admin: tuple[str, Flask]) -> Iterator[tuple[str, PostgresProxy]]:
+    """The admin's PostgreSQL database reached through a proxy that the test can black-hole."""
+    require_tools("iptables", packages="iptables")
+    if os.geteuid() != 0:
+        unavailable("dropping packets with iptables needs root")
+    url, _handle = postgres_with_admin
+    parsed = make_url(url)
+    proxy = PostgresProxy(parsed.port or 5432)
+    try:
+        yield parsed.set(port=proxy.port).render_as_string(hide_password=False), proxy
+    finally:
+        proxy.close()
+
+
+# Small bounds, so a hung connection is given up after a few seconds.
+HUNG_BOUNDS = {
+    "database_connect_timeout": "2",
+    "database_keepalives_idle_seconds": "1",
+    "database_keepalives_interval_seconds": "1",
+    "database_keepalives_count": "2",
+    "database_tcp_user_timeout_seconds": "2",
+}
+
+
+def in_background(call: Callable[[], T]) -> tuple[threading.Thread, list[T]]:
+    """Run the call in a thread; its result lands in the list."""
+    results: list[T] = []
+    thread = threading.Thread(target=lambda: results.append(call()), daemon=True)
+    thread.start()
+    return thread, results
+
+
+def test_a_database_hung_mid_use_answers_503_within_the_bounds(
+    hung_postgres: tuple[str, PostgresProxy], tmp_path: Path
+) -> None:
+    url, proxy = hung_postgres
+    bounds = {name: float(value) for name, value in HUNG_BOUNDS.items()}
+    app = create_app(make_settings(url, tmp_path, **bounds), prepare=False)
+    client = app.test_client()
+    headers = log_in(client)  # a pooled connection is now open through the proxy
+    proxy.black_hole()
+    request, answers = in_background(lambda: client.get("/api/v1/auth/me", headers=headers))
+    request.join(timeout=120)  # a safety net only: the bounds above end the wait long before
+    assert not request.is_alive(), "the request still waits on the hung database"
+    assert (answers[0].status_code, answers[0].json["error"]["code"]) == (503, "database_unavailable")
+    assert client.get("/health").status_code == 200
+    app.extensions["mks_db"].engine.dispose()
+
+
+def test_gunicorn_health_answers_while_a_request_waits_on_a_hung_database(
+    hung_postgres: tuple[str, PostgresProxy], tmp_path: Path
+) -> None:
+    url, proxy = hung_postgres
+    env = gunicorn_env(tmp_path / "instance", url, workers="1", **HUNG_BOUNDS)
+    with running(env) as (base, _master):
+        login = requests.post(
+            f"{base}/api/v1/auth/login", json={"username": "admin", "password": PASSWORDS["admin"]}, timeout=10
+        )
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        proxy.black_hole()
+        request, answers = in_background(lambda: requests.get(f"{base}/api/v1/auth/me", headers=headers, timeout=120))
+        # The one worker is busy with that request: /metrics and /health are served beside it.
+        eventually(lambda: True if in_progress(base) == 2 else None)  # the request and this scrape
+        health = requests.get(f"{base}/health", timeout=30)
+        assert (health.status_code, request.is_alive()) == (200, True)
+        request.join(timeout=120)
+        assert (answers[0].status_code, answers[0].json()["error"]["code"]) == (503, "database_unavailable")
+
+
+def in_progress(base: str) -> float:
+    """mks_http_requests_in_progress as scraped from the server."""
+    text = requests.get(f"{base}/metrics", timeout=30).text
+    return next(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "mks_http_requests_in_progress"
+    )
+
+
+def test_every_pooled_connection_busy_answers_503_after_the_pool_timeout(database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(database_url, tmp_path, database_pool_size=2, database_pool_timeout_seconds=0.5)
+    app = app_with_admin(settings)
+    client = app.test_client()
+    headers = log_in(client)
+    engine = app.extensions["mks_db"].engine
+    with engine.connect(), engine.connect():  # both connections of the pool held, as by hung requests
+        busy = client.get("/api/v1/auth/me", headers=headers)
+        assert (busy.status_code, busy.json["error"]["code"]) == (503, "database_unavailable")
+        assert client.get("/health").status_code == 200
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    engine.dispose()
