@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -376,6 +377,8 @@ def test_a_database_hung_mid_use_answers_503_within_the_bounds(
     request.join(timeout=120)  # a safety net only: the bounds above end the wait long before
     assert not request.is_alive(), "the request still waits on the hung database"
     assert (answers[0].status_code, answers[0].json["error"]["code"]) == (503, "database_unavailable")
+    registry = app.extensions["mks_scrape_registry"]
+    assert registry.get_sample_value("mks_errors_total", {"type": "db_error", "endpoint": "/api/v1/auth/me"}) == 1
     assert client.get("/health").status_code == 200
     app.extensions["mks_db"].engine.dispose()
 
@@ -384,7 +387,9 @@ def test_gunicorn_health_answers_while_a_request_waits_on_a_hung_database(
     hung_postgres: tuple[str, PostgresProxy], tmp_path: Path
 ) -> None:
     url, proxy = hung_postgres
-    env = gunicorn_env(tmp_path / "instance", url, workers="1", **HUNG_BOUNDS)
+    # Longer bounds than HUNG_BOUNDS: the request must still be waiting while /metrics and /health answer.
+    slower = {"database_connect_timeout": "8", "database_tcp_user_timeout_seconds": "8"}
+    env = gunicorn_env(tmp_path / "instance", url, workers="1", **(HUNG_BOUNDS | slower))
     with running(env) as (base, _master):
         login = requests.post(
             f"{base}/api/v1/auth/login", json={"username": "admin", "password": PASSWORDS["admin"]}, timeout=10
@@ -423,3 +428,53 @@ def test_every_pooled_connection_busy_answers_503_after_the_pool_timeout(databas
         assert client.get("/health").status_code == 200
     assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
     engine.dispose()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs mounted for the test (root only; CI runs as root)."""
+    if os.geteuid() != 0:
+        unavailable("mounting a small tmpfs to fill it needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], check=True, capture_output=True)
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True, capture_output=True)  # even if a file is open
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the disk is full; return it."""
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as file:  # unbuffered: closing has nothing left to write
+        for _ in range(4096):  # bounded: far more 4 KiB blocks than a 4 MiB disk holds
+            try:
+                file.write(b"\0" * 4096)
+                file.flush()
+            except OSError:
+                return filler
+    raise AssertionError("the disk never filled up")
+
+
+def test_a_full_disk_answers_503_storage_full_and_writes_nothing(
+    small_disk: Path, sqlite_template: Path, tmp_path: Path
+) -> None:
+    database = small_disk / "mks.sqlite3"
+    shutil.copyfile(sqlite_template, database)
+    app = app_with_admin(make_settings(f"sqlite:///{database}", small_disk))
+    client = app.test_client()
+    headers = log_in(client)
+    entry = {"title": "型枠の転用回数", "content": "本文" * 2000, "category": "品質"}
+    filler = fill(small_disk)
+    full = client.post("/api/v1/knowledge", json=entry, headers=headers)
+    assert (full.status_code, full.json["error"]["code"]) == (503, "storage_full")
+    registry = app.extensions["mks_scrape_registry"]
+    assert registry.get_sample_value("mks_system_disk_usage_percent") == 100.0
+    assert registry.get_sample_value("mks_errors_total", {"type": "db_error", "endpoint": "/api/v1/knowledge"}) == 1
+    filler.unlink()
+    assert client.get("/api/v1/knowledge", headers=headers).json["total"] == 0  # nothing half-written
+    created = client.post("/api/v1/knowledge", json=entry, headers=headers)
+    assert (created.status_code, created.json.get("title")) == (201, "型枠の転用回数"), created.json
+    assert client.get("/api/v1/knowledge", headers=headers).json["total"] == 1
+    app.extensions["mks_db"].engine.dispose()
