@@ -478,3 +478,17 @@ def test_a_full_disk_answers_503_storage_full_and_writes_nothing(
     assert (created.status_code, created.json.get("title")) == (201, "型枠の転用回数"), created.json
     assert client.get("/api/v1/knowledge", headers=headers).json["total"] == 1
     app.extensions["mks_db"].engine.dispose()
+
+
+def test_lockout_still_stops_password_guessing_while_redis_is_down(database_url: str, tmp_path: Path) -> None:
+    nobody_listens = f"redis://127.0.0.1:{free_port()}/0"
+    app = app_with_admin(make_settings(database_url, tmp_path, ratelimit_storage_uri=nobody_listens))
+    client = app.test_client()
+    guesses = [
+        client.post("/api/v1/auth/login", json={"username": "admin", "password": f"guess-{n}"}) for n in range(5)
+    ]
+    assert {g.status_code for g in guesses} == {401}
+    right = client.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORDS["admin"]})
+    assert (right.status_code, right.json["error"]["code"]) == (401, "invalid_credentials")
+    assert storage_errors(app) == 6
+    app.extensions["mks_db"].engine.dispose()
