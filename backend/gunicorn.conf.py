@@ -25,7 +25,10 @@ _settings = Settings()
 
 bind = f"{_settings.bind_host}:{_settings.port}"
 workers = int(os.environ.get("MKS_WORKERS", 2 * multiprocessing.cpu_count() + 1))
-worker_class = "sync"
+# Threads, more than the database pool's connections: a request waiting on a hung database holds
+# one thread (at most the pool, keepalive and statement bounds), and /health is served by another.
+worker_class = "gthread"
+threads = int(os.environ.get("MKS_THREADS", _settings.database_pool_size + 2))
 timeout = int(os.environ.get("MKS_WORKER_TIMEOUT", 30))
 graceful_timeout = 20
 accesslog = "-"
@@ -42,7 +45,13 @@ control_socket = str(_settings.instance_path.resolve() / "gunicorn.ctl")
 
 
 def on_starting(_server):
-    """Empty the metrics directory, then migrate and check the database once, before workers fork."""
+    """Empty the metrics directory, then run the start-up step once, before workers fork.
+
+    Workers build the app without the database (mks.wsgi), so the master is the one place that
+    migrates, checks and seeds. It waits up to MKS_STARTUP_WAIT_SECONDS for an unreachable database,
+    then refuses to start (exit 1, "Error: ..."), since it cannot know the schema is current: the
+    service manager's restart policy retries later.
+    """
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)

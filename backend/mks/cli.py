@@ -33,6 +33,7 @@ from .services.backup import (
     inspect_backup,
     restore_backup,
 )
+from .startup import startup_lock
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -71,8 +72,10 @@ def db() -> None:
 @db.command()
 @click.argument("revision", default="head")
 def upgrade(revision: str) -> None:
-    """マイグレーションを適用する。"""
-    migrate.upgrade(current_db().engine, revision)
+    """マイグレーションを適用する（同時に起動するインスタンスとは起動ロックで順番に）。"""
+    settings: Settings = current_app.extensions["mks_settings"]
+    with startup_lock(current_db().engine, settings.startup_wait_seconds):
+        migrate.upgrade(current_db().engine, revision)
     click.echo(f"スキーマ版: {migrate.current_revision(current_db().engine)}")
 
 

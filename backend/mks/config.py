@@ -60,6 +60,21 @@ class Settings(BaseSettings):
     # How long a statement may wait for a lock, and (PostgreSQL) run, before the request fails with 503.
     database_lock_timeout_seconds: float = Field(default=5.0, gt=0)
     database_statement_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A request waits at most this long for a pooled connection, then answers 503. The pool has
+    # exactly this many connections (no overflow), so gunicorn can run more threads than connections.
+    # Start-up holds one connection for its lock while migrating on another, hence at least 2.
+    database_pool_size: int = Field(default=5, ge=2)
+    database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    # PostgreSQL over the network: a peer that stops answering (packets dropped, not refused) is
+    # detected by TCP keepalives on an idle or waiting connection (idle + interval × count seconds)
+    # and by tcp_user_timeout when sent data stays unacknowledged.
+    database_keepalives_idle_seconds: int = Field(default=5, ge=1)
+    database_keepalives_interval_seconds: int = Field(default=2, ge=1)
+    database_keepalives_count: int = Field(default=3, ge=1)
+    database_tcp_user_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How long start-up waits for the database to answer, and for another instance's migration,
+    # before it refuses to start with a message.
+    startup_wait_seconds: float = Field(default=30.0, ge=0)
 
     jwt_secret_key: str | None = None
     jwt_access_token_minutes: int = Field(default=30, ge=1)
@@ -72,6 +87,8 @@ class Settings(BaseSettings):
     ratelimit_login_per_username: str = "10 per minute"
     # Searches and lists sorted without an index, per user: each reads far more than a detail page.
     ratelimit_search: str = "120 per minute"
+    # Bound on each wait for the Redis counter storage; past it the request goes through unlimited.
+    ratelimit_storage_timeout_seconds: float = Field(default=0.5, gt=0)
 
     metrics_enabled: bool = True
     metrics_cache_seconds: float = Field(default=5.0, ge=0)

@@ -30,11 +30,23 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
 
 
 def build_engine(settings: Settings) -> Engine:
-    """Create the engine for the configured database (SQLite file by default, PostgreSQL by URL)."""
+    """Create the engine for the configured database (SQLite file by default, PostgreSQL by URL).
+
+    Every wait on the database is bounded: for a pooled connection (pool timeout), for a lock and a
+    statement (lock and statement timeouts), and on PostgreSQL for connecting and for a server that
+    stops answering mid-use (TCP keepalives, tcp_user_timeout). Past a bound the request answers 503.
+    """
     url = settings.effective_database_url
     lock_timeout_ms = int(settings.database_lock_timeout_seconds * 1000)
+    # A fixed pool without overflow: gunicorn runs more threads than connections, so some thread is
+    # always free for /health while the others wait (at most the pool timeout) for a connection.
+    pool = {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": 0,
+        "pool_timeout": settings.database_pool_timeout_seconds,
+    }
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": settings.database_lock_timeout_seconds})
+        engine = create_engine(url, connect_args={"timeout": settings.database_lock_timeout_seconds}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas(lock_timeout_ms))
         return engine
     statement_timeout_ms = int(settings.database_statement_timeout_seconds * 1000)
@@ -48,7 +60,13 @@ def build_engine(settings: Settings) -> Engine:
         connect_args={
             "connect_timeout": settings.database_connect_timeout,
             "options": f"{options} -c plan_cache_mode=force_custom_plan",
+            "keepalives": 1,
+            "keepalives_idle": settings.database_keepalives_idle_seconds,
+            "keepalives_interval": settings.database_keepalives_interval_seconds,
+            "keepalives_count": settings.database_keepalives_count,
+            "tcp_user_timeout": int(settings.database_tcp_user_timeout_seconds * 1000),
         },
+        **pool,
     )
 
 

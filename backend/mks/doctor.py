@@ -112,6 +112,50 @@ def check_backend_metrics(endpoints: Endpoints) -> Result:
     return Result(name, Status.OK, f"{len(families)} 種類のメトリクスを取得")
 
 
+# What each dependency named by /ready is, for people, and what to do when it is unavailable.
+DEPENDENCIES = {
+    "database": (
+        "データベース",
+        "データベースを起動し、MKS_DATABASE_URL を確認してください（復旧すれば再起動は不要）。",
+    ),
+    "rate_limit_storage": (
+        "レート制限のストレージ",
+        "Redis を起動し、MKS_RATELIMIT_STORAGE_URI を確認してください。"
+        "停止中は制限なしで受け付けています（mks_rate_limit_storage_errors_total が増えます）。",
+    ),
+}
+
+
+def _ready_body(url: str) -> Any:
+    # /ready answers 503 with a body that still lists each dependency, so read the body of errors too.
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return json.loads(exc.read())
+
+
+def check_backend_dependencies(endpoints: Endpoints) -> Result:
+    """The backend's /ready: the database down is NG, the rate-limit storage down is 警告 (it fails open)."""
+    name = "バックエンドの依存先"
+    try:
+        body = _ready_body(f"{endpoints.backend}/ready")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        error = str(getattr(exc, "reason", exc))
+        return Result(name, Status.NG, f"{endpoints.backend}/ready に接続できません（{error}）", _backend_fix(error))
+    if "error" in body:
+        statuses = {item["dependency"]: item["status"] for item in body["error"].get("details") or []}
+    else:
+        statuses = body["dependencies"]
+    down = [dependency for dependency, status in statuses.items() if status != "ok"]
+    summary = "、".join(f"{DEPENDENCIES.get(d, (d, ''))[0]}: {status}" for d, status in statuses.items())
+    if not down:
+        return Result(name, Status.OK, summary)
+    fix = " ".join(DEPENDENCIES.get(d, (d, "バックエンドのログを確認してください。"))[1] for d in down)
+    return Result(name, Status.NG if "database" in down else Status.WARNING, summary, fix)
+
+
 def _backend_fix(error: str) -> str:
     if "401" in error:
         return (
@@ -405,6 +449,7 @@ def _guarded(name: str, check: Callable[[Endpoints], Result], endpoints: Endpoin
 def run_checks(endpoints: Endpoints) -> Iterator[Result]:
     """Every check, in the order of the guide's troubleshooting section."""
     yield check_backend_metrics(endpoints)
+    yield check_backend_dependencies(endpoints)
     prometheus = check_prometheus_ready(endpoints)
     yield prometheus
     if prometheus.status is Status.OK:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
@@ -145,6 +147,20 @@ def _redirect_in_envelope() -> None:
         raise ApiError(308, headers={"Location": _relative(request.routing_exception.new_url)})
 
 
+STORAGE_FULL = error_kind(
+    503, "storage_full", "データベースの保存領域が不足しているため保存できませんでした。管理者に連絡してください。"
+)
+POSTGRES_DISK_FULL = "53100"
+
+
+def _is_storage_full(cause: object) -> bool:
+    """Whether a database error says its disk is full (SQLite's SQLITE_FULL, PostgreSQL's disk_full)."""
+    return (
+        getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        or getattr(cause, "sqlstate", None) == POSTGRES_DISK_FULL
+    )
+
+
 def _rollback() -> None:
     try:
         current_db().session.rollback()
@@ -166,9 +182,14 @@ def init_app(app: Flask) -> None:
         return error_response(_from_http_exception(exc))
 
     @app.errorhandler(OperationalError)
-    def handle_database_unavailable(exc: OperationalError) -> Response:
-        log.error("database unavailable: %s", exc.orig)
-        _rollback()
+    @app.errorhandler(PoolTimeoutError)  # every pooled connection busy (a hung database) past the pool timeout
+    def handle_database_unavailable(exc: OperationalError | PoolTimeoutError) -> Response:
+        cause = getattr(exc, "orig", None)
+        _rollback()  # the failed transaction leaves nothing behind
+        if _is_storage_full(cause):
+            log.error("database storage full: %s", cause)
+            return error_response(STORAGE_FULL())
+        log.error("database unavailable: %s", cause or exc)
         return error_response(ApiError(503, "database_unavailable", "データベースに接続できません。"))
 
     @app.errorhandler(Exception)

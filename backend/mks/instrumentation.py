@@ -57,6 +57,12 @@ def count_rate_limit_hit(_limit: RequestLimit) -> None:
             metrics.auth_attempts.labels(status="rate_limited").inc()
 
 
+def count_rate_limit_storage_error() -> None:
+    """Count one request let through because the rate-limit storage failed."""
+    if (metrics := current_metrics()) is not None:
+        metrics.rate_limit_storage_errors.inc()
+
+
 class _RequestSeries(NamedTuple):
     """The series one answered request adds to (api_calls only for /api/ paths)."""
 

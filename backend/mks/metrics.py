@@ -142,6 +142,11 @@ class Metrics:
         self.rate_limit_hits = Counter(
             "mks_rate_limit_hits_total", "レート制限で拒否したリクエスト数", ["endpoint"], registry=registry
         )
+        self.rate_limit_storage_errors = Counter(
+            "mks_rate_limit_storage_errors_total",
+            "レート制限のストレージ（Redis）に届かず、制限なしで通したリクエスト数",
+            registry=registry,
+        )
 
 
 @dataclass(frozen=True)

@@ -3,21 +3,46 @@ budget of expensive reads per user."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter, RouteLimit
 from flask_limiter.util import get_remote_address
+from limits.errors import StorageError
 from limits.storage import MemoryStorage
 from pydantic import TypeAdapter, ValidationError
 
 from .config import Settings
 from .errors import ApiError
+from .instrumentation import count_rate_limit_storage_error
 from .schemas import LoginName
 from .tokens import ACCESS, verify_request
 
-limiter = Limiter(key_func=get_remote_address)
+log = logging.getLogger(__name__)
+
+
+class FailOpenLimiter(Limiter):
+    """A limiter that lets requests through while its counter storage (Redis) fails, counting each one.
+
+    The counters guard against floods; they hold no data of their own. Failing open keeps the API
+    up through a Redis outage, while the account lockout (in the database) still bounds password
+    guessing; the outage shows in mks_rate_limit_storage_errors_total, the log and /ready.
+    """
+
+    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
+        if g.get("mks_rate_limit_failed_open"):
+            return  # one failure per request: the route's own limits would wait on the storage again
+        try:
+            super()._check_request_limit(callable_name, in_middleware)
+        except StorageError as exc:
+            g.mks_rate_limit_failed_open = True
+            log.warning("rate-limit storage unavailable, request let through without limits: %s", exc.storage_error)
+            count_rate_limit_storage_error()
+
+
+limiter = FailOpenLimiter(key_func=get_remote_address)
 
 
 class InlineExpiryMemoryStorage(MemoryStorage):
@@ -105,10 +130,16 @@ def _is_not_api() -> bool:
 def init_app(app: Flask, settings: Settings) -> None:
     """Bind the limiter with the configured storage (memory by default, Redis by URI)."""
     storage_uri = settings.ratelimit_storage_uri
+    # Storage failures raise limits' StorageError, which FailOpenLimiter catches and counts.
+    storage_options: dict[str, object] = {"wrap_exceptions": True}
     if storage_uri.startswith("memory://"):
         storage_uri = "mks-memory://"
+    elif storage_uri.startswith("redis"):  # a hung Redis delays each request by at most these bounds
+        timeout = settings.ratelimit_storage_timeout_seconds
+        storage_options.update(socket_connect_timeout=timeout, socket_timeout=timeout)
     app.config.update(
         RATELIMIT_STORAGE_URI=storage_uri,
+        RATELIMIT_STORAGE_OPTIONS=storage_options,
         RATELIMIT_DEFAULT=settings.ratelimit_default,
         RATELIMIT_DEFAULTS_EXEMPT_WHEN=_is_not_api,
         RATELIMIT_HEADERS_ENABLED=True,
@@ -117,3 +148,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     # The limiter is one object per process and keeps the first app's key prefix: each app's must win.
     limiter._key_prefix = settings.ratelimit_key_prefix
     limiter.init_app(app)
+
+
+def storage_available() -> bool:
+    """Whether the rate-limit counter storage answers now (always, for the in-process memory storage)."""
+    return bool(limiter.storage.check())

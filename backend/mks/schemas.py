@@ -429,9 +429,17 @@ class HealthOut(BaseModel):
     version: str
 
 
+DependencyStatus = Literal["ok", "unavailable"]
+
+
 class ReadyOut(BaseModel):
-    status: str
-    database: str
+    status: Literal["ok", "degraded"] = Field(
+        description="ok: すべての依存先が正常。degraded: レート制限のストレージが使えず、制限なしで受付中"
+    )
+    database: str = Field(description="データベースの種類（sqlite / postgresql）")
+    dependencies: dict[Literal["database", "rate_limit_storage"], DependencyStatus] = Field(
+        description="依存先ごとの状態"
+    )
 
 
 # --- errors ---------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from mks.db import get_session
 from mks.demo_corpus import DEMO_ENTRIES
 from mks.models import Knowledge, KnowledgeRevision, User
 
-from .conftest import make_settings, postgres_database
+from .conftest import database_outage, make_settings, postgres_database
 
 
 def test_first_start_migrates_and_seeds_demo_data(empty_database_url: str, tmp_path: Path) -> None:
@@ -97,3 +99,72 @@ def test_postgres_with_c_locale_is_refused(postgres_template: str, tmp_path: Pat
         pytest.raises(ConfigError, match=r"LC_CTYPE=C\) では pg_trgm が日本語を索引できません"),
     ):
         create_app(make_settings(url, tmp_path))
+
+
+def test_two_instances_starting_at_once_migrate_and_seed_once(empty_database_url: str, tmp_path: Path) -> None:
+    settings = make_settings(empty_database_url, tmp_path, env="development", demo_data=None)
+    start_together = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def start() -> None:
+        start_together.wait(timeout=30)
+        try:
+            create_app(settings).extensions["mks_db"].engine.dispose()
+            outcomes.append("started")
+        except Exception as exc:  # the outcome under test: each start either succeeds or says why
+            outcomes.append(repr(exc))
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert outcomes == ["started", "started"]
+    app = create_app(settings, prepare=False)
+    with app.app_context():
+        session = get_session()
+        assert sorted(session.scalars(select(User.username))) == ["admin", "partner", "yamada"]
+        assert session.scalar(select(func.count()).select_from(Knowledge)) == len(DEMO_ENTRIES)
+    app.extensions["mks_db"].engine.dispose()
+
+
+class _Seen(logging.Handler):
+    """Sets an event when a record with the given message start is logged."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.event = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.prefix):
+            self.event.set()
+
+
+def test_start_up_waits_for_an_unreachable_database(postgres_template: str, tmp_path: Path) -> None:
+    with postgres_database(postgres_template) as url:
+        handle = create_app(make_settings(url, tmp_path / "handle"), prepare=False)
+        retrying = _Seen("database unreachable at start-up, retrying")
+        logging.getLogger("mks.startup").addHandler(retrying)
+        started: list[object] = []
+        starter = threading.Thread(
+            target=lambda: started.append(create_app(make_settings(url, tmp_path, startup_wait_seconds=120)))
+        )
+        try:
+            with database_outage(handle):
+                starter.start()
+                assert retrying.event.wait(timeout=60)
+            starter.join(timeout=120)
+        finally:
+            logging.getLogger("mks.startup").removeHandler(retrying)
+        assert len(started) == 1
+        with handle.app_context():
+            assert migrate.current_revision(handle.extensions["mks_db"].engine) == migrate.head_revision()
+        started[0].extensions["mks_db"].engine.dispose()  # type: ignore[attr-defined]
+        handle.extensions["mks_db"].engine.dispose()
+
+
+def test_start_up_refuses_after_waiting_for_an_unreachable_database(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder" / "mks.sqlite3"
+    with pytest.raises(ConfigError, match=r"データベースに 0\.5 秒間接続できませんでした（.*）。"):
+        create_app(make_settings(f"sqlite:///{missing}", tmp_path, startup_wait_seconds=0.5))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint
 from sqlalchemy import text
 
-from .. import __version__
+from .. import __version__, ratelimit
 from ..api import endpoint
 from ..db import current_db
 from ..errors import ApiError
-from ..schemas import HealthOut, ReadyOut
+from ..schemas import DependencyStatus, HealthOut, ReadyOut
 
 bp = Blueprint("health", __name__)
 
@@ -22,13 +22,29 @@ def health() -> HealthOut:
 
 @bp.get("/ready")
 @endpoint(
-    summary="受付可能か（データベースに接続でき、スキーマがあるか）", tag="health", response=ReadyOut, errors=(503,)
+    summary="受付可能か（データベースに接続でき、スキーマがあるか）と依存先ごとの状態",
+    tag="health",
+    response=ReadyOut,
+    errors=(503,),
 )
 def ready() -> ReadyOut:
     database = current_db()
+    dependencies: dict[str, DependencyStatus] = {
+        "database": "ok" if _database_ready() else "unavailable",
+        "rate_limit_storage": "ok" if ratelimit.storage_available() else "unavailable",
+    }
+    if dependencies["database"] != "ok":
+        details = [{"dependency": name, "status": status} for name, status in dependencies.items()]
+        raise ApiError(503, "database_unavailable", "データベースに接続できません。", details=details)
+    # Without its counter storage the API still serves (rate limits fail open), so it stays ready.
+    status = "ok" if dependencies["rate_limit_storage"] == "ok" else "degraded"
+    return ReadyOut.model_validate({"status": status, "database": database.dialect, "dependencies": dependencies})
+
+
+def _database_ready() -> bool:
     try:
-        with database.engine.connect() as connection:
+        with current_db().engine.connect() as connection:
             connection.execute(text("SELECT version_num FROM alembic_version"))
     except Exception:  # any failure to reach the database means not ready
-        raise ApiError(503, "database_unavailable", "データベースに接続できません。") from None
-    return ReadyOut(status="ok", database=database.dialect)
+        return False
+    return True

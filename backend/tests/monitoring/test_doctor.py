@@ -18,10 +18,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from mks.app import create_app
 from mks.cli import main
 from mks.doctor import parse_bytes, parse_seconds, scrape_error_fix
 
-from ..servers import APP_V2, backend_env, serve
+from ..conftest import database_outage, make_settings, postgres_database
+from ..servers import APP_V2, backend_env, free_port, serve
 from .stack import native_prometheus, script_env, wait_for_target
 
 
@@ -53,11 +55,12 @@ def test_healthy_stack_is_all_ok(stack: tuple[str, str, Iterator[str]]) -> None:
     wait_for_target(prometheus, "up")
     result = doctor("--backend-url", backend, "--prometheus-url", prometheus)
     assert result.exit_code == 0, result.output
-    assert [line[:4] for line in result.output.splitlines() if line.startswith("[")] == ["[OK]"] * 7
+    assert [line[:4] for line in result.output.splitlines() if line.startswith("[")] == ["[OK]"] * 8
     as_json = doctor("--backend-url", backend, "--prometheus-url", prometheus, "--json")
     assert json.loads(as_json.output)["ok"] is True
     assert lines(as_json) == {
         "バックエンド /metrics": "OK",
+        "バックエンドの依存先": "OK",
         "Prometheus": "OK",
         "ターゲット mks-backend": "OK",
         "ルール": "OK",
@@ -90,6 +93,32 @@ def test_unreachable_prometheus_says_how_to_start_it(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "[NG] Prometheus: http://127.0.0.1:9 に接続できません" in result.output
     assert "setup-monitoring.sh" in result.output
+
+
+def test_backend_dependencies_redis_down_is_a_warning_and_database_down_is_ng(
+    postgres_template: str, tmp_path: Path
+) -> None:
+    redis_nobody_listens = f"redis://127.0.0.1:{free_port()}/0"
+    with postgres_database(postgres_template) as url:
+        env = backend_env(
+            tmp_path / "instance", env="testing", database_url=url, ratelimit_storage_uri=redis_nobody_listens
+        )
+        handle = create_app(make_settings(url, tmp_path / "handle"), prepare=False)
+        server = serve(APP_V2, env)
+        backend = next(server)
+        try:
+            degraded = doctor("--backend-url", backend, "--prometheus-url", "http://127.0.0.1:9")
+            with database_outage(handle):
+                down = doctor("--backend-url", backend, "--prometheus-url", "http://127.0.0.1:9")
+        finally:
+            server.close()
+            handle.extensions["mks_db"].engine.dispose()
+    degraded_line = next(line for line in degraded.output.splitlines() if "バックエンドの依存先" in line)
+    assert degraded_line == "[警告] バックエンドの依存先: データベース: ok、レート制限のストレージ: unavailable"
+    assert "MKS_RATELIMIT_STORAGE_URI を確認してください" in degraded.output
+    down_line = next(line for line in down.output.splitlines() if "バックエンドの依存先" in line)
+    assert down_line == "[NG] バックエンドの依存先: データベース: unavailable、レート制限のストレージ: unavailable"
+    assert "MKS_DATABASE_URL を確認してください" in down.output
 
 
 # Recorded in the shape of Grafana 11's documented HTTP API answers.
