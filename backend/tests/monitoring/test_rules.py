@@ -35,6 +35,7 @@ RECORDING_NAMES = {
     "instance:mks_db_errors:rate5m",
     "instance:mks_auth_failures:rate5m",
     "instance:mks_rate_limit_hits:rate5m",
+    "instance:mks_rate_limit_storage_errors:rate5m",
 }
 RECORDING_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 
@@ -71,6 +72,12 @@ ALERTS = {
     "MKSMetricsAbsent": ("mks-availability", 'absent(up{job="mks-backend"})', "5m", "critical"),
     "MKSLoginFailureSpike": ("mks-security", "instance:mks_auth_failures:rate5m > 0.5", "2m", "warning"),
     "MKSRateLimitSpike": ("mks-security", "instance:mks_rate_limit_hits:rate5m > 1", "5m", "warning"),
+    "MKSRateLimitStorageDown": (
+        "mks-availability",
+        "instance:mks_rate_limit_storage_errors:rate5m > 0",
+        "2m",
+        "warning",
+    ),
 }
 # absent() keeps only the job label: there is no instance to name.
 WITHOUT_INSTANCE = {"MKSMetricsAbsent"}
