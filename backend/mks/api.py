@@ -62,7 +62,8 @@ class EndpointSpec:
 
     def error_statuses(self) -> list[int]:
         """Every error status the route can answer, for the OpenAPI document."""
-        statuses = set(self.errors) | {500}
+        # Any request may be over the URL or header limits (mks.http_security), whatever the route.
+        statuses = set(self.errors) | {414, 431, 500}
         if self.roles is not None:
             statuses |= {401, 403} if self.roles != ANY_ROLE else {401}
         if self.refresh:

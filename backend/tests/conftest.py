@@ -60,6 +60,7 @@ def make_settings(database_url: str, instance: Path, **overrides: object) -> Set
         "ratelimit_default": "10000 per minute",
         "ratelimit_login_per_client": "1000 per minute",
         "ratelimit_login_per_username": "1000 per minute",
+        "ratelimit_search": "10000 per minute",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
