@@ -15,7 +15,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from . import server
+from . import harness, server
 from .config import BenchConfig
 from .corpus import build_database
 from .report import median, percentile
@@ -53,7 +53,7 @@ def compare(revision: str, size: int, repetitions: int, work_dir: Path) -> str:
                     stack.enter_context(
                         server.running(work_dir / f"{label}-{dialect}", url, workers=2, backend=backend)
                     )
-                    for label, backend in (("before", before_backend), ("after", server.BACKEND))
+                    for label, backend in (("before", before_backend), ("after", harness.BACKEND))
                 ]
                 timings: dict[tuple[int, str], list[float]] = {}
                 for query in QUERIES:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,20 +11,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import psutil
 import requests
 
-BACKEND = Path(__file__).resolve().parent.parent / "backend"
+from .harness import BACKEND, GUNICORN, ServerError, backend_env, free_port, serving, wait_until_up
+
 JWT_SECRET = "bench-secret-" + "x" * 40
 BENCH_USER = "bench-admin"
 BENCH_PASSWORD = "bench-admin-password-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# Production mode, with rate limits raised so that they never answer 429.
+PRODUCTION_SETTINGS = {
+    "env": "production",
+    "jwt_secret_key": JWT_SECRET,
+    "demo_data": "false",
+    "ratelimit_default": "100000000 per minute",
+    "ratelimit_login_per_client": "100000 per minute",
+    "ratelimit_login_per_username": "100000 per minute",
+    "ratelimit_search": "100000000 per minute",
+}
 
 
 def pinned(command: list[str], cpus: str | None) -> list[str]:
@@ -40,6 +45,7 @@ class Server:
     base_url: str
     process: subprocess.Popen[bytes]
     multiprocess_dir: Path | None
+    log: IO[bytes]
     session: requests.Session = field(default_factory=requests.Session)
     token: str = ""
 
@@ -67,44 +73,10 @@ class Server:
             now = set(self.worker_pids())
             fresh = now - before
             if pid not in now and fresh:
-                self.wait_until_up()
+                wait_until_up(self.base_url, self.process, self.log)
                 return fresh.pop()
             time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not replace worker {pid}")
-
-    def wait_until_up(self) -> None:
-        for _ in range(600):  # bounded: at most ~60 s
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}")
-            try:
-                if requests.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not come up")
-
-
-def backend_env(instance: Path, database_url: str, port: int, **settings: str) -> dict[str, str]:
-    """A production-mode environment for the backend; rate limits are raised so they never answer 429."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("MKS_", "PROMETHEUS_", "FLASK_"))}
-    env.update(
-        {
-            "MKS_ENV": "production",
-            "MKS_HOST": "127.0.0.1",
-            "MKS_PORT": str(port),
-            "MKS_INSTANCE_PATH": str(instance),
-            "MKS_DATABASE_URL": database_url,
-            "MKS_JWT_SECRET_KEY": JWT_SECRET,
-            "MKS_DEMO_DATA": "false",
-            "MKS_RATELIMIT_DEFAULT": "100000000 per minute",
-            "MKS_RATELIMIT_LOGIN_PER_CLIENT": "100000 per minute",
-            "MKS_RATELIMIT_LOGIN_PER_USERNAME": "100000 per minute",
-            "MKS_RATELIMIT_SEARCH": "100000000 per minute",
-        }
-    )
-    env.update({f"MKS_{name.upper()}": value for name, value in settings.items()})
-    return env
+        raise ServerError(f"gunicorn did not replace worker {pid}")
 
 
 @contextmanager
@@ -126,21 +98,21 @@ def running(
     confines the master and its workers to those CPUs."""
     instance.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = backend_env(instance, database_url, port, WORKERS=str(workers), **settings)
+    all_settings = {**PRODUCTION_SETTINGS, "database_url": database_url, "workers": str(workers), **settings}
+    env = backend_env(instance, port, **all_settings)
     if multiprocess:
-        command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "mks.wsgi:app"]
+        command = GUNICORN
         multiprocess_dir: Path | None = instance / "prometheus-multiproc"
     else:
         command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--bind", f"127.0.0.1:{port}", "mks.wsgi:app"]
         multiprocess_dir = None
-    with (instance / "server.log").open("ab") as log:
-        process = subprocess.Popen(pinned(command, cpus), cwd=backend, env=env, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", process, multiprocess_dir)
-    try:
-        server.wait_until_up()
-        server.login()
-        yield server
-    finally:
-        server.session.close()
-        process.terminate()
-        process.wait(timeout=60)
+    with (
+        (instance / "server.log").open("a+b") as log,
+        serving(pinned(command, cpus), env, log, cwd=backend) as (base_url, process),
+    ):
+        server = Server(base_url, process, multiprocess_dir, log)
+        try:
+            server.login()
+            yield server
+        finally:
+            server.session.close()

@@ -176,7 +176,7 @@ def doctor(
     )
     results = list(checks.run_checks(endpoints))
     click.echo(checks.as_json(results) if as_json else "\n".join(result.line() for result in results))
-    if any(result.status is checks.Status.NG for result in results):
+    if any(result.status is checks.CheckStatus.NG for result in results):
         sys.exit(1)
 
 

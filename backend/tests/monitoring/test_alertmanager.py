@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ..servers import free_port
 from ..tools import unavailable
 
 BACKEND = Path(__file__).resolve().parents[2]
@@ -401,13 +401,6 @@ def test_inhibit_rules_pair_real_alerts() -> None:
 
 
 # --- a real Alertmanager: inhibition ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http(url: str, payload: Any = None) -> Any:

@@ -1,0 +1,67 @@
+"""The Grafana checks: it answers, its Prometheus datasource is healthy, and the dashboards are provisioned."""
+
+from __future__ import annotations
+
+import base64
+
+from .base import CheckStatus, Endpoints, HttpError, Result, get_json
+
+GRAFANA_FOLDER = "Mirai"
+GRAFANA_DASHBOARDS = {"mks-app-overview", "mks-api-performance", "mks-system-resources"}
+GRAFANA_DATASOURCE_UID = "mks-prometheus"
+
+
+def _grafana_headers(endpoints: Endpoints) -> dict[str, str]:
+    credentials = f"{endpoints.grafana_user}:{endpoints.grafana_password or ''}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
+
+
+def check_grafana(endpoints: Endpoints) -> list[Result]:
+    """Grafana answers, its Prometheus datasource is healthy, and the three dashboards are in folder Mirai."""
+    assert endpoints.grafana is not None
+    base, headers = endpoints.grafana, _grafana_headers(endpoints)
+    try:
+        health = get_json(f"{base}/api/health")
+    except HttpError as exc:
+        return [
+            Result(
+                "Grafana",
+                CheckStatus.NG,
+                f"{base} に接続できません（{exc}）",
+                "./setup-monitoring.sh で起動してください。",
+            )
+        ]
+    results = [
+        Result(
+            "Grafana", CheckStatus.OK, f"稼働中（版 {health.get('version', '?')}、DB {health.get('database', '?')}）"
+        )
+    ]
+    try:
+        datasource = get_json(f"{base}/api/datasources/uid/{GRAFANA_DATASOURCE_UID}/health", headers)
+        ok = datasource.get("status") == "OK"
+        results.append(
+            Result(
+                "Grafana データソース",
+                CheckStatus.OK if ok else CheckStatus.NG,
+                datasource.get("message", ""),
+                "" if ok else "データソースの URL（http://prometheus:9090）と Prometheus の稼働を確認してください。",
+            )
+        )
+        dashboards = get_json(f"{base}/api/search?type=dash-db&tag=mks", headers)
+    except HttpError as exc:
+        fix = "GRAFANA_ADMIN_USER / GRAFANA_ADMIN_PASSWORD（backend/monitoring/.env）を確認してください。"
+        return [*results, Result("Grafana API", CheckStatus.NG, f"呼び出しに失敗（{exc}）", fix)]
+    in_folder = {d["uid"] for d in dashboards if d.get("folderTitle") == GRAFANA_FOLDER}
+    missing = GRAFANA_DASHBOARDS - in_folder
+    results.append(
+        Result(
+            "Grafana ダッシュボード",
+            CheckStatus.NG if missing else CheckStatus.OK,
+            f"フォルダー「{GRAFANA_FOLDER}」に {len(in_folder & GRAFANA_DASHBOARDS)}/{len(GRAFANA_DASHBOARDS)} 件"
+            + (f"（不足: {', '.join(sorted(missing))}）" if missing else ""),
+            "docker logs mks-grafana | grep -i provision でプロビジョニングのエラーを確認してください。"
+            if missing
+            else "",
+        )
+    )
+    return results

@@ -1,0 +1,200 @@
+"""Checks of Prometheus: it runs, scrapes the backend, loads and evaluates the rules, and keeps its data."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from .base import CheckStatus, Endpoints, HttpError, Result, get, prometheus_data
+
+BACKEND_JOB = "mks-backend"
+EXPECTED_RULE_GROUPS = {"mks-recording", "mks-system", "mks-application", "mks-availability", "mks-security"}
+MAX_SANE_INTERVAL_SECONDS = 60
+TSDB_WARNING_RATIO = 0.8
+
+
+def check_prometheus_ready(endpoints: Endpoints) -> Result:
+    """Prometheus answers /-/ready."""
+    name = "Prometheus"
+    try:
+        get(f"{endpoints.prometheus}/-/ready")
+    except HttpError as exc:
+        return Result(
+            name,
+            CheckStatus.NG,
+            f"{endpoints.prometheus} に接続できません（{exc}）",
+            "監視スタックを起動してください（backend/monitoring/setup-monitoring.sh、Docker が無ければ --native）。",
+        )
+    return Result(name, CheckStatus.OK, f"{endpoints.prometheus} は稼働中")
+
+
+# The scrape errors Prometheus reports, the usual cause, and the fix (the guide's troubleshooting).
+SCRAPE_ERROR_CAUSES: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"host\.docker\.internal.*(no such host|server misbehaving)", re.IGNORECASE),
+        "Linux の Docker では host.docker.internal が解決されません。docker-compose.yml の prometheus に "
+        "extra_hosts: ['host.docker.internal:host-gateway'] があるか確認してください（同梱の設定にはあります）。",
+    ),
+    (
+        re.compile(r"connection refused", re.IGNORECASE),
+        "バックエンドが停止しているか、127.0.0.1 だけで待ち受けています。バックエンドを起動し、コンテナから届くよう "
+        "MKS_HOST=0.0.0.0 にして、ファイアウォールで 5100/tcp を許可してください。",
+    ),
+    (
+        re.compile(r"status (401|403)", re.IGNORECASE),
+        "Basic 認証またはトークンが一致しません。prometheus.yml の basic_auth / authorization を、バックエンドの "
+        "MKS_METRICS_BASIC_AUTH_* / MKS_METRICS_BEARER_TOKEN と同じにしてください。",
+    ),
+    (
+        re.compile(r"deadline exceeded|timeout|i/o timeout", re.IGNORECASE),
+        "応答が scrape_timeout に間に合いません。"
+        "ファイアウォールが通信を破棄していないか、バックエンドが過負荷でないか確認してください。",
+    ),
+    (
+        re.compile(r"no such host", re.IGNORECASE),
+        "ターゲットのホスト名が解決できません。prometheus.yml の targets を確認してください。",
+    ),
+]
+
+
+def scrape_error_fix(error: str) -> str:
+    """The likely cause and fix of a scrape error reported by Prometheus."""
+    for pattern, fix in SCRAPE_ERROR_CAUSES:
+        if pattern.search(error):
+            return fix
+    return "Prometheus の Targets 画面（/targets）とバックエンドのログを確認してください。"
+
+
+def check_backend_target(endpoints: Endpoints) -> Result:
+    """Prometheus scrapes the mks-backend job successfully; when not, its scrape error and the cause."""
+    name = f"ターゲット {BACKEND_JOB}"
+    targets = [t for t in prometheus_data(endpoints, "targets")["activeTargets"] if t["labels"]["job"] == BACKEND_JOB]
+    if not targets:
+        return Result(
+            name,
+            CheckStatus.NG,
+            "prometheus.yml にジョブがありません",
+            f"scrape_configs に job_name: '{BACKEND_JOB}' を追加してください。",
+        )
+    down = [t for t in targets if t["health"] != "up"]
+    if not down:
+        return Result(name, CheckStatus.OK, "up（" + ", ".join(t["scrapeUrl"] for t in targets) + "）")
+    target = down[0]
+    error = target.get("lastError") or "未スクレイプ"
+    return Result(
+        name, CheckStatus.NG, f"{target['health']}: {target['scrapeUrl']}（{error}）", scrape_error_fix(error)
+    )
+
+
+def check_rules(endpoints: Endpoints) -> Result:
+    """Every rule group of MKS is loaded and every rule evaluates without error."""
+    name = "ルール"
+    groups = prometheus_data(endpoints, "rules")["groups"]
+    missing = EXPECTED_RULE_GROUPS - {group["name"] for group in groups}
+    broken = [
+        f"{rule['name']}（{rule.get('lastError', '')}）"
+        for g in groups
+        for rule in g["rules"]
+        if rule["health"] != "ok"
+    ]
+    if missing:
+        return Result(
+            name,
+            CheckStatus.NG,
+            "読み込まれていないグループ: " + ", ".join(sorted(missing)),
+            "prometheus.yml の rule_files と、ルールファイルのマウント（compose）を確認してください。",
+        )
+    if broken:
+        return Result(
+            name,
+            CheckStatus.NG,
+            "評価エラー: " + "; ".join(broken),
+            "promtool check rules でルールを確認してください。",
+        )
+    count = sum(len(group["rules"]) for group in groups)
+    return Result(name, CheckStatus.OK, f"{len(groups)} グループ・{count} ルールが正常")
+
+
+def check_alerts(endpoints: Endpoints) -> Result:
+    """Alerts firing now: critical is NG, warning is 警告."""
+    name = "発火中のアラート"
+    firing = [a for a in prometheus_data(endpoints, "alerts")["alerts"] if a["state"] == "firing"]
+    if not firing:
+        return Result(name, CheckStatus.OK, "なし")
+    names = ", ".join(f"{a['labels']['alertname']}({a['labels'].get('severity', '?')})" for a in firing)
+    status = CheckStatus.NG if any(a["labels"].get("severity") == "critical" for a in firing) else CheckStatus.WARNING
+    return Result(name, status, names, "docs/runbook.md の各アラートの節に沿って対処してください。")
+
+
+def parse_seconds(duration: str) -> float:
+    """Seconds in a Prometheus duration such as 1m30s."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    total = 0.0
+    for number, unit in re.findall(r"(\d+)(ms|s|m|h|d)", duration):
+        total += int(number) * units[unit]
+    return total
+
+
+def check_intervals(endpoints: Endpoints) -> Result:
+    """Scrape and evaluation intervals are sane (at most a minute; timeout not above the interval)."""
+    name = "収集・評価間隔"
+    config = yaml.safe_load(prometheus_data(endpoints, "status/config")["yaml"])
+    defaults = config.get("global", {})
+    evaluation = defaults.get("evaluation_interval", "1m")
+    job: dict[str, Any] = next((j for j in config.get("scrape_configs", []) if j["job_name"] == BACKEND_JOB), {})
+    scrape = job.get("scrape_interval", defaults.get("scrape_interval", "1m"))
+    timeout = job.get("scrape_timeout", defaults.get("scrape_timeout", "10s"))
+    summary = f"mks-backend 収集 {scrape}・タイムアウト {timeout}、評価 {evaluation}"
+    if parse_seconds(timeout) > parse_seconds(scrape):
+        return Result(name, CheckStatus.NG, summary, "scrape_timeout は scrape_interval 以下にしてください。")
+    if max(parse_seconds(scrape), parse_seconds(evaluation)) > MAX_SANE_INTERVAL_SECONDS:
+        return Result(
+            name,
+            CheckStatus.WARNING,
+            summary,
+            "アラートの for（3〜10 分）に対して粗すぎます。60 秒以下にしてください。",
+        )
+    return Result(name, CheckStatus.OK, summary)
+
+
+def parse_bytes(size: str) -> float:
+    """Bytes in a Prometheus size such as 10GiB (Prometheus reads 10GB as 10 GiB too); 0 when unreadable."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGTPE]?i?B)", size.strip())
+    if not match:
+        return 0.0
+    number, unit = match.groups()
+    powers = {"B": 0, "KB": 1, "MB": 2, "GB": 3, "TB": 4, "PB": 5, "EB": 6}
+    return float(number) * 1024.0 ** powers[unit.replace("i", "")]
+
+
+def check_retention(endpoints: Endpoints) -> Result:
+    """Retention as configured, and the TSDB's size against its size limit (the guide's monthly check)."""
+    name = "データ保持"
+    flags = prometheus_data(endpoints, "status/flags")
+    retention_time = flags.get("storage.tsdb.retention.time", "0s")
+    retention_size = flags.get("storage.tsdb.retention.size", "0B")
+    text = get(f"{endpoints.prometheus}/metrics").decode()
+    used = sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name
+        in (
+            "prometheus_tsdb_storage_blocks_bytes",
+            "prometheus_tsdb_head_chunks_storage_size_bytes",
+            "prometheus_tsdb_wal_storage_size_bytes",
+        )
+    )
+    limit = parse_bytes(retention_size)
+    summary = f"保持 {retention_time} / {retention_size}、使用 {used / 1024**2:.1f}MiB"
+    if limit and used > TSDB_WARNING_RATIO * limit:
+        return Result(
+            name,
+            CheckStatus.WARNING,
+            summary,
+            "上限の 80% を超えています。PROMETHEUS_RETENTION_SIZE を増やすか保持期間を短くしてください。",
+        )
+    return Result(name, CheckStatus.OK, summary)

@@ -1,0 +1,83 @@
+"""The backend as a process on a loopback port: the one harness of the benchmarks and of the tests.
+
+``backend/tests/servers.py`` builds on it too, so a free port, a clean environment and the
+wait for ``/health`` are written once.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import requests
+
+BACKEND = Path(__file__).resolve().parent.parent / "backend"
+# The backend under gunicorn with its production configuration (multiprocess metrics), run in BACKEND.
+GUNICORN = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "mks.wsgi:app"]
+# The caller's own settings must not leak into a server that is configured only by what it is given.
+SCRUBBED_PREFIXES = ("MKS_", "PROMETHEUS_", "FLASK_")
+# How much of the server's output a start-up failure quotes (a reused log holds earlier runs too).
+LOG_TAIL_CHARS = 8000
+
+
+class ServerError(RuntimeError):
+    """The server exited, or did not answer /health in time."""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def backend_env(instance: Path, port: int, **settings: str) -> dict[str, str]:
+    """This process's environment without MKS/Prometheus/Flask variables, serving ``instance`` on
+    127.0.0.1:``port``, plus the given settings (``database_url="…"`` becomes MKS_DATABASE_URL)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(SCRUBBED_PREFIXES)}
+    env.update({"MKS_HOST": "127.0.0.1", "MKS_PORT": str(port), "MKS_INSTANCE_PATH": str(instance)})
+    env.update({f"MKS_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+def _tail(log: IO[bytes]) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")[-LOG_TAIL_CHARS:]
+
+
+def wait_until_up(base_url: str, process: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+    """Return once GET /health answers 200; ServerError, quoting the server's output, when it exits or stays down."""
+    for _ in range(600):  # bounded: at most ~60 s
+        if process.poll() is not None:
+            raise ServerError(f"server exited with {process.returncode}: {_tail(log)}")
+        try:
+            if requests.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise ServerError(f"server did not come up: {_tail(log)}")
+
+
+@contextmanager
+def serving(
+    command: list[str], env: dict[str, str], log: IO[bytes], cwd: Path = BACKEND
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run ``command`` in ``cwd`` until the block ends; yields its base URL (from MKS_PORT) and its
+    process once /health answers. Its output goes to ``log``, a file opened for reading too."""
+    # A file, not a pipe: an unread pipe fills up and blocks the server's access log.
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{env['MKS_PORT']}"
+    try:
+        wait_until_up(base_url, process, log)
+        yield base_url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
