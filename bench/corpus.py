@@ -24,8 +24,7 @@ from mks.config import Settings
 from mks.db import current_db, get_session
 from mks.models import Category, Knowledge, Role, Tag, knowledge_tags
 from mks.schemas import UserCreate
-from mks.search import backend_for
-from mks.search.base import IndexedDocument
+from mks.search import IndexedDocument
 from mks.services.users import create_user
 
 from .databases import size_bytes
@@ -71,6 +70,11 @@ class Entry:
     project_code: str
     owner_department: str
     updated_at: datetime
+
+    @property
+    def tag_names(self) -> list[str]:
+        """Tag names in code-point order, as Knowledge.tag_names gives them to the search index."""
+        return sorted(self.tags)
 
 
 class _Words:
@@ -215,7 +219,6 @@ def _build_index(entries: list[Entry]) -> None:
     On PostgreSQL the GIN indexes are dropped first and built once at the end, as for any bulk load.
     """
     database = current_db()
-    backend = backend_for(database.dialect)
     with database.engine.begin() as connection:
         gin_indexes: list[tuple[str, str]] = []
         if database.dialect == "postgresql":
@@ -230,14 +233,7 @@ def _build_index(entries: list[Entry]) -> None:
             for name, _definition in gin_indexes:
                 connection.execute(text(f"DROP INDEX {name}"))
         for number, entry in enumerate(entries, start=1):
-            document = IndexedDocument(
-                number,
-                entry.title,
-                entry.summary,
-                entry.content,
-                " ".join(sorted(entry.tags)),
-            )
-            backend.index(connection, document)
+            database.search.index(connection, IndexedDocument.of(number, entry))
         if gin_indexes:
             connection.execute(text("SET maintenance_work_mem = '1GB'"))
             for _name, definition in gin_indexes:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from mks.config import Settings
-from mks.db import build_engine
-from mks.search import SearchFilters, backend_for
+from mks.db import Database
+from mks.search import SearchBackend, SearchFilters, SearchRequest
 from mks.search.text import parse_query
 
 from . import server
@@ -80,15 +80,15 @@ QUERIES = (
 class SideBySide:
     """The search backend's query and the naive baseline, on the same connection."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, backend: SearchBackend, window: int) -> None:
         self.connection = connection
-        self.backend = backend_for(connection.dialect.name)
-        self.window = Settings().search_window
+        self.backend = backend
+        self.window = window
 
     def search(self, q: str) -> int:
         """The search backend's query, as the app runs it for an administrator's first page."""
-        page = self.backend.search(self.connection, parse_query(q).terms, SearchFilters(), PAGE, 0, self.window)
-        return page.total
+        request = SearchRequest(parse_query(q).terms, SearchFilters(), limit=PAGE, offset=0, window=self.window)
+        return self.backend.search(self.connection, request).total
 
     def where(self, q: str) -> tuple[str, dict[str, str]]:
         params = {f"p{index}": f"%{term}%" for index, term in enumerate(q.split())}
@@ -213,13 +213,15 @@ def run(config: BenchConfig) -> list[Figure]:
             with database_url_for(config, dialect, size) as url:
                 report = build_database(url, size)
                 figures += _load_figures(database, report)
-                # The app's own engine settings, so the side-by-side queries run as the app runs them.
-                engine = build_engine(Settings(database_url=url))
+                # The app's own database set-up, so the side-by-side queries run as the app runs them.
+                settings = Settings(database_url=url)
+                app_database = Database(settings)
                 try:
                     instance = config.work_dir / f"search-{dialect}-{size}"
-                    with server.running(instance, url, workers=2) as srv, engine.connect() as connection:
-                        timings = _measure(srv, SideBySide(connection), config.repetitions)
+                    with server.running(instance, url, workers=2) as srv, app_database.engine.connect() as connection:
+                        side_by_side = SideBySide(connection, app_database.search, settings.search_window)
+                        timings = _measure(srv, side_by_side, config.repetitions)
                 finally:
-                    engine.dispose()
+                    app_database.engine.dispose()
                 figures += _figures(database, size, timings, judged=size >= TARGET_SIZE)
     return figures

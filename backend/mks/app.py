@@ -10,7 +10,7 @@ from .config import Settings
 from .db import Database
 from .openapi import build_document
 from .routes import admin, auth, health, knowledge, metrics
-from .search import backend_for, install_sync
+from .search.sync import install_sync
 from .startup import prepare_database
 
 
@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fla
 
     database = Database(settings)
     database.init_app(app)
-    install_sync(database.session.session_factory, backend_for(database.dialect))
+    install_sync(database.session.session_factory, database.search)
     instrumentation.init_app(app, settings, database.engine)  # before the rate limiter: it sets its breach callback
     security.init_app(app, settings)
     errors.init_app(app)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, Select, create_engine, event, func, select
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
 from .config import Settings
+from .search import SearchBackend, backend_for
 
 
 class Base(DeclarativeBase):
@@ -71,11 +72,12 @@ def build_engine(settings: Settings) -> Engine:
 
 
 class Database:
-    """An app's engine and its request-scoped session."""
+    """An app's engine, its request-scoped session and the search backend of its dialect."""
 
     def __init__(self, settings: Settings) -> None:
         self.engine = build_engine(settings)
         self.session: scoped_session[Session] = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
+        self.search: SearchBackend = backend_for(self.dialect)
 
     @property
     def dialect(self) -> str:

@@ -23,7 +23,6 @@ from .config import ConfigError, Environment, Settings
 from .db import current_db, get_session
 from .demo import DEMO_USERS, seed_demo
 from .models import User
-from .search import backend_for
 from .security import verify_password
 
 log = logging.getLogger(__name__)
@@ -104,7 +103,7 @@ def _prepare(settings: Settings) -> None:
     elif current != head:
         raise ConfigError(f"データベースのスキーマが古い版 ({current}) です。`mks db upgrade` を実行してください。")
     with database.engine.connect() as connection:
-        backend_for(database.dialect).check(connection)
+        database.search.check(connection)
     if settings.seed_demo_data and get_session().scalar(select(User.id).limit(1)) is None:
         seed_demo()
     if settings.env is Environment.PRODUCTION:

@@ -20,10 +20,13 @@ from sqlalchemy import Connection, text
 
 from ..config import ConfigError
 from .base import (
+    FIELD_COLUMNS,
+    FIELD_NAMES,
+    FIELD_PARAMS,
     IndexedDocument,
+    RankedPage,
     SearchBackend,
-    SearchFilters,
-    SearchPage,
+    SearchRequest,
     holds_sql,
     ranked_page,
     score_sql,
@@ -50,6 +53,7 @@ def _ids(connection: Connection, conditions: list[str], params: dict[str, Any]) 
 
 # Must stay identical to the expression of the index ix_knowledge_search_trgm (see the migration).
 DOCUMENT = "(s.title || ' ' || s.summary || ' ' || s.tags || ' ' || s.content)"
+UPSERT = ", ".join(f"{name} = excluded.{name}" for name in (*FIELD_NAMES, "grams"))
 
 
 class PostgresSearch(SearchBackend):
@@ -59,10 +63,9 @@ class PostgresSearch(SearchBackend):
         row = document.normalized()
         connection.execute(
             text(
-                "INSERT INTO knowledge_search (knowledge_id, title, summary, content, tags, grams) "
-                "VALUES (:id, :title, :summary, :content, :tags, :grams) "
-                "ON CONFLICT (knowledge_id) DO UPDATE SET title = excluded.title, summary = excluded.summary, "
-                "content = excluded.content, tags = excluded.tags, grams = excluded.grams"
+                f"INSERT INTO knowledge_search (knowledge_id, {FIELD_COLUMNS}, grams) "
+                f"VALUES (:id, {FIELD_PARAMS}, :grams) "
+                f"ON CONFLICT (knowledge_id) DO UPDATE SET {UPSERT}"
             ),
             {"id": document.knowledge_id, **row, "grams": grams(" ".join(row.values()))},
         )
@@ -70,17 +73,10 @@ class PostgresSearch(SearchBackend):
     def remove(self, connection: Connection, knowledge_id: int) -> None:
         connection.execute(text("DELETE FROM knowledge_search WHERE knowledge_id = :id"), {"id": knowledge_id})
 
-    def search(
-        self,
-        connection: Connection,
-        terms: list[Term],
-        filters: SearchFilters,
-        limit: int,
-        offset: int,
-        window: int,
-    ) -> SearchPage:
-        params: dict[str, Any] = {"window": window}
-        filter_conditions = filters.sql_conditions(params)
+    def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
+        terms = request.terms
+        params: dict[str, Any] = {"window": request.window}
+        filter_conditions = request.filters.sql_conditions(params)
         score = score_sql(terms, params, find="strpos")
         newest = self._newest_by_walk(connection, terms, filter_conditions, params)
         if newest is None:
@@ -94,7 +90,7 @@ class PostgresSearch(SearchBackend):
             ),
             {**params, "newest": newest},
         ).all()
-        return ranked_page(rows, limit, offset, window)
+        return ranked_page(rows, request)
 
     def _newest_by_index(
         self, connection: Connection, terms: list[Term], filter_conditions: list[str], params: dict[str, Any]

@@ -15,17 +15,17 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from .base import (
+    FIELD_COLUMNS,
+    FIELD_PARAMS,
     IndexedDocument,
+    RankedPage,
     SearchBackend,
-    SearchFilters,
-    SearchPage,
+    SearchRequest,
     holds_sql,
     ranked_page,
     score_sql,
 )
-from .text import Term, TermKind, grams
-
-COLUMNS = ("title", "summary", "content", "tags")
+from .text import TermKind, grams
 
 
 def _phrase(term: str) -> str:
@@ -34,7 +34,7 @@ def _phrase(term: str) -> str:
 
 
 def _gram_row(document: dict[str, str]) -> dict[str, str]:
-    return {column: " ".join(grams(document[column])) for column in COLUMNS}
+    return {name: " ".join(grams(value)) for name, value in document.items()}
 
 
 class SqliteSearch(SearchBackend):
@@ -44,17 +44,11 @@ class SqliteSearch(SearchBackend):
         self.remove(connection, document.knowledge_id)
         row = document.normalized()
         connection.execute(
-            text(
-                "INSERT INTO knowledge_fts(rowid, title, summary, content, tags) "
-                "VALUES (:id, :title, :summary, :content, :tags)"
-            ),
+            text(f"INSERT INTO knowledge_fts(rowid, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
             {"id": document.knowledge_id, **row},
         )
         connection.execute(
-            text(
-                "INSERT INTO knowledge_fts_grams(rowid, title, summary, content, tags) "
-                "VALUES (:id, :title, :summary, :content, :tags)"
-            ),
+            text(f"INSERT INTO knowledge_fts_grams(rowid, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
             {"id": document.knowledge_id, **_gram_row(row)},
         )
 
@@ -63,7 +57,7 @@ class SqliteSearch(SearchBackend):
         # recomputed from the text the trigram table still has.
         old = (
             connection.execute(
-                text("SELECT title, summary, content, tags FROM knowledge_fts WHERE rowid = :id"),
+                text(f"SELECT {FIELD_COLUMNS} FROM knowledge_fts WHERE rowid = :id"),
                 {"id": knowledge_id},
             )
             .mappings()
@@ -73,23 +67,16 @@ class SqliteSearch(SearchBackend):
             return
         connection.execute(
             text(
-                "INSERT INTO knowledge_fts_grams(knowledge_fts_grams, rowid, title, summary, content, tags) "
-                "VALUES ('delete', :id, :title, :summary, :content, :tags)"
+                f"INSERT INTO knowledge_fts_grams(knowledge_fts_grams, rowid, {FIELD_COLUMNS}) "
+                f"VALUES ('delete', :id, {FIELD_PARAMS})"
             ),
             {"id": knowledge_id, **_gram_row(dict(old))},
         )
         connection.execute(text("DELETE FROM knowledge_fts WHERE rowid = :id"), {"id": knowledge_id})
 
-    def search(
-        self,
-        connection: Connection,
-        terms: list[Term],
-        filters: SearchFilters,
-        limit: int,
-        offset: int,
-        window: int,
-    ) -> SearchPage:
-        params: dict[str, Any] = {"window": window}
+    def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
+        terms = request.terms
+        params: dict[str, Any] = {"window": request.window}
         conditions: list[str] = []
         long_terms = [term.text for term in terms if term.kind is TermKind.TRIGRAM]
         gram_terms = [term.text for term in terms if term.kind is TermKind.GRAM]
@@ -106,7 +93,7 @@ class SqliteSearch(SearchBackend):
                 if source == "knowledge_fts_grams"
                 else f"{source}.rowid IN (SELECT rowid FROM knowledge_fts_grams WHERE {gram_match})"
             )
-        filter_conditions = filters.sql_conditions(params)
+        filter_conditions = request.filters.sql_conditions(params)
         conditions.extend(filter_conditions)
         join_knowledge = f" JOIN knowledge ON knowledge.id = {source}.rowid" if filter_conditions else ""
         score = score_sql(terms, params, find="instr")
@@ -121,7 +108,7 @@ class SqliteSearch(SearchBackend):
             ),
             params,
         ).all()
-        return ranked_page(rows, limit, offset, window)
+        return ranked_page(rows, request)
 
     def check(self, connection: Connection) -> None:
         """FTS5 with the trigram tokenizer ships with SQLite 3.34+; the migration fails loudly without it."""

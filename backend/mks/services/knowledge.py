@@ -51,7 +51,7 @@ from ..models import (
     utcnow,
 )
 from ..schemas import KnowledgeCreate, KnowledgeListQuery, KnowledgeUpdate, SearchQuery, SortKey
-from ..search import SearchFilters, backend_for
+from ..search import SearchFilters, SearchRequest
 from ..search.text import parse_query, snippet
 from . import audit
 
@@ -517,9 +517,8 @@ def search(query: SearchQuery, user: Actor) -> SearchResults:
     category_id = _category(query.category, "query").id if query.category is not None else None
     filters = SearchFilters(statuses=visible_statuses(user), category_id=category_id)
     session = get_session()
-    page = backend_for(current_db().dialect).search(
-        session.connection(), terms, filters, query.limit, query.offset, window
-    )
+    request = SearchRequest(terms, filters, limit=query.limit, offset=query.offset, window=window)
+    page = current_db().search.search(session.connection(), request)
     found = details([hit.knowledge_id for hit in page.hits])
     words = [term.text for term in terms]
     hits = [

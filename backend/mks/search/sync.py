@@ -1,0 +1,31 @@
+"""Keeping the search index in step with the knowledge table, inside the transaction of each write."""
+
+from __future__ import annotations
+
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..models import Knowledge
+from .base import FIELD_NAMES, IndexedDocument, SearchBackend
+
+
+def _search_fields_changed(entry: Knowledge) -> bool:
+    state = inspect(entry)
+    return any(state.attrs[name].history.has_changes() for name in FIELD_NAMES)
+
+
+def install_sync(factory: sessionmaker[Session], backend: SearchBackend) -> None:
+    """Re-index knowledge written in a flush, in the same transaction as the write."""
+
+    @event.listens_for(factory, "after_flush")
+    def sync_index(session: Session, _context: object) -> None:
+        connection = session.connection()
+        for entry in session.new:
+            if isinstance(entry, Knowledge):
+                backend.index(connection, IndexedDocument.of(entry.id, entry))
+        for entry in session.dirty:
+            if isinstance(entry, Knowledge) and _search_fields_changed(entry):
+                backend.index(connection, IndexedDocument.of(entry.id, entry))
+        for entry in session.deleted:
+            if isinstance(entry, Knowledge):
+                backend.remove(connection, entry.id)
