@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, text
 
 from mks.db import current_db, get_session
-from mks.search.base import score_sql
+from mks.search.base import FIELD_NAMES, score_sql
 from mks.search.postgresql import DOCUMENT, PostgresSearch
 from mks.search.text import escape_like, parse_query
 
@@ -258,6 +258,11 @@ def test_scores_weigh_title_tags_summary(client: FlaskClient, admin: dict[str, s
         ("寒中コンクリートの加熱養生", 11.0),
     ]
     assert search(client, admin, "温度")["items"][1]["score"] == 1.0  # 生コン受入検査: body only
+
+
+def test_postgres_document_holds_every_searchable_field() -> None:
+    """The trigram index's expression, spelled as its migration does, covers exactly the searchable fields."""
+    assert sorted(re.findall(r"s\.(\w+)", DOCUMENT)) == sorted(FIELD_NAMES)
 
 
 def test_postgres_walks_newest_first_for_common_terms(app: Flask, client: FlaskClient, admin: dict[str, str]) -> None:

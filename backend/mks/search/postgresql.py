@@ -51,7 +51,8 @@ def _ids(connection: Connection, conditions: list[str], params: dict[str, Any]) 
     )
 
 
-# Must stay identical to the expression of the index ix_knowledge_search_trgm (see the migration).
+# Spelled as the migration spells the index ix_knowledge_search_trgm (history, in its own field order):
+# PostgreSQL answers LIKE through that index only for this very expression.
 DOCUMENT = "(s.title || ' ' || s.summary || ' ' || s.tags || ' ' || s.content)"
 UPSERT = ", ".join(f"{name} = excluded.{name}" for name in (*FIELD_NAMES, "grams"))
 
