@@ -195,17 +195,24 @@ def test_auth_without_flask(ctx: Context, sessions: sessionmaker[Session]) -> No
     secret = ctx.dependencies.token_keys.secret
     claims = jwt.decode(refresh, secret, algorithms=[ALGORITHM])
     assert jwt.decode(access, secret, algorithms=[ALGORITHM])["fam"] == claims["fam"]
-    auth.rotate_tokens(ctx, user, claims)
+    assert auth.access_token_seconds(ctx) == ctx.settings.jwt_access_token_minutes * 60
+    rotated, _ = auth.rotate_tokens(ctx, user, claims)
     with pytest.raises(Unauthenticated) as reused:  # a spent refresh token
         auth.rotate_tokens(ctx, user, claims)
     assert reused.value.code == "token_revoked"
     assert auth.purge_expired_tokens(ctx, actor=None) == 0
+    second = auth.issue_tokens(ctx, user)[0]
+    auth.logout(ctx, user, jwt.decode(second, secret, algorithms=[ALGORITHM]))
+    with pytest.raises(Unauthenticated):  # its family is revoked already
+        auth.logout(ctx, user, jwt.decode(second, secret, algorithms=[ALGORITHM]))
+    assert rotated != second
 
     with sessions() as session:
         assert session.scalar(select(User.failed_logins).where(User.username == "yamada")) == 0
     entries, total = audit.search(ctx, AuditQuery())
-    assert total == 5
+    assert total == 6
     assert [(entry.action, entry.actor_username, entry.details) for entry in entries] == [
+        ("auth.logout", "yamada", {}),
         ("auth.tokens_purge", None, {"deleted": 0}),
         ("auth.login", "yamada", {}),
         ("auth.login_failed", "nobody", {"reason": "failure"}),
