@@ -21,6 +21,7 @@ from sqlalchemy import insert, select, text
 
 from mks.app import create_app
 from mks.config import Settings
+from mks.context import service_context
 from mks.db import current_db, get_session
 from mks.models import Category, Knowledge, Role, Tag, knowledge_tags
 from mks.schemas import UserCreate
@@ -251,12 +252,13 @@ def build_database(database_url: str, count: int) -> LoadReport:
         with app.app_context():
             categories = sorted(get_session().scalars(select(Category.name)))
             admin = create_user(
+                service_context(),
                 UserCreate(
                     username=BENCH_USER,
                     display_name="ベンチマーク管理者",
                     password=BENCH_PASSWORD,
                     role=Role.ADMIN,
-                )
+                ),
             )
             get_session().commit()
             entries = list(generate(count, categories))

@@ -17,10 +17,11 @@ from pydantic import ValidationError as PydanticValidationError
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, Map, ValidationError
 
-from .errors import ApiError, validation_error
+from .errors import ApiError, invalid_field_error, validation_error
 from .models import Role
 from .schemas import MAX_ID
-from .security import authenticate, require_roles
+from .security import require_roles, verify_token
+from .services.errors import InvalidField
 from .tokens import REFRESH
 
 ANY_ROLE = frozenset(Role)
@@ -99,11 +100,22 @@ def _parse_body(model: type[BaseModel]) -> BaseModel:
         raise validation_error(exc, "body") from None
 
 
+def _input_location(spec: EndpointSpec, field_name: str) -> str:
+    """Where the request carried the field a service refused: the body when the body model has it, else the query."""
+    if spec.body is not None and (spec.query is None or field_name in spec.body.model_fields):
+        return "body"
+    return "query"
+
+
 def endpoint(**spec_fields: Any) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
     """Declare an API view: roles allowed, query and body models, response model and status.
 
     The view receives the parsed ``query`` and ``body`` as keyword arguments when declared, and
     returns a response model (serialized with the declared status) or a ready Response.
+
+    A service names the input field it refuses (InvalidField) but not where it came from: only
+    this wrapper knows which of the declared models the request parsed, so it adds the location
+    (``query`` or ``body``) and errors.py renders the 422 like pydantic's own field errors.
     """
     spec = EndpointSpec(**spec_fields)
 
@@ -113,12 +125,15 @@ def endpoint(**spec_fields: Any) -> Callable[[Callable[..., Any]], Callable[...,
             if spec.roles is not None:
                 require_roles(spec.roles)
             if spec.refresh:
-                authenticate(REFRESH)
+                verify_token(REFRESH)
             if spec.query is not None:
                 kwargs["query"] = _parse_query(spec.query)
             if spec.body is not None:
                 kwargs["body"] = _parse_body(spec.body)
-            result = view(**kwargs)
+            try:
+                result = view(**kwargs)
+            except InvalidField as exc:
+                raise invalid_field_error(exc, _input_location(spec, exc.field)) from None
             if isinstance(result, Response):
                 return result
             # Serialized by pydantic-core in one pass (compact, UTF-8), not via a dict and json.dumps.

@@ -19,9 +19,9 @@ from . import doctor as checks
 from . import migrate
 from .app import create_app
 from .config import Settings
+from .context import service_context
 from .db import current_db, get_session
 from .demo import seed_demo
-from .errors import ApiError
 from .models import Knowledge, Role, User
 from .schemas import UserCreate, UserUpdate
 from .services import auth, users
@@ -33,6 +33,7 @@ from .services.backup import (
     inspect_backup,
     restore_backup,
 )
+from .services.errors import DomainError
 from .startup import startup_lock
 
 if TYPE_CHECKING:
@@ -106,8 +107,8 @@ def create_user(username: str, role: str, display_name: str | None, password: st
     """ユーザーを作成する。"""
     try:
         data = UserCreate(username=username, display_name=display_name or username, password=password, role=Role(role))
-        user = users.create_user(data)
-    except (ValidationError, ApiError) as exc:
+        user = users.create_user(service_context(), data, actor=None)
+    except (ValidationError, DomainError) as exc:
         _fail(str(exc))
     click.echo(f"作成しました: {user.username} ({user.role})")
 
@@ -127,7 +128,7 @@ def set_password(username: str, password: str) -> None:
     """ユーザーのパスワードを変更する。"""
     user = _user(username)
     try:
-        users.update_user(user.id, UserUpdate(password=password), acting=None)
+        users.update_user(service_context(), user.id, UserUpdate(password=password), actor=None)
     except ValidationError as exc:
         _fail(str(exc))
     click.echo(f"パスワードを変更しました: {username}（発行済みのトークンはすべて失効）")
@@ -137,20 +138,20 @@ def set_password(username: str, password: str) -> None:
 @click.argument("username")
 def disable_user(username: str) -> None:
     """ユーザーを無効化する（ログインできなくなり、発行済みのトークンはすべて失効する）。"""
-    users.update_user(_user(username).id, UserUpdate(is_active=False), acting=None)
+    users.update_user(service_context(), _user(username).id, UserUpdate(is_active=False), actor=None)
     click.echo(f"無効化しました: {username}")
 
 
 @main.command("purge-tokens")
 def purge_tokens() -> None:
     """期限切れの失効トークンを失効リストから削除する（ログアウト・再発行の際にも 1 分に 1 回まで自動で行う）。"""
-    click.echo(f"期限切れの失効トークンを {auth.purge_expired_tokens()} 件削除しました。")
+    click.echo(f"期限切れの失効トークンを {auth.purge_expired_tokens(service_context(), actor=None)} 件削除しました。")
 
 
 @main.command("seed-demo")
 def seed_demo_command() -> None:
     """デモユーザーとデモ用ナレッジを投入する（既にあれば何もしない）。"""
-    created = seed_demo()
+    created = seed_demo(service_context())
     click.echo(f"デモデータを投入しました（ナレッジ {created} 件）。")
 
 

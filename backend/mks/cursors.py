@@ -12,8 +12,6 @@ import hmac
 import json
 from typing import Any
 
-from .tokens import token_keys
-
 _KEY_PURPOSE = b"mks page cursor"
 
 
@@ -21,24 +19,24 @@ class InvalidCursor(ValueError):
     """The cursor was not issued by this service (or not with its current secret)."""
 
 
-def _signature(payload: str) -> str:
-    key = hmac.new(token_keys().secret.encode(), _KEY_PURPOSE, hashlib.sha256).digest()
+def _signature(secret: str, payload: str) -> str:
+    key = hmac.new(secret.encode(), _KEY_PURPOSE, hashlib.sha256).digest()
     digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def encode(values: list[Any]) -> str:
-    """A signed cursor holding the JSON values."""
+def encode(secret: str, values: list[Any]) -> str:
+    """A signed cursor holding the JSON values, keyed from the token secret."""
     raw = json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()
     payload = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-    return f"{payload}.{_signature(payload)}"
+    return f"{payload}.{_signature(secret, payload)}"
 
 
-def decode(cursor: str) -> list[Any]:
+def decode(secret: str, cursor: str) -> list[Any]:
     """The values of a cursor encode() issued; InvalidCursor for anything else."""
     payload, _, signature = cursor.partition(".")
     # compare_digest takes ASCII str only; anything else was not issued here.
-    if not (cursor.isascii() and hmac.compare_digest(signature, _signature(payload))):
+    if not (cursor.isascii() and hmac.compare_digest(signature, _signature(secret, payload))):
         raise InvalidCursor()
     values: list[Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     return values

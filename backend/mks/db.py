@@ -104,9 +104,10 @@ def get_session() -> Session:
     return current_db().session()
 
 
-def paginate(statement: Select[Any], order_by: Sequence[Any], limit: int, offset: int) -> tuple[list[Any], int]:
+def paginate(
+    session: Session, statement: Select[Any], order_by: Sequence[Any], limit: int, offset: int
+) -> tuple[list[Any], int]:
     """One page of the statement's rows in the given order, and how many rows match in all."""
-    session = get_session()
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     page = statement.order_by(*order_by).limit(limit).offset(offset)
     return list(session.scalars(page).unique()), total

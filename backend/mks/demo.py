@@ -4,26 +4,29 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from .db import get_session
 from .demo_corpus import DEMO_ENTRIES, DEMO_USERS
 from .models import Knowledge, User
 from .schemas import KnowledgeCreate, UserCreate
+from .services.context import Context
 from .services.knowledge import create_knowledge
 from .services.users import create_user
 
 __all__ = ["DEMO_USERS", "seed_demo"]
 
 
-def seed_demo() -> int:
-    """Create the demo users that are missing and, on an empty knowledge base, the demo corpus."""
-    session = get_session()
+def seed_demo(ctx: Context) -> int:
+    """Create the demo users that are missing and, on an empty knowledge base, the demo corpus.
+
+    The accounts are created by nobody (the CLI or start-up); the entries by their demo author.
+    """
+    session = ctx.session
     for demo in DEMO_USERS:
         if session.scalar(select(User.id).where(User.username == demo["username"])) is None:
-            create_user(UserCreate.model_validate(demo))
+            create_user(ctx, UserCreate.model_validate(demo))
     author = session.scalar(select(User).where(User.username == "yamada"))
     assert author is not None
     if session.scalar(select(Knowledge.id).limit(1)) is not None:
         return 0
     for entry in DEMO_ENTRIES:
-        create_knowledge(KnowledgeCreate.model_validate(entry), author)
+        create_knowledge(ctx, KnowledgeCreate.model_validate(entry), author)
     return len(DEMO_ENTRIES)

@@ -23,6 +23,7 @@ from werkzeug.routing import RequestRedirect
 from .db import current_db
 from .instrumentation import count_error
 from .metrics import ERROR_TYPE_BY_STATUS
+from .services.errors import Conflict, DomainError, InvalidField, NotFound, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,21 @@ def validation_error(exc: ValidationError, location: str) -> ApiError:
     return ApiError(422, details=details)
 
 
+# How the API answers each kind of domain refusal.
+DOMAIN_STATUSES: dict[type[DomainError], int] = {NotFound: 404, Conflict: 409, Unauthenticated: 401}
+
+
+def domain_error(exc: DomainError) -> ApiError:
+    """The API's answer to a refusal of a use case: its kind's status, with the refusal's code, message, details."""
+    status = next(code for kind, code in DOMAIN_STATUSES.items() if isinstance(exc, kind))
+    return ApiError(status, exc.code, exc.message, details=exc.details)
+
+
+def invalid_field_error(exc: InvalidField, location: str) -> ApiError:
+    """A 422 naming the refused field at its location in the request, shaped like a validation error."""
+    return ApiError(422, details=[{"location": location, "field": exc.field, "type": exc.kind, "message": exc.message}])
+
+
 def _from_http_exception(exc: HTTPException) -> ApiError:
     status = exc.code or 500
     if status not in HTTP_ERRORS:
@@ -176,6 +192,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(exc: ApiError) -> Response:
         return error_response(exc)
+
+    @app.errorhandler(DomainError)
+    def handle_domain_error(exc: DomainError) -> Response:
+        return error_response(domain_error(exc))
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(exc: HTTPException) -> Response:

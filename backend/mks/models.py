@@ -239,6 +239,7 @@ class AuditAction(StrEnum):
     USER_UPDATE = "user.update"
     USER_ROLE_CHANGE = "user.role_change"
     CATEGORY_CREATE = "category.create"
+    TOKENS_PURGE = "auth.tokens_purge"
 
 
 class AuditEntry(Base):

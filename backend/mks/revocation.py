@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
-from .db import current_db, get_session
 from .models import RevokedToken, utcnow
-from .tokens import family, token_keys
+from .tokens import family
 
 # Both dialects spell "insert unless the key exists" the same way, each in its own module.
 _INSERTS: dict[str, Callable[[type[RevokedToken]], postgresql.Insert | sqlite.Insert]] = {
@@ -20,28 +20,28 @@ _INSERTS: dict[str, Callable[[type[RevokedToken]], postgresql.Insert | sqlite.In
 }
 
 
-def revoke(key: str, user_id: int, expires_at: datetime) -> bool:
-    """List a token id or family id in the current transaction; False when it is listed already.
+def revoke(session: Session, key: str, user_id: int, expires_at: datetime) -> bool:
+    """List a token id or family id in the session's transaction; False when it is listed already.
 
     A concurrent transaction listing the same key makes this one wait for it and then add nothing:
     racing revocations never fail on the duplicate key.
     """
     statement = (
-        _INSERTS[current_db().dialect](RevokedToken)
+        _INSERTS[session.get_bind().dialect.name](RevokedToken)
         .values(jti=key, user_id=user_id, expires_at=expires_at, revoked_at=utcnow())
         .on_conflict_do_nothing()
         .returning(RevokedToken.jti)  # rowcount is not reported for an INSERT by every driver
     )
-    return get_session().connection().execute(statement).first() is not None
+    return session.connection().execute(statement).first() is not None
 
 
-def revoke_family(claims: dict[str, Any], user_id: int) -> bool:
+def revoke_family(session: Session, claims: dict[str, Any], user_id: int, refresh_lifetime: timedelta) -> bool:
     """List the family of the verified token; False when it is listed already."""
     # No token of a revoked family can be minted any more, so none outlives a refresh lifetime from now.
-    return revoke(family(claims), user_id, utcnow() + token_keys().refresh_lifetime)
+    return revoke(session, family(claims), user_id, utcnow() + refresh_lifetime)
 
 
-def purge_expired() -> int:
-    """Delete, in the current transaction, the entries whose tokens have all expired; how many."""
+def purge_expired(session: Session) -> int:
+    """Delete, in the session's transaction, the entries whose tokens have all expired; how many."""
     statement = delete(RevokedToken).where(RevokedToken.expires_at < utcnow())
-    return get_session().connection().execute(statement).rowcount
+    return session.connection().execute(statement).rowcount

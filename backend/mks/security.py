@@ -1,4 +1,4 @@
-"""Passwords, the request's current user (from its verified token) and role checks."""
+"""The request's actor (the user of its verified token), role checks, and password checks with the app's hasher."""
 
 from __future__ import annotations
 
@@ -6,20 +6,19 @@ import dataclasses
 from datetime import timedelta
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, current_app, g
 from sqlalchemy import bindparam, exists, select, update
 
+from . import context
 from .config import Settings
 from .db import get_session
 from .errors import ApiError, error_kind
 from .models import CurrentUser, RevokedToken, Role, User, as_utc, utcnow
 from .revocation import revoke_family
-from .tokens import ACCESS, REFRESH, TokenKeys, family, generation, verify_request
+from .services.auth import TOKEN_REVOKED
+from .tokens import ACCESS, REFRESH, family, generation, token_keys, verify_request
 from .tokens import init_app as init_tokens
 
-TOKEN_REVOKED = error_kind(401, "token_revoked", "このトークンは失効しています。")
 TOKEN_USER_NOT_FOUND = error_kind(401, "token_user_not_found", "トークンのユーザーは存在しません。")
 TOKEN_USER_DISABLED = error_kind(401, "token_user_disabled", "このユーザーは無効化されています。")
 # Every authenticated request asks who the token's user is (with the user's token generation) and
@@ -32,26 +31,12 @@ _TOKEN_USER = select(
 ).where(User.id == bindparam("user_id"))
 
 
-def password_hasher() -> PasswordHasher:
-    """The app's argon2id hasher, with the configured cost."""
-    hasher: PasswordHasher = current_app.extensions["mks_password_hasher"]
-    return hasher
-
-
-def hash_password(password: str) -> str:
-    """Hash a password with argon2id."""
-    return password_hasher().hash(password)
-
-
 def verify_password(password_hash: str, password: str) -> bool:
-    """Whether the password matches the stored hash (never raises on a bad hash)."""
-    try:
-        return password_hasher().verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    """Whether the password matches the stored hash, with the app's hasher (never raises on a bad hash)."""
+    return context.dependencies().passwords.verify(password_hash, password)
 
 
-def authenticate(kind: str = ACCESS) -> CurrentUser:
+def verify_token(kind: str = ACCESS) -> CurrentUser:
     """Verify the request's token of the kind; its user (active, token current and not revoked) becomes current.
 
     A revoked refresh token presented again (spent by a refresh, or revoked with its family) revokes
@@ -67,7 +52,7 @@ def authenticate(kind: str = ACCESS) -> CurrentUser:
     user = CurrentUser(**{name: columns[name] for name in _CURRENT_USER_FIELDS})
     if columns["revoked"]:
         if kind == REFRESH:
-            revoke_family(claims, user.id)
+            revoke_family(session, claims, user.id, token_keys().refresh_lifetime)
             session.commit()
         raise TOKEN_REVOKED()
     if not user.is_active:
@@ -79,21 +64,21 @@ def authenticate(kind: str = ACCESS) -> CurrentUser:
     return user
 
 
-def authenticated_user() -> CurrentUser:
-    """The user of the current request's token (after authenticate has run)."""
+def current_actor() -> CurrentUser:
+    """The actor of the current request: its token's user (after verify_token has run)."""
     user: CurrentUser = g.mks_user
     return user
 
 
 def token_claims() -> dict[str, Any]:
-    """The verified claims of the current request's token (after authenticate has run)."""
+    """The verified claims of the current request's token (after verify_token has run)."""
     claims: dict[str, Any] = g.mks_token_claims
     return claims
 
 
 def require_roles(roles: frozenset[Role]) -> CurrentUser:
     """Verify the request's access token and that its user holds one of the roles."""
-    user = authenticate()
+    user = verify_token()
     if user.role not in roles:
         raise ApiError(403)
     return user
@@ -111,16 +96,6 @@ def _touch_last_seen(user: CurrentUser, resolution: timedelta) -> CurrentUser:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Configure token signing and lifetimes, and the password hasher."""
-    init_tokens(
-        app,
-        TokenKeys(
-            secret=settings.resolve_jwt_secret(),
-            access_lifetime=timedelta(minutes=settings.jwt_access_token_minutes),
-            refresh_lifetime=timedelta(days=settings.jwt_refresh_token_days),
-        ),
-    )
-    app.extensions["mks_password_hasher"] = PasswordHasher(
-        time_cost=settings.argon2_time_cost, memory_cost=settings.argon2_memory_cost_kib
-    )
+    """Configure token signing and lifetimes, and the password hasher (the services' dependencies)."""
+    init_tokens(app, context.init_app(app, settings).token_keys)
     app.extensions["mks_last_seen_resolution"] = timedelta(seconds=settings.last_seen_resolution_seconds)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from . import migrate
 from .config import ConfigError, Environment, Settings
+from .context import service_context
 from .db import current_db, get_session
 from .demo import DEMO_USERS, seed_demo
 from .models import User
@@ -105,7 +106,7 @@ def _prepare(settings: Settings) -> None:
     with database.engine.connect() as connection:
         database.search.check(connection)
     if settings.seed_demo_data and get_session().scalar(select(User.id).limit(1)) is None:
-        seed_demo()
+        seed_demo(service_context())
     if settings.env is Environment.PRODUCTION:
         settings.check_production()
         refuse_demo_passwords()

@@ -84,9 +84,8 @@ def generation(claims: dict[str, Any]) -> int:
     return value
 
 
-def issue(user_id: int, kind: str, **claims: Any) -> str:
+def issue(keys: TokenKeys, user_id: int, kind: str, **claims: Any) -> str:
     """A signed token of the kind (ACCESS or REFRESH) for the user, with extra claims."""
-    keys = token_keys()
     now = utcnow()
     lifetime = keys.access_lifetime if kind == ACCESS else keys.refresh_lifetime
     payload = {

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from mks import migrate
 from mks.app import create_app
 from mks.config import Settings
+from mks.context import service_context
 from mks.schemas import UserCreate
 from mks.services.users import create_user
 
@@ -140,7 +141,8 @@ def app(settings: Settings) -> Iterator[Flask]:
     with app.app_context():
         for username, password in PASSWORDS.items():
             create_user(
-                UserCreate(username=username, display_name=username, password=password, role=ROLES[username])  # type: ignore[arg-type]
+                service_context(),
+                UserCreate(username=username, display_name=username, password=password, role=ROLES[username]),  # type: ignore[arg-type]
             )
     yield app
     app.extensions["mks_db"].engine.dispose()

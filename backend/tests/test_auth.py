@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from mks import migrate
 from mks.app import create_app
 from mks.config import Settings
+from mks.context import service_context
 from mks.db import get_session
 from mks.models import RevokedToken, User, utcnow
 from mks.schemas import UserCreate
@@ -152,7 +153,10 @@ def test_account_locks_after_repeated_failures(database_url: str, tmp_path: Path
     app = create_app(make_settings(database_url, tmp_path / "lock", login_lockout_threshold=3))
     client = app.test_client()
     with app.app_context():
-        create_user(UserCreate(username="admin", display_name="admin", password=PASSWORDS["admin"], role="admin"))  # type: ignore[arg-type]
+        create_user(
+            service_context(),
+            UserCreate(username="admin", display_name="admin", password=PASSWORDS["admin"], role="admin"),
+        )  # type: ignore[arg-type]
     refused = _login(client, "nobody", "wrong")
     assert [_login(client, "admin", "wrong") for _ in range(3)] == [refused] * 3
     # Locked: the right password is refused too, with exactly the answer an unknown user gets.
@@ -177,7 +181,9 @@ def test_password_reset_lifts_a_lockout(database_url: str, tmp_path: Path) -> No
     client = app.test_client()
     with app.app_context():
         for name, role in (("admin", "admin"), ("yamada", "editor")):
-            create_user(UserCreate(username=name, display_name=name, password=PASSWORDS[name], role=role))  # type: ignore[arg-type]
+            create_user(
+                service_context(), UserCreate(username=name, display_name=name, password=PASSWORDS[name], role=role)
+            )  # type: ignore[arg-type]
         yamada_id = get_session().scalar(select(User.id).where(User.username == "yamada"))
     token = client.post(LOGIN, json={"username": "admin", "password": PASSWORDS["admin"]}).json["access_token"]
     for _ in range(2):

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from mks import migrate
 from mks.cli import _progress, main
+from mks.context import service_context
 from mks.db import Base, build_engine, get_session
 from mks.models import User
 from mks.schemas import KnowledgeCreate, KnowledgeUpdate, UserCreate, UserUpdate
@@ -101,11 +102,11 @@ def user(username: str) -> User:
 def populate(app: Flask) -> list[int]:
     """Users, a new category, tagged entries and a second revision; returns the entry ids."""
     with app.app_context():
-        admin = user("admin")
-        users.create_user(UserCreate(username="suzuki", display_name="鈴木", password="suzuki-pass-1"), admin)
-        categories.create_category("設備", admin)
-        ids = [knowledge.create_knowledge(KnowledgeCreate(**body), admin).id for body in ENTRIES]  # type: ignore[arg-type]
-        knowledge.update_knowledge(ids[0], KnowledgeUpdate(tags=["養生", "冬期", "保温"]), user("yamada"))
+        ctx, admin = service_context(), user("admin")
+        users.create_user(ctx, UserCreate(username="suzuki", display_name="鈴木", password="suzuki-pass-1"), admin)
+        categories.create_category(ctx, "設備", admin)
+        ids = [knowledge.create_knowledge(ctx, KnowledgeCreate(**body), admin).id for body in ENTRIES]  # type: ignore[arg-type]
+        knowledge.update_knowledge(ctx, ids[0], KnowledgeUpdate(tags=["養生", "冬期", "保温"]), user("yamada"))
     app.extensions["mks_db"].engine.dispose()  # the CLI's pg_restore must not wait on the app's connections
     return ids
 
@@ -113,12 +114,12 @@ def populate(app: Flask) -> list[int]:
 def change(app: Flask, ids: list[int]) -> None:
     """What happens after the backup: an entry deleted, another added, a password changed."""
     with app.app_context():
-        admin = user("admin")
-        knowledge.delete_knowledge(ids[0], admin)
+        ctx, admin = service_context(), user("admin")
+        knowledge.delete_knowledge(ctx, ids[0], admin)
         entry = KnowledgeCreate(title="鉄骨建方の精度管理", content="建入れ直しを確認する。", category="電気")
-        categories.create_category("電気", admin)
-        knowledge.create_knowledge(entry, admin)
-        users.update_user(user("yamada").id, UserUpdate(password="changed-pass-1"), acting=admin)
+        categories.create_category(ctx, "電気", admin)
+        knowledge.create_knowledge(ctx, entry, admin)
+        users.update_user(ctx, user("yamada").id, UserUpdate(password="changed-pass-1"), actor=admin)
     app.extensions["mks_db"].engine.dispose()
 
 

@@ -16,7 +16,7 @@ from mks import migrate
 from mks.cli import main
 from mks.db import get_session
 from mks.demo_corpus import DEMO_ENTRIES
-from mks.models import Knowledge, RevokedToken, User, utcnow
+from mks.models import AuditEntry, Knowledge, RevokedToken, User, utcnow
 
 from .conftest import Auth
 
@@ -132,6 +132,38 @@ def test_seed_demo_is_idempotent(database_url: str, tmp_path: Path) -> None:
         assert session.scalar(select(func.count()).select_from(Knowledge)) == len(DEMO_ENTRIES)
     engine.dispose()
     assert users(database_url) == {"admin": ("admin", True), "yamada": ("editor", True), "partner": ("viewer", True)}
+
+
+def audit_rows(database_url: str) -> list[tuple[str, str | None, str | None, dict[str, object]]]:
+    """Every audit entry as (action, actor_username, client_address, details), oldest first."""
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        statement = select(AuditEntry).order_by(AuditEntry.id)
+        rows = [(e.action, e.actor_username, e.client_address, e.details) for e in session.scalars(statement)]
+    engine.dispose()
+    return rows
+
+
+def test_every_command_that_changes_data_is_audited_as_the_cli(database_url: str, tmp_path: Path) -> None:
+    assert run(database_url, tmp_path, "create-user", "suzuki", "--password", "suzuki-pass-1").exit_code == 0
+    assert run(database_url, tmp_path, "set-password", "suzuki", "--password", "suzuki-pass-2").exit_code == 0
+    assert run(database_url, tmp_path, "disable-user", "suzuki").exit_code == 0
+    assert run(database_url, tmp_path, "seed-demo").exit_code == 0
+    assert run(database_url, tmp_path, "purge-tokens").exit_code == 0
+    rows = audit_rows(database_url)
+    cli = [(action, details) for action, actor, address, details in rows if (actor, address) == (None, "cli")]
+    assert cli == [
+        ("user.create", {"role": "viewer"}),
+        ("user.update", {"changed_fields": ["password"]}),
+        ("user.update", {"changed_fields": ["is_active"]}),
+        ("user.create", {"role": "admin"}),
+        ("user.create", {"role": "editor"}),
+        ("user.create", {"role": "viewer"}),
+        ("auth.tokens_purge", {"deleted": 0}),
+    ]
+    # The demo entries are the demo author's, written by the CLI.
+    authored = [(action, actor, address) for action, actor, address, _ in rows if action == "knowledge.create"]
+    assert authored == [("knowledge.create", "yamada", "cli")] * len(DEMO_ENTRIES)
 
 
 @pytest.mark.parametrize("command", [["--help"], ["db", "--help"]])

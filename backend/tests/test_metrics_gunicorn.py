@@ -44,12 +44,15 @@ def gunicorn_env(database_url: str, tmp_path: Path) -> dict[str, str]:
 
 def _create_admin(database_url: str, tmp_path: Path) -> None:
     from mks.app import create_app
+    from mks.context import service_context
     from mks.schemas import UserCreate
     from mks.services.users import create_user
 
     app = create_app(make_settings(database_url, tmp_path / "setup", metrics_enabled=False))
     with app.app_context():
-        create_user(UserCreate(username="admin", display_name="admin", password=PASSWORD, role="admin"))  # type: ignore[arg-type]
+        create_user(
+            service_context(), UserCreate(username="admin", display_name="admin", password=PASSWORD, role="admin")
+        )  # type: ignore[arg-type]
     app.extensions["mks_db"].engine.dispose()
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 
 from mks.app import create_app
 from mks.config import Settings
+from mks.context import service_context
 from mks.schemas import UserCreate
 from mks.services.users import create_user
 
@@ -120,7 +121,10 @@ def postgres_with_admin(postgres_template: str, tmp_path: Path) -> Iterator[tupl
     with postgres_database(postgres_template) as url:
         handle = create_app(make_settings(url, tmp_path / "handle"), prepare=False)
         with handle.app_context():
-            create_user(UserCreate(username="admin", display_name="admin", password=PASSWORDS["admin"], role="admin"))  # type: ignore[arg-type]
+            create_user(
+                service_context(),
+                UserCreate(username="admin", display_name="admin", password=PASSWORDS["admin"], role="admin"),
+            )  # type: ignore[arg-type]
         yield url, handle
         handle.extensions["mks_db"].engine.dispose()
 
@@ -180,7 +184,10 @@ def app_with_admin(settings: Settings) -> Flask:
     """A prepared app on the settings, with the admin user."""
     app = create_app(settings)
     with app.app_context():
-        create_user(UserCreate(username="admin", display_name="admin", password=PASSWORDS["admin"], role="admin"))  # type: ignore[arg-type]
+        create_user(
+            service_context(),
+            UserCreate(username="admin", display_name="admin", password=PASSWORDS["admin"], role="admin"),
+        )  # type: ignore[arg-type]
     return app
 
 

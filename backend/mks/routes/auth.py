@@ -5,17 +5,19 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..api import ANY_ROLE, endpoint
+from ..context import service_context
 from ..ratelimit import login_per_client, login_per_username
 from ..schemas import LoginRequest, TokenPair, UserOut
-from ..security import authenticated_user
+from ..security import current_actor, token_claims
 from ..services import auth
+from ..services.context import Context
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
 
-def _token_pair(tokens: tuple[str, str]) -> TokenPair:
+def _token_pair(ctx: Context, tokens: tuple[str, str]) -> TokenPair:
     access_token, refresh_token = tokens
-    return TokenPair(access_token=access_token, refresh_token=refresh_token, expires_in=auth.access_token_seconds())
+    return TokenPair(access_token=access_token, refresh_token=refresh_token, expires_in=auth.access_token_seconds(ctx))
 
 
 @bp.post("/login")
@@ -30,7 +32,8 @@ def _token_pair(tokens: tuple[str, str]) -> TokenPair:
     rate_limited=True,
 )
 def login(body: LoginRequest) -> TokenPair:
-    return _token_pair(auth.issue_tokens(auth.authenticate(body.username, body.password)))
+    ctx = service_context()
+    return _token_pair(ctx, auth.issue_tokens(ctx, auth.check_credentials(ctx, body.username, body.password)))
 
 
 @bp.post("/refresh")
@@ -43,7 +46,8 @@ def login(body: LoginRequest) -> TokenPair:
     rate_limited=True,
 )
 def refresh() -> TokenPair:
-    return _token_pair(auth.rotate_tokens(authenticated_user()))
+    ctx = service_context()
+    return _token_pair(ctx, auth.rotate_tokens(ctx, current_actor(), token_claims()))
 
 
 @bp.post("/logout")
@@ -54,10 +58,10 @@ def refresh() -> TokenPair:
     status=204,
 )
 def logout() -> None:
-    auth.logout(authenticated_user())
+    auth.logout(service_context(), current_actor(), token_claims())
 
 
 @bp.get("/me")
 @endpoint(summary="ログイン中のユーザー", tag="auth", roles=ANY_ROLE, response=UserOut)
 def me() -> UserOut:
-    return UserOut.model_validate(authenticated_user())
+    return UserOut.model_validate(current_actor())

@@ -8,6 +8,7 @@ from flask import Blueprint, request
 from sqlalchemy import Row
 
 from ..api import ADMINS, ANY_ROLE, EDITORS, endpoint
+from ..context import service_context
 from ..ratelimit import search_limit
 from ..schemas import (
     KnowledgeCreate,
@@ -26,7 +27,7 @@ from ..schemas import (
     TagCount,
     TagCountList,
 )
-from ..security import authenticated_user
+from ..security import current_actor
 from ..services import knowledge
 
 bp = Blueprint("knowledge", __name__, url_prefix="/api/v1/knowledge")
@@ -51,7 +52,7 @@ def _sorted_by_index() -> bool:
     response=KnowledgePage,
 )
 def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
-    rows, total, next_cursor = knowledge.list_knowledge(query, authenticated_user())
+    rows, total, next_cursor = knowledge.list_knowledge(service_context(), query, current_actor())
     items = [KnowledgeSummary.from_row(row) for row in rows]
     return KnowledgePage(items=items, total=total, limit=query.limit, offset=query.offset, next_cursor=next_cursor)
 
@@ -61,8 +62,8 @@ def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
     summary="ナレッジ作成", tag="knowledge", roles=EDITORS, body=KnowledgeCreate, response=KnowledgeOut, status=201
 )
 def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
-    user = authenticated_user()
-    return _detail(knowledge.read(knowledge.create_knowledge(body, user).id, user))
+    ctx, actor = service_context(), current_actor()
+    return _detail(knowledge.read(ctx, knowledge.create_knowledge(ctx, body, actor).id, actor))
 
 
 @bp.get("/search")
@@ -75,7 +76,7 @@ def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
     response=SearchPage,
 )
 def search(query: SearchQuery) -> SearchPage:
-    results = knowledge.search(query, authenticated_user())
+    results = knowledge.search(service_context(), query, current_actor())
     return SearchPage(
         items=[SearchHitOut.from_row(row, score=score, snippet=text) for row, score, text in results.hits],
         total=results.total,
@@ -90,7 +91,7 @@ def search(query: SearchQuery) -> SearchPage:
 @bp.get("/tags")
 @endpoint(summary="使用中のタグと件数", tag="knowledge", roles=ANY_ROLE, response=TagCountList)
 def tags() -> TagCountList:
-    counts = knowledge.tag_counts(authenticated_user())
+    counts = knowledge.tag_counts(service_context(), current_actor())
     return TagCountList(items=[TagCount(name=name, count=count) for name, count in counts])
 
 
@@ -103,10 +104,11 @@ def tags() -> TagCountList:
     errors=(404,),
 )
 def get_knowledge(knowledge_id: int) -> KnowledgeOut:
-    row = knowledge.read(knowledge_id, authenticated_user())
+    ctx = service_context()
+    row = knowledge.read(ctx, knowledge_id, current_actor())
     if request.method == "HEAD":  # a probe (a link checker, a cache) is not a reader
         return _detail(row)
-    knowledge.record_view(row.id)
+    knowledge.record_view(ctx, row.id)
     return _detail(row, view_count=row.view_count + 1)
 
 
@@ -120,25 +122,25 @@ def get_knowledge(knowledge_id: int) -> KnowledgeOut:
     errors=(404, 409),
 )
 def update_knowledge(knowledge_id: int, body: KnowledgeUpdate) -> KnowledgeOut:
-    user = authenticated_user()
-    return _detail(knowledge.read(knowledge.update_knowledge(knowledge_id, body, user).id, user))
+    ctx, actor = service_context(), current_actor()
+    return _detail(knowledge.read(ctx, knowledge.update_knowledge(ctx, knowledge_id, body, actor).id, actor))
 
 
 @bp.delete("/<id:knowledge_id>")
 @endpoint(summary="ナレッジ削除（管理者のみ）", tag="knowledge", roles=ADMINS, status=204, errors=(404,))
 def delete_knowledge(knowledge_id: int) -> None:
-    knowledge.delete_knowledge(knowledge_id, authenticated_user())
+    knowledge.delete_knowledge(service_context(), knowledge_id, current_actor())
 
 
 @bp.get("/<id:knowledge_id>/revisions")
 @endpoint(summary="版の一覧（新しい順）", tag="knowledge", roles=ANY_ROLE, response=RevisionList, errors=(404,))
 def list_revisions(knowledge_id: int) -> RevisionList:
-    found = knowledge.revisions(knowledge_id, authenticated_user())
+    found = knowledge.revisions(service_context(), knowledge_id, current_actor())
     return RevisionList(items=[RevisionSummary.from_revision(item.record, item.changed_fields) for item in found])
 
 
 @bp.get("/<id:knowledge_id>/revisions/<id:revision>")
 @endpoint(summary="特定の版の内容", tag="knowledge", roles=ANY_ROLE, response=RevisionOut, errors=(404,))
 def get_revision(knowledge_id: int, revision: int) -> RevisionOut:
-    found = knowledge.revision(knowledge_id, revision, authenticated_user())
+    found = knowledge.revision(service_context(), knowledge_id, revision, current_actor())
     return RevisionOut.from_revision(found.record, found.changed_fields)

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import has_request_context, request
 from sqlalchemy import Select, select
 
-from ..db import get_session, paginate
+from ..db import paginate
 from ..models import Actor, AuditAction, AuditEntry
 from ..schemas import AuditQuery
-
-CLI_ADDRESS = "cli"
-
-
-def _client_address() -> str:
-    # Behind the reverse proxy, gunicorn's forwarded_allow_ips makes remote_addr the real client.
-    return (request.remote_addr or "") if has_request_context() else CLI_ADDRESS
+from .context import Context
 
 
 def record(
+    ctx: Context,
     action: AuditAction,
     actor: Actor | None,
     *,
@@ -29,20 +23,20 @@ def record(
     **details: Any,
 ) -> None:
     """Add an audit entry to the session; it is committed (or rolled back) with the change it describes."""
-    get_session().add(
+    ctx.session.add(
         AuditEntry(
             actor_id=actor.id if actor is not None else None,
             actor_username=actor.username if actor is not None else actor_username,
             action=action,
             target_type=target_type,
             target_id=target_id,
-            client_address=_client_address(),
+            client_address=ctx.client_address,
             details=details,
         )
     )
 
 
-def search(query: AuditQuery) -> tuple[list[AuditEntry], int]:
+def search(ctx: Context, query: AuditQuery) -> tuple[list[AuditEntry], int]:
     """Entries matching the filters, newest first, with the total."""
     statement: Select[Any] = select(AuditEntry)
     if query.action is not None:
@@ -54,4 +48,4 @@ def search(query: AuditQuery) -> tuple[list[AuditEntry], int]:
     if query.since is not None:
         # QueryTimestamp has already converted it to UTC.
         statement = statement.where(AuditEntry.at >= query.since)
-    return paginate(statement, [AuditEntry.id.desc()], query.limit, query.offset)
+    return paginate(ctx.session, statement, [AuditEntry.id.desc()], query.limit, query.offset)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import (
     JSON,
     BindParameter,
@@ -32,8 +31,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import GenericFunction
 
 from .. import cursors
-from ..db import current_db, get_session
-from ..errors import ApiError, error_kind
 from ..models import (
     STATUS_TRANSITIONS,
     Actor,
@@ -54,6 +51,8 @@ from ..schemas import KnowledgeCreate, KnowledgeListQuery, KnowledgeUpdate, Sear
 from ..search import SearchFilters, SearchRequest
 from ..search.text import parse_query, snippet
 from . import audit
+from .context import Context
+from .errors import Conflict, InvalidField, NotFound
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ class SearchResults:
     ignored_terms: list[str]
 
 
-NOT_FOUND = error_kind(404, "knowledge_not_found", "ナレッジが見つかりません。")
+NOT_FOUND = functools.partial(NotFound, "knowledge_not_found", "ナレッジが見つかりません。")
 
 PRIORITY_RANK = case(
     {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2, Priority.CRITICAL: 3},
@@ -86,31 +85,24 @@ SORT_KEYS: dict[SortKey, tuple[ColumnElement[Any], bool]] = {
 # pages cost a few index entries; any other order sorts every matching entry.
 INDEXED_SORTS = frozenset({SortKey.UPDATED_DESC, SortKey.UPDATED})
 INVALID_CURSOR = functools.partial(
-    ApiError,
-    422,
-    details=[
-        {
-            "location": "query",
-            "field": "cursor",
-            "type": "invalid_cursor",
-            "message": "cursor が不正か、別の並び順（sort）の一覧のものです。"
-            "一覧の最初のページから取得し直してください。",
-        }
-    ],
+    InvalidField,
+    "cursor",
+    "invalid_cursor",
+    "cursor が不正か、別の並び順（sort）の一覧のものです。一覧の最初のページから取得し直してください。",
 )
 
 
-def visible_statuses(user: Actor) -> tuple[str, ...] | None:
-    """Statuses the user may read: viewers (partners) see approved knowledge only."""
-    return (Status.APPROVED,) if user.role == Role.VIEWER else None
+def visible_statuses(actor: Actor) -> tuple[str, ...] | None:
+    """Statuses the actor may read: viewers (partners) see approved knowledge only."""
+    return (Status.APPROVED,) if actor.role == Role.VIEWER else None
 
 
 # Revisions follow the same rule by the status recorded in each, so a partner never reads text that was
 # not approved when saved (a draft before its approval), whatever the entry's status is now. Every read
 # of revisions (the list, one revision, any diff) filters by this one condition.
-def visible_revisions(user: Actor) -> ColumnElement[bool]:
-    """Condition on the revisions the user may read: those recorded in a status the user may read."""
-    statuses = visible_statuses(user)
+def visible_revisions(actor: Actor) -> ColumnElement[bool]:
+    """Condition on the revisions the actor may read: those recorded in a status the actor may read."""
+    statuses = visible_statuses(actor)
     if statuses is None:
         return true()
     recorded: ColumnElement[bool] = KnowledgeRevision.snapshot["status"].as_string().in_(statuses)
@@ -194,41 +186,41 @@ _LIST_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
 }
 
 
-def _check_visible(status: str, user: Actor) -> None:
-    statuses = visible_statuses(user)
+def _check_visible(status: str, actor: Actor) -> None:
+    statuses = visible_statuses(actor)
     if statuses is not None and status not in statuses:
         raise NOT_FOUND()
 
 
-def get_visible(knowledge_id: int, user: Actor) -> Knowledge:
-    """The entry, or 404 when it does not exist or the user may not see it."""
-    entry = get_session().execute(_ENTRY, {"knowledge_id": knowledge_id}).scalar_one_or_none()
+def get_visible(ctx: Context, knowledge_id: int, actor: Actor) -> Knowledge:
+    """The entry; NotFound when it does not exist or the actor may not see it."""
+    entry = ctx.session.execute(_ENTRY, {"knowledge_id": knowledge_id}).scalar_one_or_none()
     if entry is None:
         raise NOT_FOUND()
-    _check_visible(entry.status, user)
+    _check_visible(entry.status, actor)
     return entry
 
 
-def details(ids: Sequence[int]) -> dict[int, Row[Any]]:
+def details(ctx: Context, ids: Sequence[int]) -> dict[int, Row[Any]]:
     """Detail rows (summary columns and body) of the entries with these ids, by id."""
     if not ids:
         return {}
-    rows = get_session().connection().execute(_DETAILS, {"ids": list(ids)})
+    rows = ctx.session.connection().execute(_DETAILS, {"ids": list(ids)})
     return {row.id: row for row in rows}
 
 
-def read(knowledge_id: int, user: Actor) -> Row[Any]:
-    """The entry's detail row, or 404 when it does not exist or the user may not see it."""
-    row = get_session().connection().execute(_DETAIL, {"knowledge_id": knowledge_id}).first()
+def read(ctx: Context, knowledge_id: int, actor: Actor) -> Row[Any]:
+    """The entry's detail row; NotFound when it does not exist or the actor may not see it."""
+    row = ctx.session.connection().execute(_DETAIL, {"knowledge_id": knowledge_id}).first()
     if row is None:
         raise NOT_FOUND()
-    _check_visible(row.status, user)
+    _check_visible(row.status, actor)
     return row
 
 
-def record_view(knowledge_id: int) -> None:
+def record_view(ctx: Context, knowledge_id: int) -> None:
     """Count one view with an atomic UPDATE, so concurrent readers never lose a count."""
-    session = get_session()
+    session = ctx.session
     session.connection().execute(_COUNT_VIEW, {"knowledge_id": knowledge_id})
     session.commit()
 
@@ -267,15 +259,15 @@ def _after(key: ColumnElement[Any], descending: bool) -> ColumnElement[bool]:
     return and_(key >= value, or_(key > value, Knowledge.id < last_id))
 
 
-def _cursor_of(sort: SortKey, row: Row[Any]) -> str:
+def _cursor_of(ctx: Context, sort: SortKey, row: Row[Any]) -> str:
     key = as_utc(row.sort_key).isoformat() if isinstance(row.sort_key, datetime) else row.sort_key
-    return cursors.encode([sort.value, key, row.id])
+    return cursors.encode(ctx.dependencies.token_keys.secret, [sort.value, key, row.id])
 
 
-def _cursor_position(cursor: str, sort: SortKey) -> dict[str, Any]:
-    """The bound values of _after for a cursor of this sort order; 422 for any other cursor."""
+def _cursor_position(ctx: Context, cursor: str, sort: SortKey) -> dict[str, Any]:
+    """The bound values of _after for a cursor of this sort order; InvalidField for any other cursor."""
     try:
-        issued_for, key, last_id = cursors.decode(cursor)
+        issued_for, key, last_id = cursors.decode(ctx.dependencies.token_keys.secret, cursor)
     except cursors.InvalidCursor:
         raise INVALID_CURSOR() from None
     if issued_for != sort.value:
@@ -285,34 +277,24 @@ def _cursor_position(cursor: str, sort: SortKey) -> dict[str, Any]:
     return {"cursor_key": key, "cursor_id": last_id}
 
 
-def list_knowledge(query: KnowledgeListQuery, user: Actor) -> tuple[list[Row[Any]], int, str | None]:
+def list_knowledge(ctx: Context, query: KnowledgeListQuery, actor: Actor) -> tuple[list[Row[Any]], int, str | None]:
     """One page of summary rows matching the filters, the total number matching, and the next page's cursor."""
     values: dict[str, Any] = {name: value for name in _LIST_FILTERS if (value := getattr(query, name)) is not None}
-    position = _cursor_position(query.cursor, query.sort) if query.cursor is not None else {}
-    page, count = _list_statements(tuple(values), query.sort, visible_statuses(user), bool(position))
-    connection = get_session().connection()
+    position = _cursor_position(ctx, query.cursor, query.sort) if query.cursor is not None else {}
+    page, count = _list_statements(tuple(values), query.sort, visible_statuses(actor), bool(position))
+    connection = ctx.session.connection()
     total: int = connection.execute(count, values).scalar_one()
     # One row more than the page says whether another page follows.
     rows = connection.execute(page, {**values, **position, "limit": query.limit + 1, "offset": query.offset}).all()
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-    return list(rows), total, _cursor_of(query.sort, rows[-1]) if more else None
+    return list(rows), total, _cursor_of(ctx, query.sort, rows[-1]) if more else None
 
 
-def _category(name: str, location: str = "body") -> Category:
-    category = get_session().scalar(select(Category).where(Category.name == name))
+def _category(ctx: Context, name: str) -> Category:
+    category = ctx.session.scalar(select(Category).where(Category.name == name))
     if category is None:
-        raise ApiError(
-            422,
-            details=[
-                {
-                    "location": location,
-                    "field": "category",
-                    "type": "unknown_category",
-                    "message": "未登録のカテゴリです。",
-                }
-            ],
-        )
+        raise InvalidField("category", "unknown_category", "未登録のカテゴリです。")
     return category
 
 
@@ -330,12 +312,12 @@ def _tags(session: Session, names: list[str]) -> list[Tag]:
     return [existing[name] for name in names]
 
 
-def _add_revision(session: Session, entry: Knowledge, user: Actor, changed_fields: list[str]) -> None:
+def _add_revision(session: Session, entry: Knowledge, actor: Actor, changed_fields: list[str]) -> None:
     session.add(
         KnowledgeRevision(
             knowledge_id=entry.id,
             revision=entry.version,
-            changed_by_id=user.id,
+            changed_by_id=actor.id,
             changed_at=entry.updated_at,
             changed_fields=changed_fields,
             snapshot=entry.snapshot(),
@@ -343,37 +325,35 @@ def _add_revision(session: Session, entry: Knowledge, user: Actor, changed_field
     )
 
 
-def create_knowledge(data: KnowledgeCreate, user: Actor) -> Knowledge:
+def create_knowledge(ctx: Context, data: KnowledgeCreate, actor: Actor) -> Knowledge:
     """Create an entry and its first revision."""
-    session = get_session()
+    session = ctx.session
     entry = Knowledge(
         **data.model_dump(exclude={"category", "tags"}),
-        category=_category(data.category),
+        category=_category(ctx, data.category),
         tags=_tags(session, data.tags),
-        created_by_id=user.id,
-        updated_by_id=user.id,
+        created_by_id=actor.id,
+        updated_by_id=actor.id,
     )
     session.add(entry)
     session.flush()
-    _add_revision(session, entry, user, list(Knowledge.TRACKED_FIELDS))
-    audit.record(AuditAction.KNOWLEDGE_CREATE, user, target_type="knowledge", target_id=entry.id, title=entry.title)
+    _add_revision(session, entry, actor, list(Knowledge.TRACKED_FIELDS))
+    audit.record(
+        ctx, AuditAction.KNOWLEDGE_CREATE, actor, target_type="knowledge", target_id=entry.id, title=entry.title
+    )
     session.commit()
     return entry
 
 
 def _check_transition(current: str, new: str) -> None:
     if new != current and Status(new) not in STATUS_TRANSITIONS[Status(current)]:
-        raise ApiError(
-            409,
-            "invalid_status_transition",
-            f"ステータスを {current} から {new} へは変更できません。",
-        )
+        raise Conflict("invalid_status_transition", f"ステータスを {current} から {new} へは変更できません。")
 
 
-def update_knowledge(knowledge_id: int, data: KnowledgeUpdate, user: Actor) -> Knowledge:
+def update_knowledge(ctx: Context, knowledge_id: int, data: KnowledgeUpdate, actor: Actor) -> Knowledge:
     """Apply the given fields; a real change bumps the version and records a revision."""
-    session = get_session()
-    entry = get_visible(knowledge_id, user)
+    session = ctx.session
+    entry = get_visible(ctx, knowledge_id, actor)
     if data.version is not None and data.version != entry.version:
         raise _version_conflict(entry.version)
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
@@ -384,7 +364,7 @@ def update_knowledge(knowledge_id: int, data: KnowledgeUpdate, user: Actor) -> K
     # autoflush it, an UPDATE that bumps the version once more (a gap in the revisions) and, when a
     # concurrent edit won, fails outside the conflict handling below.
     if "category" in changes:
-        changes["category"] = _category(changes["category"])
+        changes["category"] = _category(ctx, changes["category"])
     if "tags" in changes:
         changes["tags"] = _tags(session, changes["tags"])
     for name, value in changes.items():
@@ -392,17 +372,18 @@ def update_knowledge(knowledge_id: int, data: KnowledgeUpdate, user: Actor) -> K
     changed_fields = [name for name, value in entry.snapshot().items() if before[name] != value]
     if not changed_fields:
         return entry
-    entry.updated_by_id = user.id
+    entry.updated_by_id = actor.id
     entry.updated_at = utcnow()
     try:
         session.flush()
     except StaleDataError:
         session.rollback()
         raise _version_conflict(None) from None
-    _add_revision(session, entry, user, changed_fields)
+    _add_revision(session, entry, actor, changed_fields)
     audit.record(
+        ctx,
         AuditAction.KNOWLEDGE_UPDATE,
-        user,
+        actor,
         target_type="knowledge",
         target_id=entry.id,
         changed_fields=changed_fields,
@@ -412,20 +393,21 @@ def update_knowledge(knowledge_id: int, data: KnowledgeUpdate, user: Actor) -> K
     return entry
 
 
-def _version_conflict(current: int | None) -> ApiError:
-    return ApiError(
-        409,
+def _version_conflict(current: int | None) -> Conflict:
+    return Conflict(
         "version_conflict",
         "他のユーザーが先に更新しました。最新の内容を取得してから再度編集してください。",
         details=[{"current_version": current}] if current is not None else None,
     )
 
 
-def delete_knowledge(knowledge_id: int, user: Actor) -> None:
+def delete_knowledge(ctx: Context, knowledge_id: int, actor: Actor) -> None:
     """Delete an entry with its revisions and index rows."""
-    session = get_session()
-    entry = get_visible(knowledge_id, user)
-    audit.record(AuditAction.KNOWLEDGE_DELETE, user, target_type="knowledge", target_id=entry.id, title=entry.title)
+    session = ctx.session
+    entry = get_visible(ctx, knowledge_id, actor)
+    audit.record(
+        ctx, AuditAction.KNOWLEDGE_DELETE, actor, target_type="knowledge", target_id=entry.id, title=entry.title
+    )
     session.delete(entry)
     session.commit()
 
@@ -439,8 +421,8 @@ class ReadableRevision:
     changed_fields: list[str]
 
 
-def _readable(knowledge_id: int, user: Actor) -> Select[KnowledgeRevision]:
-    return select(KnowledgeRevision).where(KnowledgeRevision.knowledge_id == knowledge_id, visible_revisions(user))
+def _readable(knowledge_id: int, actor: Actor) -> Select[KnowledgeRevision]:
+    return select(KnowledgeRevision).where(KnowledgeRevision.knowledge_id == knowledge_id, visible_revisions(actor))
 
 
 def _as_read(previous: KnowledgeRevision | None, current: KnowledgeRevision) -> ReadableRevision:
@@ -452,29 +434,29 @@ def _as_read(previous: KnowledgeRevision | None, current: KnowledgeRevision) -> 
     return ReadableRevision(current, changed)
 
 
-def revisions(knowledge_id: int, user: Actor) -> list[ReadableRevision]:
-    """The entry's revisions the user may read, newest first."""
-    entry = get_visible(knowledge_id, user)
-    found = list(get_session().scalars(_readable(entry.id, user).order_by(KnowledgeRevision.revision.asc())))
+def revisions(ctx: Context, knowledge_id: int, actor: Actor) -> list[ReadableRevision]:
+    """The entry's revisions the actor may read, newest first."""
+    entry = get_visible(ctx, knowledge_id, actor)
+    found = list(ctx.session.scalars(_readable(entry.id, actor).order_by(KnowledgeRevision.revision.asc())))
     return [_as_read(previous, current) for previous, current in zip([None, *found], found, strict=False)][::-1]
 
 
-def revision(knowledge_id: int, number: int, user: Actor) -> ReadableRevision:
-    """One revision of the entry, or 404 alike when it does not exist or the user may not read it."""
-    entry = get_visible(knowledge_id, user)
-    session = get_session()
-    readable = _readable(entry.id, user)
+def revision(ctx: Context, knowledge_id: int, number: int, actor: Actor) -> ReadableRevision:
+    """One revision of the entry; NotFound alike when it does not exist or the actor may not read it."""
+    entry = get_visible(ctx, knowledge_id, actor)
+    session = ctx.session
+    readable = _readable(entry.id, actor)
     found = session.scalar(readable.where(KnowledgeRevision.revision == number))
     if found is None:
-        raise ApiError(404, "revision_not_found", "指定された版が見つかりません。")
+        raise NotFound("revision_not_found", "指定された版が見つかりません。")
     previous = session.scalar(
         readable.where(KnowledgeRevision.revision < number).order_by(KnowledgeRevision.revision.desc()).limit(1)
     )
     return _as_read(previous, found)
 
 
-def tag_counts(user: Actor) -> list[tuple[str, int]]:
-    """Every tag in use on entries the user can see, with its entry count, most used first."""
+def tag_counts(ctx: Context, actor: Actor) -> list[tuple[str, int]]:
+    """Every tag in use on entries the actor can see, with its entry count, most used first."""
     statement = (
         select(Tag.name, func.count(knowledge_tags.c.knowledge_id))
         .join(knowledge_tags, knowledge_tags.c.tag_id == Tag.id)
@@ -482,13 +464,13 @@ def tag_counts(user: Actor) -> list[tuple[str, int]]:
         .group_by(Tag.name)
         .order_by(func.count(knowledge_tags.c.knowledge_id).desc(), Tag.name)
     )
-    statuses = visible_statuses(user)
+    statuses = visible_statuses(actor)
     if statuses is not None:
         statement = statement.where(Knowledge.status.in_(statuses))
-    return [(name, count) for name, count in get_session().execute(statement)]
+    return [(name, count) for name, count in ctx.session.execute(statement)]
 
 
-def search(query: SearchQuery, user: Actor) -> SearchResults:
+def search(ctx: Context, query: SearchQuery, actor: Actor) -> SearchResults:
     """Entries containing every query term, best first, each with its score and snippet."""
     parsed = parse_query(query.q)
     terms = parsed.terms
@@ -501,25 +483,18 @@ def search(query: SearchQuery, user: Actor) -> SearchResults:
             "記号だけの 1〜2 文字の語（% や _ など）は索引で検索できないため、それだけでは検索できません。"
             "文字・数字を含む語か 3 文字以上の語を加えてください。",
         )
-    window: int = current_app.extensions["mks_settings"].search_window
+    window = ctx.settings.search_window
     if query.offset >= window:
-        raise ApiError(
-            422,
-            details=[
-                {
-                    "location": "query",
-                    "field": "offset",
-                    "type": "search_window",
-                    "message": f"検索結果は上位 {window:,} 件まで取得できます。検索語を追加して絞り込んでください。",
-                }
-            ],
+        raise InvalidField(
+            "offset",
+            "search_window",
+            f"検索結果は上位 {window:,} 件まで取得できます。検索語を追加して絞り込んでください。",
         )
-    category_id = _category(query.category, "query").id if query.category is not None else None
-    filters = SearchFilters(statuses=visible_statuses(user), category_id=category_id)
-    session = get_session()
+    category_id = _category(ctx, query.category).id if query.category is not None else None
+    filters = SearchFilters(statuses=visible_statuses(actor), category_id=category_id)
     request = SearchRequest(terms, filters, limit=query.limit, offset=query.offset, window=window)
-    page = current_db().search.search(session.connection(), request)
-    found = details([hit.knowledge_id for hit in page.hits])
+    page = ctx.search.search(ctx.session.connection(), request)
+    found = details(ctx, [hit.knowledge_id for hit in page.hits])
     words = [term.text for term in terms]
     hits = [
         (row, hit.score, snippet([row.summary, row.content, row.title], words))
@@ -529,5 +504,5 @@ def search(query: SearchQuery, user: Actor) -> SearchResults:
     return SearchResults(hits, page.total, page.total_is_exact, words, parsed.ignored)
 
 
-def _query_error(kind: str, message: str) -> ApiError:
-    return ApiError(422, details=[{"location": "query", "field": "q", "type": kind, "message": message}])
+def _query_error(kind: str, message: str) -> InvalidField:
+    return InvalidField("q", kind, message)

@@ -2,41 +2,42 @@
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..db import get_session
-from ..errors import ApiError, error_kind
 from ..models import Actor, AuditAction, Role, User
 from ..schemas import UserCreate, UserUpdate
-from ..security import hash_password
 from . import audit
+from .context import Context
+from .errors import Conflict, NotFound
 
-USERNAME_TAKEN = error_kind(409, "username_taken", "このユーザー名は既に使われています。")
+USERNAME_TAKEN = functools.partial(Conflict, "username_taken", "このユーザー名は既に使われています。")
 
 
-def list_users() -> list[User]:
+def list_users(ctx: Context) -> list[User]:
     """Every user, by username."""
-    return list(get_session().scalars(select(User).order_by(User.username)))
+    return list(ctx.session.scalars(select(User).order_by(User.username)))
 
 
-def get_user(user_id: int) -> User:
-    """The user, or 404."""
-    user = get_session().get(User, user_id)
+def get_user(ctx: Context, user_id: int) -> User:
+    """The user; NotFound when there is none."""
+    user = ctx.session.get(User, user_id)
     if user is None:
-        raise ApiError(404, "user_not_found", "ユーザーが見つかりません。")
+        raise NotFound("user_not_found", "ユーザーが見つかりません。")
     return user
 
 
-def create_user(data: UserCreate, acting: Actor | None = None) -> User:
-    """Create an account (acting: the admin doing it, None from the CLI); 409 when the username is taken."""
-    session = get_session()
+def create_user(ctx: Context, data: UserCreate, actor: Actor | None = None) -> User:
+    """Create an account (actor: the admin doing it, None from the CLI); Conflict when the username is taken."""
+    session = ctx.session
     if session.scalar(select(User.id).where(User.username == data.username)) is not None:
         raise USERNAME_TAKEN()
     user = User(
         username=data.username,
         display_name=data.display_name,
-        password_hash=hash_password(data.password),
+        password_hash=ctx.dependencies.passwords.hash(data.password),
         role=data.role,
         is_active=True,
     )
@@ -46,27 +47,34 @@ def create_user(data: UserCreate, acting: Actor | None = None) -> User:
     except IntegrityError:  # a concurrent request took the name after the check above
         session.rollback()
         raise USERNAME_TAKEN() from None
-    audit.record(AuditAction.USER_CREATE, acting, target_type="user", target_id=user.id, role=user.role)
+    audit.record(ctx, AuditAction.USER_CREATE, actor, target_type="user", target_id=user.id, role=user.role)
     session.commit()
     return user
 
 
-def update_user(user_id: int, data: UserUpdate, acting: Actor | None) -> User:
-    """Change an account (acting: the admin doing it, None from the CLI); admins cannot demote or disable themselves.
+def update_user(ctx: Context, user_id: int, data: UserUpdate, actor: Actor | None) -> User:
+    """Change an account (actor: the admin doing it, None from the CLI); admins cannot demote or disable themselves.
 
     A new password or disabling ends every session of the user: their tokens issued so far are refused.
     """
-    user = get_user(user_id)
-    if acting is not None and user.id == acting.id and (data.role not in (None, Role.ADMIN) or data.is_active is False):
-        raise ApiError(409, "cannot_demote_self", "自分自身の管理者権限の削除や無効化はできません。")
+    user = get_user(ctx, user_id)
+    if actor is not None and user.id == actor.id and (data.role not in (None, Role.ADMIN) or data.is_active is False):
+        raise Conflict("cannot_demote_self", "自分自身の管理者権限の削除や無効化はできません。")
     if data.role is not None and data.role != user.role:
         audit.record(
-            AuditAction.USER_ROLE_CHANGE, acting, target_type="user", target_id=user.id, old=user.role, new=data.role
+            ctx,
+            AuditAction.USER_ROLE_CHANGE,
+            actor,
+            target_type="user",
+            target_id=user.id,
+            old=user.role,
+            new=data.role,
         )
     changed = sorted(data.model_dump(exclude_unset=True, exclude={"password"}))
     audit.record(
+        ctx,
         AuditAction.USER_UPDATE,
-        acting,
+        actor,
         target_type="user",
         target_id=user.id,
         changed_fields=changed + (["password"] if data.password is not None else []),
@@ -74,7 +82,7 @@ def update_user(user_id: int, data: UserUpdate, acting: Actor | None) -> User:
     if data.display_name is not None:
         user.display_name = data.display_name
     if data.password is not None:
-        user.password_hash = hash_password(data.password)
+        user.password_hash = ctx.dependencies.passwords.hash(data.password)
         user.failed_logins, user.locked_until = 0, None  # a reset password also lifts a lockout
     if data.role is not None:
         user.role = data.role
@@ -82,6 +90,6 @@ def update_user(user_id: int, data: UserUpdate, acting: Actor | None) -> User:
         user.is_active = data.is_active
     if data.password is not None or data.is_active is False:
         # In SQL, so concurrent changes each bump it; re-enabling later does not revive the tokens.
-        get_session().execute(update(User).where(User.id == user.id).values(token_generation=User.token_generation + 1))
-    get_session().commit()
+        ctx.session.execute(update(User).where(User.id == user.id).values(token_generation=User.token_generation + 1))
+    ctx.session.commit()
     return user
