@@ -23,7 +23,7 @@ from mks.app import create_app
 from mks.config import Settings
 from mks.db import current_db, get_session
 from mks.models import Category, Knowledge, Role, Tag, knowledge_tags
-from mks.schemas import UserCreate
+from mks.schemas.users import UserCreate
 from mks.search import backend_for
 from mks.search.base import IndexedDocument
 from mks.services.users import create_user

@@ -19,7 +19,7 @@ from werkzeug.routing import IntegerConverter, Map, ValidationError
 
 from .errors import ApiError, validation_error
 from .models import Role
-from .schemas import MAX_ID
+from .schemas.common import MAX_ID
 from .security import authenticate, require_roles
 from .tokens import REFRESH
 

@@ -17,7 +17,7 @@ from mks.app import create_app
 from mks.config import Settings
 from mks.db import get_session
 from mks.models import RevokedToken, User, utcnow
-from mks.schemas import UserCreate
+from mks.schemas.users import UserCreate
 from mks.services.users import create_user
 
 from .conftest import PASSWORDS, Auth, make_settings

@@ -5,18 +5,9 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..api import ADMINS, ANY_ROLE, endpoint
-from ..schemas import (
-    AuditEntryOut,
-    AuditPage,
-    AuditQuery,
-    CategoryCreate,
-    CategoryList,
-    CategoryOut,
-    UserCreate,
-    UserList,
-    UserOut,
-    UserUpdate,
-)
+from ..schemas.audit import AuditEntryOut, AuditPage, AuditQuery
+from ..schemas.categories import CategoryCreate, CategoryList, CategoryOut
+from ..schemas.users import UserCreate, UserList, UserOut, UserUpdate
 from ..security import authenticated_user
 from ..services import audit, categories, users
 

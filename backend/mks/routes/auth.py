@@ -6,7 +6,8 @@ from flask import Blueprint
 
 from ..api import ANY_ROLE, endpoint
 from ..ratelimit import login_per_client, login_per_username
-from ..schemas import LoginRequest, TokenPair, UserOut
+from ..schemas.auth import LoginRequest, TokenPair
+from ..schemas.users import UserOut
 from ..security import authenticated_user
 from ..services import auth
 

@@ -9,7 +9,7 @@ from sqlalchemy import Select, select
 
 from ..db import get_session, paginate
 from ..models import Actor, AuditAction, AuditEntry
-from ..schemas import AuditQuery
+from ..schemas.audit import AuditQuery
 
 CLI_ADDRESS = "cli"
 

@@ -50,7 +50,7 @@ from ..models import (
     knowledge_tags,
     utcnow,
 )
-from ..schemas import KnowledgeCreate, KnowledgeListQuery, KnowledgeUpdate, SearchQuery, SortKey
+from ..schemas.knowledge import KnowledgeCreate, KnowledgeListQuery, KnowledgeUpdate, SearchQuery, SortKey
 from ..search import SearchFilters, backend_for
 from ..search.text import parse_query, snippet
 from . import audit

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from ..db import get_session
 from ..errors import ApiError, error_kind
 from ..models import Actor, AuditAction, Role, User
-from ..schemas import UserCreate, UserUpdate
+from ..schemas.users import UserCreate, UserUpdate
 from ..security import hash_password
 from . import audit
 
