@@ -24,7 +24,7 @@ from mks.config import Settings
 from mks.context import service_context
 from mks.db import current_db, get_session
 from mks.models import Category, Knowledge, Role, Tag, knowledge_tags
-from mks.schemas import UserCreate
+from mks.schemas.users import UserCreate
 from mks.search import IndexedDocument
 from mks.services.users import create_user
 

@@ -19,7 +19,7 @@ from werkzeug.routing import IntegerConverter, Map, ValidationError
 
 from .errors import ApiError, invalid_field_error, validation_error
 from .models import Role
-from .schemas import MAX_ID
+from .schemas.common import MAX_ID
 from .security import require_roles, verify_token
 from .services.errors import InvalidField
 from .tokens import REFRESH

@@ -23,7 +23,7 @@ from .context import service_context
 from .db import current_db, get_session
 from .demo import seed_demo
 from .models import Knowledge, Role, User
-from .schemas import UserCreate, UserUpdate
+from .schemas.users import UserCreate, UserUpdate
 from .services import auth, users
 from .services.backup import (
     BackupError,

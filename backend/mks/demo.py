@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from .demo_corpus import DEMO_ENTRIES, DEMO_USERS
 from .models import Knowledge, User
-from .schemas import KnowledgeCreate, UserCreate
+from .schemas.knowledge import KnowledgeCreate
+from .schemas.users import UserCreate
 from .services.context import Context
 from .services.knowledge import create_knowledge
 from .services.users import create_user

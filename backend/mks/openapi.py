@@ -13,7 +13,8 @@ from werkzeug.routing import Rule
 from . import __version__
 from .api import SPEC_ATTRIBUTE, EndpointSpec
 from .errors import HTTP_ERRORS
-from .schemas import MAX_ID, Body, ErrorResponse, Query
+from .schemas.common import MAX_ID, Body, Query
+from .schemas.errors import ErrorResponse
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 ERROR_REF = {"$ref": REF_TEMPLATE.format(model="ErrorResponse")}

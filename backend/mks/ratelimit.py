@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from .config import Settings
 from .errors import ApiError
 from .instrumentation import count_rate_limit_storage_error
-from .schemas import LoginName
+from .schemas.auth import LoginName
 from .tokens import ACCESS, verify_request
 
 log = logging.getLogger(__name__)

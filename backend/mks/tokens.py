@@ -22,7 +22,7 @@ from flask import Flask, current_app, request
 
 from .errors import ApiError, error_kind
 from .models import utcnow
-from .schemas import MAX_ID
+from .schemas.common import MAX_ID
 
 ACCESS = "access"
 REFRESH = "refresh"

@@ -26,7 +26,7 @@ from mks import migrate
 from mks.app import create_app
 from mks.config import Settings
 from mks.context import service_context
-from mks.schemas import UserCreate
+from mks.schemas.users import UserCreate
 from mks.services.users import create_user
 
 from .tools import unavailable

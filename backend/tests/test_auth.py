@@ -18,7 +18,7 @@ from mks.config import Settings
 from mks.context import service_context
 from mks.db import get_session
 from mks.models import RevokedToken, User, utcnow
-from mks.schemas import UserCreate
+from mks.schemas.users import UserCreate
 from mks.services.users import create_user
 
 from .conftest import PASSWORDS, Auth, make_settings

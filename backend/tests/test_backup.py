@@ -23,7 +23,8 @@ from mks.cli import _progress, main
 from mks.context import service_context
 from mks.db import Base, build_engine, get_session
 from mks.models import User
-from mks.schemas import KnowledgeCreate, KnowledgeUpdate, UserCreate, UserUpdate
+from mks.schemas.knowledge import KnowledgeCreate, KnowledgeUpdate
+from mks.schemas.users import UserCreate, UserUpdate
 from mks.services import categories, knowledge, users
 from mks.services.backup import _pg_arguments, _pg_environment, create_backup
 

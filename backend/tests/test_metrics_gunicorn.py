@@ -45,7 +45,7 @@ def gunicorn_env(database_url: str, tmp_path: Path) -> dict[str, str]:
 def _create_admin(database_url: str, tmp_path: Path) -> None:
     from mks.app import create_app
     from mks.context import service_context
-    from mks.schemas import UserCreate
+    from mks.schemas.users import UserCreate
     from mks.services.users import create_user
 
     app = create_app(make_settings(database_url, tmp_path / "setup", metrics_enabled=False))

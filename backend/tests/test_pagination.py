@@ -12,7 +12,7 @@ from sqlalchemy import event, update
 
 from mks.db import get_session
 from mks.models import Knowledge
-from mks.schemas import SortKey
+from mks.schemas.knowledge import SortKey
 
 from .test_knowledge import BASE, create
 

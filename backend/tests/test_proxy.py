@@ -83,7 +83,7 @@ class Stack:
 def _create_admin(database_url: str, folder: Path) -> None:
     from mks.app import create_app
     from mks.context import service_context
-    from mks.schemas import UserCreate
+    from mks.schemas.users import UserCreate
     from mks.services.users import create_user
 
     app = create_app(make_settings(database_url, folder, metrics_enabled=False))

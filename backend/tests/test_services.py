@@ -16,15 +16,9 @@ import mks.services
 from mks.config import Settings
 from mks.db import Database
 from mks.models import AuditEntry, Knowledge, KnowledgeRevision, Role, User
-from mks.schemas import (
-    AuditQuery,
-    KnowledgeCreate,
-    KnowledgeListQuery,
-    KnowledgeUpdate,
-    SearchQuery,
-    UserCreate,
-    UserUpdate,
-)
+from mks.schemas.audit import AuditQuery
+from mks.schemas.knowledge import KnowledgeCreate, KnowledgeListQuery, KnowledgeUpdate, SearchQuery
+from mks.schemas.users import UserCreate, UserUpdate
 from mks.search.sync import install_sync
 from mks.services import audit, auth, categories, knowledge, users
 from mks.services.context import Context, Dependencies

@@ -6,7 +6,7 @@ from flask import Blueprint
 
 from ..api import ADMINS, endpoint
 from ..context import service_context
-from ..schemas import AuditEntryOut, AuditPage, AuditQuery
+from ..schemas.audit import AuditEntryOut, AuditPage, AuditQuery
 from ..services import audit
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1")

@@ -7,7 +7,8 @@ from flask import Blueprint
 from ..api import ANY_ROLE, endpoint
 from ..context import service_context
 from ..ratelimit import login_per_client, login_per_username
-from ..schemas import LoginRequest, TokenPair, UserOut
+from ..schemas.auth import LoginRequest, TokenPair
+from ..schemas.users import UserOut
 from ..security import current_actor, token_claims
 from ..services import auth
 from ..services.context import Context

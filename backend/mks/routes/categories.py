@@ -6,7 +6,7 @@ from flask import Blueprint
 
 from ..api import ADMINS, ANY_ROLE, endpoint
 from ..context import service_context
-from ..schemas import CategoryCreate, CategoryList, CategoryOut
+from ..schemas.categories import CategoryCreate, CategoryList, CategoryOut
 from ..security import current_actor
 from ..services import categories
 

@@ -9,7 +9,7 @@ from .. import __version__, ratelimit
 from ..api import endpoint
 from ..db import current_db
 from ..errors import ApiError
-from ..schemas import DependencyStatus, HealthOut, ReadyOut
+from ..schemas.health import DependencyStatus, HealthOut, ReadyOut
 
 bp = Blueprint("health", __name__)
 

@@ -10,7 +10,7 @@ from sqlalchemy import Row
 from ..api import ADMINS, ANY_ROLE, EDITORS, endpoint
 from ..context import service_context
 from ..ratelimit import search_limit
-from ..schemas import (
+from ..schemas.knowledge import (
     KnowledgeCreate,
     KnowledgeListQuery,
     KnowledgeOut,

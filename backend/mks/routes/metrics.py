@@ -15,7 +15,7 @@ from ..api import ADMINS, endpoint
 from ..config import Settings
 from ..errors import ApiError
 from ..ratelimit import limiter
-from ..schemas import MetricsSummary
+from ..schemas.metrics import MetricsSummary
 from ..services.metrics_summary import summarize
 
 bp = Blueprint("metrics", __name__)

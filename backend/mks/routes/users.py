@@ -6,7 +6,7 @@ from flask import Blueprint
 
 from ..api import ADMINS, endpoint
 from ..context import service_context
-from ..schemas import UserCreate, UserList, UserOut, UserUpdate
+from ..schemas.users import UserCreate, UserList, UserOut, UserUpdate
 from ..security import current_actor
 from ..services import users
 

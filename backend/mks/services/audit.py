@@ -8,7 +8,7 @@ from sqlalchemy import Select, select
 
 from ..db import paginate
 from ..models import Actor, AuditAction, AuditEntry
-from ..schemas import AuditQuery
+from ..schemas.audit import AuditQuery
 from .context import Context
 
 

@@ -47,7 +47,7 @@ from ..models import (
     knowledge_tags,
     utcnow,
 )
-from ..schemas import KnowledgeCreate, KnowledgeListQuery, KnowledgeUpdate, SearchQuery, SortKey
+from ..schemas.knowledge import KnowledgeCreate, KnowledgeListQuery, KnowledgeUpdate, SearchQuery, SortKey
 from ..search import SearchFilters, SearchRequest
 from ..search.text import parse_query, snippet
 from . import audit

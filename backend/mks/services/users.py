@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..models import Actor, AuditAction, Role, User
-from ..schemas import UserCreate, UserUpdate
+from ..schemas.users import UserCreate, UserUpdate
 from . import audit
 from .context import Context
 from .errors import Conflict, NotFound

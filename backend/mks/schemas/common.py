@@ -1,0 +1,94 @@
+"""Shared bases (request body, query parameters, page) and field types of every area's schemas."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+
+from ..models import as_utc
+
+T = TypeVar("T")
+
+# Row ids fit a 32-bit signed INTEGER on every database; larger ones cannot exist (a path id is 404, a filter 422).
+MAX_ID = 2**31 - 1
+
+# Text that is stored or searched holds no NUL (U+0000), which PostgreSQL cannot store: refused on every database.
+NO_NUL = r"^[^\x00]*$"
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=NO_NUL)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=50, pattern=NO_NUL)]
+Department = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100, pattern=NO_NUL)]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NO_NUL)]
+Summary = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000, pattern=NO_NUL)]
+Content = Annotated[str, StringConstraints(max_length=200_000, pattern=NO_NUL)]
+Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.-]{3,64}$")]
+# Timestamps in responses are always UTC with an offset, even where SQLite returns them naive.
+Timestamp = Annotated[datetime, AfterValidator(as_utc)]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+ISO_DATE_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_datetime_only(value: object) -> object:
+    """Refuse a string that is no ISO 8601 date-time (pydantic would read "0.5" or "1700000000" as Unix time)."""
+    if isinstance(value, str) and not ISO_DATE_PREFIX.match(value):
+        raise PydanticCustomError("datetime_parsing", "Input should be an ISO 8601 date-time")
+    return value
+
+
+def _utc_moment(value: datetime) -> datetime:
+    """The moment in UTC; refused when that falls outside the years a datetime can hold (0001-01-01T00:00+01:00)."""
+    try:
+        return as_utc(value)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
+
+
+# A date-time in a query parameter: ISO 8601 only; without an offset it is taken as UTC.
+QueryTimestamp = Annotated[datetime, BeforeValidator(_iso_datetime_only), AfterValidator(_utc_moment)]
+QUERY_TIMESTAMP_HELP = "ISO 8601 の日時（例: 2026-04-01T09:00:00+09:00）。オフセットなしは UTC"
+
+
+def _unique(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+TagNames = Annotated[list[Name], Field(max_length=20), AfterValidator(_unique)]
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused so typos do not pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Query(BaseModel):
+    """Query parameters: unknown ones are ignored (cache busters, tracking parameters)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Page(Query):
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+def _not_null(value: object) -> object:
+    """Refuse an explicit null where the stored value cannot be empty (the field may still be omitted)."""
+    if value is None:
+        raise PydanticCustomError("null_not_allowed", "Input should not be null")
+    return value
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Leave the Python-side default (None: omitted) out of the JSON schema, where null is not allowed."""
+    schema.pop("default", None)
+
+
+# A field of a partial update that may be left out (None in Python) but not sent as null: null is not in
+# its JSON schema, and an explicit null is a field error.
+Omittable = Annotated[T | SkipJsonSchema[None], BeforeValidator(_not_null), Field(json_schema_extra=_no_default)]

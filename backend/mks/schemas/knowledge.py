@@ -1,0 +1,238 @@
+"""Knowledge entries: create, update, read, list, search, revisions and tags."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+from sqlalchemy import Row
+
+from ..models import KnowledgeRevision, Priority, Status, User
+from .common import (
+    NO_NUL,
+    QUERY_TIMESTAMP_HELP,
+    Body,
+    Code,
+    Content,
+    Department,
+    Name,
+    Omittable,
+    Page,
+    QueryTimestamp,
+    Summary,
+    TagNames,
+    Timestamp,
+    Title,
+)
+from .users import UserRef
+
+
+class KnowledgeCreate(Body):
+    title: Title
+    summary: Summary = ""
+    content: Content = ""
+    category: Name
+    tags: TagNames = []
+    status: Status = Status.DRAFT
+    priority: Priority = Priority.NORMAL
+    project_code: Code | None = None
+    owner_department: Department | None = None
+
+
+class KnowledgeUpdate(Body):
+    """Fields to change; omitted fields keep their value. ``version`` guards against lost updates.
+
+    ``project_code`` and ``owner_department`` are cleared by null; the other fields cannot be null.
+    """
+
+    title: Omittable[Title] = None
+    summary: Omittable[Summary] = None
+    content: Omittable[Content] = None
+    category: Omittable[Name] = None
+    tags: Omittable[TagNames] = None
+    status: Omittable[Status] = None
+    priority: Omittable[Priority] = None
+    project_code: Code | None = None
+    owner_department: Department | None = None
+    version: int | None = Field(default=None, ge=1, description="編集元の版。現在の版と違えば 409")
+
+
+def _row_user(user_id: int | None, username: str, display_name: str) -> dict[str, Any] | None:
+    """A user of a row's outer join (all None when the user was deleted), as UserRef's input."""
+    return {"id": user_id, "username": username, "display_name": display_name} if user_id is not None else None
+
+
+def _user_ref(user: User | None) -> UserRef | None:
+    return UserRef.model_validate(user) if user is not None else None
+
+
+class KnowledgeSummary(BaseModel):
+    id: int
+    title: str
+    summary: str
+    category: str
+    tags: list[str]
+    status: Status
+    priority: Priority
+    project_code: str | None
+    owner_department: str | None
+    created_by: UserRef | None
+    updated_by: UserRef | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    view_count: int
+    version: int
+
+    @classmethod
+    def from_row(cls, row: Row[Any], **extra: Any) -> Self:
+        """Serialize a summary or detail row (see services.knowledge); ``extra`` sets the fields a
+        subclass adds, or overrides the row's."""
+        values: dict[str, Any] = {
+            "id": row.id,
+            "title": row.title,
+            "summary": row.summary,
+            "category": row.category,
+            "tags": sorted(row.tags or ()),  # code-point order; no tags: [] or NULL by database
+            "status": row.status,
+            "priority": row.priority,
+            "project_code": row.project_code,
+            "owner_department": row.owner_department,
+            "created_by": _row_user(row.creator_id, row.creator_username, row.creator_display_name),
+            "updated_by": _row_user(row.updater_id, row.updater_username, row.updater_display_name),
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "view_count": row.view_count,
+            "version": row.version,
+        }
+        if "content" in cls.model_fields:
+            values["content"] = row.content
+        return cls.model_validate(values | extra)  # validated in one call, nested users included
+
+
+class KnowledgeOut(KnowledgeSummary):
+    content: str
+
+
+class KnowledgePage(BaseModel):
+    items: list[KnowledgeSummary]
+    total: int
+    limit: int
+    offset: int
+    next_cursor: str | None = Field(
+        description="次のページの cursor（同じ絞り込み・sort で渡す）。最後のページでは null"
+    )
+
+
+class SortKey(StrEnum):
+    UPDATED_DESC = "-updated_at"
+    UPDATED = "updated_at"
+    CREATED_DESC = "-created_at"
+    CREATED = "created_at"
+    TITLE = "title"
+    TITLE_DESC = "-title"
+    VIEWS_DESC = "-view_count"
+    PRIORITY_DESC = "-priority"
+
+
+# The database reads and drops every row before an offset: deeper pages are reached by cursor.
+MAX_LIST_OFFSET = 10_000
+
+
+def _shallow_offset(offset: int) -> int:
+    if offset > MAX_LIST_OFFSET:
+        raise PydanticCustomError(
+            "offset_too_deep",
+            f"offset は {MAX_LIST_OFFSET:,} までです。続きは応答の next_cursor を cursor に指定して取得してください。",
+        )
+    return offset
+
+
+class KnowledgeListQuery(Page):
+    offset: Annotated[int, AfterValidator(_shallow_offset)] = Field(
+        default=0, ge=0, json_schema_extra={"maximum": MAX_LIST_OFFSET}
+    )
+    cursor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="前のページの next_cursor。その続きを返す（offset とは併用できない）",
+    )
+    category: Name | None = None
+    tag: Name | None = None
+    status: Status | None = None
+    project_code: Code | None = None
+    owner_department: Department | None = None
+    updated_since: QueryTimestamp | None = Field(default=None, description=QUERY_TIMESTAMP_HELP)
+    sort: SortKey = SortKey.UPDATED_DESC
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor_alone(cls, cursor: str | None, info: ValidationInfo) -> str | None:
+        # A cursor is the position to go on from: an offset beside it would say another.
+        if cursor is not None and info.data.get("offset"):
+            raise PydanticCustomError("cursor_with_offset", "cursor と offset は同時に指定できません。")
+        return cursor
+
+
+class SearchQuery(Page):
+    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)]
+    category: Name | None = None
+
+
+class SearchHitOut(KnowledgeSummary):
+    score: float = Field(description="関連度（大きいほど上位）")
+    snippet: str = Field(description="一致箇所の抜粋（HTML エスケープ済み、一致語は <mark> で囲む）")
+
+
+class SearchPage(BaseModel):
+    items: list[SearchHitOut]
+    total: int = Field(description="一致件数。total_relation が gte のときは下限（検索ウィンドウの件数）")
+    total_relation: Literal["eq", "gte"] = Field(
+        description="eq: total は正確な一致件数。gte: 一致が検索ウィンドウ（MKS_SEARCH_WINDOW、既定 500 件）を"
+        "超えたため、新しい順に先頭のウィンドウ分だけを関連度順に並べた"
+    )
+    limit: int
+    offset: int
+    terms: list[str] = Field(description="正規化後の検索語（すべてを含むものが一致）")
+    ignored_terms: list[str] = Field(
+        description="検索に使わなかった語（正規化後）。語は先頭から 8 語までで、9 語目以降はここに入る。なければ空"
+    )
+
+
+class RevisionSummary(BaseModel):
+    revision: int
+    changed_at: Timestamp
+    changed_by: UserRef | None
+    changed_fields: list[str]
+
+    @classmethod
+    def from_revision(cls, revision: KnowledgeRevision, changed_fields: list[str]) -> Self:
+        """Serialize a revision as its reader sees it (with its snapshot when the model has that field)."""
+        values: dict[str, Any] = {
+            "revision": revision.revision,
+            "changed_at": revision.changed_at,
+            "changed_by": _user_ref(revision.changed_by),
+            "changed_fields": changed_fields,
+        }
+        if "snapshot" in cls.model_fields:
+            values["snapshot"] = revision.snapshot
+        return cls(**values)
+
+
+class RevisionOut(RevisionSummary):
+    snapshot: dict[str, object]
+
+
+class RevisionList(BaseModel):
+    items: list[RevisionSummary]
+
+
+class TagCount(BaseModel):
+    name: str
+    count: int
+
+
+class TagCountList(BaseModel):
+    items: list[TagCount]
