@@ -33,7 +33,7 @@ from .services.backup import (
     inspect_backup,
     restore_backup,
 )
-from .startup import ensure_jwt_secret, prepare, show_progress, startup_lock
+from .startup import ensure_jwt_secret, prepare, show_progress, startup_lock, wait_for_database
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -96,6 +96,10 @@ def db() -> None:
 def upgrade(revision: str) -> None:
     """マイグレーションを適用する（同時に起動するインスタンスとは起動ロックで順番に）。"""
     settings: Settings = current_app.extensions["mks_settings"]
+    try:
+        wait_for_database(current_db().engine, settings.startup_wait_seconds)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     with startup_lock(current_db().engine, settings.startup_wait_seconds):
         migrate.upgrade(current_db().engine, revision)
     click.echo(f"スキーマ版: {migrate.current_revision(current_db().engine)}")

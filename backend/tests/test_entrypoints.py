@@ -20,7 +20,7 @@ from mks.http_security import MAX_HEADER_FIELD
 
 from .servers import APP_V2, BACKEND, GUNICORN, backend_env, free_port, serve
 
-MKS_SERVE_DEV = [str(Path(sys.executable).parent / "mks"), "serve", "--dev"]
+MKS = str(Path(sys.executable).parent / "mks")
 
 
 @pytest.fixture
@@ -147,7 +147,11 @@ def test_the_settings_module_leaves_prometheus_client_unimported() -> None:
     assert result.stdout == "False\n", result.stderr
 
 
-@pytest.mark.parametrize("command", [APP_V2, MKS_SERVE_DEV, GUNICORN], ids=["app_v2", "mks serve --dev", "gunicorn"])
+@pytest.mark.parametrize(
+    "command",
+    [APP_V2, [MKS, "serve", "--dev"], GUNICORN, [MKS, "prepare"], [MKS, "db", "upgrade"]],
+    ids=["app_v2", "mks serve --dev", "gunicorn", "mks prepare", "mks db upgrade"],
+)
 def test_an_unreachable_database_stops_each_entry_point_with_one_line(tmp_path: Path, command: list[str]) -> None:
     port = free_port()  # nobody listens there
     url = f"postgresql+psycopg://mks:do-not-print@127.0.0.1:{port}/mks"
