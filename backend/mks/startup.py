@@ -40,6 +40,8 @@ RETRY_INTERVAL_SECONDS = 1.0
 def show_progress(*handlers: logging.Handler) -> None:
     """Show the step's progress (migrations, a generated secret, retries) through the handlers, else on stderr."""
     log.setLevel(logging.INFO)
+    if log.handlers:  # already shown: a second call must not print every line twice
+        return
     for handler in handlers or (logging.StreamHandler(),):
         log.addHandler(handler)
 
