@@ -1,35 +1,34 @@
 """gunicorn settings for production serving: `mks serve` or `gunicorn -c gunicorn.conf.py mks.wsgi:app`.
 
-Metrics of all workers are summed through PROMETHEUS_MULTIPROC_DIR. prometheus_client decides
-at import time whether it runs in multiprocess mode, so the variable is set here, before anything
-imports it; the directory is emptied when the master starts, and a dead worker's files are folded
-into one archive per type (see mks.multiprocess) so restarts do not pile up files.
+Every value comes from mks.config.Settings (MKS_* variables). Metrics of all workers are summed
+through PROMETHEUS_MULTIPROC_DIR. prometheus_client decides at import time whether it runs in
+multiprocess mode, so the variable is set here from the settings' instance folder, after importing
+mks.config (which does not import prometheus_client) and before anything that does; the directory
+is emptied when the master starts, and a dead worker's files are folded into one archive per type
+(see mks.multiprocess) so restarts do not pile up files.
 """
 
-import multiprocessing
 import os
 import shutil
 from pathlib import Path
 
-os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR",
-    str(Path(os.environ.get("MKS_INSTANCE_PATH", "instance")).resolve() / "prometheus-multiproc"),
-)
-
-from mks.app import create_app
 from mks.config import Settings
-from mks.http_security import MAX_HEADER_FIELD
-from mks.multiprocess import archive_dead_worker
 
 _settings = Settings()
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_settings.instance_path.resolve() / "prometheus-multiproc"))
+
+# Imported only now: they import prometheus_client, which must see PROMETHEUS_MULTIPROC_DIR.
+from mks.http_security import MAX_HEADER_FIELD  # noqa: E402
+from mks.multiprocess import archive_dead_worker  # noqa: E402
+from mks.startup import prepare, show_progress  # noqa: E402
 
 bind = f"{_settings.bind_host}:{_settings.port}"
-workers = int(os.environ.get("MKS_WORKERS", 2 * multiprocessing.cpu_count() + 1))
+workers = _settings.worker_count
 # Threads, more than the database pool's connections: a request waiting on a hung database holds
 # one thread (at most the pool, keepalive and statement bounds), and /health is served by another.
 worker_class = "gthread"
-threads = int(os.environ.get("MKS_THREADS", _settings.database_pool_size + 2))
-timeout = int(os.environ.get("MKS_WORKER_TIMEOUT", 30))
+threads = _settings.thread_count
+timeout = _settings.worker_timeout
 graceful_timeout = 20
 accesslog = "-"
 errorlog = "-"
@@ -44,19 +43,20 @@ forwarded_allow_ips = ",".join(_settings.trusted_proxies)
 control_socket = str(_settings.instance_path.resolve() / "gunicorn.ctl")
 
 
-def on_starting(_server):
+def on_starting(server):
     """Empty the metrics directory, then run the start-up step once, before workers fork.
 
     Workers build the app without the database (mks.wsgi), so the master is the one place that
-    migrates, checks and seeds. It waits up to MKS_STARTUP_WAIT_SECONDS for an unreachable database,
-    then refuses to start (exit 1, "Error: ..."), since it cannot know the schema is current: the
-    service manager's restart policy retries later.
+    writes the development JWT secret, migrates, checks and seeds. It waits up to
+    MKS_STARTUP_WAIT_SECONDS for an unreachable database, then refuses to start (exit 1,
+    "Error: ..."), since it cannot know the schema is current: the service manager's restart
+    policy retries later.
     """
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
-    # The master serves no request: without metrics it writes no value files of its own.
-    create_app(_settings.model_copy(update={"metrics_enabled": False})).extensions["mks_db"].engine.dispose()
+    show_progress(*server.log.error_log.handlers)
+    prepare(_settings)
 
 
 def child_exit(_server, worker):

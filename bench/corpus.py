@@ -27,6 +27,7 @@ from mks.models import Category, Knowledge, Role, Tag, knowledge_tags
 from mks.schemas.users import UserCreate
 from mks.search import IndexedDocument
 from mks.services.users import create_user
+from mks.startup import prepare
 
 from .databases import size_bytes
 from .server import BENCH_PASSWORD, BENCH_USER, JWT_SECRET
@@ -246,7 +247,9 @@ def _build_index(entries: list[Entry]) -> None:
 
 def build_database(database_url: str, count: int) -> LoadReport:
     """Migrate the empty database at database_url, add the bench admin, load ``count`` generated entries."""
-    app = create_app(_settings(database_url))
+    settings = _settings(database_url)
+    prepare(settings)
+    app = create_app(settings)
     database = app.extensions["mks_db"]
     try:
         with app.app_context():

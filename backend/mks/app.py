@@ -11,11 +11,10 @@ from .db import Database
 from .openapi import build_document
 from .routes import audit, auth, categories, health, knowledge, metrics, users
 from .search.sync import install_sync
-from .startup import prepare_database
 
 
-def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Flask:
-    """Build the app; with ``prepare``, migrate an empty database, check it and seed demo data."""
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app without touching the database; the start-up step (mks.startup.prepare) readies the database."""
     settings = settings or Settings()
     settings.instance_path.mkdir(parents=True, exist_ok=True)
     app = Flask("mks", instance_path=str(settings.instance_path.resolve()), static_folder=None)
@@ -47,11 +46,4 @@ def create_app(settings: Settings | None = None, *, prepare: bool = True) -> Fla
             app.extensions["mks_openapi"] = build_document(app)
         return jsonify(app.extensions["mks_openapi"])
 
-    if prepare:
-        try:
-            with app.app_context():
-                prepare_database(settings)
-        except Exception:
-            database.engine.dispose()  # a refused start must not leave connections behind
-            raise
     return app

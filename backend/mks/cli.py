@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from . import doctor as checks
 from . import migrate
 from .app import create_app
-from .config import Settings
+from .config import ConfigError, Settings
 from .context import service_context
 from .db import current_db, get_session
 from .demo import seed_demo
@@ -34,7 +34,7 @@ from .services.backup import (
     restore_backup,
 )
 from .services.errors import DomainError
-from .startup import startup_lock
+from .startup import ensure_jwt_secret, prepare, show_progress, startup_lock, wait_for_database
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -43,8 +43,11 @@ GUNICORN_CONFIG = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
 
 def _cli_app() -> Flask:
-    # Commands manage the database themselves, so the app must not migrate or check it on creation.
-    app = create_app(prepare=False)
+    # Commands manage the database themselves (create_app never touches it). They sign no token, but
+    # the app reads the JWT secret: in development, the same file the server uses, written if missing.
+    settings = Settings()
+    ensure_jwt_secret(settings)
+    app = create_app(settings)
     click.get_current_context().call_on_close(app.extensions["mks_db"].engine.dispose)
     return app
 
@@ -54,15 +57,34 @@ def main() -> None:
     """Mirai Knowledge System の管理コマンド。"""
 
 
-@main.command()
+@main.command(with_appcontext=False)
 @click.option("--dev", is_flag=True, help="Flask の開発サーバーで起動する（自動リロード）。")
 def serve(dev: bool) -> None:
     """API サーバーを起動する（既定は gunicorn、MKS_HOST:MKS_PORT）。"""
-    settings = Settings()
     if dev:
+        settings = _prepared()
         create_app(settings).run(host=settings.bind_host, port=settings.port, debug=True)
         return
+    # gunicorn's master runs the start-up step itself (gunicorn.conf.py on_starting).
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), "mks.wsgi:app"])
+
+
+@main.command("prepare", with_appcontext=False)
+def prepare_command() -> None:
+    """起動処理だけを行う（JWT 秘密鍵の作成・マイグレーション・検査・デモデータ）。サーバーを別の方法で起動する前に。"""
+    _prepared()
+    click.echo("起動処理が完了しました。")
+
+
+def _prepared() -> Settings:
+    """Run the start-up step, turning a refusal into the operator's one-line message and exit code 1."""
+    show_progress()
+    try:
+        settings = Settings()
+        prepare(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    return settings
 
 
 @main.group()
@@ -75,6 +97,10 @@ def db() -> None:
 def upgrade(revision: str) -> None:
     """マイグレーションを適用する（同時に起動するインスタンスとは起動ロックで順番に）。"""
     settings: Settings = current_app.extensions["mks_settings"]
+    try:
+        wait_for_database(current_db().engine, settings.startup_wait_seconds)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     with startup_lock(current_db().engine, settings.startup_wait_seconds):
         migrate.upgrade(current_db().engine, revision)
     click.echo(f"スキーマ版: {migrate.current_revision(current_db().engine)}")

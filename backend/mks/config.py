@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-import secrets
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -17,6 +17,9 @@ MIN_JWT_SECRET_BYTES = 32
 # A browser origin as sent in the Origin header: scheme, host and optional port, nothing else.
 ORIGIN = re.compile(r"https?://(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# The folder holding app_v2.py and gunicorn.conf.py: a relative instance path is taken from here, not
+# from the current directory, so every entry point finds the same database and secret wherever it runs.
+BACKEND_DIR = Path(__file__).resolve().parent.parent
 
 
 def _seconds_or_iso8601(value: object) -> object:
@@ -54,6 +57,7 @@ class Settings(BaseSettings):
     # Unset: 127.0.0.1 in production (behind the reverse proxy), 0.0.0.0 otherwise (see bind_host).
     host: str | None = None
     port: int = Field(default=5100, ge=1, le=65535)
+    # Relative paths are taken from the backend folder (see BACKEND_DIR).
     instance_path: Path = Path("instance")
     database_url: str | None = None
     database_connect_timeout: int = Field(default=5, ge=1)
@@ -75,6 +79,12 @@ class Settings(BaseSettings):
     # How long start-up waits for the database to answer, and for another instance's migration,
     # before it refuses to start with a message.
     startup_wait_seconds: float = Field(default=30.0, ge=0)
+
+    # gunicorn (`mks serve`): worker processes (unset: 2 × CPUs + 1), threads per worker (unset: the
+    # database pool size + 2, see gunicorn.conf.py) and seconds a worker may stay silent before it is restarted.
+    workers: int | None = Field(default=None, ge=1)
+    threads: int | None = Field(default=None, ge=1)
+    worker_timeout: int = Field(default=30, ge=0)
 
     jwt_secret_key: str | None = None
     jwt_access_token_minutes: int = Field(default=30, ge=1)
@@ -123,6 +133,11 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
 
+    @field_validator("instance_path")
+    @classmethod
+    def _anchored_to_backend(cls, value: Path) -> Path:
+        return BACKEND_DIR / value if not value.is_absolute() else value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _exact_origins(cls, value: object) -> object:
@@ -166,6 +181,21 @@ class Settings(BaseSettings):
         return tuple(ipaddress.ip_network(proxy) for proxy in self.trusted_proxies)
 
     @property
+    def worker_count(self) -> int:
+        """gunicorn's worker processes: MKS_WORKERS, else 2 × CPUs + 1."""
+        return self.workers or 2 * (os.cpu_count() or 1) + 1
+
+    @property
+    def thread_count(self) -> int:
+        """Threads per gunicorn worker: MKS_THREADS, else two more than the database pool's connections."""
+        return self.threads or self.database_pool_size + 2
+
+    @property
+    def jwt_secret_file(self) -> Path:
+        """Where development keeps its generated JWT secret when MKS_JWT_SECRET_KEY is unset."""
+        return self.instance_path / "jwt-secret"
+
+    @property
     def effective_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the instance folder."""
         if self.database_url:
@@ -180,7 +210,7 @@ class Settings(BaseSettings):
         return self.demo_data
 
     def resolve_jwt_secret(self) -> str:
-        """Return the JWT secret; in development, one generated once and kept in the instance folder."""
+        """Return the JWT secret: MKS_JWT_SECRET_KEY, else (outside production) the file the start-up step wrote."""
         if self.jwt_secret_key:
             return self.jwt_secret_key
         if self.env is Environment.PRODUCTION:
@@ -189,12 +219,13 @@ class Settings(BaseSettings):
                 f"（{MIN_JWT_SECRET_BYTES} バイト以上のランダムな値）。"
                 " 例: export MKS_JWT_SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
-        secret_file = self.instance_path / "jwt-secret"
-        if not secret_file.exists():
-            self.instance_path.mkdir(parents=True, exist_ok=True)
-            secret_file.touch(mode=0o600)
-            secret_file.write_text(secrets.token_urlsafe(48))
-        return secret_file.read_text().strip()
+        if not self.jwt_secret_file.is_file():
+            raise ConfigError(
+                f"JWT の秘密鍵ファイル {self.jwt_secret_file} がありません。"
+                " 起動処理（python app_v2.py、mks serve、mks prepare）が作成します。"
+                "MKS_JWT_SECRET_KEY を設定しても構いません。"
+            )
+        return self.jwt_secret_file.read_text().strip()
 
     def check_production(self) -> None:
         """Refuse settings that are unsafe in production (demo passwords are checked against the database)."""

@@ -1,7 +1,8 @@
-"""The start-up step, run once before serving: migrations, sanity checks, demo data.
+"""The start-up step, run once before serving: the development JWT secret, migrations, sanity checks, demo data.
 
-gunicorn runs it in the master (gunicorn.conf.py ``on_starting``) before any worker forks; workers
-never touch the database while they boot, so a worker restarted during a database outage comes up
+``prepare(settings)`` is called by every way of serving: gunicorn's master (gunicorn.conf.py
+``on_starting``) before any worker forks, ``python app_v2.py``, ``mks serve --dev`` and ``mks prepare``.
+``create_app`` never touches the database, so a worker restarted during a database outage comes up
 and answers 503 until the database is back. Two instances starting at once take turns through a
 lock (a PostgreSQL advisory lock, or a file lock beside a SQLite database).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,17 +22,37 @@ from sqlalchemy.exc import OperationalError
 
 from . import migrate
 from .config import ConfigError, Environment, Settings
-from .context import service_context
-from .db import current_db, get_session
+from .db import Database
 from .demo import DEMO_USERS, seed_demo
 from .models import User
-from .security import verify_password
+from .search import SearchBackend
+from .search.sync import install_sync
+from .services.context import Context, Dependencies
 
 log = logging.getLogger(__name__)
 
 # Key of the PostgreSQL advisory lock held while one process migrates, checks and seeds.
 STARTUP_LOCK_KEY = 0x4D4B53  # "MKS"
 RETRY_INTERVAL_SECONDS = 1.0
+
+
+def show_progress(*handlers: logging.Handler) -> None:
+    """Show the step's progress (migrations, a generated secret, retries) through the handlers, else on stderr."""
+    log.setLevel(logging.INFO)
+    if log.handlers:  # already shown: a second call must not print every line twice
+        return
+    for handler in handlers or (logging.StreamHandler(),):
+        log.addHandler(handler)
+
+
+def ensure_jwt_secret(settings: Settings) -> None:
+    """Outside production without MKS_JWT_SECRET_KEY, write a random JWT secret file once, for every process to read."""
+    if settings.jwt_secret_key or settings.env is Environment.PRODUCTION or settings.jwt_secret_file.exists():
+        return
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+    settings.jwt_secret_file.touch(mode=0o600)
+    settings.jwt_secret_file.write_text(secrets.token_urlsafe(48))
+    log.info("generated a JWT secret in %s (set MKS_JWT_SECRET_KEY to use your own)", settings.jwt_secret_file)
 
 
 def wait_for_database(engine: Engine, wait_seconds: float) -> None:
@@ -42,8 +64,10 @@ def wait_for_database(engine: Engine, wait_seconds: float) -> None:
                 return
         except OperationalError as exc:
             if time.monotonic() >= deadline:
+                reason = " ".join(str(exc.orig).split())  # one line: driver messages span several
+                database = engine.url.render_as_string(hide_password=True)
                 raise ConfigError(
-                    f"データベースに {wait_seconds:g} 秒間接続できませんでした（{exc.orig}）。"
+                    f"データベースに {wait_seconds:g} 秒間接続できませんでした（{database}: {reason}）。"
                     " データベースの稼働と MKS_DATABASE_URL を確認してください。"
                 ) from None
             log.warning("database unreachable at start-up, retrying: %s", exc.orig)
@@ -85,42 +109,56 @@ def _advisory_lock(engine: Engine, wait_seconds: float) -> Iterator[None]:
         yield
 
 
-def prepare_database(settings: Settings) -> None:
-    """Wait for the database, then under the start-up lock migrate it, check it and seed demo data."""
-    engine = current_db().engine
-    wait_for_database(engine, settings.startup_wait_seconds)
-    with startup_lock(engine, settings.startup_wait_seconds):
-        _prepare(settings)
+def prepare(settings: Settings) -> None:
+    """The start-up step: write the development JWT secret, wait for the database, then migrate, check and seed it.
+
+    The database part runs under the start-up lock, on an engine of its own, disposed of at the end.
+    """
+    ensure_jwt_secret(settings)
+    database = Database(settings)
+    try:
+        wait_for_database(database.engine, settings.startup_wait_seconds)
+        with startup_lock(database.engine, settings.startup_wait_seconds):
+            _migrate_and_check(settings, database.engine, database.search)
+            _seed_and_refuse_unsafe(settings, database)
+    finally:
+        database.engine.dispose()  # the step's connections are not the workers' pool
 
 
-def _prepare(settings: Settings) -> None:
-    """Bring the database to the current schema, check it can search Japanese, refuse unsafe data."""
-    database = current_db()
-    current = migrate.current_revision(database.engine)
+def _migrate_and_check(settings: Settings, engine: Engine, search: SearchBackend) -> None:
+    """Bring the database to the current schema and check it can search Japanese."""
+    current = migrate.current_revision(engine)
     head = migrate.head_revision()
     if current is None or (current != head and settings.env is not Environment.PRODUCTION):
         log.info("migrating database from %s to %s", current, head)
-        migrate.upgrade(database.engine)
+        migrate.upgrade(engine)
     elif current != head:
         raise ConfigError(f"データベースのスキーマが古い版 ({current}) です。`mks db upgrade` を実行してください。")
-    with database.engine.connect() as connection:
-        database.search.check(connection)
-    if settings.seed_demo_data and get_session().scalar(select(User.id).limit(1)) is None:
-        seed_demo(service_context())
-    if settings.env is Environment.PRODUCTION:
-        settings.check_production()
-        refuse_demo_passwords()
+    with engine.connect() as connection:
+        search.check(connection)
 
 
-def refuse_demo_passwords() -> None:
+def _seed_and_refuse_unsafe(settings: Settings, database: Database) -> None:
+    """Seed demo data on an empty database when configured; in production, refuse unsafe settings and demo passwords."""
+    install_sync(database.session.session_factory, database.search)
+    with database.session() as session:
+        ctx = Context(session, settings, Dependencies.from_settings(settings), database.search)
+        if settings.seed_demo_data and session.scalar(select(User.id).limit(1)) is None:
+            seed_demo(ctx)
+        if settings.env is Environment.PRODUCTION:
+            settings.check_production()
+            refuse_demo_passwords(ctx)
+
+
+def refuse_demo_passwords(ctx: Context) -> None:
     """Raise ConfigError when any demo account still accepts its published password."""
-    session = get_session()
+    session = ctx.session
     still_valid = [
         demo["username"]
         for demo in DEMO_USERS
         if (user := session.scalar(select(User).where(User.username == demo["username"]))) is not None
         and user.is_active
-        and verify_password(user.password_hash, demo["password"])
+        and ctx.dependencies.passwords.verify(user.password_hash, demo["password"])
     ]
     if still_valid:
         names = ", ".join(still_valid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -17,7 +18,9 @@ import requests
 from mks.config import Settings
 from mks.http_security import MAX_HEADER_FIELD
 
-from .servers import APP_V2, BACKEND, GUNICORN, backend_env, serve
+from .servers import APP_V2, BACKEND, GUNICORN, backend_env, free_port, serve
+
+MKS = str(Path(sys.executable).parent / "mks")
 
 
 @pytest.fixture
@@ -65,9 +68,21 @@ def gunicorn_config(instance: Path, **settings: str) -> dict[str, Any]:
     """The settings gunicorn reads from gunicorn.conf.py under these MKS_* settings (MKS_HOST unset)."""
     env = backend_env(instance, **settings)
     del env["MKS_HOST"]
-    names = ["bind", "forwarded_allow_ips", "control_socket", "limit_request_line", "limit_request_field_size"]
+    names = [
+        "bind",
+        "forwarded_allow_ips",
+        "control_socket",
+        "limit_request_line",
+        "limit_request_field_size",
+        "workers",
+        "threads",
+        "timeout",
+        "multiproc_dir",
+    ]
     script = (
-        f"import json, runpy; c = runpy.run_path('gunicorn.conf.py'); print(json.dumps({{n: c[n] for n in {names}}}))"
+        "import json, os, runpy; c = runpy.run_path('gunicorn.conf.py');"
+        " c['multiproc_dir'] = os.environ['PROMETHEUS_MULTIPROC_DIR'];"
+        f" print(json.dumps({{n: c[n] for n in {names}}}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=BACKEND, env=env, capture_output=True, text=True, timeout=60, check=True
@@ -114,3 +129,41 @@ def test_each_instance_keeps_its_own_control_socket(tmp_path: Path) -> None:
             assert _wait_for_socket(first / "gunicorn.ctl") and _wait_for_socket(second / "gunicorn.ctl")
         assert not (second / "gunicorn.ctl").exists()  # the stopped one removed its own
         assert (first / "gunicorn.ctl").is_socket()  # and left the other's in place
+
+
+def test_gunicorn_takes_workers_threads_timeout_and_its_folders_from_the_settings(tmp_path: Path) -> None:
+    defaults = gunicorn_config(tmp_path / "instance")
+    assert (defaults["workers"], defaults["threads"], defaults["timeout"]) == (2 * (os.cpu_count() or 1) + 1, 7, 30)
+    assert defaults["multiproc_dir"] == str((tmp_path / "instance" / "prometheus-multiproc").resolve())
+    chosen = gunicorn_config(tmp_path / "instance", workers="3", threads="4", worker_timeout="45")
+    assert (chosen["workers"], chosen["threads"], chosen["timeout"]) == (3, 4, 45)
+    assert gunicorn_config(tmp_path / "instance", database_pool_size="3")["threads"] == 5
+
+
+def test_the_settings_module_leaves_prometheus_client_unimported() -> None:
+    """gunicorn.conf.py reads the settings before it sets PROMETHEUS_MULTIPROC_DIR: they must not load the client."""
+    script = "import sys, mks.config; print('prometheus_client' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], cwd=BACKEND, capture_output=True, text=True, timeout=60)
+    assert result.stdout == "False\n", result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [APP_V2, [MKS, "serve", "--dev"], GUNICORN, [MKS, "prepare"], [MKS, "db", "upgrade"]],
+    ids=["app_v2", "mks serve --dev", "gunicorn", "mks prepare", "mks db upgrade"],
+)
+def test_an_unreachable_database_stops_each_entry_point_with_one_line(tmp_path: Path, command: list[str]) -> None:
+    port = free_port()  # nobody listens there
+    url = f"postgresql+psycopg://mks:do-not-print@127.0.0.1:{port}/mks"
+    env = backend_env(tmp_path / "instance", database_url=url, startup_wait_seconds="1", database_connect_timeout="1")
+    result = subprocess.run(command, cwd=BACKEND, env=env, capture_output=True, text=True, timeout=120, check=False)
+    output = result.stdout + result.stderr
+    errors = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert result.returncode == 1
+    assert errors == [
+        f"Error: データベースに 1 秒間接続できませんでした（postgresql+psycopg://mks:***@127.0.0.1:{port}/mks: "
+        f'connection failed: connection to server at "127.0.0.1", port {port} failed: Connection refused '
+        "Is the server running on that host and accepting TCP/IP connections?）。"
+        " データベースの稼働と MKS_DATABASE_URL を確認してください。"
+    ], output
+    assert "Traceback" not in output and "do-not-print" not in output

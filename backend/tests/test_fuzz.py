@@ -87,7 +87,7 @@ def _load_schema() -> schemathesis.BaseSchema:
     """The document the app serves, loaded over WSGI from an app built like the tests' (routes need no data)."""
     with tempfile.TemporaryDirectory() as directory:
         settings = make_settings(f"sqlite:///{directory}/unused.sqlite3", Path(directory) / "instance")
-        app = create_app(settings, prepare=False)
+        app = create_app(settings)
         try:
             return schemathesis.openapi.from_wsgi("/api/openapi.json", app, config=CONFIG)
         finally:

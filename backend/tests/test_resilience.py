@@ -65,7 +65,7 @@ def black_hole() -> Iterator[int]:
 
 def test_a_hung_database_gives_503_within_the_connect_timeout(black_hole: int, tmp_path: Path) -> None:
     url = f"postgresql+psycopg://mks@127.0.0.1:{black_hole}/mks"
-    app = create_app(make_settings(url, tmp_path, database_connect_timeout=1), prepare=False)
+    app = create_app(make_settings(url, tmp_path, database_connect_timeout=1))
     client = app.test_client()
     response = client.post("/api/v1/auth/login", json={"username": "admin", "password": "x"})
     assert (response.status_code, response.json["error"]["code"]) == (503, "database_unavailable")
@@ -119,7 +119,7 @@ def workers_of(master: subprocess.Popen[bytes]) -> set[int]:
 def postgres_with_admin(postgres_template: str, tmp_path: Path) -> Iterator[tuple[str, Flask]]:
     """A fresh PostgreSQL database with the admin user, and an app bound to it (to take the database away)."""
     with postgres_database(postgres_template) as url:
-        handle = create_app(make_settings(url, tmp_path / "handle"), prepare=False)
+        handle = create_app(make_settings(url, tmp_path / "handle"))
         with handle.app_context():
             create_user(
                 service_context(),
@@ -376,7 +376,7 @@ def test_a_database_hung_mid_use_answers_503_within_the_bounds(
 ) -> None:
     url, proxy = hung_postgres
     bounds = {name: float(value) for name, value in HUNG_BOUNDS.items()}
-    app = create_app(make_settings(url, tmp_path, **bounds), prepare=False)
+    app = create_app(make_settings(url, tmp_path, **bounds))
     client = app.test_client()
     headers = log_in(client)  # a pooled connection is now open through the proxy
     proxy.black_hole()

@@ -103,7 +103,7 @@ def test_backend_dependencies_redis_down_is_a_warning_and_database_down_is_ng(
         env = backend_env(
             tmp_path / "instance", env="testing", database_url=url, ratelimit_storage_uri=redis_nobody_listens
         )
-        handle = create_app(make_settings(url, tmp_path / "handle"), prepare=False)
+        handle = create_app(make_settings(url, tmp_path / "handle"))
         server = serve(APP_V2, env)
         backend = next(server)
         try:
