@@ -8,7 +8,7 @@ from .demo_corpus import DEMO_ENTRIES, DEMO_USERS
 from .models import Knowledge, User
 from .schemas import KnowledgeCreate, UserCreate
 from .services.context import Context
-from .services.knowledge import create_knowledge
+from .services.knowledge.writes import create_knowledge
 from .services.users import create_user
 
 __all__ = ["DEMO_USERS", "seed_demo"]
