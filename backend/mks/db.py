@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Engine, Select, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 
 from .config import Settings
@@ -102,12 +102,3 @@ def current_db() -> Database:
 def get_session() -> Session:
     """The current request's session."""
     return current_db().session()
-
-
-def paginate(
-    session: Session, statement: Select[Any], order_by: Sequence[Any], limit: int, offset: int
-) -> tuple[list[Any], int]:
-    """One page of the statement's rows in the given order, and how many rows match in all."""
-    total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    page = statement.order_by(*order_by).limit(limit).offset(offset)
-    return list(session.scalars(page).unique()), total

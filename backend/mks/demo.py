@@ -9,7 +9,7 @@ from .models import Knowledge, User
 from .schemas.knowledge import KnowledgeCreate
 from .schemas.users import UserCreate
 from .services.context import Context
-from .services.knowledge import create_knowledge
+from .services.knowledge.writes import create_knowledge
 from .services.users import create_user
 
 __all__ = ["DEMO_USERS", "seed_demo"]

@@ -103,6 +103,9 @@ class Actor(Protocol):
     def username(self) -> str: ...
 
     @property
+    def display_name(self) -> str: ...
+
+    @property
     def role(self) -> str: ...
 
 

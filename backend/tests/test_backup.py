@@ -25,8 +25,9 @@ from mks.db import Base, build_engine, get_session
 from mks.models import User
 from mks.schemas.knowledge import KnowledgeCreate, KnowledgeUpdate
 from mks.schemas.users import UserCreate, UserUpdate
-from mks.services import categories, knowledge, users
+from mks.services import categories, users
 from mks.services.backup import _pg_arguments, _pg_environment, create_backup
+from mks.services.knowledge import writes
 
 from .conftest import PASSWORDS, make_settings, postgres_database
 from .test_cli import run
@@ -106,8 +107,8 @@ def populate(app: Flask) -> list[int]:
         ctx, admin = service_context(), user("admin")
         users.create_user(ctx, UserCreate(username="suzuki", display_name="鈴木", password="suzuki-pass-1"), admin)
         categories.create_category(ctx, "設備", admin)
-        ids = [knowledge.create_knowledge(ctx, KnowledgeCreate(**body), admin).id for body in ENTRIES]  # type: ignore[arg-type]
-        knowledge.update_knowledge(ctx, ids[0], KnowledgeUpdate(tags=["養生", "冬期", "保温"]), user("yamada"))
+        ids = [writes.create_knowledge(ctx, KnowledgeCreate(**body), admin).id for body in ENTRIES]  # type: ignore[arg-type]
+        writes.update_knowledge(ctx, ids[0], KnowledgeUpdate(tags=["養生", "冬期", "保温"]), user("yamada"))
     app.extensions["mks_db"].engine.dispose()  # the CLI's pg_restore must not wait on the app's connections
     return ids
 
@@ -116,10 +117,10 @@ def change(app: Flask, ids: list[int]) -> None:
     """What happens after the backup: an entry deleted, another added, a password changed."""
     with app.app_context():
         ctx, admin = service_context(), user("admin")
-        knowledge.delete_knowledge(ctx, ids[0], admin)
+        writes.delete_knowledge(ctx, ids[0], admin)
         entry = KnowledgeCreate(title="鉄骨建方の精度管理", content="建入れ直しを確認する。", category="電気")
         categories.create_category(ctx, "電気", admin)
-        knowledge.create_knowledge(ctx, entry, admin)
+        writes.create_knowledge(ctx, entry, admin)
         users.update_user(ctx, user("yamada").id, UserUpdate(password="changed-pass-1"), actor=admin)
     app.extensions["mks_db"].engine.dispose()
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, request
-from sqlalchemy import Row
 
 from ..api import ADMINS, ANY_ROLE, EDITORS, endpoint
 from ..context import service_context
@@ -28,18 +25,15 @@ from ..schemas.knowledge import (
     TagCountList,
 )
 from ..security import current_actor
-from ..services import knowledge
+from ..services.knowledge import reads, revisions, searches, writes
+from ..services.knowledge.queries import INDEXED_SORTS
 
 bp = Blueprint("knowledge", __name__, url_prefix="/api/v1/knowledge")
 
 
-def _detail(row: Row[Any], **overrides: Any) -> KnowledgeOut:
-    return KnowledgeOut.from_row(row, **overrides)
-
-
 def _sorted_by_index() -> bool:
     # Read before the query is validated: an unknown sort counts against the budget, then answers 422.
-    return request.args.get("sort", SortKey.UPDATED_DESC.value) in knowledge.INDEXED_SORTS
+    return request.args.get("sort", SortKey.UPDATED_DESC.value) in INDEXED_SORTS
 
 
 @bp.get("")
@@ -52,8 +46,8 @@ def _sorted_by_index() -> bool:
     response=KnowledgePage,
 )
 def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
-    rows, total, next_cursor = knowledge.list_knowledge(service_context(), query, current_actor())
-    items = [KnowledgeSummary.from_row(row) for row in rows]
+    entries, total, next_cursor = reads.list_knowledge(service_context(), query, current_actor())
+    items = [KnowledgeSummary.model_validate(entry) for entry in entries]
     return KnowledgePage(items=items, total=total, limit=query.limit, offset=query.offset, next_cursor=next_cursor)
 
 
@@ -62,8 +56,7 @@ def list_knowledge(query: KnowledgeListQuery) -> KnowledgePage:
     summary="ナレッジ作成", tag="knowledge", roles=EDITORS, body=KnowledgeCreate, response=KnowledgeOut, status=201
 )
 def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
-    ctx, actor = service_context(), current_actor()
-    return _detail(knowledge.read(ctx, knowledge.create_knowledge(ctx, body, actor).id, actor))
+    return KnowledgeOut.model_validate(writes.create_knowledge(service_context(), body, current_actor()))
 
 
 @bp.get("/search")
@@ -76,9 +69,9 @@ def create_knowledge(body: KnowledgeCreate) -> KnowledgeOut:
     response=SearchPage,
 )
 def search(query: SearchQuery) -> SearchPage:
-    results = knowledge.search(service_context(), query, current_actor())
+    results = searches.search(service_context(), query, current_actor())
     return SearchPage(
-        items=[SearchHitOut.from_row(row, score=score, snippet=text) for row, score, text in results.hits],
+        items=[SearchHitOut.model_validate(hit) for hit in results.hits],
         total=results.total,
         total_relation="eq" if results.total_is_exact else "gte",
         limit=query.limit,
@@ -91,7 +84,7 @@ def search(query: SearchQuery) -> SearchPage:
 @bp.get("/tags")
 @endpoint(summary="使用中のタグと件数", tag="knowledge", roles=ANY_ROLE, response=TagCountList)
 def tags() -> TagCountList:
-    counts = knowledge.tag_counts(service_context(), current_actor())
+    counts = reads.tag_counts(service_context(), current_actor())
     return TagCountList(items=[TagCount(name=name, count=count) for name, count in counts])
 
 
@@ -104,12 +97,9 @@ def tags() -> TagCountList:
     errors=(404,),
 )
 def get_knowledge(knowledge_id: int) -> KnowledgeOut:
-    ctx = service_context()
-    row = knowledge.read(ctx, knowledge_id, current_actor())
-    if request.method == "HEAD":  # a probe (a link checker, a cache) is not a reader
-        return _detail(row)
-    knowledge.record_view(ctx, row.id)
-    return _detail(row, view_count=row.view_count + 1)
+    # A probe (a link checker, a cache) is not a reader: HEAD reads without counting a view.
+    use_case = reads.read if request.method == "HEAD" else reads.view
+    return KnowledgeOut.model_validate(use_case(service_context(), knowledge_id, current_actor()))
 
 
 @bp.put("/<id:knowledge_id>")
@@ -122,25 +112,25 @@ def get_knowledge(knowledge_id: int) -> KnowledgeOut:
     errors=(404, 409),
 )
 def update_knowledge(knowledge_id: int, body: KnowledgeUpdate) -> KnowledgeOut:
-    ctx, actor = service_context(), current_actor()
-    return _detail(knowledge.read(ctx, knowledge.update_knowledge(ctx, knowledge_id, body, actor).id, actor))
+    updated = writes.update_knowledge(service_context(), knowledge_id, body, current_actor())
+    return KnowledgeOut.model_validate(updated)
 
 
 @bp.delete("/<id:knowledge_id>")
 @endpoint(summary="ナレッジ削除（管理者のみ）", tag="knowledge", roles=ADMINS, status=204, errors=(404,))
 def delete_knowledge(knowledge_id: int) -> None:
-    knowledge.delete_knowledge(service_context(), knowledge_id, current_actor())
+    writes.delete_knowledge(service_context(), knowledge_id, current_actor())
 
 
 @bp.get("/<id:knowledge_id>/revisions")
 @endpoint(summary="版の一覧（新しい順）", tag="knowledge", roles=ANY_ROLE, response=RevisionList, errors=(404,))
 def list_revisions(knowledge_id: int) -> RevisionList:
-    found = knowledge.revisions(service_context(), knowledge_id, current_actor())
+    found = revisions.list_revisions(service_context(), knowledge_id, current_actor())
     return RevisionList(items=[RevisionSummary.from_revision(item.record, item.changed_fields) for item in found])
 
 
 @bp.get("/<id:knowledge_id>/revisions/<id:revision>")
 @endpoint(summary="特定の版の内容", tag="knowledge", roles=ANY_ROLE, response=RevisionOut, errors=(404,))
 def get_revision(knowledge_id: int, revision: int) -> RevisionOut:
-    found = knowledge.revision(service_context(), knowledge_id, revision, current_actor())
+    found = revisions.revision(service_context(), knowledge_id, revision, current_actor())
     return RevisionOut.from_revision(found.record, found.changed_fields)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
-from sqlalchemy import Row
 
 from ..models import KnowledgeRevision, Priority, Status, User
 from .common import (
@@ -59,16 +58,15 @@ class KnowledgeUpdate(Body):
     version: int | None = Field(default=None, ge=1, description="編集元の版。現在の版と違えば 409")
 
 
-def _row_user(user_id: int | None, username: str, display_name: str) -> dict[str, Any] | None:
-    """A user of a row's outer join (all None when the user was deleted), as UserRef's input."""
-    return {"id": user_id, "username": username, "display_name": display_name} if user_id is not None else None
-
-
 def _user_ref(user: User | None) -> UserRef | None:
     return UserRef.model_validate(user) if user is not None else None
 
 
 class KnowledgeSummary(BaseModel):
+    """Read from an entry of the services (services.knowledge.entries), attribute by attribute."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     title: str
     summary: str
@@ -84,31 +82,6 @@ class KnowledgeSummary(BaseModel):
     updated_at: Timestamp
     view_count: int
     version: int
-
-    @classmethod
-    def from_row(cls, row: Row[Any], **extra: Any) -> Self:
-        """Serialize a summary or detail row (see services.knowledge); ``extra`` sets the fields a
-        subclass adds, or overrides the row's."""
-        values: dict[str, Any] = {
-            "id": row.id,
-            "title": row.title,
-            "summary": row.summary,
-            "category": row.category,
-            "tags": sorted(row.tags or ()),  # code-point order; no tags: [] or NULL by database
-            "status": row.status,
-            "priority": row.priority,
-            "project_code": row.project_code,
-            "owner_department": row.owner_department,
-            "created_by": _row_user(row.creator_id, row.creator_username, row.creator_display_name),
-            "updated_by": _row_user(row.updater_id, row.updater_username, row.updater_display_name),
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-            "view_count": row.view_count,
-            "version": row.version,
-        }
-        if "content" in cls.model_fields:
-            values["content"] = row.content
-        return cls.model_validate(values | extra)  # validated in one call, nested users included
 
 
 class KnowledgeOut(KnowledgeSummary):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, func, select
 
-from ..db import paginate
 from ..models import Actor, AuditAction, AuditEntry
 from ..schemas.audit import AuditQuery
 from .context import Context
+from .pages import fetch_page, paged
 
 
 def record(
@@ -38,14 +38,17 @@ def record(
 
 def search(ctx: Context, query: AuditQuery) -> tuple[list[AuditEntry], int]:
     """Entries matching the filters, newest first, with the total."""
-    statement: Select[Any] = select(AuditEntry)
+    conditions: list[ColumnElement[bool]] = []
     if query.action is not None:
-        statement = statement.where(AuditEntry.action == query.action)
+        conditions.append(AuditEntry.action == query.action)
     if query.actor is not None:
-        statement = statement.where(AuditEntry.actor_username == query.actor)
+        conditions.append(AuditEntry.actor_username == query.actor)
     if query.target_id is not None:
-        statement = statement.where(AuditEntry.target_id == query.target_id)
+        conditions.append(AuditEntry.target_id == query.target_id)
     if query.since is not None:
         # QueryTimestamp has already converted it to UTC.
-        statement = statement.where(AuditEntry.at >= query.since)
-    return paginate(ctx.session, statement, [AuditEntry.id.desc()], query.limit, query.offset)
+        conditions.append(AuditEntry.at >= query.since)
+    page = paged(select(AuditEntry).where(*conditions).order_by(AuditEntry.id.desc()))
+    count = select(func.count()).select_from(AuditEntry).where(*conditions)
+    found = fetch_page(ctx.session, page, count, {}, query.limit, query.offset)
+    return [entry for (entry,) in found.rows], found.total

@@ -8,7 +8,7 @@ from ..models import Actor, AuditAction, Category, Knowledge
 from . import audit
 from .context import Context
 from .errors import Conflict
-from .knowledge import visible_statuses
+from .knowledge.queries import visible_statuses
 
 
 def list_categories(ctx: Context, actor: Actor) -> list[tuple[Category, int]]:

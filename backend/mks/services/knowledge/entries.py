@@ -1,0 +1,62 @@
+"""What the knowledge use cases answer: typed values, one per shape, free of SQL labels.
+
+Built by one cheap construction from a row of the statements in ``queries`` (or, after a write,
+from the entity just written); the response models read them by attribute (``from_attributes``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ...models import Actor
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A user as an entry names them (its creator, its last editor)."""
+
+    id: int
+    username: str
+    display_name: str
+
+    @classmethod
+    def of(cls, user: Actor | None) -> Person | None:
+        """The user as an entry names them; None for none (a deleted user)."""
+        return cls(user.id, user.username, user.display_name) if user is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySummary:
+    """An entry as a list shows it: everything but the body."""
+
+    id: int
+    title: str
+    summary: str
+    category: str
+    tags: list[str]  # in code-point order
+    status: str
+    priority: str
+    project_code: str | None
+    owner_department: str | None
+    created_by: Person | None
+    updated_by: Person | None
+    created_at: datetime  # in UTC
+    updated_at: datetime
+    view_count: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDetail(EntrySummary):
+    """An entry as its own page shows it: with the body."""
+
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit(EntrySummary):
+    """An entry found by a search, with its relevance and the excerpt around the matches."""
+
+    score: float
+    snippet: str
