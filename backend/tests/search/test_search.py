@@ -15,7 +15,7 @@ from mks.search.base import FIELD_NAMES, score_sql
 from mks.search.postgresql import DOCUMENT, PostgresSearch
 from mks.search.text import escape_like, parse_query
 
-from .test_knowledge import create
+from ..routes.test_knowledge import create
 
 SEARCH = "/api/v1/knowledge/search"
 

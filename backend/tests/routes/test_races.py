@@ -20,7 +20,7 @@ from mks.config import Settings
 from mks.db import get_session
 from mks.models import AuditAction, AuditEntry, Knowledge, KnowledgeRevision, User
 
-from .conftest import make_settings
+from ..conftest import make_settings
 
 THREADS = 20
 JOIN_SECONDS = 60

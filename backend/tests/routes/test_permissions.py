@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from .conftest import Auth
+from ..conftest import Auth
 
 NEW_ENTRY = {"title": "権限テスト", "category": "安全", "status": "approved"}
 

@@ -32,7 +32,7 @@ from schemathesis.specs.openapi.checks import (
 from mks.app import create_app
 from mks.http_security import MAX_REQUEST_TARGET
 
-from .conftest import Auth, make_settings
+from ..conftest import Auth, make_settings
 
 CHECKS = [
     not_a_server_error,

@@ -18,7 +18,7 @@ from mks.config import Settings
 from mks.db import get_session
 from mks.models import AuditAction, AuditEntry, RevokedToken, User
 
-from .conftest import PASSWORDS, Auth, make_settings
+from ..conftest import PASSWORDS, Auth, make_settings
 
 # Row locks and ON CONFLICT are where the races are decided: SQLite serializes every writer anyway.
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -29,8 +29,8 @@ from mks.services import categories, users
 from mks.services.backup import _pg_arguments, _pg_environment, create_backup
 from mks.services.knowledge import writes
 
-from .conftest import PASSWORDS, make_settings, postgres_database
-from .test_cli import run
+from ..conftest import PASSWORDS, make_settings, postgres_database
+from ..test_cli import run
 
 SUFFIX = {"sqlite": ".sqlite3", "postgresql": ".dump"}
 # Every table of the schema; the search index tables are compared separately (they are not models).

@@ -21,7 +21,7 @@ from mks.models import RevokedToken, User, utcnow
 from mks.schemas.users import UserCreate
 from mks.services.users import create_user
 
-from .conftest import PASSWORDS, Auth, make_settings
+from ..conftest import PASSWORDS, Auth, make_settings
 
 LOGIN = "/api/v1/auth/login"
 

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from .conftest import Auth
+from ..conftest import Auth
 from .test_permissions import ROUTES, route_url
 
 PATH_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")

@@ -27,7 +27,7 @@ from mks.services.errors import Conflict, InvalidField, NotFound, Unauthenticate
 from mks.services.knowledge import reads, revisions, searches, writes
 from mks.tokens import ALGORITHM
 
-from .conftest import make_settings
+from ..conftest import make_settings
 
 SERVICES = Path(mks.services.__file__).parent
 # Modules a service must not import: the web framework, and the HTTP error type.

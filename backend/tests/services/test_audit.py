@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from .conftest import PASSWORDS, Auth
+from ..conftest import PASSWORDS, Auth
 
 AUDIT = "/api/v1/audit"
 
