@@ -67,6 +67,15 @@ def make_settings(database_url: str, instance: Path, **overrides: object) -> Set
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def add_admin(database_url: str, folder: Path, password: str) -> None:
+    """Create the admin user in the database, for a server process started on it afterwards."""
+    app = create_app(make_settings(database_url, folder, metrics_enabled=False))
+    with app.app_context():
+        data = UserCreate(username="admin", display_name="admin", password=password, role="admin")  # type: ignore[arg-type]
+        create_user(service_context(), data)
+    app.extensions["mks_db"].engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
     """A migrated PostgreSQL database used as the template of each test's database."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -36,3 +37,23 @@ def serve(command: list[str], env: dict[str, str]) -> Iterator[str]:
     with closing(serve_process(command, env)) as running:
         for base, _process in running:
             yield base
+
+
+REDIS_URI = "redis://127.0.0.1:6379/0"
+
+
+def server_env(instance_path: Path, database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a real server in testing mode on the database: a fixed secret and cheap hashing."""
+    defaults = {
+        "env": "testing",
+        "database_url": database_url,
+        "jwt_secret_key": "test-secret-" + "x" * 40,
+        "argon2_time_cost": "1",
+        "argon2_memory_cost_kib": "64",
+    }
+    return backend_env(instance_path, **(defaults | settings))
+
+
+def shared_limits() -> dict[str, str]:
+    """Rate-limit settings shared by every worker, as in production: the real Redis, under a prefix of its own."""
+    return {"ratelimit_storage_uri": REDIS_URI, "ratelimit_key_prefix": f"mks-test-{uuid.uuid4().hex}"}

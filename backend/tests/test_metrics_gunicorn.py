@@ -6,7 +6,6 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -16,49 +15,30 @@ import psutil
 import pytest
 import requests
 
-from .conftest import make_settings
+from .conftest import add_admin
 from .metrics_script import LOGIN_LIMIT, assert_script_metrics, knowledge_table_locked, parse, run_script
-from .servers import GUNICORN, backend_env, serve, serve_process
+from .servers import GUNICORN, serve, serve_process, server_env, shared_limits
 
 PASSWORD = "admin-pass-1"
 
 
 @pytest.fixture
 def gunicorn_env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    return backend_env(
+    # Limits must be shared by the workers: Redis, as in production with several workers.
+    return server_env(
         tmp_path / "instance",
+        database_url,
         workers="3",
-        env="testing",
-        database_url=database_url,
-        jwt_secret_key="gunicorn-test-secret-" + "x" * 32,
-        argon2_time_cost="1",
-        argon2_memory_cost_kib="64",
         database_lock_timeout_seconds="1",
         metrics_cache_seconds="0",
-        # Limits must be shared by the workers: Redis, as in production with several workers.
-        ratelimit_storage_uri="redis://127.0.0.1:6379/0",
-        ratelimit_key_prefix=f"mks-test-{uuid.uuid4().hex}",
+        **shared_limits(),
         ratelimit_login_per_username=LOGIN_LIMIT,
     )
 
 
-def _create_admin(database_url: str, tmp_path: Path) -> None:
-    from mks.app import create_app
-    from mks.context import service_context
-    from mks.schemas.users import UserCreate
-    from mks.services.users import create_user
-
-    app = create_app(make_settings(database_url, tmp_path / "setup", metrics_enabled=False))
-    with app.app_context():
-        create_user(
-            service_context(), UserCreate(username="admin", display_name="admin", password=PASSWORD, role="admin")
-        )  # type: ignore[arg-type]
-    app.extensions["mks_db"].engine.dispose()
-
-
 @pytest.fixture
 def gunicorn(gunicorn_env: dict[str, str], database_url: str, tmp_path: Path) -> Iterator[str]:
-    _create_admin(database_url, tmp_path)
+    add_admin(database_url, tmp_path / "setup", PASSWORD)
     yield from serve(GUNICORN, gunicorn_env)
 
 
@@ -124,7 +104,7 @@ def _replace_worker(master: int, victim: int) -> None:
 def test_restarted_workers_leave_one_archive_and_exact_counts(
     gunicorn_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
-    _create_admin(database_url, tmp_path)
+    add_admin(database_url, tmp_path / "setup", PASSWORD)
     directory = Path(gunicorn_env["MKS_INSTANCE_PATH"]) / "prometheus-multiproc"
     health = (("endpoint", "/health"), ("method", "GET"), ("status", "200"))
     sent, victims, seen = 0, [], []

@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
-import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ import pytest
 
 from mks.errors import HTTP_ERRORS
 
-from .conftest import make_settings
+from .conftest import add_admin
 from .nginx import require_nginx, running_nginx
-from .servers import GUNICORN, backend_env, serve_process
+from .servers import GUNICORN, serve_process, server_env, shared_limits
 
 PASSWORD = "admin-pass-1"
 CLIENT_A, CLIENT_B = "127.0.0.2", "127.0.0.3"
@@ -80,35 +79,16 @@ class Stack:
         return [(item["actor_username"], item["client_address"]) for item in page["items"]]
 
 
-def _create_admin(database_url: str, folder: Path) -> None:
-    from mks.app import create_app
-    from mks.context import service_context
-    from mks.schemas.users import UserCreate
-    from mks.services.users import create_user
-
-    app = create_app(make_settings(database_url, folder, metrics_enabled=False))
-    with app.app_context():
-        create_user(
-            service_context(), UserCreate(username="admin", display_name="admin", password=PASSWORD, role="admin")
-        )  # type: ignore[arg-type]
-    app.extensions["mks_db"].engine.dispose()
-
-
 @pytest.fixture
 def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
     require_nginx()
-    _create_admin(database_url, tmp_path / "setup")
-    env = backend_env(
+    add_admin(database_url, tmp_path / "setup", PASSWORD)
+    # Limits shared by the workers, as in production; MKS_TRUSTED_PROXIES is left at its default.
+    env = server_env(
         tmp_path / "instance",
+        database_url,
         workers="2",
-        env="testing",
-        database_url=database_url,
-        jwt_secret_key="proxy-test-secret-" + "x" * 32,
-        argon2_time_cost="1",
-        argon2_memory_cost_kib="64",
-        # Shared by the workers, as in production; MKS_TRUSTED_PROXIES is left at its default.
-        ratelimit_storage_uri="redis://127.0.0.1:6379/0",
-        ratelimit_key_prefix=f"mks-test-{uuid.uuid4().hex}",
+        **shared_limits(),
         ratelimit_login_per_client="3 per minute",
         ratelimit_login_per_username="100 per minute",
     )

@@ -20,6 +20,7 @@ from mks.config import Settings
 from mks.ratelimit import InlineExpiryMemoryStorage, limiter
 
 from .conftest import Auth, make_settings
+from .envelopes import field_error
 
 LOGIN = "/api/v1/auth/login"
 
@@ -92,8 +93,8 @@ INVALID_JSON = {"code": "invalid_json", "message": "JSON オブジェクトと�
 
 
 def _username_error(kind: str, message: str) -> dict[str, Any]:
-    detail = {"location": "body", "field": "username", "type": kind, "message": message}
-    return {"code": "validation_error", "message": "入力内容に誤りがあります。", "status": 422, "details": [detail]}
+    error: dict[str, Any] = field_error("body", "username", kind, message)["error"]
+    return error
 
 
 @pytest.fixture(params=["memory", "redis"])

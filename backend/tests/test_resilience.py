@@ -30,7 +30,7 @@ from mks.schemas.users import UserCreate
 from mks.services.users import create_user
 
 from .conftest import PASSWORDS, database_outage, make_settings, postgres_database
-from .servers import GUNICORN, backend_env, free_port, serve_process
+from .servers import GUNICORN, free_port, serve_process, server_env
 from .tools import require_tools, unavailable
 
 T = TypeVar("T")
@@ -98,16 +98,8 @@ def eventually(probe: Callable[[], T | None], attempts: int = 150) -> T:
 
 
 def gunicorn_env(instance: Path, database_url: str, **settings: str) -> dict[str, str]:
-    """The environment of a real gunicorn on the given database, with cheap hashing and one admin known."""
-    defaults = {
-        "env": "testing",
-        "database_url": database_url,
-        "jwt_secret_key": "test-secret-" + "x" * 40,
-        "argon2_time_cost": "1",
-        "argon2_memory_cost_kib": "64",
-        "database_connect_timeout": "1",
-    }
-    return backend_env(instance, **(defaults | settings))
+    """The environment of a real gunicorn on the given database that gives up connecting after 1 s."""
+    return server_env(instance, database_url, **({"database_connect_timeout": "1"} | settings))
 
 
 def workers_of(master: subprocess.Popen[bytes]) -> set[int]:

@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from mks.db import get_session
 from mks.models import Knowledge, KnowledgeRevision
+
+from ..plans import list_page_plan, statements_sent
 
 BASE = "/api/v1/knowledge"
 
@@ -253,31 +255,10 @@ def test_filtered_lists_walk_an_index_newest_first(
     app: Flask, client: FlaskClient, auth: Any, user: str, params: dict[str, str], index: str
 ) -> None:
     """EXPLAIN of the page query a list sends: the filter's entries in list order, no sort of them all."""
-    sent: list[tuple[str, Any]] = []
     engine = app.extensions["mks_db"].engine
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with statements_sent(engine) as sent:
         assert client.get(BASE, query_string=params, headers=auth.headers(user)).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
-    statement, parameters = next((statement, parameters) for statement, parameters in sent if "LIMIT" in statement)
-    with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
-            # Tiny tables: ask whether an index *can* give the rows in order, not what is cheapest here.
-            connection.exec_driver_sql("SET enable_seqscan = off")
-            connection.exec_driver_sql("SET enable_sort = off")
-            rows = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
-            plan = "\n".join(row[0] for row in rows)
-            assert "Sort" not in plan
-        else:
-            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            plan = "\n".join(row[-1] for row in rows)
-            assert "TEMP B-TREE" not in plan
-    assert index in plan
+    assert index in list_page_plan(engine, sent)
 
 
 def test_list_paginates_with_total(client: FlaskClient, admin: dict[str, str], corpus: list[dict[str, Any]]) -> None:

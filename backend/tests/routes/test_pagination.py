@@ -8,12 +8,14 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from mks.db import get_session
 from mks.models import Knowledge
 from mks.schemas.knowledge import SortKey
 
+from ..envelopes import field_error
+from ..plans import list_page_plan, statements_sent
 from .test_knowledge import BASE, create
 
 # Several entries share each sort key: the same moment, the same title, the same priority, no views.
@@ -107,22 +109,12 @@ def test_offset_is_capped(client: FlaskClient, admin: dict[str, str]) -> None:
     assert page(client, admin, offset=10_000)["items"] == []
     response = client.get(BASE, query_string={"offset": 10_001, "sort": "title"}, headers=admin)
     assert response.status_code == 422
-    assert response.json == {
-        "error": {
-            "code": "validation_error",
-            "message": "入力内容に誤りがあります。",
-            "status": 422,
-            "details": [
-                {
-                    "location": "query",
-                    "field": "offset",
-                    "type": "offset_too_deep",
-                    "message": "offset は 10,000 までです。"
-                    "続きは応答の next_cursor を cursor に指定して取得してください。",
-                }
-            ],
-        }
-    }
+    assert response.json == field_error(
+        "query",
+        "offset",
+        "offset_too_deep",
+        "offset は 10,000 までです。続きは応答の next_cursor を cursor に指定して取得してください。",
+    )
 
 
 def _tampered(cursor: str) -> str:
@@ -183,29 +175,12 @@ def test_cursor_pages_walk_an_index(app: Flask, client: FlaskClient, auth: Any, 
     """EXPLAIN of a following page of a viewer's list: it seeks in the status index, no sort, no skipped rows."""
     headers = auth.headers("partner")
     cursor = page(client, headers, limit=2)["next_cursor"]
-    sent: list[tuple[str, Any]] = []
     engine = app.extensions["mks_db"].engine
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with statements_sent(engine) as sent:
         page(client, headers, limit=2, cursor=cursor)
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
-    statement, parameters = next((statement, parameters) for statement, parameters in sent if "LIMIT" in statement)
-    with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET enable_seqscan = off")
-            connection.exec_driver_sql("SET enable_sort = off")
-            plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {statement}", parameters))
-            assert "Sort" not in plan
-            assert "Index Cond: (((status)::text = 'approved'::text) AND (updated_at <=" in plan, plan
-        else:
-            plan = "\n".join(
-                row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            )
-            assert "TEMP B-TREE" not in plan
-            assert "(status=? AND updated_at<?)" in plan, plan
+    plan = list_page_plan(engine, sent)
+    if engine.dialect.name == "postgresql":
+        assert "Index Cond: (((status)::text = 'approved'::text) AND (updated_at <=" in plan, plan
+    else:
+        assert "(status=? AND updated_at<?)" in plan, plan
     assert "ix_knowledge_status_updated" in plan

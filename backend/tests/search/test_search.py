@@ -8,13 +8,15 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from mks.db import current_db, get_session
 from mks.search.base import FIELD_NAMES, score_sql
 from mks.search.postgresql import DOCUMENT, PostgresSearch
 from mks.search.text import escape_like, parse_query
 
+from ..envelopes import field_error
+from ..plans import statements_sent
 from ..routes.test_knowledge import create
 
 SEARCH = "/api/v1/knowledge/search"
@@ -291,22 +293,13 @@ def test_postgres_walks_newest_first_for_common_terms(app: Flask, client: FlaskC
         assert connection.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
 
 
-UNINDEXABLE_QUERY = {
-    "error": {
-        "code": "validation_error",
-        "message": "入力内容に誤りがあります。",
-        "status": 422,
-        "details": [
-            {
-                "location": "query",
-                "field": "q",
-                "type": "unindexable_query",
-                "message": "記号だけの 1〜2 文字の語（% や _ など）は索引で検索できないため、"
-                "それだけでは検索できません。文字・数字を含む語か 3 文字以上の語を加えてください。",
-            }
-        ],
-    }
-}
+UNINDEXABLE_QUERY = field_error(
+    "query",
+    "q",
+    "unindexable_query",
+    "記号だけの 1〜2 文字の語（% や _ など）は索引で検索できないため、"
+    "それだけでは検索できません。文字・数字を含む語か 3 文字以上の語を加えてください。",
+)
 
 
 @pytest.mark.parametrize("query", ["%", "_", '"', "% _", "-- ++", "℃", "±"])
@@ -341,16 +334,8 @@ def _explained(app: Flask, client: FlaskClient, headers: dict[str, str], query: 
     """The plans of every statement one search request sends, as the planner would run them with no
     table scan allowed where an index can do (tiny tables would be scanned anyway)."""
     engine = app.extensions["mks_db"].engine
-    sent: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-        sent.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with statements_sent(engine) as sent:
         assert client.get(SEARCH, query_string={"q": query}, headers=headers).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
     plans = []
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
