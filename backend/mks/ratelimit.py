@@ -31,6 +31,7 @@ class FailOpenLimiter(Limiter):
     guessing; the outage shows in mks_rate_limit_storage_errors_total, the log and /ready.
     """
 
+    # Flask-Limiter has no public hook around the storage call: this wraps its private one (4.1, pinned).
     def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
         if g.get("mks_rate_limit_failed_open"):
             return  # one failure per request: the route's own limits would wait on the storage again
