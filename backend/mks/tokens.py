@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 
 from .errors import ApiError, error_kind
 from .models import utcnow
@@ -123,8 +123,7 @@ def _optional_claims_valid(claims: dict[str, Any]) -> bool:
     )
 
 
-def verify_request(kind: str) -> dict[str, Any]:
-    """The verified claims of the request's bearer token, which must be of the kind; 401 otherwise."""
+def _decoded_claims() -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
             _bearer_token(), token_keys().secret, algorithms=[ALGORITHM], options={"require": _REQUIRED_CLAIMS}
@@ -134,6 +133,18 @@ def verify_request(kind: str) -> dict[str, Any]:
         raise error() from None
     if not (_is_user_id(claims["sub"]) and isinstance(claims["jti"], str) and _optional_claims_valid(claims)):
         raise TOKEN_INVALID()
+    return claims
+
+
+def verify_request(kind: str) -> dict[str, Any]:
+    """The verified claims of the request's bearer token, which must be of the kind; 401 otherwise.
+
+    The signature is checked once per request: the search budget's key function reads the token
+    before the route verifies it, and both get the same claims.
+    """
+    claims: dict[str, Any] | None = g.get("mks_decoded_claims")
+    if claims is None:
+        claims = g.mks_decoded_claims = _decoded_claims()
     if claims["type"] != kind:
         raise TOKEN_WRONG_TYPE()
     return claims
