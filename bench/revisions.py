@@ -1,13 +1,18 @@
-"""``python -m bench.revisions REVISION``: search latency of an earlier revision beside this one.
+"""``python -m bench.revisions REVISION``: an earlier revision beside this one, on the same machine at once.
 
 Both revisions serve the same generated database at once (gunicorn each, the earlier one from a
-git worktree) and the query set of the search benchmark goes to one then the other, round by
-round, so both see the same machine. Prints one Markdown table of HTTP p50/p95 per query.
+git worktree) and the load goes to one then the other, round by round, so both see the same
+machine. Prints one Markdown table:
+
+- ``--benchmark search`` (default): HTTP p50/p95 per query of the search benchmark's query set;
+- ``--benchmark throughput``: the throughput benchmark's wrk rounds (detail and list as a share
+  of /health's req/s, their p50/p99) with as many workers as cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -15,10 +20,10 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from . import harness, server
+from . import harness, server, serving, throughput, wrk
 from .config import BenchConfig
 from .corpus import build_database
-from .report import median, percentile
+from .report import median, percentile, spread
 from .search import PAGE, QUERIES, WARMUP, database_url_for
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -36,54 +41,94 @@ def _elapsed_ms(srv: server.Server, q: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def compare(revision: str, size: int, repetitions: int, work_dir: Path) -> str:
+def compare_search(revision: str, before_backend: Path, size: int, repetitions: int, work_dir: Path) -> str:
+    """HTTP p50/p95 per query of the search benchmark, on SQLite then PostgreSQL."""
     config = BenchConfig(work_dir=work_dir)
     lines = [
         f"| DB | 語 | {revision} p50 | {revision} p95 | 現在 p50 | 現在 p95 |",
         "|---|---|---:|---:|---:|---:|",
     ]
-    folder = work_dir / "before"
-    before_backend = _worktree(revision, folder)
-    try:
-        for dialect, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
-            with ExitStack() as stack:
-                url = stack.enter_context(database_url_for(config, dialect, size))
-                build_database(url, size)
-                servers = [
-                    stack.enter_context(
-                        server.running(work_dir / f"{label}-{dialect}", url, workers=2, backend=backend)
-                    )
-                    for label, backend in (("before", before_backend), ("after", harness.BACKEND))
+    for dialect, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+        with ExitStack() as stack:
+            url = stack.enter_context(database_url_for(config, dialect, size))
+            build_database(url, size)
+            servers = [
+                stack.enter_context(server.running(work_dir / f"{label}-{dialect}", url, workers=2, backend=backend))
+                for label, backend in (("before", before_backend), ("after", harness.BACKEND))
+            ]
+            timings: dict[tuple[int, str], list[float]] = {}
+            for query in QUERIES:
+                for srv in servers:
+                    for _ in range(WARMUP):
+                        _elapsed_ms(srv, query.q)
+            for _ in range(repetitions):
+                for query in QUERIES:
+                    for index, srv in enumerate(servers):
+                        timings.setdefault((index, query.q), []).append(_elapsed_ms(srv, query.q))
+            for query in QUERIES:
+                cells = [
+                    f"{statistic(timings[(index, query.q)]):.1f} ms"
+                    for index in range(2)
+                    for statistic in (median, lambda samples: percentile(samples, 0.95))
                 ]
-                timings: dict[tuple[int, str], list[float]] = {}
-                for query in QUERIES:
-                    for srv in servers:
-                        for _ in range(WARMUP):
-                            _elapsed_ms(srv, query.q)
-                for _ in range(repetitions):
-                    for query in QUERIES:
-                        for index, srv in enumerate(servers):
-                            timings.setdefault((index, query.q), []).append(_elapsed_ms(srv, query.q))
-                for query in QUERIES:
-                    cells = [
-                        f"{statistic(timings[(index, query.q)]):.1f} ms"
-                        for index in range(2)
-                        for statistic in (median, lambda samples: percentile(samples, 0.95))
-                    ]
-                    lines.append(f"| {name} {size:,}件 | {query.label} | {' | '.join(cells)} |")
-    finally:
-        subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(folder)], check=False)
+                lines.append(f"| {name} {size:,}件 | {query.label} | {' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def compare_throughput(revision: str, before_backend: Path, config: BenchConfig) -> str:
+    """The throughput benchmark's rounds against both revisions, workers = cores, on copies of one database."""
+    workers = os.cpu_count() or 1
+    source = serving.database(config, "throughput")
+    with ExitStack() as stack:
+        servers = {
+            label: stack.enter_context(serving.serve_copy(source, folder, workers=workers, backend=backend))
+            for label, folder, backend in ((revision, "before", before_backend), ("現在", "after", harness.BACKEND))
+        }
+        results = throughput.measure(config, servers)
+    columns = [_throughput_cells(results[label]) for label in servers]
+    lines = [f"| 項目 ({workers} workers, wrk {wrk.CONNECTIONS} 接続) | {revision} | 現在 |", "|---|---:|---:|"]
+    lines += [f"| {name} | {before} | {after} |" for (name, before), (_, after) in zip(*columns, strict=True)]
+    return "\n".join(lines)
+
+
+def _throughput_cells(by_route: dict[str, list[wrk.WrkResult]]) -> list[tuple[str, str]]:
+    """(figure, value) of one server: /health req/s, then each route's share of it, p50 and p99."""
+    health = [result.requests_per_second for result in by_route["health"]]
+    cells = [("/health req/s", f"{median(health):,.0f}")]
+    for route in throughput.ROUTES:
+        measured = by_route[route.key]
+        shares = throughput.shares_of_health(by_route, route.key)
+        cells += [
+            (f"{route.label} req/s ÷ /health", f"{median(shares):.1f} %（{spread(shares)}）"),
+            (f"{route.label} p50", f"{median([result.p50_ms for result in measured]):.1f} ms"),
+            (f"{route.label} p99", f"{median([result.p99_ms for result in measured]):.1f} ms"),
+        ]
+    return cells
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.revisions", description=__doc__)
     parser.add_argument("revision", help="比べる以前の git リビジョン")
-    parser.add_argument("--size", type=int, default=100_000)
-    parser.add_argument("--repetitions", type=int, default=30)
+    parser.add_argument("--size", type=int, help="検索: 件数（既定 100,000、--smoke では 300）")
+    parser.add_argument("--repetitions", type=int, help="検索: 各クエリの計測回数（既定 30、--smoke では 3）")
+    parser.add_argument("--benchmark", choices=("search", "throughput"), default="search", help="比べるベンチマーク")
+    parser.add_argument("--smoke", action="store_true", help="ハーネスの動作確認用の極小版（数値に意味はない）")
     arguments = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mks-bench-revisions-") as scratch:
-        print(compare(arguments.revision, arguments.size, arguments.repetitions, Path(scratch)))
+        work_dir = Path(scratch)
+        folder = work_dir / "before"
+        before_backend = _worktree(arguments.revision, folder)
+        config = BenchConfig.for_smoke(work_dir) if arguments.smoke else BenchConfig(work_dir=work_dir)
+        try:
+            if arguments.benchmark == "search":
+                size = arguments.size or config.search_sizes[-1]
+                repetitions = arguments.repetitions or config.repetitions
+                result = compare_search(arguments.revision, before_backend, size, repetitions, work_dir)
+            else:
+                result = compare_throughput(arguments.revision, before_backend, config)
+            print(result)
+        finally:
+            subprocess.run(["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(folder)], check=False)
     return 0
 
 

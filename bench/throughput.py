@@ -13,9 +13,10 @@ rounds. RSS of every worker is read after the last round.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import psutil
 
@@ -25,6 +26,7 @@ from .report import Figure, Target, at_least, at_most, median, spread
 from .server import Server
 
 BENCHMARK = "スループット"
+K = TypeVar("K")  # what names a server of a comparison
 P99_TARGET = at_most(50)
 RSS_TARGET = at_most(150)
 
@@ -73,7 +75,7 @@ def _figures(setup: Setup, results: dict[str, list[wrk.WrkResult]], rss_mb: floa
     figures = [Figure(BENCHMARK, f"{where}: /health req/s", median(health), "req/s")]
     for route in ROUTES:
         measured = results[route.key]
-        shares = [100 * result.requests_per_second / ceiling for result, ceiling in zip(measured, health, strict=True)]
+        shares = shares_of_health(results, route.key)
         rates = [result.requests_per_second for result in measured]
         figures += [
             Figure(BENCHMARK, f"{where}: {route.label} req/s", median(rates), "req/s"),
@@ -99,30 +101,50 @@ def _figures(setup: Setup, results: dict[str, list[wrk.WrkResult]], rss_mb: floa
     return figures
 
 
+def shares_of_health(results: dict[str, list[wrk.WrkResult]], route: str) -> list[float]:
+    """Each round's req/s of the route as a percentage of the same round's /health req/s."""
+    return [
+        100 * result.requests_per_second / ceiling.requests_per_second
+        for result, ceiling in zip(results[route], results["health"], strict=True)
+    ]
+
+
+def route_paths(config: BenchConfig) -> dict[str, list[str]]:
+    """What wrk loads, by route key: /health (the ceiling), a rotation of detail pages, the first list page."""
+    return {"health": ["/health"], "detail": serving.detail_paths(config), "list": [serving.list_path()]}
+
+
+def measure(config: BenchConfig, servers: Mapping[K, Server]) -> dict[K, dict[str, list[wrk.WrkResult]]]:
+    """wrk results per server and route, round after round, the servers' order alternating each round."""
+    paths = route_paths(config)
+    results: dict[K, dict[str, list[wrk.WrkResult]]] = {key: {route: [] for route in paths} for key in servers}
+    scripts = config.work_dir / "throughput"
+    if not config.smoke:  # warm-up: caches of every worker
+        for server in servers.values():
+            for route, targets in paths.items():
+                wrk.run(server.base_url, targets, server.token, seconds=1, script=scripts / f"{route}.lua")
+    order = list(servers)
+    for number in range(serving.rounds(config)):
+        for key in order if number % 2 == 0 else order[::-1]:
+            server = servers[key]
+            for route, targets in paths.items():
+                results[key][route].append(
+                    wrk.run(
+                        server.base_url,
+                        targets,
+                        server.token,
+                        seconds=config.load_seconds,
+                        script=scripts / f"{route}.lua",
+                    )
+                )
+    return results
+
+
 def run(config: BenchConfig) -> list[Figure]:
     """Measure req/s, p50/p99 of detail and list as a share of /health's, and the largest worker RSS."""
     setups = _setups()
-    paths = {"health": ["/health"], "detail": serving.detail_paths(config), "list": [serving.list_path()]}
-    results: dict[Setup, dict[str, list[wrk.WrkResult]]] = {setup: {key: [] for key in paths} for setup in setups}
-    scripts = config.work_dir / "throughput"
     with _servers(config, setups) as servers:
-        if not config.smoke:  # warm-up: caches of every worker
-            for server in servers.values():
-                for key, route_paths in paths.items():
-                    wrk.run(server.base_url, route_paths, server.token, seconds=1, script=scripts / f"{key}.lua")
-        for number in range(serving.rounds(config)):
-            for setup in setups if number % 2 == 0 else setups[::-1]:
-                server = servers[setup]
-                for key, route_paths in paths.items():
-                    results[setup][key].append(
-                        wrk.run(
-                            server.base_url,
-                            route_paths,
-                            server.token,
-                            seconds=config.load_seconds,
-                            script=scripts / f"{key}.lua",
-                        )
-                    )
+        results = measure(config, servers)
         rss = {
             setup: max(psutil.Process(pid).memory_info().rss for pid in server.worker_pids()) / 1e6
             for setup, server in servers.items()

@@ -45,3 +45,33 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     shares = {row[1]: row[2] for row in search_rows if row[1].endswith("一致率")}
     assert shares["SQLite 300件 3文字以上・該当なし「量子暗号通信」 一致率"] == "0.00 %"
     assert shares["SQLite 300件 2文字・頻出「養生」 一致率"] == shares["PostgreSQL 300件 2文字・頻出「養生」 一致率"]
+
+
+def test_revision_comparison_reports_both_revisions(tmp_path: Path) -> None:
+    """`python -m bench.revisions` (smoke) serves HEAD from a worktree beside this checkout, for both benchmarks."""
+    require_tools("wrk", packages="wrk")
+    tables = {}
+    for benchmark in ("search", "throughput"):
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.revisions", "HEAD", "--benchmark", benchmark, "--smoke"],
+            cwd=REPOSITORY,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        tables[benchmark] = _rows(result.stdout)
+    # 2 databases x 9 queries; both revisions' p50 and p95 for each.
+    assert len(tables["search"]) == 2 * 9
+    assert all(cell.endswith(" ms") for row in tables["search"] for cell in row[2:])
+    assert [row[0] for row in tables["throughput"]] == [
+        "/health req/s",
+        "詳細 req/s ÷ /health",
+        "詳細 p50",
+        "詳細 p99",
+        "一覧 20 件 req/s ÷ /health",
+        "一覧 20 件 p50",
+        "一覧 20 件 p99",
+    ]
+    assert all(len(row) == 3 for row in tables["throughput"])
