@@ -22,10 +22,10 @@ def _rows(table: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[1:]]
 
 
-def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
-    require_tools("wrk", packages="wrk")
+def _bench(module: str, *arguments: str) -> list[list[str]]:
+    """The table rows a benchmark command prints, once it has exited 0."""
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--work-dir", str(tmp_path)],
+        [sys.executable, "-m", module, *arguments],
         cwd=REPOSITORY,
         capture_output=True,
         text=True,
@@ -33,7 +33,12 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = _rows(result.stdout)
+    return _rows(result.stdout)
+
+
+def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
+    require_tools("wrk", packages="wrk")
+    rows = _bench("bench", "--smoke", "--work-dir", str(tmp_path))
     assert {row[0] for row in rows} == BENCHMARKS
     for benchmark, name, value, target, verdict, _detail in rows:
         number = float(value.split()[0].replace(",", ""))
@@ -47,21 +52,13 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     assert shares["SQLite 300件 2文字・頻出「養生」 一致率"] == shares["PostgreSQL 300件 2文字・頻出「養生」 一致率"]
 
 
-def test_revision_comparison_reports_both_revisions(tmp_path: Path) -> None:
+def test_revision_comparison_reports_both_revisions() -> None:
     """`python -m bench.revisions` (smoke) serves HEAD from a worktree beside this checkout, for both benchmarks."""
     require_tools("wrk", packages="wrk")
-    tables = {}
-    for benchmark in ("search", "throughput"):
-        result = subprocess.run(
-            [sys.executable, "-m", "bench.revisions", "HEAD", "--benchmark", benchmark, "--smoke"],
-            cwd=REPOSITORY,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        tables[benchmark] = _rows(result.stdout)
+    tables = {
+        benchmark: _bench("bench.revisions", "HEAD", "--benchmark", benchmark, "--smoke")
+        for benchmark in ("search", "throughput")
+    }
     # 2 databases x 9 queries; both revisions' p50 and p95 for each.
     assert len(tables["search"]) == 2 * 9
     assert all(cell.endswith(" ms") for row in tables["search"] for cell in row[2:])
