@@ -60,7 +60,7 @@ def wait_until_up(base_url: str, process: subprocess.Popen[bytes], log: IO[bytes
         try:
             if requests.get(f"{base_url}/health", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still booting
             pass
         time.sleep(0.1)
     raise ServerError(f"server did not come up: {_tail(log)}")
