@@ -24,10 +24,11 @@ from mks.startup import prepare, show_progress  # noqa: E402
 
 bind = f"{_settings.bind_host}:{_settings.port}"
 workers = _settings.worker_count
-# Threads, more than the database pool's connections: a request waiting on a hung database holds
-# one thread (at most the pool, keepalive and statement bounds), and /health is served by another.
+# Two threads by default: a request waiting on a hung database holds one (at most the pool, keepalive
+# and statement bounds) while the other answers /health. More threads add no CPU to a worker, only
+# requests contending for its GIL: 7 threads doubled the detail and list p99 (docs/benchmarks.md).
 worker_class = "gthread"
-threads = _settings.thread_count
+threads = _settings.threads
 timeout = _settings.worker_timeout
 graceful_timeout = 20
 accesslog = "-"

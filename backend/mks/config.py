@@ -80,10 +80,10 @@ class Settings(BaseSettings):
     # before it refuses to start with a message.
     startup_wait_seconds: float = Field(default=30.0, ge=0)
 
-    # gunicorn (`mks serve`): worker processes (unset: 2 × CPUs + 1), threads per worker (unset: the
-    # database pool size + 2, see gunicorn.conf.py) and seconds a worker may stay silent before it is restarted.
+    # gunicorn (`mks serve`): worker processes (unset: 2 × CPUs + 1), threads per worker (see
+    # gunicorn.conf.py) and seconds a worker may stay silent before it is restarted.
     workers: int | None = Field(default=None, ge=1)
-    threads: int | None = Field(default=None, ge=1)
+    threads: int = Field(default=2, ge=1)
     worker_timeout: int = Field(default=30, ge=0)
 
     jwt_secret_key: str | None = None
@@ -184,11 +184,6 @@ class Settings(BaseSettings):
     def worker_count(self) -> int:
         """gunicorn's worker processes: MKS_WORKERS, else 2 × CPUs + 1."""
         return self.workers or 2 * (os.cpu_count() or 1) + 1
-
-    @property
-    def thread_count(self) -> int:
-        """Threads per gunicorn worker: MKS_THREADS, else two more than the database pool's connections."""
-        return self.threads or self.database_pool_size + 2
 
     @property
     def jwt_secret_file(self) -> Path:

@@ -133,11 +133,10 @@ def test_each_instance_keeps_its_own_control_socket(tmp_path: Path) -> None:
 
 def test_gunicorn_takes_workers_threads_timeout_and_its_folders_from_the_settings(tmp_path: Path) -> None:
     defaults = gunicorn_config(tmp_path / "instance")
-    assert (defaults["workers"], defaults["threads"], defaults["timeout"]) == (2 * (os.cpu_count() or 1) + 1, 7, 30)
+    assert (defaults["workers"], defaults["threads"], defaults["timeout"]) == (2 * (os.cpu_count() or 1) + 1, 2, 30)
     assert defaults["multiproc_dir"] == str((tmp_path / "instance" / "prometheus-multiproc").resolve())
     chosen = gunicorn_config(tmp_path / "instance", workers="3", threads="4", worker_timeout="45")
     assert (chosen["workers"], chosen["threads"], chosen["timeout"]) == (3, 4, 45)
-    assert gunicorn_config(tmp_path / "instance", database_pool_size="3")["threads"] == 5
 
 
 def test_the_settings_module_leaves_prometheus_client_unimported() -> None:
