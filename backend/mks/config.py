@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     database_lock_timeout_seconds: float = Field(default=5.0, gt=0)
     database_statement_timeout_seconds: float = Field(default=30.0, gt=0)
     # A request waits at most this long for a pooled connection, then answers 503. The pool has
-    # exactly this many connections (no overflow), so gunicorn can run more threads than connections.
+    # exactly this many connections (no overflow): a worker never opens more, whatever MKS_THREADS is.
     # Start-up holds one connection for its lock while migrating on another, hence at least 2.
     database_pool_size: int = Field(default=5, ge=2)
     database_pool_timeout_seconds: float = Field(default=10.0, gt=0)
