@@ -127,5 +127,9 @@ class SearchBackend(ABC):
         """
 
     @abstractmethod
+    def clear(self, connection: Connection) -> None:
+        """Empty the index, before it is rebuilt from every entry."""
+
+    @abstractmethod
     def check(self, connection: Connection) -> None:
         """Raise ConfigError when the database cannot serve Japanese search correctly."""

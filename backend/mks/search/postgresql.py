@@ -124,6 +124,9 @@ class PostgresSearch(SearchBackend):
         hits = [SearchHit(row.id, round(float(row.score), 6)) for row in rows]
         return RankedPage(hits, min(total, request.exact_total), total_is_exact=total <= request.exact_total)
 
+    def clear(self, connection: Connection) -> None:
+        connection.execute(text("DELETE FROM knowledge_search"))
+
     def check(self, connection: Connection) -> None:
         trigrams: int | None = connection.execute(text("SELECT cardinality(show_trgm('養生温度'))")).scalar_one()
         if not trigrams:

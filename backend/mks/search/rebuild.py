@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import Connection, text
 
-from .base import IndexedDocument
+from .base import IndexedDocument, SearchBackend
 
 BATCH = 1_000
 
@@ -36,3 +36,20 @@ def documents(connection: Connection, batch: int = BATCH) -> Iterator[IndexedDoc
             fields = {"title": row.title, "tags": " ".join(sorted(tags[row.id])), "summary": row.summary}
             yield IndexedDocument(row.id, {**fields, "content": row.content})
         after = rows[-1].id
+
+
+def reindex(connection: Connection, backend: SearchBackend, progress: Callable[[int, int], None]) -> int:
+    """Rebuild the index from every entry, in the connection's transaction; the number of entries indexed.
+
+    ``progress(done, total)`` is called after each batch.
+    """
+    total: int = connection.execute(text("SELECT count(*) FROM knowledge")).scalar_one()
+    backend.clear(connection)
+    done = 0
+    progress(done, total)
+    for document in documents(connection):
+        backend.index(connection, document)
+        done += 1
+        if done % BATCH == 0 or done == total:
+            progress(done, total)
+    return done

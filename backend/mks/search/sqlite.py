@@ -159,5 +159,9 @@ class SqliteSearch(SearchBackend):
             hits += page(body, end - max(request.offset, heads), max(0, request.offset - heads), 0.0)
         return RankedPage(hits, min(total, request.exact_total), total_is_exact=total <= request.exact_total)
 
+    def clear(self, connection: Connection) -> None:
+        connection.execute(text("INSERT INTO knowledge_tokens(knowledge_tokens) VALUES ('delete-all')"))
+        connection.execute(text("DELETE FROM knowledge_search_text"))
+
     def check(self, connection: Connection) -> None:
         """FTS5 ships with every SQLite Python links against here; the migration fails loudly without it."""
