@@ -16,7 +16,7 @@ from bench.search import QUERIES
 from .tools import require_tools
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-BENCHMARKS = {"計装オーバーヘッド", "スクレイプ時間", "日本語検索", "スループット"}
+BENCHMARKS = {"計装オーバーヘッド", "スクレイプ時間", "日本語検索", "検索の関連度", "スループット"}
 
 
 def _rows(table: str) -> list[list[str]]:
@@ -47,3 +47,5 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     shares = {row[1]: row[2] for row in search_rows if row[1].endswith("一致率")}
     assert shares["SQLite 300件 3文字以上・該当なし「量子暗号通信」 一致率"] == "0.00 %"
     assert shares["SQLite 300件 2文字・頻出「養生」 一致率"] == shares["PostgreSQL 300件 2文字・頻出「養生」 一致率"]
+    relevance_rows = [row[1] for row in rows if row[0] == "検索の関連度"]
+    assert relevance_rows == ["SQLite MRR", "SQLite nDCG@10", "PostgreSQL MRR", "PostgreSQL nDCG@10"]
