@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import overhead, scrape, search, throughput
+from . import overhead, relevance, scrape, search, throughput
 from .config import BenchConfig
 from .report import Figure, machine, table
 from .versions import software
@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, Callable[[BenchConfig], list[Figure]]] = {
     "overhead": overhead.run,
     "scrape": scrape.run,
     "search": search.run,
+    "relevance": relevance.run,
     "throughput": throughput.run,
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

@@ -30,10 +30,13 @@ from .corpus import LoadReport, build_database
 from .databases import fresh_postgres, sqlite_url
 from .report import Figure, Target, at_least, at_most, median, percentile
 from .vocabulary import (
+    COMMON_TERM_1,
     COMMON_TERM_2,
     COMMON_TERM_3,
     COMMON_TERM_5,
     NO_MATCH_TERM,
+    NO_MATCH_TERM_2,
+    RARE_TERM_1,
     RARE_TERM_2,
     RARE_TERM_3,
     RARE_TERM_5,
@@ -46,16 +49,27 @@ SPEEDUP_TARGET = at_least(20)
 WARMUP = 3
 
 
+FREQUENCY_LABELS = {"common": "頻出", "rare": "希少", "none": "該当なし"}
+
+
 @dataclass(frozen=True)
 class Query:
+    """One row of the query set.
+
+    ``frequency`` is what the corpus gives the whole query: "common" (≥ 30 % of entries), "rare"
+    (< 0.1 %) or "none". ``words``, for a query of several words, says what each word is on its
+    own (e.g. ("common", "rare")) when that differs from the whole, and only names the row.
+    """
+
     length_class: str
-    frequency: str  # "common" (≥ 30 % of entries), "rare" (< 0.1 %) or "none"
+    frequency: str
     q: str
-    p95_target_ms: float
+    p95_target_ms: float = 50
+    words: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        frequency = {"common": "頻出", "rare": "希少", "none": "該当なし"}[self.frequency]
+        frequency = "＋".join(FREQUENCY_LABELS[word] for word in self.words or (self.frequency,))
         return f"{self.length_class}・{frequency}「{self.q}」"
 
     @property
@@ -64,16 +78,34 @@ class Query:
         return {"common": at_least(30.0), "rare": Target("<", 0.1), "none": at_most(0.0)}[self.frequency]
 
 
+# Single words of each length, then the shapes people type: two and three words mixing a 1-2
+# character word with longer ones, common with common, common with rare, rare with rare. The rows
+# of the first query set keep their labels, so the recorded table shows new rows beside old ones.
 QUERIES = (
-    Query("2文字", "common", COMMON_TERM_2, 150),
-    Query("2文字", "rare", RARE_TERM_2, 150),
-    Query("3–4文字", "common", COMMON_TERM_3, 50),
-    Query("3–4文字", "rare", RARE_TERM_3, 50),
-    Query("5文字以上", "common", COMMON_TERM_5, 50),
-    Query("5文字以上", "rare", RARE_TERM_5, 50),
-    Query("2語", "common", f"{COMMON_TERM_5} {COMMON_TERM_3}", 50),
-    Query("2語", "rare", f"{RARE_TERM_3} {COMMON_TERM_5}", 50),
-    Query("3文字以上", "none", NO_MATCH_TERM, 50),
+    Query("1文字", "common", COMMON_TERM_1),
+    Query("1文字", "rare", RARE_TERM_1),
+    Query("2文字", "common", COMMON_TERM_2),
+    Query("2文字", "rare", RARE_TERM_2),
+    Query("3–4文字", "common", COMMON_TERM_3),
+    Query("3–4文字", "rare", RARE_TERM_3),
+    Query("5文字以上", "common", COMMON_TERM_5),
+    Query("5文字以上", "rare", RARE_TERM_5),
+    Query("2語", "common", f"{COMMON_TERM_5} {COMMON_TERM_3}"),
+    Query("2語", "rare", f"{RARE_TERM_3} {COMMON_TERM_5}"),
+    Query("2語 2文字＋長い語", "common", "鉄筋 かぶり厚さ"),
+    Query("2語 1文字＋長い語", "common", f"{COMMON_TERM_1} {COMMON_TERM_3}"),
+    Query("2語 2文字＋2文字", "common", "足場 点検"),
+    Query("2語 2文字＋2文字", "common", "型枠 解体"),
+    Query("2語 4文字＋3文字", "common", "クレーン 玉掛け"),
+    Query("2語 2文字＋長い語", "rare", f"{COMMON_TERM_2} {RARE_TERM_3}", words=("common", "rare")),
+    Query("2語 2文字＋長い語", "rare", f"{RARE_TERM_2} {COMMON_TERM_5}", words=("rare", "common")),
+    Query("2語 1文字＋長い語", "rare", f"{RARE_TERM_1} {RARE_TERM_5}", words=("rare", "rare")),
+    Query("3語 長い語＋2文字＋2文字", "common", f"{COMMON_TERM_5} 打設 {COMMON_TERM_2}"),
+    Query("3語 2文字＋3文字＋4文字", "common", f"{COMMON_TERM_2} 生コン スランプ"),
+    Query("3語 2文字＋2文字＋長い語", "rare", f"足場 点検 {RARE_TERM_3}", words=("common", "common", "rare")),
+    Query("2文字", "none", NO_MATCH_TERM_2),
+    Query("2語 2文字＋長い語", "none", f"鉄筋 {NO_MATCH_TERM}", words=("common", "none")),
+    Query("3文字以上", "none", NO_MATCH_TERM),
 )
 
 
@@ -166,7 +198,12 @@ def _figures(database: str, size: int, timings: dict[Query, Timings], judged: bo
     for query, timing in timings.items():
         share = 100 * timing.total / size
         where = f"{database} {size:,}件 {query.label}"
-        if timing.matches != min(timing.total, exact_total):
+        counted = (
+            timing.matches == timing.total
+            if timing.total <= exact_total
+            else (exact_total <= timing.matches <= timing.total)
+        )
+        if not counted:
             raise RuntimeError(f"{where}: search reported {timing.matches} matches, the LIKE scan found {timing.total}")
         figures += [
             Figure(

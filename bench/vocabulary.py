@@ -144,6 +144,7 @@ ACTIONS = (
     "補強",
     "洗浄",
     "乾燥",
+    "玉掛け",
 )
 # 書類・観点: what is written or judged about it.
 ASPECTS = (
@@ -205,15 +206,40 @@ CONDITIONS = (
 # The query set: per length class a common term (in ≥ 30 % of entries) and a rare one (< 0.1 %).
 # Common terms lead the frequency order; rare terms are written only into a fixed ~0.05 % of
 # entries, and use characters no other term has, so nothing else matches them.
+COMMON_TERM_1 = "杭"
 COMMON_TERM_2 = "養生"
 COMMON_TERM_3 = "施工計画"
 COMMON_TERM_5 = "コンクリート"
+RARE_TERM_1 = "鑿"
 RARE_TERM_2 = "鏝絵"
 RARE_TERM_3 = "鋲打機"
 RARE_TERM_5 = "煉瓦造耐震補強"
-RARE_TERMS = (RARE_TERM_2, RARE_TERM_3, RARE_TERM_5)
+RARE_TERMS = (RARE_TERM_1, RARE_TERM_2, RARE_TERM_3, RARE_TERM_5)
+NO_MATCH_TERM_2 = "暗渠"
 NO_MATCH_TERM = "量子暗号通信"
-LEADING_TERMS = (COMMON_TERM_5, "確認", COMMON_TERM_2, "鉄筋", COMMON_TERM_3, "検査", "安全帯", "型枠")
+# The words people combine in one query (鉄筋 かぶり厚さ, 足場 点検, 型枠 解体, クレーン 玉掛け,
+# コンクリート 打設 養生, 養生 生コン スランプ) lead too, so that each such pair or triple is itself common.
+# 生コン is typed for 生コンクリート, which it matches as written.
+LEADING_TERMS = (
+    COMMON_TERM_5,
+    "確認",
+    COMMON_TERM_2,
+    "鉄筋",
+    COMMON_TERM_3,
+    "検査",
+    "安全帯",
+    "型枠",
+    COMMON_TERM_1,
+    "かぶり厚さ",
+    "打設",
+    "足場",
+    "点検",
+    "生コンクリート",
+    "スランプ",
+    "解体",
+    "クレーン",
+    "玉掛け",
+)
 # One entry in RARE_PERIOD carries the rare terms.
 RARE_PERIOD = 2_003
 

@@ -231,6 +231,34 @@ class RevokedToken(Base):
     revoked_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class SynonymSet(Base):
+    """Words a search treats as one (生コン = レディーミクストコンクリート), edited by admins."""
+
+    __tablename__ = "synonym_sets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    words: Mapped[list[SynonymWord]] = relationship(
+        order_by="SynonymWord.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class SynonymWord(Base):
+    """One word of a synonym set, as shown and as searched; a word belongs to one set at most."""
+
+    __tablename__ = "synonym_words"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("synonym_sets.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column()
+    word: Mapped[str] = mapped_column(String(50))
+    # mks.search.text.normalize(word) when it was written: what query words are compared with, and
+    # what must be unique. A change to normalize() has to rewrite this column in its migration.
+    normalized: Mapped[str] = mapped_column(String(50), unique=True)
+
+
 class AuditAction(StrEnum):
     KNOWLEDGE_CREATE = "knowledge.create"
     KNOWLEDGE_UPDATE = "knowledge.update"
@@ -242,6 +270,9 @@ class AuditAction(StrEnum):
     USER_UPDATE = "user.update"
     USER_ROLE_CHANGE = "user.role_change"
     CATEGORY_CREATE = "category.create"
+    SYNONYM_CREATE = "synonym.create"
+    SYNONYM_UPDATE = "synonym.update"
+    SYNONYM_DELETE = "synonym.delete"
     TOKENS_PURGE = "auth.tokens_purge"
 
 

@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.search import QUERIES
+
 from .tools import require_tools
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-BENCHMARKS = {"計装オーバーヘッド", "スクレイプ時間", "日本語検索", "スループット"}
+BENCHMARKS = {"計装オーバーヘッド", "スクレイプ時間", "日本語検索", "検索の関連度", "スループット"}
 
 
 def _rows(table: str) -> list[list[str]]:
@@ -45,11 +47,13 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
         assert math.isfinite(number) and number >= 0, (benchmark, name, value)
         assert (target, verdict) == ("—", "—"), "smoke runs judge no target"
     search_rows = [row for row in rows if row[0] == "日本語検索"]
-    # 300 entries on 2 databases: 3 load figures + 9 queries x 3 figures each.
-    assert len(search_rows) == 2 * (3 + 9 * 3)
+    # 300 entries on 2 databases: 3 load figures + 3 figures per query.
+    assert len(search_rows) == 2 * (3 + len(QUERIES) * 3)
     shares = {row[1]: row[2] for row in search_rows if row[1].endswith("一致率")}
     assert shares["SQLite 300件 3文字以上・該当なし「量子暗号通信」 一致率"] == "0.00 %"
     assert shares["SQLite 300件 2文字・頻出「養生」 一致率"] == shares["PostgreSQL 300件 2文字・頻出「養生」 一致率"]
+    relevance_rows = [row[1] for row in rows if row[0] == "検索の関連度"]
+    assert relevance_rows == ["SQLite MRR", "SQLite nDCG@10", "PostgreSQL MRR", "PostgreSQL nDCG@10"]
 
 
 def test_revision_comparison_reports_both_revisions() -> None:

@@ -12,7 +12,8 @@ from ..conftest import Auth
 
 NEW_ENTRY = {"title": "権限テスト", "category": "安全", "status": "approved"}
 
-# (method, path, body) → allowed roles. {id} is an approved entry, {user} the viewer's user id.
+# (method, path, body) → allowed roles. {id} is an approved entry, {user} the viewer's user id,
+# {synonym} a synonym set.
 ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
     ("GET", "/api/v1/knowledge", None, {"admin", "editor", "viewer"}, 200),
     ("GET", "/api/v1/knowledge/search?q=権限", None, {"admin", "editor", "viewer"}, 200),
@@ -37,16 +38,27 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
     ("GET", "/api/v1/users/{user}", None, {"admin"}, 200),
     ("PATCH", "/api/v1/users/{user}", {"display_name": "協力会社A"}, {"admin"}, 200),
     ("GET", "/api/v1/audit", None, {"admin"}, 200),
+    ("GET", "/api/v1/search/synonyms", None, {"admin", "editor", "viewer"}, 200),
+    ("POST", "/api/v1/search/synonyms", {"words": ["生コン", "レディーミクストコンクリート"]}, {"admin"}, 201),
+    ("PUT", "/api/v1/search/synonyms/{synonym}", {"words": ["KY", "危険予知", "危険予知活動"]}, {"admin"}, 200),
+    ("DELETE", "/api/v1/search/synonyms/{synonym}", None, {"admin"}, 204),
     ("POST", "/api/v1/auth/logout", None, {"admin", "editor", "viewer"}, 204),
 ]
 USERS = {"admin": "admin", "editor": "yamada", "viewer": "partner"}
 
 
 def route_url(client: FlaskClient, auth: Auth, path: str) -> tuple[str, int]:
-    """The path with {id} an approved entry created for it and {user} the viewer; and that entry's id."""
-    entry = client.post("/api/v1/knowledge", json=NEW_ENTRY, headers=auth.headers("admin")).json
+    """The path with {id} an approved entry created for it, {user} the viewer and {synonym} a new synonym set;
+    and that entry's id."""
+    admin = auth.headers("admin")
+    entry = client.post("/api/v1/knowledge", json=NEW_ENTRY, headers=admin).json
     viewer_id = client.get("/api/v1/auth/me", headers=auth.headers("partner")).json["id"]
-    return path.format(id=entry["id"], user=viewer_id), entry["id"]
+    synonym_id = None
+    if "{synonym}" in path:
+        synonym_id = client.post("/api/v1/search/synonyms", json={"words": ["KY", "危険予知"]}, headers=admin).json[
+            "id"
+        ]
+    return path.format(id=entry["id"], user=viewer_id, synonym=synonym_id), entry["id"]
 
 
 @pytest.mark.parametrize("role", ["admin", "editor", "viewer", "anonymous"])

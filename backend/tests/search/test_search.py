@@ -377,3 +377,18 @@ def test_kana_and_long_vowel_variants_match_and_are_highlighted(
     )["id"]
     result = search(client, admin, query)
     assert [(item["id"], item["snippet"]) for item in result["items"]] == [(found, snippet)]
+
+
+def test_the_synonym_list_widens_a_search_and_its_highlight(client: FlaskClient, admin: dict[str, str]) -> None:
+    ready_mixed = create(client, admin, title="受入検査", summary="レディーミクストコンクリートの受入", tags=[])["id"]
+    written_short = create(client, admin, title="生コンの手配", summary="前日までに発注", tags=[])["id"]
+    assert [item["id"] for item in search(client, admin, "生コン")["items"]] == [written_short]
+    response = client.post(
+        "/api/v1/search/synonyms", json={"words": ["生コン", "レディーミクストコンクリート"]}, headers=admin
+    )
+    assert response.status_code == 201, response.json
+    result = search(client, admin, "生コン")
+    assert sorted((item["id"], item["snippet"]) for item in result["items"]) == [
+        (ready_mixed, "<mark>レディーミクストコンクリート</mark>の受入"),
+        (written_short, "<mark>生コン</mark>の手配"),
+    ]

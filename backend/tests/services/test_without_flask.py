@@ -4,30 +4,23 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
 import pytest
-from flask import has_app_context, has_request_context
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import mks.services
-from mks.config import Settings
-from mks.db import Database
 from mks.models import AuditEntry, Knowledge, KnowledgeRevision, Role, User
 from mks.schemas.audit import AuditQuery
 from mks.schemas.knowledge import KnowledgeCreate, KnowledgeListQuery, KnowledgeUpdate, SearchQuery
 from mks.schemas.users import UserCreate, UserUpdate
-from mks.search.sync import install_sync
 from mks.services import audit, auth, categories, users
-from mks.services.context import Context, Dependencies
+from mks.services.context import Context
 from mks.services.errors import Conflict, InvalidField, NotFound, Unauthenticated
 from mks.services.knowledge import reads, revisions, searches, writes
 from mks.tokens import ALGORITHM
-
-from ..conftest import make_settings
 
 SERVICES = Path(mks.services.__file__).parent
 # Modules a service must not import: the web framework, and the HTTP error type.
@@ -53,35 +46,6 @@ def test_no_service_imports_flask_or_api_error(path: Path) -> None:
         assert module.split(".")[0] not in HTTP_MODULES, f"{path.name} imports {module}"
         assert module != "mks.errors", f"{path.name} imports the HTTP errors module"
         assert "ApiError" not in names and "error_kind" not in names, f"{path.name} imports {names}"
-
-
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return make_settings(database_url, tmp_path / "instance")
-
-
-@pytest.fixture
-def database(settings: Settings) -> Iterator[Database]:
-    """The real database, as a script or worker outside Flask would open it (no app is built)."""
-    opened = Database(settings)
-    install_sync(opened.session.session_factory, opened.search)
-    yield opened
-    opened.engine.dispose()
-
-
-@pytest.fixture
-def sessions(database: Database) -> sessionmaker[Session]:
-    """Sessions of the real database."""
-    return database.session.session_factory
-
-
-@pytest.fixture
-def ctx(settings: Settings, database: Database, sessions: sessionmaker[Session]) -> Iterator[Context]:
-    assert not has_app_context() and not has_request_context()
-    with sessions() as session:
-        yield Context(
-            session, settings, Dependencies.from_settings(settings), database.search, client_address="192.0.2.7"
-        )
 
 
 def _user(ctx: Context, username: str, role: Role) -> User:
@@ -169,9 +133,6 @@ def test_knowledge_without_flask(ctx: Context, sessions: sessionmaker[Session]) 
     with pytest.raises(InvalidField) as depth:
         searches.search(ctx, SearchQuery(q="養生", offset=ctx.settings.search_max_results - 19), editor)
     assert (depth.value.field, depth.value.kind) == ("offset", "search_depth")
-    synonyms = searches.search(ctx, SearchQuery(q="ホオン"), editor, forms_of=lambda words: {"ほおん": ("保温",)})
-    assert ([hit.id for hit in synonyms.hits], synonyms.terms) == ([entry.id], ["ほおん"])
-    assert "<mark>保温</mark>" in synonyms.hits[0].snippet
     assert reads.tag_counts(ctx, editor) == [("冬期", 1), ("養生", 1)]
     assert reads.tag_counts(ctx, viewer) == []
     assert [

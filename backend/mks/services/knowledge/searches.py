@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from ...models import Actor
 from ...schemas.knowledge import SearchQuery
 from ...search import SearchFilters, SearchRequest
-from ...search.text import FormsOf, no_synonyms, parse_query, snippet
+from ...search.text import parse_query, snippet
+from .. import synonyms
 from ..context import Context
 from ..errors import InvalidField
 from .entries import SearchHit
@@ -25,12 +26,9 @@ class SearchResults:
     ignored_terms: list[str]
 
 
-def search(ctx: Context, query: SearchQuery, actor: Actor, forms_of: FormsOf = no_synonyms) -> SearchResults:
-    """Entries holding every query term (or a synonym of it), best first, each with its score and snippet.
-
-    ``forms_of`` gives the synonyms of the query's words.
-    """
-    parsed = parse_query(query.q, forms_of)
+def search(ctx: Context, query: SearchQuery, actor: Actor) -> SearchResults:
+    """Entries holding every query term (or a synonym from the synonym list), best first, with score and snippet."""
+    parsed = parse_query(query.q, lambda words: synonyms.forms_of(ctx.session, words))
     terms = parsed.terms
     if not terms:
         if not parsed.ignored:
