@@ -61,9 +61,12 @@ def compare_search(revision: str, before_backend: Path, size: int, repetitions: 
                 for srv in servers:
                     for _ in range(WARMUP):
                         _elapsed_ms(srv, query.q)
-            for _ in range(repetitions):
+            for repetition in range(repetitions):
+                # Each revision goes first every other round: the one asked second must not pay for the
+                # first one's work after its answer (access log, metrics files) on the shared cores.
+                order = list(enumerate(servers))
                 for query in QUERIES:
-                    for index, srv in enumerate(servers):
+                    for index, srv in order if repetition % 2 == 0 else order[::-1]:
                         timings.setdefault((index, query.q), []).append(_elapsed_ms(srv, query.q))
             for query in QUERIES:
                 cells = [
