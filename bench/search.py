@@ -80,14 +80,16 @@ QUERIES = (
 class SideBySide:
     """The search backend's query and the naive baseline, on the same connection."""
 
-    def __init__(self, connection: Connection, backend: SearchBackend, window: int) -> None:
+    def __init__(self, connection: Connection, backend: SearchBackend, exact_total: int) -> None:
         self.connection = connection
         self.backend = backend
-        self.window = window
+        self.exact_total = exact_total
 
     def search(self, q: str) -> int:
         """The search backend's query, as the app runs it for an administrator's first page."""
-        request = SearchRequest(parse_query(q).terms, SearchFilters(), limit=PAGE, offset=0, window=self.window)
+        request = SearchRequest(
+            parse_query(q).terms, SearchFilters(), limit=PAGE, offset=0, exact_total=self.exact_total
+        )
         return self.backend.search(self.connection, request).total
 
     def where(self, q: str) -> tuple[str, dict[str, str]]:
@@ -160,11 +162,11 @@ def database_url_for(config: BenchConfig, dialect: str, size: int) -> Iterator[s
 
 def _figures(database: str, size: int, timings: dict[Query, Timings], judged: bool) -> list[Figure]:
     figures = []
-    window = Settings().search_window
+    exact_total = Settings().search_exact_total
     for query, timing in timings.items():
         share = 100 * timing.total / size
         where = f"{database} {size:,}件 {query.label}"
-        if timing.matches != min(timing.total, window):
+        if timing.matches != min(timing.total, exact_total):
             raise RuntimeError(f"{where}: search reported {timing.matches} matches, the LIKE scan found {timing.total}")
         figures += [
             Figure(
@@ -219,7 +221,7 @@ def run(config: BenchConfig) -> list[Figure]:
                 try:
                     instance = config.work_dir / f"search-{dialect}-{size}"
                     with server.running(instance, url, workers=2) as srv, app_database.engine.connect() as connection:
-                        side_by_side = SideBySide(connection, app_database.search, settings.search_window)
+                        side_by_side = SideBySide(connection, app_database.search, settings.search_exact_total)
                         timings = _measure(srv, side_by_side, config.repetitions)
                 finally:
                     app_database.engine.dispose()

@@ -1,4 +1,4 @@
-"""The `mks` command line: serve, database migrations, backup and restore, accounts, demo data."""
+"""The `mks` command line: serve, database migrations, backup and restore, accounts, demo data, search index."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import doctor as checks
 from . import migrate
@@ -24,6 +25,7 @@ from .db import current_db, get_session
 from .demo import seed_demo
 from .models import Knowledge, Role, User
 from .schemas.users import UserCreate, UserUpdate
+from .search.rebuild import reindex
 from .services import auth, users
 from .services.backup import (
     BackupError,
@@ -172,6 +174,23 @@ def disable_user(username: str) -> None:
 def purge_tokens() -> None:
     """期限切れの失効トークンを失効リストから削除する（ログアウト・再発行の際にも 1 分に 1 回まで自動で行う）。"""
     click.echo(f"期限切れの失効トークンを {auth.purge_expired_tokens(service_context(), actor=None)} 件削除しました。")
+
+
+@main.group("search")
+def search_group() -> None:
+    """全文検索の索引を管理する。"""
+
+
+@search_group.command("reindex")
+def reindex_command() -> None:
+    """全ナレッジから検索索引を作り直す（1 トランザクション。失敗すれば元の索引のまま、終了コード 1）。"""
+    database = current_db()
+    try:
+        with database.engine.begin() as connection, _progress("検索索引の再作成") as progress:
+            indexed = reindex(connection, database.search, progress)
+    except SQLAlchemyError as error:
+        raise click.ClickException(f"検索索引を作り直せませんでした（索引は元のままです）: {error}") from error
+    click.echo(f"検索索引を作り直しました（ナレッジ {indexed} 件）。")
 
 
 @main.command("seed-demo")

@@ -123,9 +123,11 @@ class Settings(BaseSettings):
     login_lockout_minutes: float = Field(default=15, gt=0)
 
     max_content_length: int = Field(default=1024 * 1024, ge=1024)
-    # Search ranks the newest this-many matches of a query, so a term found in most entries costs
-    # no more than a rare one; pages reach that far, and a larger total is reported as a lower bound.
-    search_window: int = Field(default=500, ge=1, le=100_000)
+    # Search ranks every match; pages reach this deep (offset + limit), since each page deeper
+    # costs the ranking of all the pages before it.
+    search_max_results: int = Field(default=1_000, ge=100, le=10_000)
+    # A search counts its matches exactly up to this many; a larger total is reported as a lower bound.
+    search_exact_total: int = Field(default=10_000, ge=1, le=1_000_000)
     demo_data: bool | None = None
     last_seen_resolution_seconds: int = Field(default=60, ge=0)
 

@@ -17,6 +17,8 @@ from mks.cli import main
 from mks.db import get_session
 from mks.demo_corpus import DEMO_ENTRIES
 from mks.models import AuditEntry, Knowledge, RevokedToken, User, utcnow
+from mks.search import SearchFilters, SearchRequest, backend_for
+from mks.search.text import parse_query
 
 from .conftest import Auth
 
@@ -171,3 +173,30 @@ def test_help_is_japanese(command: list[str], tmp_path: Path) -> None:
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 0
     assert "データベース" in result.output or "管理コマンド" in result.output
+
+
+def _search_total(database_url: str, query: str) -> int:
+    engine = create_engine(database_url)
+    request = SearchRequest(parse_query(query).terms, SearchFilters(), limit=20, offset=0, exact_total=10_000)
+    with engine.connect() as connection:
+        total = backend_for(engine.dialect.name).search(connection, request).total
+    engine.dispose()
+    return total
+
+
+def test_search_reindex_rebuilds_the_index_from_the_entries(database_url: str, tmp_path: Path) -> None:
+    assert run(database_url, tmp_path, "seed-demo").exit_code == 0
+    indexed = _search_total(database_url, "養生")
+    assert indexed > 0
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        backend_for(engine.dialect.name).clear(connection)
+    engine.dispose()
+    assert _search_total(database_url, "養生") == 0
+    result = run(database_url, tmp_path, "search", "reindex")
+    assert result.exit_code == 0
+    # Not a terminal: progress is a line at each tenth, on stderr.
+    assert result.stdout == f"検索索引を作り直しました（ナレッジ {len(DEMO_ENTRIES)} 件）。\n"
+    assert result.stderr.splitlines()[0] == "検索索引の再作成: 0%"
+    assert result.stderr.splitlines()[-1] == "検索索引の再作成: 100%"
+    assert _search_total(database_url, "養生") == indexed

@@ -161,16 +161,19 @@ class SearchHitOut(KnowledgeSummary):
 
 class SearchPage(BaseModel):
     items: list[SearchHitOut]
-    total: int = Field(description="一致件数。total_relation が gte のときは下限（検索ウィンドウの件数）")
+    total: int = Field(
+        description="一致件数。total_relation が gte のときは下限（MKS_SEARCH_EXACT_TOTAL、既定 10,000 件）"
+    )
     total_relation: Literal["eq", "gte"] = Field(
-        description="eq: total は正確な一致件数。gte: 一致が検索ウィンドウ（MKS_SEARCH_WINDOW、既定 500 件）を"
-        "超えたため、新しい順に先頭のウィンドウ分だけを関連度順に並べた"
+        description="eq: total は正確な一致件数。gte: 一致が MKS_SEARCH_EXACT_TOTAL 件を超えたため、"
+        "total はその件数（下限）。順位付けは件数によらず全一致が対象"
     )
     limit: int
     offset: int
     terms: list[str] = Field(description="正規化後の検索語（すべてを含むものが一致）")
     ignored_terms: list[str] = Field(
-        description="検索に使わなかった語（正規化後）。語は先頭から 8 語までで、9 語目以降はここに入る。なければ空"
+        description="検索に使わなかった語（正規化後）。文字・数字を含まない語（記号だけの語）と、"
+        "9 語目以降の語がここに入る。なければ空"
     )
 
 

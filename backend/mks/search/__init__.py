@@ -1,9 +1,8 @@
 """Full-text search over knowledge, answered by the database's own indexes.
 
-One backend per dialect (SQLite FTS5, PostgreSQL pg_trgm); both serve terms of 3+ characters
-from a trigram index and 1-2 character terms from a unigram/bigram index, because a trigram
-index cannot answer them. The index is kept in step with the knowledge table by session events,
-inside the same transaction as the change (see sync.py).
+One backend per dialect (SQLite FTS5, PostgreSQL pg_trgm) over the tokens of text.py. The index
+is kept in step with the knowledge table by session events, inside the same transaction as the
+change (see sync.py).
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 ``knowledge_search`` holds each entry's normalized fields and the distinct unigrams/bigrams of
 its text. A GIN ``gin_trgm_ops`` index over the concatenated fields answers ``LIKE '%term%'``
 for 3+ character terms; a term of 1-2 characters yields no trigram (pg_trgm would fall back to a
-full index scan), so it is answered by the GIN index on ``grams`` with ``@>``. Short punctuation
-terms, which neither index holds, only filter the entries the other terms found.
+full index scan), so it is answered by the GIN index on ``grams`` with ``@>``. A term matches when
+the entry holds any of its forms. Every match is scored (a field-weight score with a bonus for
+holding every term in the head fields; no IDF or phrase yet: the BM25 ranking of issue 15 is the
+SQLite backend's so far).
 
 pg_trgm only keeps characters the database's LC_CTYPE calls alphanumeric: under the ``C``
 locale every Japanese character is dropped and the index silently degrades to a full scan.
@@ -13,7 +15,7 @@ locale every Japanese character is dropped and the index silently degrades to a 
 
 from __future__ import annotations
 
-import math
+import re
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -23,38 +25,65 @@ from .base import (
     FIELD_COLUMNS,
     FIELD_NAMES,
     FIELD_PARAMS,
+    FIELDS,
+    HEAD_FIELDS,
     IndexedDocument,
     RankedPage,
     SearchBackend,
+    SearchHit,
     SearchRequest,
-    holds_sql,
-    ranked_page,
-    score_sql,
 )
-from .text import Term, TermKind, escape_like, grams
-
-
-def _bigrams(term: str) -> list[str]:
-    return [term[index : index + 2] for index in range(len(term) - 1)] or [term]
-
-
-def _ids(connection: Connection, conditions: list[str], params: dict[str, Any]) -> list[int]:
-    """Ids of the newest ``:window`` entries meeting every condition."""
-    return list(
-        connection.execute(
-            text(
-                "SELECT s.knowledge_id FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id "
-                f"WHERE {' AND '.join(conditions)} ORDER BY s.knowledge_id DESC LIMIT :window"
-            ),
-            params,
-        ).scalars()
-    )
-
+from .text import Term, escape_like
 
 # Spelled as the migration spells the index ix_knowledge_search_trgm (history, in its own field order):
 # PostgreSQL answers LIKE through that index only for this very expression.
 DOCUMENT = "(s.title || ' ' || s.summary || ' ' || s.tags || ' ' || s.content)"
 UPSERT = ", ".join(f"{name} = excluded.{name}" for name in (*FIELD_NAMES, "grams"))
+
+
+def _grams(text: str) -> list[str]:
+    """The distinct unigrams and bigrams of the word-character runs of normalized text."""
+    found: dict[str, None] = {}
+    for run in re.findall(r"[^\W_]+", text):
+        for index, char in enumerate(run):
+            found[char] = None
+            if index + 1 < len(run):
+                found[run[index : index + 2]] = None
+    return list(found)
+
+
+def _holds(form: str, params: dict[str, Any], key: str) -> str:
+    """SQL true when the row aliased ``s`` holds the form, through an index where one can answer it."""
+    params[key] = form
+    if len(form) >= 3:
+        params[f"{key}_like"] = escape_like(form)
+        return f"{DOCUMENT} LIKE :{key}_like ESCAPE '\\'"
+    if form.isalnum():
+        params[f"{key}_grams"] = [form]
+        return f"s.grams @> CAST(:{key}_grams AS text[])"
+    return "(" + " OR ".join(f"strpos(s.{name}, :{key}) > 0" for name in FIELD_NAMES) + ")"
+
+
+def _score(terms: list[Term], params: dict[str, Any]) -> str:
+    """SQL for the relevance of the row aliased ``s``: per term, 1 plus the weight of each field holding a form.
+
+    An entry holding every term in its head fields gets a bonus above any other entry's score.
+    """
+    scores = []
+    head = []
+    for index, term in enumerate(terms):
+        for field in FIELDS:
+            found = " OR ".join(f"strpos(s.{field.name}, :t{index}_{number}) > 0" for number in range(len(term.forms)))
+            scores.append(f"CASE WHEN {found} THEN {field.weight} ELSE 0 END")
+        head.append(
+            "("
+            + " OR ".join(
+                f"strpos(s.{name}, :t{index}_{number}) > 0" for name in HEAD_FIELDS for number in range(len(term.forms))
+            )
+            + ")"
+        )
+    ceiling = len(terms) * sum(field.weight for field in FIELDS)
+    return f"({' + '.join(scores)}) + CASE WHEN {' AND '.join(head)} THEN {ceiling} ELSE 0 END"
 
 
 class PostgresSearch(SearchBackend):
@@ -68,85 +97,35 @@ class PostgresSearch(SearchBackend):
                 f"VALUES (:id, {FIELD_PARAMS}, :grams) "
                 f"ON CONFLICT (knowledge_id) DO UPDATE SET {UPSERT}"
             ),
-            {"id": document.knowledge_id, **row, "grams": grams(" ".join(row.values()))},
+            {"id": document.knowledge_id, **row, "grams": _grams(" ".join(row.values()))},
         )
 
     def remove(self, connection: Connection, knowledge_id: int) -> None:
         connection.execute(text("DELETE FROM knowledge_search WHERE knowledge_id = :id"), {"id": knowledge_id})
 
     def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
-        terms = request.terms
-        params: dict[str, Any] = {"window": request.window}
-        filter_conditions = request.filters.sql_conditions(params)
-        score = score_sql(terms, params, find="strpos")
-        newest = self._newest_by_walk(connection, terms, filter_conditions, params)
-        if newest is None:
-            newest = self._newest_by_index(connection, terms, filter_conditions, params)
-        kept = holds_sql(terms, find="strpos", indexed=False)
+        params: dict[str, Any] = {"offset": request.offset, "limit": request.limit, "bound": request.exact_total + 1}
+        conditions = request.filters.sql_conditions(params)
+        for index, term in enumerate(request.terms):
+            forms = [_holds(form, params, f"t{index}_{number}") for number, form in enumerate(term.forms)]
+            conditions.append("(" + " OR ".join(forms) + ")")
+        where = " AND ".join(conditions)
+        source = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id"
+        total: int = connection.execute(
+            text(f"SELECT count(*) FROM (SELECT 1 {source} WHERE {where} LIMIT :bound) AS found"), params
+        ).scalar_one()
         rows = connection.execute(
             text(
-                f"SELECT s.knowledge_id AS id, {score} AS score, knowledge.updated_at AS updated_at, {kept} AS kept "
-                "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id "
-                "WHERE s.knowledge_id = ANY(:newest)"
+                f"SELECT s.knowledge_id AS id, {_score(request.terms, params)} AS score {source} WHERE {where} "
+                "ORDER BY score DESC, knowledge.updated_at DESC, s.knowledge_id DESC LIMIT :limit OFFSET :offset"
             ),
-            {**params, "newest": newest},
+            params,
         ).all()
-        return ranked_page(rows, request)
+        hits = [SearchHit(row.id, round(float(row.score), 6)) for row in rows]
+        return RankedPage(hits, min(total, request.exact_total), total_is_exact=total <= request.exact_total)
 
-    def _newest_by_index(
-        self, connection: Connection, terms: list[Term], filter_conditions: list[str], params: dict[str, Any]
-    ) -> list[int]:
-        """The window's query through the GIN indexes: every match is found, then the newest kept."""
-        conditions = list(filter_conditions)
-        gram_terms = [term.text for term in terms if term.kind is TermKind.GRAM]
-        if gram_terms:
-            params["grams"] = gram_terms
-            conditions.append("s.grams @> CAST(:grams AS text[])")
-        for index, term in enumerate(terms):
-            if term.kind is TermKind.TRIGRAM:
-                params[f"like{index}"] = escape_like(term.text)
-                conditions.append(f"{DOCUMENT} LIKE :like{index} ESCAPE '\\'")
-        return _ids(connection, conditions, params)
-
-    def _newest_by_walk(
-        self, connection: Connection, terms: list[Term], filter_conditions: list[str], params: dict[str, Any]
-    ) -> list[int] | None:
-        """For terms in a large share of entries: walk entries newest first until the window is full.
-
-        The GIN index hands over every match, each re-checked against its text: share x entries
-        re-checks. Walking the primary key backwards re-checks about window / share entries. The
-        planner cannot weigh the two (it has no statistics for LIKE on the long document), but from
-        the ``grams`` array's statistics and the filters' it estimates the share of entries holding
-        the terms' bigrams. The walk is chosen when it re-checks fewer entries, and given twice the
-        entries it should need; a term rarer than its bigrams promised returns None, to the index.
-        """
-        bigrams = sorted({gram for term in terms if term.indexed for gram in _bigrams(term.text)})
-        entries: float = connection.execute(
-            text("SELECT reltuples FROM pg_class WHERE oid = 'knowledge_search'::regclass")
-        ).scalar_one()
-        if not bigrams or entries <= 0:  # no statistics yet (never analyzed): nothing to weigh
-            return None
-        estimate: list[dict[str, Any]] = connection.execute(
-            text(
-                "EXPLAIN (FORMAT JSON) SELECT 1 "
-                "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id "
-                f"WHERE {' AND '.join(['s.grams @> CAST(:bigrams AS text[])', *filter_conditions])}"
-            ),
-            {**params, "bigrams": bigrams},
-        ).scalar_one()
-        share = float(estimate[0]["Plan"]["Plan Rows"]) / entries
-        walk_budget = 2 * params["window"] / share
-        if walk_budget >= share * entries:
-            return None
-        params["walk_budget"] = math.ceil(walk_budget)
-        conditions = [
-            "s.knowledge_id > (SELECT max(knowledge_id) FROM knowledge_search) - :walk_budget",
-            *filter_conditions,
-            # strpos offers the GIN index nothing to plan with: the walk stays on the primary key.
-            holds_sql(terms, find="strpos", indexed=True),
-        ]
-        newest = _ids(connection, conditions, params)
-        return newest if len(newest) == params["window"] else None
+    def clear(self, connection: Connection) -> None:
+        connection.execute(text("DELETE FROM knowledge_search"))
 
     def check(self, connection: Connection) -> None:
         trigrams: int | None = connection.execute(text("SELECT cardinality(show_trgm('養生温度'))")).scalar_one()

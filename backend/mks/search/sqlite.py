@@ -1,11 +1,20 @@
-"""SQLite search: an FTS5 trigram table and an FTS5 table of unigram/bigram tokens.
+"""SQLite search: one FTS5 table of character-bigram tokens, ranked by FTS5's bm25().
 
-``knowledge_fts`` (tokenize='trigram') holds the normalized text and answers 3+ character terms.
-The trigram tokenizer cannot match anything shorter, so ``knowledge_fts_grams`` (tokenize='unicode61',
-contentless) holds each document's distinct 1- and 2-character grams as space-separated tokens; a
-1-2 character term is then a single-token MATCH. Short terms with punctuation, which neither index
-holds, are looked for in the newest matches of the other terms only (see SearchBackend.search).
-Scores are computed from the normalized text the trigram table keeps.
+``knowledge_tokens`` (contentless, tokenize='ascii') holds each field's tokens (text.index_tokens)
+as space-separated words: the ascii tokenizer splits only on ASCII punctuation and spaces, which a
+token never holds, so every bigram reaches the index as written (unicode61 would apply its own,
+older, idea of word characters). ``prefix='1'`` keeps an index of first characters, which answers a
+one-character word (a prefix query) without merging every bigram it starts.
+
+SQLite 3.40 cannot delete a row of a contentless table by rowid alone: the index must be told the
+tokens the row held. ``knowledge_search_text`` keeps the normalized text each row was indexed
+from, so a change or a deletion can take the old tokens out.
+
+Every match is ranked, in two tiers: entries holding every term in their title or tags first
+(a title/tags column filter), then the others (the same query NOT that filter), each by bm25
+with the field weights of FIELDS. The phrase of the whole query is OR-ed into the match: it
+changes no row's membership (the phrase holds every word) but adds its (rare, so heavy) weight
+to the entries holding it.
 """
 
 from __future__ import annotations
@@ -16,25 +25,58 @@ from sqlalchemy import Connection, text
 
 from .base import (
     FIELD_COLUMNS,
+    FIELD_NAMES,
     FIELD_PARAMS,
+    FIELDS,
+    HEAD_FIELDS,
     IndexedDocument,
     RankedPage,
     SearchBackend,
+    SearchHit,
     SearchRequest,
-    holds_sql,
-    ranked_page,
-    score_sql,
 )
-from .text import TermKind, grams
+from .text import Phrase, Term, index_tokens, phrase_of
+
+WEIGHTS = ", ".join(str(field.weight) for field in FIELDS)
+# Added to the score of the entries holding every term in their title or tags, which rank first.
+HEAD_SCORE = 1_000.0
 
 
-def _phrase(term: str) -> str:
-    # A double-quoted FTS5 string is matched as text: operators such as OR, NEAR or * lose meaning.
-    return '"' + term.replace('"', '""') + '"'
+def tokens_row(normalized: dict[str, str]) -> dict[str, str]:
+    """The index row of a normalized document: each field's tokens, space-separated."""
+    return {name: " ".join(index_tokens(value)) for name, value in normalized.items()}
 
 
-def _gram_row(document: dict[str, str]) -> dict[str, str]:
-    return {name: " ".join(grams(value)) for name, value in document.items()}
+def _fts(phrase: Phrase) -> str:
+    # A double-quoted FTS5 string is matched as a phrase: OR, NEAR or * inside it are text.
+    return '"' + " ".join(phrase.tokens) + '"' + (" *" if phrase.prefix else "")
+
+
+def _all_terms(terms: list[Term]) -> str:
+    return " AND ".join("(" + " OR ".join(_fts(phrase) for phrase in term.phrases()) + ")" for term in terms)
+
+
+def _whole_query(terms: list[Term]) -> list[str]:
+    """The query's words as one phrase, written together and apart (鉄筋かぶり厚さ, 鉄筋 かぶり厚さ)."""
+    if len(terms) < 2:
+        return []
+    words = [term.text for term in terms]
+    phrases = {phrase_of(joiner.join(words)) for joiner in ("", " ")}
+    return [_fts(phrase) for phrase in phrases if phrase is not None]
+
+
+def _checked_in_text(terms: list[Term], params: dict[str, Any]) -> list[str]:
+    """SQL conditions on the indexed text ``s`` for the terms with punctuation, which the index only narrows."""
+    conditions = []
+    for index, term in enumerate(terms):
+        if term.exact:
+            continue
+        found: list[str] = []
+        for number, form in enumerate(term.forms):
+            params[f"form{index}_{number}"] = form
+            found.extend(f"instr(s.{name}, :form{index}_{number}) > 0" for name in FIELD_NAMES)
+        conditions.append("(" + " OR ".join(found) + ")")
+    return conditions
 
 
 class SqliteSearch(SearchBackend):
@@ -44,20 +86,18 @@ class SqliteSearch(SearchBackend):
         self.remove(connection, document.knowledge_id)
         row = document.normalized()
         connection.execute(
-            text(f"INSERT INTO knowledge_fts(rowid, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
+            text(f"INSERT INTO knowledge_search_text(knowledge_id, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
             {"id": document.knowledge_id, **row},
         )
         connection.execute(
-            text(f"INSERT INTO knowledge_fts_grams(rowid, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
-            {"id": document.knowledge_id, **_gram_row(row)},
+            text(f"INSERT INTO knowledge_tokens(rowid, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
+            {"id": document.knowledge_id, **tokens_row(row)},
         )
 
     def remove(self, connection: Connection, knowledge_id: int) -> None:
-        # A contentless table forgets a row only when told the tokens it held, so they are
-        # recomputed from the text the trigram table still has.
         old = (
             connection.execute(
-                text(f"SELECT {FIELD_COLUMNS} FROM knowledge_fts WHERE rowid = :id"),
+                text(f"SELECT {FIELD_COLUMNS} FROM knowledge_search_text WHERE knowledge_id = :id"),
                 {"id": knowledge_id},
             )
             .mappings()
@@ -67,48 +107,61 @@ class SqliteSearch(SearchBackend):
             return
         connection.execute(
             text(
-                f"INSERT INTO knowledge_fts_grams(knowledge_fts_grams, rowid, {FIELD_COLUMNS}) "
+                f"INSERT INTO knowledge_tokens(knowledge_tokens, rowid, {FIELD_COLUMNS}) "
                 f"VALUES ('delete', :id, {FIELD_PARAMS})"
             ),
-            {"id": knowledge_id, **_gram_row(dict(old))},
+            {"id": knowledge_id, **tokens_row(dict(old))},
         )
-        connection.execute(text("DELETE FROM knowledge_fts WHERE rowid = :id"), {"id": knowledge_id})
+        connection.execute(text("DELETE FROM knowledge_search_text WHERE knowledge_id = :id"), {"id": knowledge_id})
 
     def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
-        terms = request.terms
-        params: dict[str, Any] = {"window": request.window}
-        conditions: list[str] = []
-        long_terms = [term.text for term in terms if term.kind is TermKind.TRIGRAM]
-        gram_terms = [term.text for term in terms if term.kind is TermKind.GRAM]
-        # FTS5 walks a MATCH in rowid order, so the newest matches come first and the walk stops at the window.
-        source = "knowledge_fts" if long_terms or not gram_terms else "knowledge_fts_grams"
-        if long_terms:
-            conditions.append("knowledge_fts MATCH :long_match")
-            params["long_match"] = " AND ".join(_phrase(term) for term in long_terms)
-        if gram_terms:
-            params["gram_match"] = " AND ".join(_phrase(term) for term in gram_terms)
-            gram_match = "knowledge_fts_grams MATCH :gram_match"
-            conditions.append(
-                gram_match
-                if source == "knowledge_fts_grams"
-                else f"{source}.rowid IN (SELECT rowid FROM knowledge_fts_grams WHERE {gram_match})"
-            )
-        filter_conditions = request.filters.sql_conditions(params)
-        conditions.extend(filter_conditions)
-        join_knowledge = f" JOIN knowledge ON knowledge.id = {source}.rowid" if filter_conditions else ""
-        score = score_sql(terms, params, find="instr")
-        kept = holds_sql(terms, find="instr", indexed=False)
-        rows = connection.execute(
-            text(
-                f"WITH newest AS (SELECT {source}.rowid AS id FROM {source}{join_knowledge} "
-                f"WHERE {' AND '.join(conditions)} "
-                f"ORDER BY {source}.rowid DESC LIMIT :window) "
-                f"SELECT newest.id AS id, {score} AS score, knowledge.updated_at AS updated_at, {kept} AS kept "
-                "FROM newest JOIN knowledge_fts AS s ON s.rowid = newest.id JOIN knowledge ON knowledge.id = newest.id"
-            ),
-            params,
-        ).all()
-        return ranked_page(rows, request)
+        every = _all_terms(request.terms)
+        head = "{" + " ".join(HEAD_FIELDS) + "} : (" + every + ")"
+        ranked = " OR ".join([f"({every})", *_whole_query(request.terms)])
+        params: dict[str, Any] = {}
+        conditions = request.filters.sql_conditions(params)
+        checked = _checked_in_text(request.terms, params)
+        conditions.extend(checked)
+        source = (
+            "FROM knowledge_tokens JOIN knowledge ON knowledge.id = knowledge_tokens.rowid "
+            + ("JOIN knowledge_search_text s ON s.knowledge_id = knowledge.id " if checked else "")
+            + "WHERE "
+            + " AND ".join(["knowledge_tokens MATCH :match", *conditions])
+        )
+
+        def count(match: str, bound: int) -> int:
+            found: int = connection.execute(
+                text(f"SELECT count(*) FROM (SELECT 1 {source} LIMIT :bound)"),
+                {**params, "match": match, "bound": bound},
+            ).scalar_one()
+            return found
+
+        def page(match: str, limit: int, offset: int, bonus: float) -> list[SearchHit]:
+            rows = connection.execute(
+                text(
+                    f"SELECT knowledge.id AS id, bm25(knowledge_tokens, {WEIGHTS}) AS rank {source} "
+                    "ORDER BY rank, knowledge.updated_at DESC, knowledge.id DESC LIMIT :limit OFFSET :offset"
+                ),
+                {**params, "match": match, "limit": limit, "offset": offset},
+            ).all()
+            return [SearchHit(row.id, round(bonus - float(row.rank), 6)) for row in rows]
+
+        end = request.offset + request.limit
+        total = count(every, request.exact_total + 1)
+        heads = count(head, end)
+        hits = (
+            page(f"{{{' '.join(HEAD_FIELDS)}}} : ({ranked})", request.limit, request.offset, HEAD_SCORE)
+            if request.offset < heads
+            else []
+        )
+        if end > heads and total > heads:
+            body = f"({ranked}) NOT {head}"
+            hits += page(body, end - max(request.offset, heads), max(0, request.offset - heads), 0.0)
+        return RankedPage(hits, min(total, request.exact_total), total_is_exact=total <= request.exact_total)
+
+    def clear(self, connection: Connection) -> None:
+        connection.execute(text("INSERT INTO knowledge_tokens(knowledge_tokens) VALUES ('delete-all')"))
+        connection.execute(text("DELETE FROM knowledge_search_text"))
 
     def check(self, connection: Connection) -> None:
-        """FTS5 with the trigram tokenizer ships with SQLite 3.34+; the migration fails loudly without it."""
+        """FTS5 ships with every SQLite Python links against here; the migration fails loudly without it."""

@@ -1,71 +1,125 @@
-"""Text handling shared by every search backend: normalization, query terms, n-grams, snippets."""
+"""Text handling shared by every search backend: normalization, index tokens, query terms, snippets.
+
+Text is indexed as Lucene's CJK analyzer does: every run of word characters as its overlapping
+character bigrams, plus the run's last character alone. One index then answers a word of any
+length: a word of 2+ characters is the phrase of its bigrams (an exact substring match), and a
+single character is a prefix query (each occurrence of a character starts a bigram or ends a run).
+"""
 
 from __future__ import annotations
 
 import html
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 
-# Terms of this length and longer are answered by a trigram index.
-TRIGRAM_MIN_LENGTH = 3
 MAX_TERMS = 8
 SNIPPET_RADIUS = 40
 
+# Word characters: letters and digits of any script; punctuation, symbols and "_" separate runs.
+_RUN = re.compile(r"[^\W_]+")
+# A long-vowel mark ending a katakana word: コンピューター and コンピュータ are one word.
+_FINAL_LONG_VOWEL = re.compile(r"(?<=[\u30a1-\u30fa\u30fc])\u30fc+(?![\u30a1-\u30fa\u30fc])")
+# Katakana to hiragana (ァ..ヶ to ぁ..ゖ): カブリ and かぶり are one word.
+_HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
 
-def normalize(text: str) -> str:
-    """NFKC and case folding: full-width ＲＣ and rc match, half-width ｶﾀｶﾅ matches カタカナ."""
+
+def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-class TermKind(Enum):
-    TRIGRAM = "trigram"  # 3+ characters: the trigram index answers it
-    GRAM = "gram"  # 1-2 word characters: the unigram/bigram index answers it
-    SCAN = "scan"  # 1-2 characters with punctuation: no index can, so rows are scanned
+def normalize(text: str) -> str:
+    """Text as it is indexed and searched.
+
+    NFKC and case folding (full-width ＲＣ and rc match, half-width ｶﾀｶﾅ matches カタカナ), the
+    long-vowel mark ending a katakana word dropped, then katakana folded to hiragana.
+    """
+    return _FINAL_LONG_VOWEL.sub("", _fold(text)).translate(_HIRAGANA)
+
+
+def index_tokens(normalized: str) -> list[str]:
+    """The tokens of normalized text, in order: each word-character run's bigrams, then its last character."""
+    tokens: list[str] = []
+    for run in _RUN.findall(normalized):
+        tokens.extend(run[index : index + 2] for index in range(len(run) - 1))
+        tokens.append(run[-1])
+    return tokens
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """What an occurrence of a word holds: these tokens at consecutive positions, the last maybe as a prefix."""
+
+    tokens: tuple[str, ...]
+    prefix: bool
+    # Whether holding the phrase is holding the word: not so for a word with punctuation, whose
+    # punctuation no token records (1.5m's phrase also matches 1,5m): such a word is checked in the text.
+    exact: bool
+
+
+def phrase_of(word: str) -> Phrase | None:
+    """The phrase matching every occurrence of a normalized word; None when it has no word character.
+
+    The last run's closing unigram is left out unless punctuation follows it in the word, so that
+    ``養生`` also matches inside ``養生期間`` while ``50%`` needs 50 at the end of a run. A last run of
+    one character is a prefix: it starts a bigram wherever it is not at the end of a run.
+    """
+    tokens = index_tokens(word)
+    if not tokens:
+        return None
+    runs = _RUN.findall(word)
+    exact = runs == [word]
+    if not word.endswith(runs[-1]):
+        return Phrase(tuple(tokens), prefix=False, exact=exact)
+    if len(runs[-1]) == 1:
+        return Phrase(tuple(tokens), prefix=True, exact=exact)
+    return Phrase(tuple(tokens[:-1]), prefix=False, exact=exact)
 
 
 @dataclass(frozen=True)
 class Term:
+    """A query word: a match holds any of its forms (the word first, then its synonyms, all normalized)."""
+
     text: str
-    kind: TermKind
+    forms: tuple[str, ...]
+
+    def phrases(self) -> list[Phrase]:
+        """The phrase of each searchable form."""
+        return [phrase for form in self.forms if (phrase := phrase_of(form)) is not None]
 
     @property
-    def indexed(self) -> bool:
-        """Whether an index finds the entries holding it (a SCAN term can only be checked entry by entry)."""
-        return self.kind is not TermKind.SCAN
+    def exact(self) -> bool:
+        """Whether the index alone decides a match: no form holds punctuation."""
+        return all(phrase.exact for phrase in self.phrases())
+
+
+# Given normalized query words, the synonyms of those that have any (normalized or not).
+FormsOf = Callable[[list[str]], dict[str, tuple[str, ...]]]
+
+
+def no_synonyms(_words: list[str]) -> dict[str, tuple[str, ...]]:
+    """The synonym source of a search without a synonym list."""
+    return {}
 
 
 @dataclass(frozen=True)
 class ParsedQuery:
-    terms: list[Term]  # the first MAX_TERMS, which every match holds
-    ignored: list[str]  # the terms after them, not searched
+    terms: list[Term]  # the first MAX_TERMS searchable words, which every match holds
+    ignored: list[str]  # words after them, and words without a letter or digit: not searched
 
 
-def parse_query(query: str) -> ParsedQuery:
-    """Split a query on whitespace into normalized, de-duplicated terms; every term must match."""
-    terms: list[Term] = []
-    for word in dict.fromkeys(normalize(query).split()):
-        if len(word) >= TRIGRAM_MIN_LENGTH:
-            kind = TermKind.TRIGRAM
-        elif word.isalnum():
-            kind = TermKind.GRAM
-        else:
-            kind = TermKind.SCAN
-        terms.append(Term(word, kind))
-    return ParsedQuery(terms[:MAX_TERMS], [term.text for term in terms[MAX_TERMS:]])
-
-
-def grams(text: str) -> list[str]:
-    """The distinct unigrams and bigrams of the word-character runs of normalized text."""
-    found: dict[str, None] = {}
-    for run in re.findall(r"[^\W_]+", text):
-        for index, char in enumerate(run):
-            found[char] = None
-            if index + 1 < len(run):
-                found[run[index : index + 2]] = None
-    return list(found)
+def parse_query(query: str, forms_of: FormsOf = no_synonyms) -> ParsedQuery:
+    """Split a query on whitespace into normalized, de-duplicated terms with their synonyms."""
+    words = list(dict.fromkeys(normalize(query).split()))
+    searchable = [word for word in words if phrase_of(word) is not None]
+    kept = searchable[:MAX_TERMS]
+    synonyms = forms_of(kept)
+    terms = []
+    for word in kept:
+        forms = dict.fromkeys([word, *(normalize(form) for form in synonyms.get(word, ()))])
+        terms.append(Term(word, tuple(form for form in forms if phrase_of(form) is not None)))
+    return ParsedQuery(terms, [word for word in words if word not in kept])
 
 
 def escape_like(term: str) -> str:
@@ -75,36 +129,55 @@ def escape_like(term: str) -> str:
 
 
 def _normalized_with_origins(text: str) -> tuple[str, Sequence[int]]:
-    # Normalizing character by character keeps, for each normalized character, the index of the
+    # Folding character by character keeps, for each normalized character, the index of the
     # original one, so matches found in normalized text are highlighted in the text as written.
-    # Text already in normal form (most Japanese prose) maps one to one, without the slow walk.
-    if normalize(text) == text:
-        return text, range(len(text))
-    pieces: list[str] = []
-    origins: list[int] = []
-    for index, char in enumerate(text):
-        piece = normalize(char)
-        pieces.append(piece)
-        origins.extend([index] * len(piece))
-    return "".join(pieces), origins
+    # Text already folded (most Japanese prose) maps one to one, without the slow walk.
+    folded = _fold(text)
+    origins: Sequence[int]
+    if folded == text:
+        origins = range(len(text))
+    else:
+        pieces: list[str] = []
+        walked: list[int] = []
+        for index, char in enumerate(text):
+            piece = _fold(char)
+            pieces.append(piece)
+            walked.extend([index] * len(piece))
+        folded, origins = "".join(pieces), walked
+    dropped = [match.span() for match in _FINAL_LONG_VOWEL.finditer(folded)]
+    if dropped:
+        kept = [True] * len(folded)
+        for start, end in dropped:
+            kept[start:end] = [False] * (end - start)
+        folded = "".join(char for char, keep in zip(folded, kept, strict=True) if keep)
+        origins = [origin for origin, keep in zip(origins, kept, strict=True) if keep]
+    return folded.translate(_HIRAGANA), origins
 
 
 def snippet(fields: list[str], terms: list[str]) -> str:
     """An HTML-escaped excerpt of the text as written around the first match, terms wrapped in <mark>.
 
-    Looks in the fields in order (summary, content, title…) and falls back to the start of the
-    first non-empty one.
+    ``terms`` are normalized words (every form of every query term); variants of them in the text
+    (katakana for hiragana, a long-vowel mark, width, case) are highlighted as written. Looks in the
+    fields in order (summary, content, title…) and falls back to the start of the first non-empty one.
     """
     pattern = re.compile("|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True)))
     for field in fields:
         normalized, origins = _normalized_with_origins(field)
-        spans = [(origins[m.start()], origins[m.end() - 1] + 1) for m in pattern.finditer(normalized)]
+        spans = [(origins[m.start()], _end(origins, m.end(), len(field))) for m in pattern.finditer(normalized)]
         if spans:
             start = max(0, spans[0][0] - SNIPPET_RADIUS)
             end = min(len(field), spans[0][1] + SNIPPET_RADIUS)
             return _excerpt(field, start, end, [span for span in spans if span[0] >= start and span[1] <= end])
     first = next((field for field in fields if field), "")
     return _excerpt(first, 0, min(len(first), 2 * SNIPPET_RADIUS), [])
+
+
+def _end(origins: Sequence[int], end: int, length: int) -> int:
+    # A match ends where the next normalized character begins in the original, so a long-vowel
+    # mark dropped after it (コンピューター for コンピュータ) is highlighted with it.
+    following = origins[end] if end < len(origins) else length
+    return max(origins[end - 1] + 1, following)
 
 
 def _excerpt(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> str:

@@ -6,9 +6,9 @@ so processes that have the file open see the restored contents rather than a rep
 A PostgreSQL backup is a ``pg_dump --format=custom`` archive (``*.dump``), restored with
 ``pg_restore --clean --if-exists --no-owner --single-transaction``: all or nothing.
 
-Either way the backup also holds the search index (``knowledge_fts*`` / ``knowledge_search``) and
-``alembic_version``; after a restore the database is migrated, so an older backup comes back at
-the current schema.
+Either way the backup also holds the search index (``knowledge_tokens`` and
+``knowledge_search_text`` / ``knowledge_search``) and ``alembic_version``; after a restore the
+database is migrated, so an older backup comes back at the current schema.
 """
 
 from __future__ import annotations

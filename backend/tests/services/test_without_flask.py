@@ -166,9 +166,12 @@ def test_knowledge_without_flask(ctx: Context, sessions: sessionmaker[Session]) 
     assert ([found.id for found in rows], total, cursor) == ([entry.id], 1, None)
     results = searches.search(ctx, SearchQuery(q="保温養生"), editor)
     assert ([hit.id for hit in results.hits], results.total, results.terms) == ([entry.id], 1, ["保温養生"])
-    with pytest.raises(InvalidField) as window:
-        searches.search(ctx, SearchQuery(q="養生", offset=ctx.settings.search_window), editor)
-    assert (window.value.field, window.value.kind) == ("offset", "search_window")
+    with pytest.raises(InvalidField) as depth:
+        searches.search(ctx, SearchQuery(q="養生", offset=ctx.settings.search_max_results - 19), editor)
+    assert (depth.value.field, depth.value.kind) == ("offset", "search_depth")
+    synonyms = searches.search(ctx, SearchQuery(q="ホオン"), editor, forms_of=lambda words: {"ほおん": ("保温",)})
+    assert ([hit.id for hit in synonyms.hits], synonyms.terms) == ([entry.id], ["ほおん"])
+    assert "<mark>保温</mark>" in synonyms.hits[0].snippet
     assert reads.tag_counts(ctx, editor) == [("冬期", 1), ("養生", 1)]
     assert reads.tag_counts(ctx, viewer) == []
     assert [
