@@ -122,7 +122,12 @@ class PostgresSearch(SearchBackend):
                 f"VALUES (:id, {FIELD_PARAMS}, CAST(:head AS tsvector), CAST(:body AS tsvector)) "
                 f"ON CONFLICT (knowledge_id) DO UPDATE SET {UPSERT}"
             ),
-            {"id": document.knowledge_id, **row, "head": tsvector(row, HEAD_FIELDS), "body": tsvector(row, FIELD_NAMES)},
+            {
+                "id": document.knowledge_id,
+                **row,
+                "head": tsvector(row, HEAD_FIELDS),
+                "body": tsvector(row, FIELD_NAMES),
+            },
         )
 
     def remove(self, connection: Connection, knowledge_id: int) -> None:
@@ -183,7 +188,7 @@ class PostgresSearch(SearchBackend):
         for index, term in enumerate(request.terms):
             if term.exact:
                 continue
-            found = []
+            found: list[str] = []
             for number, form in enumerate(term.forms):
                 params[f"form{index}_{number}"] = form
                 found.extend(f"strpos(s.{name}, :form{index}_{number}) > 0" for name in FIELD_NAMES)
