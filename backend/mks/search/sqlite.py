@@ -10,6 +10,11 @@ SQLite 3.40 cannot delete a row of a contentless table by rowid alone: the index
 tokens the row held. ``knowledge_search_text`` keeps the normalized text each row was indexed
 from, so a change or a deletion can take the old tokens out.
 
+Each match is joined to its entry for the filters and the tie-break through the covering index
+``ix_knowledge_search_filter`` (id, status, category_id, updated_at): the entry's row holds its
+body before those columns, and reading past it for every match of a common word took 2-3x the
+ranking itself (322 ms against 134 ms for 養生 at 100,000 entries).
+
 Every match is ranked, in two tiers: entries holding every term in their title or tags first
 (a title/tags column filter), then the others (the same query NOT that filter), each by bm25
 with the field weights of FIELDS. The phrase of the whole query is OR-ed into the match: it
@@ -123,7 +128,8 @@ class SqliteSearch(SearchBackend):
         checked = _checked_in_text(request.terms, params)
         conditions.extend(checked)
         source = (
-            "FROM knowledge_tokens JOIN knowledge ON knowledge.id = knowledge_tokens.rowid "
+            "FROM knowledge_tokens JOIN knowledge INDEXED BY ix_knowledge_search_filter "
+            "ON knowledge.id = knowledge_tokens.rowid "
             + ("JOIN knowledge_search_text s ON s.knowledge_id = knowledge.id " if checked else "")
             + "WHERE "
             + " AND ".join(["knowledge_tokens MATCH :match", *conditions])
