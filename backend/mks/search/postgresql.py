@@ -184,7 +184,7 @@ class PostgresSearch(SearchBackend):
 
     def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
         params: dict[str, Any] = {"query": " & ".join(_term_query(term) for term in request.terms)}
-        conditions = ["s.body @@ CAST(:query AS tsquery)", *request.filters.sql_conditions(params)]
+        conditions = request.filters.sql_conditions(params)
         for index, term in enumerate(request.terms):
             if term.exact:
                 continue
@@ -194,8 +194,10 @@ class PostgresSearch(SearchBackend):
                 found.extend(f"strpos(s.{name}, :form{index}_{number}) > 0" for name in FIELD_NAMES)
             conditions.append("(" + " OR ".join(found) + ")")
         joined = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id"
-        where = " AND ".join(conditions)
+        where = " AND ".join(["TRUE", *conditions])
+        # Every term in the title or tags; the body vector holds those fields too, so that is a match.
         head = "s.head @@ CAST(:query AS tsquery)"
+        body = "s.body @@ CAST(:query AS tsquery)"
 
         def count(condition: str, bound: int) -> int:
             found: int = connection.execute(
@@ -206,7 +208,7 @@ class PostgresSearch(SearchBackend):
 
         end = request.offset + request.limit
         heads = count(head, request.exact_total + 1)
-        total = heads if heads > request.exact_total else count("TRUE", request.exact_total + 1)
+        total = heads if heads > request.exact_total else count(body, request.exact_total + 1)
         frequencies, score = self._score(connection, request.terms, params)
 
         def page(condition: str, limit: int, offset: int, bonus: float) -> list[SearchHit]:
@@ -222,7 +224,7 @@ class PostgresSearch(SearchBackend):
 
         hits = page(head, request.limit, request.offset, HEAD_SCORE) if request.offset < heads else []
         if end > heads and total > heads:
-            hits += page(f"NOT {head}", end - max(request.offset, heads), max(0, request.offset - heads), 0.0)
+            hits += page(f"{body} AND NOT {head}", end - max(request.offset, heads), max(0, request.offset - heads), 0.0)
         return RankedPage(hits, min(total, request.exact_total), total_is_exact=total <= request.exact_total)
 
     def clear(self, connection: Connection) -> None:
