@@ -224,7 +224,9 @@ class PostgresSearch(SearchBackend):
 
         hits = page(head, request.limit, request.offset, HEAD_SCORE) if request.offset < heads else []
         if end > heads and total > heads:
-            hits += page(f"{body} AND NOT {head}", end - max(request.offset, heads), max(0, request.offset - heads), 0.0)
+            hits += page(
+                f"{body} AND NOT {head}", end - max(request.offset, heads), max(0, request.offset - heads), 0.0
+            )
         return RankedPage(hits, min(total, request.exact_total), total_is_exact=total <= request.exact_total)
 
     def clear(self, connection: Connection) -> None:
