@@ -126,7 +126,10 @@ def prepare(settings: Settings) -> None:
 
 
 def _migrate_and_check(settings: Settings, engine: Engine, search: SearchBackend) -> None:
-    """Bring the database to the current schema and check it can search Japanese."""
+    """Check the database can search Japanese, then bring it to the current schema."""
+    # First: migrating a database that cannot hold Japanese text fails on its first Japanese row.
+    with engine.connect() as connection:
+        search.check(connection)
     current = migrate.current_revision(engine)
     head = migrate.head_revision()
     if current is None or (current != head and settings.env is not Environment.PRODUCTION):
@@ -134,8 +137,6 @@ def _migrate_and_check(settings: Settings, engine: Engine, search: SearchBackend
         migrate.upgrade(engine)
     elif current != head:
         raise ConfigError(f"データベースのスキーマが古い版 ({current}) です。`mks db upgrade` を実行してください。")
-    with engine.connect() as connection:
-        search.check(connection)
 
 
 def _seed_and_refuse_unsafe(settings: Settings, database: Database) -> None:

@@ -106,11 +106,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def postgres_database(template: str, ctype: str = "C.UTF-8") -> Iterator[str]:
+def postgres_database(template: str, ctype: str = "C.UTF-8", encoding: str = "UTF8") -> Iterator[str]:
     """A new PostgreSQL database copied from the template, dropped afterwards; yields its URL."""
     name = f"mks_test_{os.getpid()}_{next(_database_numbers)}"
     with _admin_connection() as admin:
-        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template} LC_COLLATE '{ctype}' LC_CTYPE '{ctype}'")
+        admin.execute(
+            f"CREATE DATABASE {name} TEMPLATE {template} ENCODING '{encoding}' LC_COLLATE '{ctype}' LC_CTYPE '{ctype}'"
+        )
     yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     with _admin_connection() as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

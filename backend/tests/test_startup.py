@@ -22,7 +22,7 @@ from mks.demo_corpus import DEMO_ENTRIES
 from mks.models import Knowledge, KnowledgeRevision, User
 from mks.startup import prepare
 
-from .conftest import database_outage, make_settings, postgres_database
+from .conftest import add_admin, database_outage, make_settings, postgres_database
 from .servers import BACKEND, backend_env, free_port
 
 MKS = str(Path(sys.executable).parent / "mks")
@@ -107,11 +107,29 @@ def test_production_refuses_valid_demo_passwords(empty_database_url: str, tmp_pa
     app.extensions["mks_db"].engine.dispose()
 
 
-def test_postgres_with_c_locale_is_refused(postgres_template: str, tmp_path: Path) -> None:
-    """pg_trgm drops every Japanese character under LC_CTYPE=C; the app must say so, not search slowly."""
+def test_postgres_with_c_locale_searches_japanese(postgres_template: str, tmp_path: Path) -> None:
+    """No text search parser sees the bigrams (they are cast, quoted), so LC_CTYPE=C drops none of them."""
+    with postgres_database("template0", ctype="C") as url:
+        settings = make_settings(url, tmp_path)
+        prepare(settings)
+        app = create_app(settings)
+        client = app.test_client()
+        add_admin(url, tmp_path, "admin-pass-1")
+        token = client.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-pass-1"}).json
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        body = {"title": "鉄筋のかぶり厚さ", "summary": "", "content": "", "tags": [], "category": "品質"}
+        created = client.post("/api/v1/knowledge", json=body, headers=headers)
+        assert created.status_code == 201, created.json
+        found = client.get("/api/v1/knowledge/search", query_string={"q": "カブリ 筋"}, headers=headers).json
+        assert [item["id"] for item in found["items"]] == [created.json["id"]]
+        app.extensions["mks_db"].engine.dispose()
+
+
+def test_postgres_without_utf8_is_refused(postgres_template: str, tmp_path: Path) -> None:
+    """A LATIN1 database cannot hold Japanese text: the app must say so before anyone writes."""
     with (
-        postgres_database("template0", ctype="C") as url,
-        pytest.raises(ConfigError, match=r"LC_CTYPE=C\) では pg_trgm が日本語を索引できません"),
+        postgres_database("template0", ctype="C", encoding="LATIN1") as url,
+        pytest.raises(ConfigError, match=r"文字コード \(LATIN1\) では日本語の検索索引を保存できません"),
     ):
         prepare(make_settings(url, tmp_path))
 

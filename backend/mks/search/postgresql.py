@@ -1,21 +1,29 @@
-"""PostgreSQL search: pg_trgm over normalized text, plus a GIN-indexed array of 1-2 character grams.
+"""PostgreSQL search: GIN-indexed tsvectors of character-bigram tokens, ranked by BM25F in SQL.
 
-``knowledge_search`` holds each entry's normalized fields and the distinct unigrams/bigrams of
-its text. A GIN ``gin_trgm_ops`` index over the concatenated fields answers ``LIKE '%term%'``
-for 3+ character terms; a term of 1-2 characters yields no trigram (pg_trgm would fall back to a
-full index scan), so it is answered by the GIN index on ``grams`` with ``@>``. A term matches when
-the entry holds any of its forms. Every match is scored (a field-weight score with a bonus for
-holding every term in the head fields; no IDF or phrase yet: the BM25 ranking of issue 15 is the
-SQLite backend's so far).
+``knowledge_search`` holds each entry's normalized fields and two tsvectors of their tokens
+(text.index_tokens): ``head`` (title, tags) and ``body`` (every field, weighted A-D in FIELDS
+order), each with a GIN index. The tsvectors and the queries are cast from their text form with
+every lexeme quoted, never passed through a text search parser: no configuration, dictionary or
+locale (LC_CTYPE=C drops nothing) can split or alter a bigram, and user text is only ever a bound
+value. Positions run on across the fields with a gap between them, so a word is the phrase of its
+bigrams (``'かぶ' <-> 'ぶり' <-> 'り厚'``) inside one field, and one character is a prefix (``'杭':*``).
 
-pg_trgm only keeps characters the database's LC_CTYPE calls alphanumeric: under the ``C``
-locale every Japanese character is dropped and the index silently degrades to a full scan.
-``check`` refuses such a database.
+Every match is ranked, in two tiers as on SQLite: entries holding every term in their title or
+tags (``head @@ query``) first, then the others. Within a tier the score is BM25F: per term, each
+field's occurrences of its forms (counted in the normalized text), weighted by FIELDS and divided
+by the field's length relative to its average, saturated with k1, times the term's IDF. The
+words written together as one phrase count as one more term, weighing as much as all of them
+(its IDF under independence), so the phrase outranks the words scattered.
+
+IDF needs each term's document frequency: counted through the GIN index, up to DF_CAP; more
+frequent words all weigh as common ones. The average field lengths (octet_length reads a TOAST
+header, never the text) are cached per backend for AVERAGES_SECONDS.
 """
 
 from __future__ import annotations
 
-import re
+import math
+import time
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -33,106 +41,203 @@ from .base import (
     SearchHit,
     SearchRequest,
 )
-from .text import Term, escape_like
+from .text import Phrase, Term, index_tokens
 
-# Spelled as the migration spells the index ix_knowledge_search_trgm (history, in its own field order):
-# PostgreSQL answers LIKE through that index only for this very expression.
-DOCUMENT = "(s.title || ' ' || s.summary || ' ' || s.tags || ' ' || s.content)"
-UPSERT = ", ".join(f"{name} = excluded.{name}" for name in (*FIELD_NAMES, "grams"))
-
-
-def _grams(text: str) -> list[str]:
-    """The distinct unigrams and bigrams of the word-character runs of normalized text."""
-    found: dict[str, None] = {}
-    for run in re.findall(r"[^\W_]+", text):
-        for index, char in enumerate(run):
-            found[char] = None
-            if index + 1 < len(run):
-                found[run[index : index + 2]] = None
-    return list(found)
+# tsvector positions stop at 16383 (later ones are stored as 16383, so no phrase starts there).
+MAX_POSITION = 16_383
+WEIGHT_LABELS = "ABCD"  # tsvector weight labels, in FIELDS order
+UPSERT = ", ".join(f"{name} = excluded.{name}" for name in (*FIELD_NAMES, "head", "body"))
+# BM25's term-frequency saturation and length normalization.
+K1 = 1.2
+B = 0.75
+# Document frequencies are counted up to this many entries: beyond, a word is simply common.
+DF_CAP = 1_000
+AVERAGES_SECONDS = 300.0
+# Added to the score of the entries holding every term in their title or tags, which rank first.
+HEAD_SCORE = 1_000.0
 
 
-def _holds(form: str, params: dict[str, Any], key: str) -> str:
-    """SQL true when the row aliased ``s`` holds the form, through an index where one can answer it."""
-    params[key] = form
-    if len(form) >= 3:
-        params[f"{key}_like"] = escape_like(form)
-        return f"{DOCUMENT} LIKE :{key}_like ESCAPE '\\'"
-    if form.isalnum():
-        params[f"{key}_grams"] = [form]
-        return f"s.grams @> CAST(:{key}_grams AS text[])"
-    return "(" + " OR ".join(f"strpos(s.{name}, :{key}) > 0" for name in FIELD_NAMES) + ")"
+def _lexeme(token: str) -> str:
+    # A quoted tsvector/tsquery lexeme: quotes doubled, backslashes escaped.
+    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _score(terms: list[Term], params: dict[str, Any]) -> str:
-    """SQL for the relevance of the row aliased ``s``: per term, 1 plus the weight of each field holding a form.
+def tsvector(normalized: dict[str, str], fields: tuple[str, ...]) -> str:
+    """The tsvector, as text, of the tokens of the named normalized fields, labelled by their FIELDS weight."""
+    positions: dict[str, list[str]] = {}
+    position = 1
+    for name in fields:
+        label = WEIGHT_LABELS[FIELD_NAMES.index(name)]
+        for token in index_tokens(normalized[name]):
+            positions.setdefault(token, []).append(f"{min(position, MAX_POSITION)}{label}")
+            position += 1
+        position += 1  # no phrase spans two fields
+    return " ".join(f"{_lexeme(token)}:{','.join(found)}" for token, found in positions.items())
 
-    An entry holding every term in its head fields gets a bonus above any other entry's score.
-    """
-    scores = []
-    head = []
-    for index, term in enumerate(terms):
-        for field in FIELDS:
-            found = " OR ".join(f"strpos(s.{field.name}, :t{index}_{number}) > 0" for number in range(len(term.forms)))
-            scores.append(f"CASE WHEN {found} THEN {field.weight} ELSE 0 END")
-        head.append(
-            "("
-            + " OR ".join(
-                f"strpos(s.{name}, :t{index}_{number}) > 0" for name in HEAD_FIELDS for number in range(len(term.forms))
-            )
-            + ")"
+
+def _tsquery(phrase: Phrase) -> str:
+    lexemes = [_lexeme(token) for token in phrase.tokens]
+    if phrase.prefix:
+        lexemes[-1] += ":*"
+    return "(" + " <-> ".join(lexemes) + ")"
+
+
+def _term_query(term: Term) -> str:
+    return "(" + " | ".join(_tsquery(phrase) for phrase in term.phrases()) + ")"
+
+
+def _whole_query(terms: list[Term]) -> list[str]:
+    """The query's words as one phrase, written together and apart (鉄筋かぶり厚さ, 鉄筋 かぶり厚さ)."""
+    if len(terms) < 2:
+        return []
+    words = [term.text for term in terms]
+    return ["".join(words), " ".join(words)]
+
+
+def _frequency(forms: list[str]) -> str:
+    """SQL for BM25F's weighted, length-normalized frequency of the forms (bound parameters) in the row ``s``."""
+    parts = []
+    for field in FIELDS:
+        found = " + ".join(
+            f"(octet_length(s.{field.name}) - octet_length(replace(s.{field.name}, :{form}, ''))) "
+            f"/ octet_length(:{form})"
+            for form in forms
         )
-    ceiling = len(terms) * sum(field.weight for field in FIELDS)
-    return f"({' + '.join(scores)}) + CASE WHEN {' AND '.join(head)} THEN {ceiling} ELSE 0 END"
+        normalized = f"({1 - B} + {B} * octet_length(s.{field.name}) / :average_{field.name})"
+        parts.append(f"{field.weight} * ({found}) / {normalized}")
+    return " + ".join(parts)
 
 
 class PostgresSearch(SearchBackend):
-    """Search backed by pg_trgm and a GIN array index."""
+    """Search backed by tsvector GIN indexes."""
+
+    def __init__(self) -> None:
+        self._averages: tuple[float, dict[str, float]] | None = None
 
     def index(self, connection: Connection, document: IndexedDocument) -> None:
         row = document.normalized()
         connection.execute(
             text(
-                f"INSERT INTO knowledge_search (knowledge_id, {FIELD_COLUMNS}, grams) "
-                f"VALUES (:id, {FIELD_PARAMS}, :grams) "
+                f"INSERT INTO knowledge_search (knowledge_id, {FIELD_COLUMNS}, head, body) "
+                f"VALUES (:id, {FIELD_PARAMS}, CAST(:head AS tsvector), CAST(:body AS tsvector)) "
                 f"ON CONFLICT (knowledge_id) DO UPDATE SET {UPSERT}"
             ),
-            {"id": document.knowledge_id, **row, "grams": _grams(" ".join(row.values()))},
+            {
+                "id": document.knowledge_id,
+                **row,
+                "head": tsvector(row, HEAD_FIELDS),
+                "body": tsvector(row, FIELD_NAMES),
+            },
         )
 
     def remove(self, connection: Connection, knowledge_id: int) -> None:
         connection.execute(text("DELETE FROM knowledge_search WHERE knowledge_id = :id"), {"id": knowledge_id})
 
+    def _average_lengths(self, connection: Connection) -> dict[str, float]:
+        now = time.monotonic()
+        if self._averages is None or now - self._averages[0] > AVERAGES_SECONDS:
+            columns = ", ".join(f"coalesce(avg(octet_length({name})), 0) AS {name}" for name in FIELD_NAMES)
+            found = connection.execute(text(f"SELECT {columns} FROM knowledge_search")).mappings().one()
+            self._averages = (now, {name: max(float(found[name]), 1.0) for name in FIELD_NAMES})
+        return self._averages[1]
+
+    def _idf(self, connection: Connection, queries: list[str]) -> list[float]:
+        """Each query's IDF over the whole index, its document frequency counted up to DF_CAP."""
+        counts = ", ".join(
+            f"(SELECT count(*) FROM (SELECT FROM knowledge_search WHERE body @@ CAST(:q{index} AS tsquery) "
+            f"LIMIT {DF_CAP}) AS found)"
+            for index in range(len(queries))
+        )
+        row = connection.execute(
+            text(
+                "SELECT CASE WHEN c.reltuples >= 10000 THEN c.reltuples::bigint "
+                f"ELSE (SELECT count(*) FROM knowledge_search) END, {counts} "
+                "FROM pg_class c WHERE c.oid = 'knowledge_search'::regclass"
+            ),
+            {f"q{index}": query for index, query in enumerate(queries)},
+        ).one()
+        documents = max(int(row[0]), 1)
+        return [math.log(1 + (documents - found + 0.5) / (found + 0.5)) for found in row[1:]]
+
+    def _score(self, connection: Connection, terms: list[Term], params: dict[str, Any]) -> tuple[str, str]:
+        """SQL for the BM25F score of the row ``s``: the frequencies (a LATERAL select list), then the score.
+
+        Binds the forms counted and the average field lengths into params.
+        """
+        idf = self._idf(connection, [_term_query(term) for term in terms])
+        for name, average in self._average_lengths(connection).items():
+            params[f"average_{name}"] = average
+        weighted = [(weight, list(term.forms)) for weight, term in zip(idf, terms, strict=True)]
+        phrases = _whole_query(terms)
+        if phrases:
+            weighted.append((sum(idf), phrases))
+        frequencies = []
+        scores = []
+        for index, (weight, forms) in enumerate(weighted):
+            names = []
+            for number, form in enumerate(forms):
+                params[f"w{index}_{number}"] = form
+                names.append(f"w{index}_{number}")
+            frequencies.append(f"{_frequency(names)} AS f{index}")
+            scores.append(f"{weight} * {K1 + 1} * f.f{index} / ({K1} + f.f{index})")
+        return ", ".join(frequencies), " + ".join(scores)
+
     def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
-        params: dict[str, Any] = {"offset": request.offset, "limit": request.limit, "bound": request.exact_total + 1}
+        params: dict[str, Any] = {"query": " & ".join(_term_query(term) for term in request.terms)}
         conditions = request.filters.sql_conditions(params)
         for index, term in enumerate(request.terms):
-            forms = [_holds(form, params, f"t{index}_{number}") for number, form in enumerate(term.forms)]
-            conditions.append("(" + " OR ".join(forms) + ")")
-        where = " AND ".join(conditions)
-        source = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id"
-        total: int = connection.execute(
-            text(f"SELECT count(*) FROM (SELECT 1 {source} WHERE {where} LIMIT :bound) AS found"), params
-        ).scalar_one()
-        rows = connection.execute(
-            text(
-                f"SELECT s.knowledge_id AS id, {_score(request.terms, params)} AS score {source} WHERE {where} "
-                "ORDER BY score DESC, knowledge.updated_at DESC, s.knowledge_id DESC LIMIT :limit OFFSET :offset"
-            ),
-            params,
-        ).all()
-        hits = [SearchHit(row.id, round(float(row.score), 6)) for row in rows]
+            if term.exact:
+                continue
+            found: list[str] = []
+            for number, form in enumerate(term.forms):
+                params[f"form{index}_{number}"] = form
+                found.extend(f"strpos(s.{name}, :form{index}_{number}) > 0" for name in FIELD_NAMES)
+            conditions.append("(" + " OR ".join(found) + ")")
+        joined = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id"
+        where = " AND ".join(["TRUE", *conditions])
+        # Every term in the title or tags; the body vector holds those fields too, so that is a match.
+        head = "s.head @@ CAST(:query AS tsquery)"
+        body = "s.body @@ CAST(:query AS tsquery)"
+
+        def count(condition: str, bound: int) -> int:
+            found: int = connection.execute(
+                text(f"SELECT count(*) FROM (SELECT {joined} WHERE {where} AND {condition} LIMIT :bound) AS found"),
+                {**params, "bound": bound},
+            ).scalar_one()
+            return found
+
+        end = request.offset + request.limit
+        heads = count(head, request.exact_total + 1)
+        total = heads if heads > request.exact_total else count(body, request.exact_total + 1)
+        frequencies, score = self._score(connection, request.terms, params)
+
+        def page(condition: str, limit: int, offset: int, bonus: float) -> list[SearchHit]:
+            rows = connection.execute(
+                text(
+                    f"SELECT s.knowledge_id AS id, {score} AS score {joined} "
+                    f"CROSS JOIN LATERAL (SELECT {frequencies}) AS f WHERE {where} AND {condition} "
+                    "ORDER BY score DESC, knowledge.updated_at DESC, s.knowledge_id DESC LIMIT :limit OFFSET :offset"
+                ),
+                {**params, "limit": limit, "offset": offset},
+            ).all()
+            return [SearchHit(row.id, round(bonus + float(row.score), 6)) for row in rows]
+
+        hits = page(head, request.limit, request.offset, HEAD_SCORE) if request.offset < heads else []
+        if end > heads and total > heads:
+            hits += page(
+                f"{body} AND NOT {head}", end - max(request.offset, heads), max(0, request.offset - heads), 0.0
+            )
         return RankedPage(hits, min(total, request.exact_total), total_is_exact=total <= request.exact_total)
 
     def clear(self, connection: Connection) -> None:
         connection.execute(text("DELETE FROM knowledge_search"))
 
     def check(self, connection: Connection) -> None:
-        trigrams: int | None = connection.execute(text("SELECT cardinality(show_trgm('養生温度'))")).scalar_one()
-        if not trigrams:
-            ctype: str = connection.execute(text("SHOW lc_ctype")).scalar_one()
+        """The database must hold Japanese text: its encoding decides that, not its locale (see above)."""
+        encoding: str = connection.execute(text("SHOW server_encoding")).scalar_one()
+        if encoding != "UTF8":
             raise ConfigError(
-                f"このデータベースのロケール (LC_CTYPE={ctype}) では pg_trgm が日本語を索引できません。"
-                " LC_CTYPE を C.UTF-8 または ja_JP.UTF-8 にしたデータベースを作成してください。"
+                f"このデータベースの文字コード ({encoding}) では日本語の検索索引を保存できません。"
+                " ENCODING 'UTF8' のデータベースを作成してください。"
                 " 例: CREATE DATABASE mks TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8';"
             )
