@@ -19,7 +19,7 @@ def sqlite_url(path: Path) -> str:
 
 @contextmanager
 def fresh_postgres(admin_url: str, name: str) -> Iterator[str]:
-    """A new, empty database (UTF-8, C.UTF-8 locale, as pg_trgm needs for Japanese) on the server of admin_url."""
+    """A new, empty database (UTF-8, as Japanese search needs; C.UTF-8 locale) on the server of admin_url."""
     url = make_url(admin_url)
     with psycopg.connect(
         host=url.host, port=url.port or 5432, user=url.username, dbname=url.database, autocommit=True

@@ -1,6 +1,6 @@
 """Full-text search over knowledge, answered by the database's own indexes.
 
-One backend per dialect (SQLite FTS5, PostgreSQL pg_trgm) over the tokens of text.py. The index
+One backend per dialect (SQLite FTS5, PostgreSQL tsvector GIN) over the tokens of text.py. The index
 is kept in step with the knowledge table by session events, inside the same transaction as the
 change (see sync.py).
 """
