@@ -105,6 +105,24 @@ class SearchRequest:
     exact_total: int
 
 
+def checked_in_text(terms: list[Term], params: dict[str, Any], *, find: str) -> list[str]:
+    """SQL conditions on the normalized text ``s`` for the terms with punctuation, which the index only narrows.
+
+    A form is bound as ``:form<term>_<form>``; ``find`` is the dialect's substring-position function
+    (instr, strpos), which matches literally, unlike LIKE.
+    """
+    conditions = []
+    for index, term in enumerate(terms):
+        if term.exact:
+            continue
+        found: list[str] = []
+        for number, form in enumerate(term.forms):
+            params[f"form{index}_{number}"] = form
+            found.extend(f"{find}(s.{name}, :form{index}_{number}) > 0" for name in FIELD_NAMES)
+        conditions.append("(" + " OR ".join(found) + ")")
+    return conditions
+
+
 class SearchBackend(ABC):
     """Indexes knowledge text and answers ranked, all-terms-must-match queries."""
 

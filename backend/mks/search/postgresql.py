@@ -40,6 +40,7 @@ from .base import (
     SearchBackend,
     SearchHit,
     SearchRequest,
+    checked_in_text,
 )
 from .text import Phrase, Term, index_tokens
 
@@ -185,14 +186,7 @@ class PostgresSearch(SearchBackend):
     def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
         params: dict[str, Any] = {"query": " & ".join(_term_query(term) for term in request.terms)}
         conditions = request.filters.sql_conditions(params)
-        for index, term in enumerate(request.terms):
-            if term.exact:
-                continue
-            found: list[str] = []
-            for number, form in enumerate(term.forms):
-                params[f"form{index}_{number}"] = form
-                found.extend(f"strpos(s.{name}, :form{index}_{number}) > 0" for name in FIELD_NAMES)
-            conditions.append("(" + " OR ".join(found) + ")")
+        conditions.extend(checked_in_text(request.terms, params, find="strpos"))
         joined = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id"
         where = " AND ".join(["TRUE", *conditions])
         # Every term in the title or tags; the body vector holds those fields too, so that is a match.

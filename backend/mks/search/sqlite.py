@@ -30,7 +30,6 @@ from sqlalchemy import Connection, text
 
 from .base import (
     FIELD_COLUMNS,
-    FIELD_NAMES,
     FIELD_PARAMS,
     FIELDS,
     HEAD_FIELDS,
@@ -39,6 +38,7 @@ from .base import (
     SearchBackend,
     SearchHit,
     SearchRequest,
+    checked_in_text,
 )
 from .text import Phrase, Term, index_tokens, phrase_of
 
@@ -68,20 +68,6 @@ def _whole_query(terms: list[Term]) -> list[str]:
     words = [term.text for term in terms]
     phrases = {phrase_of(joiner.join(words)) for joiner in ("", " ")}
     return [_fts(phrase) for phrase in phrases if phrase is not None]
-
-
-def _checked_in_text(terms: list[Term], params: dict[str, Any]) -> list[str]:
-    """SQL conditions on the indexed text ``s`` for the terms with punctuation, which the index only narrows."""
-    conditions = []
-    for index, term in enumerate(terms):
-        if term.exact:
-            continue
-        found: list[str] = []
-        for number, form in enumerate(term.forms):
-            params[f"form{index}_{number}"] = form
-            found.extend(f"instr(s.{name}, :form{index}_{number}) > 0" for name in FIELD_NAMES)
-        conditions.append("(" + " OR ".join(found) + ")")
-    return conditions
 
 
 class SqliteSearch(SearchBackend):
@@ -125,7 +111,7 @@ class SqliteSearch(SearchBackend):
         ranked = " OR ".join([f"({every})", *_whole_query(request.terms)])
         params: dict[str, Any] = {}
         conditions = request.filters.sql_conditions(params)
-        checked = _checked_in_text(request.terms, params)
+        checked = checked_in_text(request.terms, params, find="instr")
         conditions.extend(checked)
         source = (
             "FROM knowledge_tokens JOIN knowledge INDEXED BY ix_knowledge_search_filter "

@@ -7,7 +7,7 @@ is re-indexed.
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-05
+Create Date: 2026-12-01
 """
 
 import unicodedata

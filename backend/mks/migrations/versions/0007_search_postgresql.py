@@ -8,7 +8,7 @@ dropping it may need rights the application's role lacks. SQLite: nothing to do 
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-05
+Create Date: 2026-12-01
 """
 
 import re
