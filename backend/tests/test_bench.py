@@ -63,8 +63,8 @@ def test_revision_comparison_reports_both_revisions() -> None:
         benchmark: _bench("bench.revisions", "HEAD", "--benchmark", benchmark, "--smoke")
         for benchmark in ("search", "throughput")
     }
-    # 2 databases x 9 queries; both revisions' p50 and p95 for each.
-    assert len(tables["search"]) == 2 * 9
+    # 2 databases x every query; both revisions' p50 and p95 for each.
+    assert len(tables["search"]) == 2 * len(QUERIES)
     assert all(cell.endswith(" ms") for row in tables["search"] for cell in row[2:])
     assert [row[0] for row in tables["throughput"]] == [
         "/health req/s",
