@@ -33,6 +33,8 @@ FIELD_COLUMNS = ", ".join(FIELD_NAMES)
 FIELD_PARAMS = ", ".join(f":{name}" for name in FIELD_NAMES)
 # The fields an entry that answers a query by its subject holds every query word in.
 HEAD_FIELDS = ("title", "tags")
+# Added to the score of the entries holding every term in their HEAD_FIELDS, which rank first.
+HEAD_SCORE = 1_000.0
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from .base import (
     FIELD_PARAMS,
     FIELDS,
     HEAD_FIELDS,
+    HEAD_SCORE,
     IndexedDocument,
     RankedPage,
     SearchBackend,
@@ -42,7 +43,7 @@ from .base import (
     SearchRequest,
     checked_in_text,
 )
-from .text import Phrase, Term, index_tokens
+from .text import Phrase, Term, index_tokens, whole_query
 
 # tsvector positions stop at 16383 (later ones are stored as 16383, so no phrase starts there).
 MAX_POSITION = 16_383
@@ -54,8 +55,6 @@ B = 0.75
 # Document frequencies are counted up to this many entries: beyond, a word is simply common.
 DF_CAP = 1_000
 AVERAGES_SECONDS = 300.0
-# Added to the score of the entries holding every term in their title or tags, which rank first.
-HEAD_SCORE = 1_000.0
 
 
 def _lexeme(token: str) -> str:
@@ -85,14 +84,6 @@ def _tsquery(phrase: Phrase) -> str:
 
 def _term_query(term: Term) -> str:
     return "(" + " | ".join(_tsquery(phrase) for phrase in term.phrases()) + ")"
-
-
-def _whole_query(terms: list[Term]) -> list[str]:
-    """The query's words as one phrase, written together and apart (鉄筋かぶり厚さ, 鉄筋 かぶり厚さ)."""
-    if len(terms) < 2:
-        return []
-    words = [term.text for term in terms]
-    return ["".join(words), " ".join(words)]
 
 
 def _frequency(forms: list[str]) -> str:
@@ -169,7 +160,7 @@ class PostgresSearch(SearchBackend):
         for name, average in self._average_lengths(connection).items():
             params[f"average_{name}"] = average
         weighted = [(weight, list(term.forms)) for weight, term in zip(idf, terms, strict=True)]
-        phrases = _whole_query(terms)
+        phrases = whole_query(terms)
         if phrases:
             weighted.append((sum(idf), phrases))
         frequencies = []

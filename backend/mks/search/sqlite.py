@@ -33,6 +33,7 @@ from .base import (
     FIELD_PARAMS,
     FIELDS,
     HEAD_FIELDS,
+    HEAD_SCORE,
     IndexedDocument,
     RankedPage,
     SearchBackend,
@@ -40,11 +41,9 @@ from .base import (
     SearchRequest,
     checked_in_text,
 )
-from .text import Phrase, Term, index_tokens, phrase_of
+from .text import Phrase, Term, index_tokens, phrase_of, whole_query
 
 WEIGHTS = ", ".join(str(field.weight) for field in FIELDS)
-# Added to the score of the entries holding every term in their title or tags, which rank first.
-HEAD_SCORE = 1_000.0
 
 
 def tokens_row(normalized: dict[str, str]) -> dict[str, str]:
@@ -62,11 +61,8 @@ def _all_terms(terms: list[Term]) -> str:
 
 
 def _whole_query(terms: list[Term]) -> list[str]:
-    """The query's words as one phrase, written together and apart (鉄筋かぶり厚さ, 鉄筋 かぶり厚さ)."""
-    if len(terms) < 2:
-        return []
-    words = [term.text for term in terms]
-    phrases = {phrase_of(joiner.join(words)) for joiner in ("", " ")}
+    """The FTS5 phrases of the query's words as one phrase (text.whole_query)."""
+    phrases = {phrase_of(words) for words in whole_query(terms)}
     return [_fts(phrase) for phrase in phrases if phrase is not None]
 
 

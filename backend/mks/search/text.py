@@ -94,6 +94,14 @@ class Term:
         return all(phrase.exact for phrase in self.phrases())
 
 
+def whole_query(terms: list[Term]) -> list[str]:
+    """The query's words as one phrase, written together and apart (鉄筋かぶり厚さ, 鉄筋 かぶり厚さ); [] for one."""
+    if len(terms) < 2:
+        return []
+    words = [term.text for term in terms]
+    return ["".join(words), " ".join(words)]
+
+
 # Given normalized query words, the synonyms of those that have any (normalized or not).
 FormsOf = Callable[[list[str]], dict[str, tuple[str, ...]]]
 
