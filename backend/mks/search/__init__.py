@@ -7,7 +7,8 @@ change (see sync.py).
 
 from __future__ import annotations
 
-from .base import FIELDS, IndexedDocument, RankedPage, SearchBackend, SearchFilters, SearchHit, SearchRequest
+from .backend import SearchBackend
+from .base import FIELDS, IndexedDocument, RankedPage, SearchFilters, SearchHit, SearchRequest
 from .postgresql import PostgresSearch
 from .sqlite import SqliteSearch
 

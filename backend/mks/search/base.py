@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy import Connection
 
 from .text import Term, normalize
 
@@ -35,6 +32,9 @@ FIELD_PARAMS = ", ".join(f":{name}" for name in FIELD_NAMES)
 HEAD_FIELDS = ("title", "tags")
 # Added to the score of the entries holding every term in their HEAD_FIELDS, which rank first.
 HEAD_SCORE = 1_000.0
+# BM25's term-frequency saturation and length normalization.
+K1 = 1.2
+B = 0.75
 
 
 @dataclass(frozen=True)
@@ -123,33 +123,3 @@ def checked_in_text(terms: list[Term], params: dict[str, Any], *, find: str) -> 
             found.extend(f"{find}(s.{name}, :form{index}_{number}) > 0" for name in FIELD_NAMES)
         conditions.append("(" + " OR ".join(found) + ")")
     return conditions
-
-
-class SearchBackend(ABC):
-    """Indexes knowledge text and answers ranked, all-terms-must-match queries."""
-
-    @abstractmethod
-    def index(self, connection: Connection, document: IndexedDocument) -> None:
-        """Insert or replace the entry's document in the index."""
-
-    @abstractmethod
-    def remove(self, connection: Connection, knowledge_id: int) -> None:
-        """Remove the entry from the index."""
-
-    @abstractmethod
-    def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
-        """Entries holding any form of every term, over all matches: the page asked for, best first.
-
-        Ranking is of the BM25 family (term-frequency saturation, rarer words weigh more, shorter
-        fields weigh more, fields weighted by FIELDS). An entry holding every term in its HEAD_FIELDS
-        ranks above every entry that does not; the terms as one phrase rank above them scattered;
-        equal scores go to the newer entry. ``total`` is exact up to ``request.exact_total``.
-        """
-
-    @abstractmethod
-    def clear(self, connection: Connection) -> None:
-        """Empty the index, before it is rebuilt from every entry."""
-
-    @abstractmethod
-    def check(self, connection: Connection) -> None:
-        """Raise ConfigError when the database cannot serve Japanese search correctly."""

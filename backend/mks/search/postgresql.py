@@ -24,34 +24,36 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from ..config import ConfigError
+from .backend import SearchBackend
 from .base import (
     FIELD_COLUMNS,
     FIELD_NAMES,
     FIELD_PARAMS,
     FIELDS,
     HEAD_FIELDS,
-    HEAD_SCORE,
-    IndexedDocument,
-    RankedPage,
-    SearchBackend,
+    K1,
+    B,
     SearchHit,
     SearchRequest,
     checked_in_text,
 )
+from .heads import HeadRow
 from .text import Phrase, Term, index_tokens, whole_query
 
 # tsvector positions stop at 16383 (later ones are stored as 16383, so no phrase starts there).
 MAX_POSITION = 16_383
 WEIGHT_LABELS = "ABCD"  # tsvector weight labels, in FIELDS order
 UPSERT = ", ".join(f"{name} = excluded.{name}" for name in (*FIELD_NAMES, "head", "body"))
-# BM25's term-frequency saturation and length normalization.
-K1 = 1.2
-B = 0.75
+JOINED = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id"
+# Every term in the title or tags; the body vector holds those fields too, so that is a match.
+HEAD = "s.head @@ CAST(:query AS tsquery)"
+BODY = "s.body @@ CAST(:query AS tsquery)"
 # Document frequencies are counted up to this many entries: beyond, a word is simply common.
 DF_CAP = 1_000
 AVERAGES_SECONDS = 300.0
@@ -103,11 +105,12 @@ def _frequency(forms: list[str]) -> str:
 class PostgresSearch(SearchBackend):
     """Search backed by tsvector GIN indexes."""
 
+    knowledge_table = "knowledge"
+
     def __init__(self) -> None:
         self._averages: tuple[float, dict[str, float]] | None = None
 
-    def index(self, connection: Connection, document: IndexedDocument) -> None:
-        row = document.normalized()
+    def index_text(self, connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
         connection.execute(
             text(
                 f"INSERT INTO knowledge_search (knowledge_id, {FIELD_COLUMNS}, head, body) "
@@ -115,14 +118,14 @@ class PostgresSearch(SearchBackend):
                 f"ON CONFLICT (knowledge_id) DO UPDATE SET {UPSERT}"
             ),
             {
-                "id": document.knowledge_id,
-                **row,
-                "head": tsvector(row, HEAD_FIELDS),
-                "body": tsvector(row, FIELD_NAMES),
+                "id": knowledge_id,
+                **normalized,
+                "head": tsvector(normalized, HEAD_FIELDS),
+                "body": tsvector(normalized, FIELD_NAMES),
             },
         )
 
-    def remove(self, connection: Connection, knowledge_id: int) -> None:
+    def remove_text(self, connection: Connection, knowledge_id: int) -> None:
         connection.execute(text("DELETE FROM knowledge_search WHERE knowledge_id = :id"), {"id": knowledge_id})
 
     def _average_lengths(self, connection: Connection) -> dict[str, float]:
@@ -174,47 +177,49 @@ class PostgresSearch(SearchBackend):
             scores.append(f"{weight} * {K1 + 1} * f.f{index} / ({K1} + f.f{index})")
         return ", ".join(frequencies), " + ".join(scores)
 
-    def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
-        params: dict[str, Any] = {"query": " & ".join(_term_query(term) for term in request.terms)}
+    def _where(self, request: SearchRequest, params: dict[str, Any], match: str) -> str:
+        """The WHERE of the rows of ``match`` passing the filters, binding into params (``:query``: the tsquery)."""
+        params["query"] = " & ".join(_term_query(term) for term in request.terms)
         conditions = request.filters.sql_conditions(params)
         conditions.extend(checked_in_text(request.terms, params, find="strpos"))
-        joined = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id"
-        where = " AND ".join(["TRUE", *conditions])
-        # Every term in the title or tags; the body vector holds those fields too, so that is a match.
-        head = "s.head @@ CAST(:query AS tsquery)"
-        body = "s.body @@ CAST(:query AS tsquery)"
+        return "WHERE " + " AND ".join([match, *conditions])
 
-        def count(condition: str, bound: int) -> int:
-            found: int = connection.execute(
-                text(f"SELECT count(*) FROM (SELECT {joined} WHERE {where} AND {condition} LIMIT :bound) AS found"),
-                {**params, "bound": bound},
-            ).scalar_one()
-            return found
+    def count(self, connection: Connection, request: SearchRequest, *, head: bool, bound: int) -> int:
+        params: dict[str, Any] = {"bound": bound}
+        source = f"{JOINED} {self._where(request, params, HEAD if head else BODY)}"
+        found: int = connection.execute(
+            text(f"SELECT count(*) FROM (SELECT {source} LIMIT :bound) AS found"), params
+        ).scalar_one()
+        return found
 
-        end = request.offset + request.limit
-        heads = count(head, request.exact_total + 1)
-        total = heads if heads > request.exact_total else count(body, request.exact_total + 1)
+    def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[HeadRow]:
+        params: dict[str, Any] = {}
+        if ids is None:
+            source = f"{JOINED} {self._where(request, params, HEAD)}"
+        else:
+            conditions = request.filters.sql_conditions(params)
+            source = f"{JOINED} WHERE {' AND '.join(['s.knowledge_id = ANY(:ids)', *conditions])}"
+            params["ids"] = ids
+        rows = connection.execute(
+            text(f"SELECT s.knowledge_id, s.title, s.tags, knowledge.updated_at {source}"), params
+        )
+        return [HeadRow(row.knowledge_id, row.title, row.tags, row.updated_at) for row in rows]
+
+    def body_page(self, connection: Connection, request: SearchRequest, *, limit: int, offset: int) -> list[SearchHit]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        where = self._where(request, params, f"{BODY} AND NOT {HEAD}")
         frequencies, score = self._score(connection, request.terms, params)
+        rows = connection.execute(
+            text(
+                f"SELECT s.knowledge_id AS id, {score} AS score {JOINED} "
+                f"CROSS JOIN LATERAL (SELECT {frequencies}) AS f {where} "
+                "ORDER BY score DESC, knowledge.updated_at DESC, s.knowledge_id DESC LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        ).all()
+        return [SearchHit(row.id, round(float(row.score), 6)) for row in rows]
 
-        def page(condition: str, limit: int, offset: int, bonus: float) -> list[SearchHit]:
-            rows = connection.execute(
-                text(
-                    f"SELECT s.knowledge_id AS id, {score} AS score {joined} "
-                    f"CROSS JOIN LATERAL (SELECT {frequencies}) AS f WHERE {where} AND {condition} "
-                    "ORDER BY score DESC, knowledge.updated_at DESC, s.knowledge_id DESC LIMIT :limit OFFSET :offset"
-                ),
-                {**params, "limit": limit, "offset": offset},
-            ).all()
-            return [SearchHit(row.id, round(bonus + float(row.score), 6)) for row in rows]
-
-        hits = page(head, request.limit, request.offset, HEAD_SCORE) if request.offset < heads else []
-        if end > heads and total > heads:
-            hits += page(
-                f"{body} AND NOT {head}", end - max(request.offset, heads), max(0, request.offset - heads), 0.0
-            )
-        return RankedPage(hits, min(total, request.exact_total), total_is_exact=total <= request.exact_total)
-
-    def clear(self, connection: Connection) -> None:
+    def clear_text(self, connection: Connection) -> None:
         connection.execute(text("DELETE FROM knowledge_search"))
 
     def check(self, connection: Connection) -> None:

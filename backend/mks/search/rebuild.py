@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 
 from sqlalchemy import Connection, text
 
-from .base import IndexedDocument, SearchBackend
+from .backend import SearchBackend
+from .base import IndexedDocument
 
 BATCH = 1_000
 

@@ -24,23 +24,14 @@ to the entries holding it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
-from .base import (
-    FIELD_COLUMNS,
-    FIELD_PARAMS,
-    FIELDS,
-    HEAD_FIELDS,
-    HEAD_SCORE,
-    IndexedDocument,
-    RankedPage,
-    SearchBackend,
-    SearchHit,
-    SearchRequest,
-    checked_in_text,
-)
+from .backend import SearchBackend
+from .base import FIELD_COLUMNS, FIELD_PARAMS, FIELDS, HEAD_FIELDS, SearchHit, SearchRequest, checked_in_text
+from .heads import HeadRow
 from .text import Phrase, Term, index_tokens, phrase_of, whole_query
 
 WEIGHTS = ", ".join(str(field.weight) for field in FIELDS)
@@ -60,6 +51,11 @@ def _all_terms(terms: list[Term]) -> str:
     return " AND ".join("(" + " OR ".join(_fts(phrase) for phrase in term.phrases()) + ")" for term in terms)
 
 
+def _head(match: str) -> str:
+    """The match restricted to the head fields."""
+    return "{" + " ".join(HEAD_FIELDS) + "} : (" + match + ")"
+
+
 def _whole_query(terms: list[Term]) -> list[str]:
     """The FTS5 phrases of the query's words as one phrase (text.whole_query)."""
     phrases = {phrase_of(words) for words in whole_query(terms)}
@@ -69,19 +65,20 @@ def _whole_query(terms: list[Term]) -> list[str]:
 class SqliteSearch(SearchBackend):
     """Search backed by SQLite FTS5."""
 
-    def index(self, connection: Connection, document: IndexedDocument) -> None:
-        self.remove(connection, document.knowledge_id)
-        row = document.normalized()
+    knowledge_table = "knowledge INDEXED BY ix_knowledge_search_filter"
+
+    def index_text(self, connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
+        self.remove_text(connection, knowledge_id)
         connection.execute(
             text(f"INSERT INTO knowledge_search_text(knowledge_id, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
-            {"id": document.knowledge_id, **row},
+            {"id": knowledge_id, **normalized},
         )
         connection.execute(
             text(f"INSERT INTO knowledge_tokens(rowid, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
-            {"id": document.knowledge_id, **tokens_row(row)},
+            {"id": knowledge_id, **tokens_row(normalized)},
         )
 
-    def remove(self, connection: Connection, knowledge_id: int) -> None:
+    def remove_text(self, connection: Connection, knowledge_id: int) -> None:
         old = (
             connection.execute(
                 text(f"SELECT {FIELD_COLUMNS} FROM knowledge_search_text WHERE knowledge_id = :id"),
@@ -101,55 +98,63 @@ class SqliteSearch(SearchBackend):
         )
         connection.execute(text("DELETE FROM knowledge_search_text WHERE knowledge_id = :id"), {"id": knowledge_id})
 
-    def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
-        every = _all_terms(request.terms)
-        head = "{" + " ".join(HEAD_FIELDS) + "} : (" + every + ")"
-        ranked = " OR ".join([f"({every})", *_whole_query(request.terms)])
-        params: dict[str, Any] = {}
-        conditions = request.filters.sql_conditions(params)
-        checked = checked_in_text(request.terms, params, find="instr")
-        conditions.extend(checked)
-        source = (
-            "FROM knowledge_tokens JOIN knowledge INDEXED BY ix_knowledge_search_filter "
-            "ON knowledge.id = knowledge_tokens.rowid "
-            + ("JOIN knowledge_search_text s ON s.knowledge_id = knowledge.id " if checked else "")
-            + "WHERE "
-            + " AND ".join(["knowledge_tokens MATCH :match", *conditions])
-        )
-
-        def count(match: str, bound: int) -> int:
-            found: int = connection.execute(
-                text(f"SELECT count(*) FROM (SELECT 1 {source} LIMIT :bound)"),
-                {**params, "match": match, "bound": bound},
-            ).scalar_one()
-            return found
-
-        def page(match: str, limit: int, offset: int, bonus: float) -> list[SearchHit]:
-            rows = connection.execute(
-                text(
-                    f"SELECT knowledge.id AS id, bm25(knowledge_tokens, {WEIGHTS}) AS rank {source} "
-                    "ORDER BY rank, knowledge.updated_at DESC, knowledge.id DESC LIMIT :limit OFFSET :offset"
-                ),
-                {**params, "match": match, "limit": limit, "offset": offset},
-            ).all()
-            return [SearchHit(row.id, round(bonus - float(row.rank), 6)) for row in rows]
-
-        end = request.offset + request.limit
-        total = count(every, request.exact_total + 1)
-        heads = count(head, end)
-        hits = (
-            page(f"{{{' '.join(HEAD_FIELDS)}}} : ({ranked})", request.limit, request.offset, HEAD_SCORE)
-            if request.offset < heads
-            else []
-        )
-        if end > heads and total > heads:
-            body = f"({ranked}) NOT {head}"
-            hits += page(body, end - max(request.offset, heads), max(0, request.offset - heads), 0.0)
-        return RankedPage(hits, min(total, request.exact_total), total_is_exact=total <= request.exact_total)
-
-    def clear(self, connection: Connection) -> None:
+    def clear_text(self, connection: Connection) -> None:
         connection.execute(text("INSERT INTO knowledge_tokens(knowledge_tokens) VALUES ('delete-all')"))
         connection.execute(text("DELETE FROM knowledge_search_text"))
+
+    def _matches(self, request: SearchRequest, match: str, params: dict[str, Any], columns: str = "") -> str:
+        """FROM and WHERE of the rows of ``knowledge_tokens MATCH :match`` passing the filters, binding into params."""
+        conditions = request.filters.sql_conditions(params)
+        checked = checked_in_text(request.terms, params, find="instr")
+        params["match"] = match
+        return (
+            "FROM knowledge_tokens JOIN knowledge INDEXED BY ix_knowledge_search_filter "
+            "ON knowledge.id = knowledge_tokens.rowid "
+            + ("JOIN knowledge_search_text s ON s.knowledge_id = knowledge.id " if checked or columns else "")
+            + "WHERE "
+            + " AND ".join(["knowledge_tokens MATCH :match", *conditions, *checked])
+        )
+
+    def count(self, connection: Connection, request: SearchRequest, *, head: bool, bound: int) -> int:
+        every = _all_terms(request.terms)
+        params: dict[str, Any] = {"bound": bound}
+        source = self._matches(request, _head(every) if head else every, params)
+        found: int = connection.execute(
+            text(f"SELECT count(*) FROM (SELECT 1 {source} LIMIT :bound)"), params
+        ).scalar_one()
+        return found
+
+    def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[HeadRow]:
+        columns = "s.knowledge_id, s.title, s.tags, knowledge.updated_at"
+        params: dict[str, Any] = {}
+        if ids is None:
+            source = self._matches(request, _head(_all_terms(request.terms)), params, columns)
+            rows = connection.execute(text(f"SELECT {columns} {source}"), params)
+        else:
+            conditions = request.filters.sql_conditions(params)
+            rows = connection.execute(
+                text(
+                    f"SELECT {columns} FROM knowledge_search_text s "
+                    "JOIN knowledge INDEXED BY ix_knowledge_search_filter ON knowledge.id = s.knowledge_id "
+                    "WHERE " + " AND ".join(["s.knowledge_id IN :ids", *conditions])
+                ).bindparams(bindparam("ids", expanding=True)),
+                {**params, "ids": ids},
+            )
+        return [HeadRow(row.knowledge_id, row.title, row.tags, row.updated_at) for row in rows]
+
+    def body_page(self, connection: Connection, request: SearchRequest, *, limit: int, offset: int) -> list[SearchHit]:
+        every = _all_terms(request.terms)
+        ranked = " OR ".join([f"({every})", *_whole_query(request.terms)])
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        source = self._matches(request, f"({ranked}) NOT {_head(every)}", params)
+        rows = connection.execute(
+            text(
+                f"SELECT knowledge.id AS id, bm25(knowledge_tokens, {WEIGHTS}) AS rank {source} "
+                "ORDER BY rank, knowledge.updated_at DESC, knowledge.id DESC LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        ).all()
+        return [SearchHit(row.id, round(-float(row.rank), 6)) for row in rows]
 
     def check(self, connection: Connection) -> None:
         """FTS5 ships with every SQLite Python links against here; the migration fails loudly without it."""

@@ -6,7 +6,8 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import Knowledge
-from .base import FIELD_NAMES, IndexedDocument, SearchBackend
+from .backend import SearchBackend
+from .base import FIELD_NAMES, IndexedDocument
 
 
 def _search_fields_changed(entry: Knowledge) -> bool:

@@ -42,8 +42,9 @@ def upgrade() -> None:
     op.execute("CREATE INDEX ix_knowledge_search_filter ON knowledge (id, status, category_id, updated_at)")
     connection = op.get_bind()
     backend = SqliteSearch()
+    # The backend's own tables only: later revisions add and fill the rest (0009: head impacts).
     for document in documents(connection):
-        backend.index(connection, document)
+        backend.index_text(connection, document.knowledge_id, document.normalized())
     op.execute("DROP TABLE knowledge_fts_grams")
     op.execute("DROP TABLE knowledge_fts")
 

@@ -1,0 +1,93 @@
+"""The interface every search backend implements, and the search they share: two tiers of matches."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
+from . import heads
+from .base import HEAD_SCORE, IndexedDocument, RankedPage, SearchHit, SearchRequest
+
+
+class SearchBackend(ABC):
+    """Indexes knowledge text and answers ranked, all-terms-must-match queries.
+
+    A backend keeps its own index of the normalized text; the head tier's impact lists (heads.py)
+    are kept beside it, in plain SQL both databases share.
+    """
+
+    # The knowledge table as the backend joins it for the filters and the update time.
+    knowledge_table: str
+
+    def index(self, connection: Connection, document: IndexedDocument) -> None:
+        """Insert or replace the entry's document in the index."""
+        normalized = document.normalized()
+        self.index_text(connection, document.knowledge_id, normalized)
+        heads.store(connection, document.knowledge_id, normalized)
+
+    def remove(self, connection: Connection, knowledge_id: int) -> None:
+        """Remove the entry from the index."""
+        self.remove_text(connection, knowledge_id)
+        heads.delete(connection, knowledge_id)
+
+    def clear(self, connection: Connection) -> None:
+        """Empty the index, before it is rebuilt from every entry."""
+        self.clear_text(connection)
+        heads.clear(connection)
+
+    def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
+        """Entries holding any form of every term, over all matches: the page asked for, best first.
+
+        Ranking is of the BM25 family (term-frequency saturation, rarer words weigh more, shorter
+        fields weigh more, fields weighted by FIELDS). An entry holding every term in its HEAD_FIELDS
+        ranks above every entry that does not (heads.py ranks those); the terms as one phrase rank
+        above them scattered; equal scores go to the newer entry. ``total`` is exact up to
+        ``request.exact_total``.
+        """
+        end = request.offset + request.limit
+        total = self.count(connection, request, head=False, bound=request.exact_total + 1)
+        tier_size = self.count(connection, request, head=True, bound=max(end, heads.SCORE_ALL) + 1) if total else 0
+        hits = (
+            [
+                SearchHit(ranked.knowledge_id, round(HEAD_SCORE + ranked.score, 6))
+                for ranked in heads.rank_heads(connection, self, request, tier_size)
+            ]
+            if request.offset < tier_size
+            else []
+        )
+        if end > tier_size and total > tier_size:
+            skipped = max(0, request.offset - tier_size)
+            hits += self.body_page(connection, request, limit=end - max(request.offset, tier_size), offset=skipped)
+        return RankedPage(hits, min(total, request.exact_total), total_is_exact=total <= request.exact_total)
+
+    @abstractmethod
+    def index_text(self, connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
+        """Insert or replace the entry's normalized fields in the backend's own index."""
+
+    @abstractmethod
+    def remove_text(self, connection: Connection, knowledge_id: int) -> None:
+        """Remove the entry from the backend's own index."""
+
+    @abstractmethod
+    def clear_text(self, connection: Connection) -> None:
+        """Empty the backend's own index."""
+
+    @abstractmethod
+    def count(self, connection: Connection, request: SearchRequest, *, head: bool, bound: int) -> int:
+        """The number of matches passing the filters, counted up to ``bound``; with ``head``, of the head tier."""
+
+    @abstractmethod
+    def head_rows(
+        self, connection: Connection, request: SearchRequest, ids: list[int] | None
+    ) -> Sequence[heads.HeadRow]:
+        """The normalized title and tags of entries passing the filters: of ``ids``, or (None) the whole head tier."""
+
+    @abstractmethod
+    def body_page(self, connection: Connection, request: SearchRequest, *, limit: int, offset: int) -> list[SearchHit]:
+        """The matches outside the head tier, ranked by BM25 over every field: ``limit`` of them after ``offset``."""
+
+    @abstractmethod
+    def check(self, connection: Connection) -> None:
+        """Raise ConfigError when the database cannot serve Japanese search correctly."""
