@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection
 
@@ -127,6 +127,10 @@ def checked_in_text(terms: list[Term], params: dict[str, Any], *, find: str) -> 
 
 class SearchBackend(ABC):
     """Indexes knowledge text and answers ranked, all-terms-must-match queries."""
+
+    # The table holding one row per indexed entry, keyed by knowledge_id: what drift.py compares
+    # with the knowledge table (the backend's other index structures are written alongside it).
+    indexed_table: ClassVar[str]
 
     @abstractmethod
     def index(self, connection: Connection, document: IndexedDocument) -> None:

@@ -103,6 +103,8 @@ def _frequency(forms: list[str]) -> str:
 class PostgresSearch(SearchBackend):
     """Search backed by tsvector GIN indexes."""
 
+    indexed_table = "knowledge_search"
+
     def __init__(self) -> None:
         self._averages: tuple[float, dict[str, float]] | None = None
 

@@ -69,6 +69,8 @@ def _whole_query(terms: list[Term]) -> list[str]:
 class SqliteSearch(SearchBackend):
     """Search backed by SQLite FTS5."""
 
+    indexed_table = "knowledge_search_text"
+
     def index(self, connection: Connection, document: IndexedDocument) -> None:
         self.remove(connection, document.knowledge_id)
         row = document.normalized()
