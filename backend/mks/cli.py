@@ -209,7 +209,7 @@ def seed_demo_command() -> None:
 def doctor(
     backend_url: str, prometheus_url: str, alertmanager_url: str | None, grafana_url: str | None, as_json: bool
 ) -> None:
-    """監視の不調を診断する（ガイドのトラブルシューティングを自動で実行）。NG があれば終了コード 1。"""
+    """監視の不調と検索索引のずれを診断する（ガイドのトラブルシューティングを自動で実行）。NG があれば終了コード 1。"""
     settings = Settings()
     endpoints = checks.Endpoints(
         backend=backend_url.rstrip("/"),
@@ -220,7 +220,7 @@ def doctor(
         grafana_password=os.environ.get("GRAFANA_ADMIN_PASSWORD"),
         metrics_headers=checks.metrics_headers(settings),
     )
-    results = list(checks.run_checks(endpoints))
+    results = list(checks.run_checks(endpoints, settings))
     click.echo(checks.as_json(results) if as_json else "\n".join(result.line() for result in results))
     if any(result.status is checks.CheckStatus.NG for result in results):
         sys.exit(1)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 
+from ..config import Settings
 from .alertmanager import check_alertmanager
 from .backend import check_backend_dependencies, check_backend_metrics
 from .base import CheckStatus, Endpoints, HttpError, Result
@@ -18,6 +19,7 @@ from .prometheus import (
     check_retention,
     check_rules,
 )
+from .search_index import check_search_index
 
 PROMETHEUS_CHECKS: list[Callable[[Endpoints], Result]] = [
     check_backend_target,
@@ -37,10 +39,11 @@ def _guarded(name: str, check: Callable[[Endpoints], Result], endpoints: Endpoin
         )
 
 
-def run_checks(endpoints: Endpoints) -> Iterator[Result]:
-    """Every check, in the order of the guide's troubleshooting section."""
+def run_checks(endpoints: Endpoints, settings: Settings) -> Iterator[Result]:
+    """Every check, in the order of the guide's troubleshooting section; the search index with the backend's."""
     yield check_backend_metrics(endpoints)
     yield check_backend_dependencies(endpoints)
+    yield check_search_index(settings)
     prometheus = check_prometheus_ready(endpoints)
     yield prometheus
     if prometheus.status is CheckStatus.OK:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import ClassVar
 
 from sqlalchemy import Connection
 
@@ -19,7 +20,10 @@ class SearchBackend(ABC):
     """
 
     # The knowledge table as the backend joins it for the filters and the update time.
-    knowledge_table: str
+    knowledge_table: ClassVar[str]
+    # The table holding one row per indexed entry, keyed by knowledge_id: what drift.py compares
+    # with the knowledge table (the backend's other index structures are written alongside it).
+    indexed_table: ClassVar[str]
 
     def index(self, connection: Connection, document: IndexedDocument) -> None:
         """Insert or replace the entry's document in the index."""

@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 from sqlalchemy import Connection, text
 
@@ -63,7 +63,7 @@ class HeadSource(Protocol):
     """What a search backend gives the head tier: the normalized title and tags of entries."""
 
     # The knowledge table as the backend joins it for the filters and the update time.
-    knowledge_table: str
+    knowledge_table: ClassVar[str]
 
     def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[HeadRow]:
         """The entries passing the request's filters: those of ``ids``, or (None) every entry of the tier."""

@@ -106,6 +106,7 @@ class PostgresSearch(SearchBackend):
     """Search backed by tsvector GIN indexes."""
 
     knowledge_table = "knowledge"
+    indexed_table = "knowledge_search"
 
     def __init__(self) -> None:
         self._averages: tuple[float, dict[str, float]] | None = None

@@ -31,7 +31,9 @@ def documents(connection: Connection, batch: int = BATCH) -> Iterator[IndexedDoc
             ),
             {"after": after, "last": rows[-1].id},
         ):
-            tags[link.knowledge_id].append(link.name)
+            # A link outlives its entry where the entry was deleted with foreign keys off: it tags nothing.
+            if link.knowledge_id in tags:
+                tags[link.knowledge_id].append(link.name)
         for row in rows:
             # Tag names in code-point order, as Knowledge.tag_names gives them when an entry is written.
             fields = {"title": row.title, "tags": " ".join(sorted(tags[row.id])), "summary": row.summary}

@@ -66,6 +66,7 @@ class SqliteSearch(SearchBackend):
     """Search backed by SQLite FTS5."""
 
     knowledge_table = "knowledge INDEXED BY ix_knowledge_search_filter"
+    indexed_table = "knowledge_search_text"
 
     def index_text(self, connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
         self.remove_text(connection, knowledge_id)

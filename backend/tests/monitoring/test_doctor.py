@@ -17,18 +17,25 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
 
 from mks.app import create_app
 from mks.cli import main
-from mks.doctor import parse_bytes, parse_seconds, scrape_error_fix
+from mks.doctor import CheckStatus, parse_bytes, parse_seconds, scrape_error_fix
+from mks.doctor.search_index import DATABASE_FIX, check_search_index
 
 from ..conftest import database_outage, make_settings, postgres_database
+from ..routes.test_knowledge import create
+from ..search.test_drift import break_index
 from ..servers import APP_V2, backend_env, free_port, serve
+from ..test_cli import run
 from .stack import native_prometheus, script_env, wait_for_target
 
 
-def doctor(*args: str) -> Result:
-    return CliRunner().invoke(main, ["doctor", *args], catch_exceptions=False)
+def doctor(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, ["doctor", *args], env=env, catch_exceptions=False)
 
 
 def lines(result: Result) -> dict[str, str]:
@@ -50,17 +57,19 @@ def stack(tmp_path: Path) -> Iterator[tuple[str, str, Iterator[str]]]:
         prometheus_process.close()
 
 
-def test_healthy_stack_is_all_ok(stack: tuple[str, str, Iterator[str]]) -> None:
+def test_healthy_stack_is_all_ok(stack: tuple[str, str, Iterator[str]], tmp_path: Path) -> None:
     backend, prometheus, _server = stack
     wait_for_target(prometheus, "up")
-    result = doctor("--backend-url", backend, "--prometheus-url", prometheus)
+    same_database = {"MKS_INSTANCE_PATH": str(tmp_path / "instance")}  # the backend's (stack)
+    result = doctor("--backend-url", backend, "--prometheus-url", prometheus, env=same_database)
     assert result.exit_code == 0, result.output
-    assert [line[:4] for line in result.output.splitlines() if line.startswith("[")] == ["[OK]"] * 8
-    as_json = doctor("--backend-url", backend, "--prometheus-url", prometheus, "--json")
+    assert [line[:4] for line in result.output.splitlines() if line.startswith("[")] == ["[OK]"] * 9
+    as_json = doctor("--backend-url", backend, "--prometheus-url", prometheus, "--json", env=same_database)
     assert json.loads(as_json.output)["ok"] is True
     assert lines(as_json) == {
         "バックエンド /metrics": "OK",
         "バックエンドの依存先": "OK",
+        "検索索引": "OK",
         "Prometheus": "OK",
         "ターゲット mks-backend": "OK",
         "ルール": "OK",
@@ -119,6 +128,57 @@ def test_backend_dependencies_redis_down_is_a_warning_and_database_down_is_ng(
     down_line = next(line for line in down.output.splitlines() if "バックエンドの依存先" in line)
     assert down_line == "[NG] バックエンドの依存先: データベース: unavailable、レート制限のストレージ: unavailable"
     assert "MKS_DATABASE_URL を確認してください" in down.output
+
+
+def test_search_index_out_of_step_is_ng_until_reindexed(
+    app: Flask, client: FlaskClient, admin: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    ids = [create(client, admin, title=f"足場の点検 {number}")["id"] for number in range(3)]
+    break_index(database_url, unindexed=[ids[0]], deleted=[ids[2]])
+    nothing_listens = ("--backend-url", "http://127.0.0.1:9", "--prometheus-url", "http://127.0.0.1:9")
+    result = run(database_url, tmp_path, "doctor", *nothing_listens)
+    assert result.exit_code == 1
+    assert (
+        f"[NG] 検索索引: ナレッジと一致しません: 索引にない 1 件（例: {ids[0]}）、"
+        f"削除済みなのに索引にある 1 件（例: {ids[2]}）\n"
+        "       → 対処: mks search reindex を実行してください。\n"
+    ) in result.output
+    assert run(database_url, tmp_path, "search", "reindex").exit_code == 0
+    report = json.loads(run(database_url, tmp_path, "doctor", *nothing_listens, "--json").output)
+    assert next(check for check in report["checks"] if check["name"] == "検索索引") == {
+        "name": "検索索引",
+        "status": "OK",
+        "message": "索引済み 2 件（ナレッジと一致）",
+        "fix": "",
+    }
+
+
+# What each driver says, first line, when the schema was never created.
+UNMIGRATED_REASONS = {"sqlite": "no such table: knowledge", "postgresql": 'relation "knowledge" does not exist'}
+
+
+def test_search_index_check_creates_no_sqlite_file(tmp_path: Path) -> None:
+    absent = tmp_path / "absent.sqlite3"
+    missing = check_search_index(make_settings(f"sqlite:///{absent}", tmp_path / "instance"))
+    assert (missing.status, missing.message, missing.fix) == (
+        CheckStatus.NG,
+        f"データベースのファイルがありません: {absent}",
+        DATABASE_FIX,
+    )
+    assert not absent.exists()
+
+
+def test_search_index_check_gives_the_reason_a_database_cannot_be_read(empty_database_url: str, tmp_path: Path) -> None:
+    url = make_url(empty_database_url)
+    if url.get_backend_name() == "sqlite":
+        Path(url.database or "").touch()  # an empty file is an empty database
+    unmigrated = check_search_index(make_settings(empty_database_url, tmp_path / "instance"))
+    reason = UNMIGRATED_REASONS[url.get_backend_name()]
+    assert (unmigrated.status, unmigrated.message, unmigrated.fix) == (
+        CheckStatus.NG,
+        f"データベースを読めません（{reason}）",
+        DATABASE_FIX,
+    )
 
 
 # Recorded in the shape of Grafana 11's documented HTTP API answers.

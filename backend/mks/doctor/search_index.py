@@ -1,0 +1,55 @@
+"""The search index check: it holds exactly the knowledge entries, read from the database itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..config import Settings
+from ..db import Database
+from ..search.drift import IndexDrift, index_drift
+from .base import CheckStatus, Result
+
+NAME = "検索索引"
+REINDEX_FIX = "mks search reindex を実行してください。"
+DATABASE_FIX = (
+    "バックエンドと同じ設定（MKS_DATABASE_URL、未設定なら MKS_INSTANCE_PATH の mks.sqlite3）で実行しているか、"
+    "データベースが起動していてスキーマが最新か（mks db current）を確認してください。"
+)
+
+
+def check_search_index(settings: Settings) -> Result:
+    """Every knowledge entry has its index row and no index row outlives its entry."""
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        # Connecting would create an empty database file where the operator expects theirs.
+        return Result(NAME, CheckStatus.NG, f"データベースのファイルがありません: {url.database}", DATABASE_FIX)
+    database = Database(settings)
+    try:
+        with database.engine.connect() as connection:
+            drift = index_drift(connection, database.search)
+    except SQLAlchemyError as exc:
+        return Result(NAME, CheckStatus.NG, f"データベースを読めません（{_reason(exc)}）", DATABASE_FIX)
+    finally:
+        database.engine.dispose()
+    if drift.in_step:
+        return Result(NAME, CheckStatus.OK, f"索引済み {drift.indexed} 件（ナレッジと一致）")
+    return Result(NAME, CheckStatus.NG, "ナレッジと一致しません: " + _differences(drift), REINDEX_FIX)
+
+
+def _differences(drift: IndexDrift) -> str:
+    kinds = (
+        ("索引にない", drift.missing, drift.missing_sample),
+        ("削除済みなのに索引にある", drift.orphaned, drift.orphaned_sample),
+    )
+    return "、".join(
+        f"{label} {count} 件（例: {', '.join(map(str, sample))}）" for label, count, sample in kinds if count
+    )
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    # The driver's own first line (no such table, connection refused), without SQLAlchemy's SQL and links.
+    cause = getattr(exc, "orig", None) or exc
+    return str(cause).strip().partition("\n")[0]

@@ -1,0 +1,58 @@
+"""The search index against the knowledge table, after the index is changed behind the app's back."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from mks.db import Database, current_db
+from mks.search import backend_for
+from mks.search.drift import IndexDrift, index_drift
+from mks.search.rebuild import reindex
+
+from ..routes.test_knowledge import create
+
+
+def break_index(database_url: str, unindexed: list[int], deleted: list[int]) -> None:
+    """Drop the index rows of ``unindexed``; delete the ``deleted`` entries leaving their index rows.
+
+    The entries are deleted as by hand with foreign keys off (SQLite checks them only on a connection
+    that turns them on, which this plain engine does not; PostgreSQL skips them for a replica), so
+    their tag links are left behind too.
+    """
+    engine = create_engine(database_url)
+    table = backend_for(engine.dialect.name).indexed_table
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        for knowledge_id in unindexed:
+            connection.execute(text(f"DELETE FROM {table} WHERE knowledge_id = :id"), {"id": knowledge_id})
+        for knowledge_id in deleted:
+            connection.execute(text("DELETE FROM knowledge WHERE id = :id"), {"id": knowledge_id})
+    engine.dispose()
+
+
+def drift(database: Database) -> IndexDrift:
+    with database.engine.connect() as connection:
+        return index_drift(connection, database.search)
+
+
+def test_drift_counts_and_names_the_entries_out_of_step_until_reindexed(
+    app: Flask, client: FlaskClient, admin: dict[str, str], database_url: str
+) -> None:
+    ids = [create(client, admin, title=f"足場の点検 {number}")["id"] for number in range(10)]
+    with app.app_context():
+        database = current_db()
+        assert drift(database) == IndexDrift(entries=10, missing=0, missing_sample=(), orphaned=0, orphaned_sample=())
+        break_index(database_url, unindexed=ids[1:7], deleted=[ids[7], ids[9]])
+        found = drift(database)
+        assert found == IndexDrift(
+            entries=8, missing=6, missing_sample=tuple(ids[1:6]), orphaned=2, orphaned_sample=(ids[7], ids[9])
+        )
+        with database.engine.connect() as connection:
+            rows = connection.execute(text(f"SELECT count(*) FROM {database.search.indexed_table}")).scalar_one()
+        assert found.indexed == rows == 4
+        with database.engine.begin() as connection:
+            assert reindex(connection, database.search, lambda _done, _total: None) == 8
+        assert drift(database) == IndexDrift(entries=8, missing=0, missing_sample=(), orphaned=0, orphaned_sample=())
