@@ -8,14 +8,14 @@ from typing import ClassVar
 
 from sqlalchemy import Connection
 
-from . import heads
+from . import heads, impacts
 from .base import HEAD_SCORE, IndexedDocument, RankedPage, SearchHit, SearchRequest
 
 
 class SearchBackend(ABC):
     """Indexes knowledge text and answers ranked, all-terms-must-match queries.
 
-    A backend keeps its own index of the normalized text; the head tier's impact lists (heads.py)
+    A backend keeps its own index of the normalized text; the head tier's impact lists (impacts.py)
     are kept beside it, in plain SQL both databases share.
     """
 
@@ -29,17 +29,17 @@ class SearchBackend(ABC):
         """Insert or replace the entry's document in the index."""
         normalized = document.normalized()
         self.index_text(connection, document.knowledge_id, normalized)
-        heads.store(connection, document.knowledge_id, normalized)
+        impacts.store(connection, document.knowledge_id, normalized)
 
     def remove(self, connection: Connection, knowledge_id: int) -> None:
         """Remove the entry from the index."""
         self.remove_text(connection, knowledge_id)
-        heads.delete(connection, knowledge_id)
+        impacts.delete(connection, knowledge_id)
 
     def clear(self, connection: Connection) -> None:
         """Empty the index, before it is rebuilt from every entry."""
         self.clear_text(connection)
-        heads.clear(connection)
+        impacts.clear(connection)
 
     def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
         """Entries holding any form of every term, over all matches: the page asked for, best first.
@@ -87,6 +87,10 @@ class SearchBackend(ABC):
         self, connection: Connection, request: SearchRequest, ids: list[int] | None
     ) -> Sequence[heads.HeadRow]:
         """The normalized title and tags of entries passing the filters: of ``ids``, or (None) the whole head tier."""
+
+    @abstractmethod
+    def join_order(self, connection: Connection, tokens: list[str]) -> list[str]:
+        """The pieces in the order their impact lists should be joined: the shortest first, unless the planner knows."""
 
     @abstractmethod
     def body_page(self, connection: Connection, request: SearchRequest, *, limit: int, offset: int) -> list[SearchHit]:

@@ -1,52 +1,49 @@
 """The head tier: entries holding every query term in their title or tags, which rank first.
 
-Within the tier, entries are ranked by BM25F over the title and tags alone: per term, the fields'
-occurrences of its forms, weighted by FIELDS and divided by the field's length relative to a
-fixed typical length (HEAD_LENGTHS), saturated with K1, times the term's IDF; the words written
-together as one phrase count as one more term weighing as much as all of them. The score is
-computed here, from the normalized text, the same on every database.
+Within the tier, entries are ranked by BM25F over the title and tags alone: per term, the
+frequency of its forms in those fields (impacts.frequency), saturated with K1, times the term's
+IDF over titles and tags; the words written together as one phrase count as one more term,
+weighing as much as all of them. Scores are computed here, the same on every database.
 
 A common word is in the title or tags of tens of thousands of entries, too many to score for every
-search. ``knowledge_head_impacts`` keeps, for each 1- and 2-character piece of an entry's title and
-tags, its impact: the weighted, length-normalized count a term's score saturates. A word holds
-each of its pieces at least as often as it occurs, so a piece's impact bounds the word's. The top
-of the tier is found by Fagin's threshold algorithm: read each term's rarest piece in order of
-impact, score each entry met, and stop once the k-th best score beats the best an unread entry
-could still reach. The lengths are fixed rather than averaged over the index so that a stored
-impact never goes stale.
+search. The impact lists (impacts.py) bound each entry's score without reading its text, and the
+entries are taken best bound first until the next bound falls below the k-th best score:
 
-The bound falls quickly where many entries hold every term. Where few do (at most SCORE_ALL), the
-lists would have to be read far down, and the tier is small: every entry of it is scored instead.
+- one term: its rarest piece's list, read from the top (the bound grows with the impact);
+- several terms: one join of the terms' rarest pieces' lists, which yields exactly the entries
+  holding every term, sorted by bound in the database (a threshold algorithm over the separate
+  lists had to read 10,000-25,000 entries for three common words: the lists are long and their
+  impacts fall slowly);
+- a small tier (at most SCORE_ALL entries), or a term with several forms (synonyms): every entry
+  of the tier, scored from its text.
+
+Where the bound is the score (every term a word of 1-2 characters, which is its own piece, and
+the phrase absent) no text is read; otherwise entries' text is scored in bound order.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple, Protocol
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
-from .base import FIELDS, HEAD_FIELDS, K1, B, SearchRequest
+from .base import K1, SearchRequest
+from .impacts import field_scales, frequency, pieces
 from .text import Term, whole_query
 
-# Typical lengths, in normalized characters, against which a field's length is normalized.
-HEAD_LENGTHS = {"title": 24.0, "tags": 24.0}
-# FIELDS' weights relative to the title's: one occurrence in a title of typical length counts 1,
-# so saturation still tells one occurrence from several (at 10 every entry of the tier saturates).
-WEIGHTS = {field.name: field.weight / FIELDS[0].weight for field in FIELDS if field.name in HEAD_FIELDS}
 # Document frequencies are counted up to this many entries: beyond, a word is simply common.
 DF_CAP = 1_000
-# A tier of at most this many entries is scored whole rather than through the impact lists.
+# A tier of at most this many entries is scored whole from its text.
 SCORE_ALL = 1_000
-SLACK = 1.0
 FIRST_BATCH = 64
 LAST_BATCH = 4_096
-
-_RUN = re.compile(r"[^\W_]+")
+JOINED_PAGE = 1_024
+# Bounds summed in SQL and in Python may differ in their last bits.
+TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -60,67 +57,20 @@ class HeadRow:
 
 
 class HeadSource(Protocol):
-    """What a search backend gives the head tier: the normalized title and tags of entries."""
+    """What a search backend gives the head tier."""
 
     # The knowledge table as the backend joins it for the filters and the update time.
     knowledge_table: ClassVar[str]
 
     def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[HeadRow]:
-        """The entries passing the request's filters: those of ``ids``, or (None) every entry of the tier."""
+        """The normalized title and tags of entries passing the filters: of ``ids``, or (None) the whole tier."""
+
+    def join_order(self, connection: Connection, tokens: list[str]) -> list[str]:
+        """The pieces in the order their lists should be joined: the shortest first, unless the planner knows."""
 
 
-def pieces(word: str) -> list[str]:
-    """The distinct 1- and 2-character pieces of a normalized word: each run's bigrams, or the run itself."""
-    found: dict[str, None] = {}
-    for run in _RUN.findall(word):
-        found.update(dict.fromkeys([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]))
-    return list(found)
-
-
-def _field_scales(fields: dict[str, str]) -> list[tuple[str, float]]:
-    return [
-        (value, WEIGHTS[name] / (1 - B + B * len(value) / HEAD_LENGTHS[name]))
-        for name in HEAD_FIELDS
-        if (value := fields[name])
-    ]
-
-
-def _frequency(scales: list[tuple[str, float]], forms: Sequence[str]) -> float:
-    return sum(scale * sum(value.count(form) for form in forms) for value, scale in scales)
-
-
-def impacts(normalized: dict[str, str]) -> dict[str, float]:
-    """Every 1- and 2-character piece of the normalized title and tags, with its impact."""
-    scales = _field_scales(normalized)
-    found: dict[str, None] = {}
-    for value, _scale in scales:
-        for run in _RUN.findall(value):
-            found.update(dict.fromkeys(run))
-            found.update(dict.fromkeys(run[i : i + 2] for i in range(len(run) - 1)))
-    return {piece: _frequency(scales, [piece]) for piece in found}
-
-
-def store(connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
-    """Replace the entry's impacts."""
-    delete(connection, knowledge_id)
-    rows = [{"token": piece, "impact": impact, "id": knowledge_id} for piece, impact in impacts(normalized).items()]
-    if rows:
-        connection.execute(
-            text("INSERT INTO knowledge_head_impacts (token, impact, knowledge_id) VALUES (:token, :impact, :id)"),
-            rows,
-        )
-
-
-def delete(connection: Connection, knowledge_id: int) -> None:
-    connection.execute(text("DELETE FROM knowledge_head_impacts WHERE knowledge_id = :id"), {"id": knowledge_id})
-
-
-def clear(connection: Connection) -> None:
-    connection.execute(text("DELETE FROM knowledge_head_impacts"))
-
-
-def _saturated(frequency: float) -> float:
-    return (K1 + 1) * frequency / (K1 + frequency)
+def _saturated(value: float) -> float:
+    return (K1 + 1) * value / (K1 + value)
 
 
 @dataclass(frozen=True)
@@ -139,24 +89,24 @@ class HeadQuery:
 
     @property
     def pieces_only(self) -> bool:
-        """Whether each term is one form of 1-2 characters: a piece, whose impact is then its exact frequency."""
+        """Whether each term is one form of 1-2 characters: a piece, whose impact is then its frequency."""
         return all(len(term.forms) == 1 and len(term.forms[0]) <= 2 for term in self.terms)
 
     def score(self, title: str, tags: str) -> float | None:
         """The entry's score, or None when some term is in neither its title nor its tags."""
-        scales = _field_scales({"title": title, "tags": tags})
+        scales = field_scales({"title": title, "tags": tags})
         total = 0.0
         for term, idf in zip(self.terms, self.idf, strict=True):
-            frequency = _frequency(scales, term.forms)
-            if frequency == 0:
+            found = frequency(scales, term.forms)
+            if found == 0:
                 return None
-            total += idf * _saturated(frequency)
+            total += idf * _saturated(found)
         if self.phrase is not None:
-            total += sum(self.idf) * _saturated(_frequency(scales, [self.phrase]))
+            total += sum(self.idf) * _saturated(frequency(scales, [self.phrase]))
         return total
 
-    def bound(self, impacts: list[float], phrase_impact: float) -> float:
-        """The highest score of an entry whose drivers' impacts are at most ``impacts`` and ``phrase_impact``.
+    def bound(self, impacts: Sequence[float], phrase_impact: float) -> float:
+        """The highest score of an entry whose drivers' impacts are ``impacts`` and ``phrase_impact``.
 
         The phrase holds every term's word, so it occurs no more often than any of their pieces.
         """
@@ -188,8 +138,8 @@ def head_query(connection: Connection, terms: list[Term]) -> HeadQuery:
     idf: list[float] = []
     drivers: list[str | None] = []
     for term in terms:
-        frequency = min(DF_CAP, sum(found[rarest(form)] for form in term.forms))
-        idf.append(math.log(1 + (documents - frequency + 0.5) / (frequency + 0.5)))
+        df = min(DF_CAP, sum(found[rarest(form)] for form in term.forms))
+        idf.append(math.log(1 + (documents - df + 0.5) / (df + 0.5)))
         drivers.append(rarest(term.forms[0]) if len(term.forms) == 1 else None)
     return HeadQuery(terms, idf, drivers, phrase, rarest(phrase) if phrase else None)
 
@@ -202,7 +152,16 @@ class RankedHead(NamedTuple):
     knowledge_id: int
 
 
-def _ranked(query: HeadQuery, rows: Sequence[HeadRow]) -> list[RankedHead]:
+class _Candidate(NamedTuple):
+    place: RankedHead  # with the entry's bound as its score
+    exact: bool  # whether the bound is the score
+
+
+# Batches of candidates in falling order of bound, each with the highest bound a later one can have.
+_Stream = Iterator[tuple[list[_Candidate], float]]
+
+
+def _scored(query: HeadQuery, rows: Sequence[HeadRow]) -> list[RankedHead]:
     return [
         RankedHead(score, row.updated_at, row.knowledge_id)
         for row in rows
@@ -210,115 +169,133 @@ def _ranked(query: HeadQuery, rows: Sequence[HeadRow]) -> list[RankedHead]:
     ]
 
 
-class _Postings:
-    """One driver's impact list, read from the top in growing batches with every driver's impact in each entry."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-        self.after: tuple[float, int] | None = None
-        self.exhausted = False
-        self.batch = FIRST_BATCH
-
-    def read(
-        self, connection: Connection, source: HeadSource, request: SearchRequest, drivers: list[str]
-    ) -> list[tuple[Any, ...]]:
-        """The next batch of entries: impact, id, update time, whether they pass the filters, each driver's impact.
-
-        Each batch is twice the last, up to LAST_BATCH.
-        """
-        batch = self.batch
-        self.batch = min(2 * batch, LAST_BATCH)
-        params: dict[str, Any] = {f"d{index}": driver for index, driver in enumerate(drivers)}
-        visible = " AND ".join(["1 = 1", *request.filters.sql_conditions(params)])
-        impacts = ", ".join(
-            "(SELECT impact FROM knowledge_head_impacts h "
-            f"WHERE h.knowledge_id = p.knowledge_id AND h.token = :d{index})"
-            for index in range(len(drivers))
-        )
-        after = "" if self.after is None else "AND (impact, knowledge_id) < (:impact, :id) "
-        rows: list[tuple[Any, ...]] = list(
+def _walk(connection: Connection, source: HeadSource, request: SearchRequest, query: HeadQuery) -> _Stream:
+    """The one term's entries, read down its driver's impact list in growing batches."""
+    params: dict[str, Any] = {"token": query.drivers[0]}
+    visible = " AND ".join(["1 = 1", *request.filters.sql_conditions(params)])
+    after: tuple[float, int] | None = None
+    batch = FIRST_BATCH
+    while True:
+        cursor = "" if after is None else "AND (impact, knowledge_id) < (:impact, :id) "
+        rows: list[tuple[Any, ...]] = sorted(
             connection.execute(
                 text(
-                    f"SELECT p.impact, p.knowledge_id, knowledge.updated_at, CASE WHEN {visible} THEN 1 ELSE 0 END, "
-                    f"{impacts} FROM (SELECT impact, knowledge_id FROM knowledge_head_impacts WHERE token = :token "
-                    f"{after}ORDER BY impact DESC, knowledge_id DESC LIMIT :batch) AS p "
+                    f"SELECT p.impact, p.knowledge_id, knowledge.updated_at, CASE WHEN {visible} THEN 1 ELSE 0 END "
+                    f"FROM (SELECT impact, knowledge_id FROM knowledge_head_impacts WHERE token = :token {cursor}"
+                    "ORDER BY impact DESC, knowledge_id DESC LIMIT :batch) AS p "
                     f"JOIN {source.knowledge_table} ON knowledge.id = p.knowledge_id"
                 ),
-                {**params, "token": self.token, "batch": batch, **self._after_params()},
-            ).tuples()
+                {**params, "batch": batch, "impact": after and after[0], "id": after and after[1]},
+            ).tuples(),
+            key=lambda row: (row[0], row[1]),
+            reverse=True,
         )
-        self.exhausted = len(rows) < batch
-        if rows:
-            last = min(rows, key=lambda row: (row[0], row[1]))
-            self.after = (float(last[0]), int(last[1]))
-        return rows
-
-    def impact(self) -> float:
-        """The highest impact an entry not yet read can have."""
-        return 0.0 if self.exhausted or self.after is None else self.after[0]
-
-    def _after_params(self) -> dict[str, Any]:
-        return {} if self.after is None else {"impact": self.after[0], "id": self.after[1]}
-
-
-def _by_threshold(
-    connection: Connection, source: HeadSource, request: SearchRequest, query: HeadQuery, drivers: list[str], want: int
-) -> list[RankedHead]:
-    """Fagin's threshold algorithm over the drivers' impact lists (and the phrase's), see the module's notes.
-
-    An entry met is first bounded by its drivers' impacts, read with it from the index: that bound
-    is its score when every term is a single piece and the phrase is absent, and otherwise decides
-    whether its text is worth scoring.
-    """
-    terms = [_Postings(driver) for driver in drivers]
-    phrase = [_Postings(query.phrase_driver)] if query.phrase_driver is not None else []
-    looked_up = drivers + [postings.token for postings in phrase]
-    best: list[RankedHead] = []  # a min-heap of the ``want`` best so far: the worst on top
-    # Entries whose text must be read for their score, by bound: a max-heap (negated scores).
-    unsure: list[tuple[float, Any, int]] = []
-    seen: set[int] = set()
-
-    def offer(ranked: RankedHead) -> None:
-        if len(best) < want:
-            heapq.heappush(best, ranked)
-        elif ranked > best[0]:
-            heapq.heapreplace(best, ranked)
-
-    def beats_worst(ranked: RankedHead) -> bool:
-        return len(best) < want or ranked > best[0]
-
-    def reachable() -> float:
-        phrase_impact = min((postings.impact() for postings in phrase), default=0.0)
-        return query.bound([postings.impact() for postings in terms], phrase_impact)
-
-    while True:
-        rows = [
-            row
-            for postings in terms + phrase
-            if not postings.exhausted
-            for row in postings.read(connection, source, request, looked_up)
+        candidates = [
+            _Candidate(RankedHead(query.bound([impact], 0.0), updated_at, knowledge_id), query.pieces_only)
+            for impact, knowledge_id, updated_at, shown in rows
+            if shown
         ]
-        for row in rows:
-            knowledge_id = row[1]
-            found: list[float] = list(row[4:])
-            if knowledge_id in seen or not row[3] or None in found[: len(drivers)]:
-                continue  # met before, filtered out, or a term in neither its title nor its tags
-            seen.add(knowledge_id)
-            phrase_impact = found[-1] if phrase else None
-            bound = RankedHead(query.bound(found[: len(drivers)], phrase_impact or 0.0), row[2], knowledge_id)
-            if query.pieces_only and phrase_impact is None:
-                offer(bound)
-            elif beats_worst(bound):
-                heapq.heappush(unsure, (-bound.score, bound.updated_at, knowledge_id))
-        # Score the text of the entries that could still enter, best bound first, until none can.
-        while unsure and beats_worst(RankedHead(-unsure[0][0], unsure[0][1], unsure[0][2])):
-            chosen = [heapq.heappop(unsure)[2] for _ in range(min(want, len(unsure)))]
-            for ranked in _ranked(query, source.head_rows(connection, request, chosen)):
-                offer(ranked)
-        # Every entry holding all terms in its head holds each driver: one list read to its end has met them all.
-        if any(postings.exhausted for postings in terms):
-            break
-        if len(best) == want and best[0].score * SLACK > reachable():
+        if len(rows) < batch:
+            yield candidates, -math.inf
+            return
+        after = (float(rows[-1][0]), int(rows[-1][1]))
+        yield candidates, query.bound([after[0]], 0.0)
+        batch = min(2 * batch, LAST_BATCH)
+
+
+def _joined(connection: Connection, source: HeadSource, request: SearchRequest, query: HeadQuery) -> _Stream:
+    """Every entry holding all terms, from one join of the drivers' lists, in pages by bound.
+
+    The join leaves out the knowledge table: joining it for the filters cost as much as the
+    join itself at 100,000 entries. Each page's entries are looked up there instead.
+    """
+    drivers = [driver for driver in query.drivers if driver is not None]
+    order = source.join_order(connection, drivers)
+    lists = [f"h{drivers.index(token)}" for token in order]
+    params: dict[str, Any] = {f"t{index}": token for index, token in enumerate(drivers)}
+    params.update({f"w{index}": idf for index, idf in enumerate(query.idf)})
+    conditions = [f"{name}.token = :t{name[1:]}" for name in lists]
+    conditions += [f"{name}.knowledge_id = {lists[0]}.knowledge_id" for name in lists[1:]]
+    bounds = [f":w{index} * {K1 + 1} * h{index}.impact / ({K1} + h{index}.impact)" for index in range(len(drivers))]
+    phrase = ""
+    if query.phrase_driver is not None:
+        params.update(tp=query.phrase_driver, wp=sum(query.idf))
+        phrase = f"LEFT JOIN knowledge_head_impacts hp ON hp.knowledge_id = {lists[0]}.knowledge_id AND hp.token = :tp "
+        bounds.append(f":wp * {K1 + 1} * coalesce(hp.impact, 0) / ({K1} + coalesce(hp.impact, 0))")
+    impacts = ", ".join(f"h{index}.impact" for index in range(len(drivers)))
+    sql = text(
+        f"SELECT {lists[0]}.knowledge_id, {' + '.join(bounds)} AS bound, {'hp.impact' if phrase else 'NULL'}, "
+        f"{impacts} FROM {' CROSS JOIN '.join(f'knowledge_head_impacts {name}' for name in lists)} {phrase}"
+        f"WHERE {' AND '.join(conditions)} "
+        f"ORDER BY bound DESC, {lists[0]}.knowledge_id DESC LIMIT :limit OFFSET :offset"
+    )
+    offset = 0
+    # Each page runs the join again: the first is large enough that the text of hundreds of entries
+    # of near-equal bound can be scored without a second.
+    batch = JOINED_PAGE
+    while True:
+        rows: list[tuple[Any, ...]] = list(
+            connection.execute(sql, {**params, "limit": batch, "offset": offset}).tuples()
+        )
+        shown = _visible(connection, source, request, [row[0] for row in rows])
+        candidates = [
+            _Candidate(
+                RankedHead(query.bound(found, phrase_impact or 0.0), shown[knowledge_id], knowledge_id),
+                query.pieces_only and phrase_impact is None,
+            )
+            for knowledge_id, _bound, phrase_impact, *found in rows
+            if knowledge_id in shown
+        ]
+        if len(rows) < batch:
+            yield candidates, -math.inf
+            return
+        yield candidates, float(rows[-1][1])
+        offset += batch
+        batch *= 2
+
+
+def _visible(connection: Connection, source: HeadSource, request: SearchRequest, ids: list[int]) -> dict[int, Any]:
+    """The update time of each entry of ``ids`` that passes the request's filters."""
+    if not ids:
+        return {}
+    params: dict[str, Any] = {"ids": ids}
+    conditions = ["knowledge.id IN :ids", *request.filters.sql_conditions(params)]
+    rows = connection.execute(
+        text(
+            f"SELECT knowledge.id, knowledge.updated_at FROM {source.knowledge_table} WHERE {' AND '.join(conditions)}"
+        ).bindparams(bindparam("ids", expanding=True)),
+        params,
+    )
+    return {knowledge_id: updated_at for knowledge_id, updated_at in rows}
+
+
+def _best(
+    connection: Connection, source: HeadSource, request: SearchRequest, query: HeadQuery, stream: _Stream, want: int
+) -> list[RankedHead]:
+    """The ``want`` best of the stream: candidates taken best bound first, text scored where the bound is not exact."""
+    best: list[RankedHead] = []  # a min-heap: the worst kept on top
+
+    def offer(place: RankedHead) -> None:
+        if len(best) < want:
+            heapq.heappush(best, place)
+        elif place > best[0]:
+            heapq.heapreplace(best, place)
+
+    for candidates, next_bound in stream:
+        unsure = []
+        for candidate in candidates:
+            if candidate.exact:
+                offer(candidate.place)
+            else:
+                unsure.append(candidate.place)
+        # Best bound first, a page at a time: once the best are scored, the rest often cannot enter.
+        unsure.sort(reverse=True)
+        while unsure := [place for place in unsure if len(best) < want or place > best[0]]:
+            chosen, unsure = unsure[:want], unsure[want:]
+            for place in _scored(query, source.head_rows(connection, request, [p.knowledge_id for p in chosen])):
+                offer(place)
+        # Ties go on: an entry of equal score may be newer.
+        if len(best) == want and next_bound < best[0].score - TOLERANCE:
             break
     return best
 
@@ -330,9 +307,9 @@ def rank_heads(connection: Connection, source: HeadSource, request: SearchReques
     """
     query = head_query(connection, request.terms)
     want = request.offset + request.limit
-    drivers = [driver for driver in query.drivers if driver is not None]
-    if tier_size <= SCORE_ALL or len(drivers) < len(query.drivers):
-        found = _ranked(query, source.head_rows(connection, request, None))
+    if tier_size <= SCORE_ALL or None in query.drivers:
+        found = _scored(query, source.head_rows(connection, request, None))
     else:
-        found = _by_threshold(connection, source, request, query, drivers, want)
+        stream = (_walk if len(query.terms) == 1 else _joined)(connection, source, request, query)
+        found = _best(connection, source, request, query, stream, want)
     return sorted(found, reverse=True)[request.offset : want]

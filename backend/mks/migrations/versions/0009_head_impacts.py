@@ -1,6 +1,6 @@
 """The head tier's impact lists: each 1- and 2-character piece of an entry's title and tags, with its impact.
 
-See mks/search/heads.py. Filled here from every entry, on both databases. The primary key reads
+See mks/search/impacts.py. Filled here from every entry, on both databases. The primary key reads
 a piece's entries in order of impact; the second finds an entry's rows, to replace them
 or to read a piece's impact in one entry.
 
@@ -12,7 +12,7 @@ Create Date: 2026-12-01
 import sqlalchemy as sa
 from alembic import op
 
-from mks.search import heads
+from mks.search import impacts
 from mks.search.rebuild import documents
 
 revision = "0009"
@@ -34,7 +34,7 @@ def upgrade() -> None:
     )
     connection = op.get_bind()
     for document in documents(connection):
-        heads.store(connection, document.knowledge_id, document.normalized())
+        impacts.store(connection, document.knowledge_id, document.normalized())
 
 
 def downgrade() -> None:
