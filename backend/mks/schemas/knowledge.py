@@ -159,6 +159,41 @@ class SearchHitOut(KnowledgeSummary):
     snippet: str = Field(description="一致箇所の抜粋（HTML エスケープ済み、一致語は <mark> で囲む）")
 
 
+class CategoryCountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    count: int
+
+
+class StatusCountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    status: Status
+    count: int
+
+
+class SearchFacetsOut(BaseModel):
+    """Read from the services' SearchFacets."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    categories: list[CategoryCountOut] = Field(
+        description="カテゴリ別の一致件数。category の指定によらず全カテゴリの一致を数える（他のカテゴリへの"
+        "切り替えに使う）。件数の多い順、同数は名前順。0 件のカテゴリは含まない"
+    )
+    statuses: list[StatusCountOut] = Field(
+        description="ステータス別の一致件数。category を指定したときはそのカテゴリの一致だけを数える。"
+        "ワークフローの順（draft, review, approved, archived）。0 件のステータスは含まない"
+    )
+    exact: bool = Field(
+        description="true: 件数はすべて正確。false: 全カテゴリの一致が MKS_SEARCH_EXACT_TOTAL 件を超えたため、"
+        "最初に見つかった MKS_SEARCH_EXACT_TOTAL + 1 件だけを数えた値で、それぞれ下限（total とは別。"
+        "category を指定したときの total はそのカテゴリだけを MKS_SEARCH_EXACT_TOTAL 件まで正確に数える）"
+    )
+
+
 class SearchPage(BaseModel):
     items: list[SearchHitOut]
     total: int = Field(
@@ -170,6 +205,10 @@ class SearchPage(BaseModel):
     )
     limit: int
     offset: int
+    facets: SearchFacetsOut = Field(
+        description="絞り込みの候補: 一致のカテゴリ別・ステータス別の件数。利用者が閲覧できるステータス"
+        "（viewer は approved）のナレッジだけを数える"
+    )
     terms: list[str] = Field(description="正規化後の検索語（すべてを含むものが一致）")
     ignored_terms: list[str] = Field(
         description="検索に使わなかった語（正規化後）。文字・数字を含まない語（記号だけの語）と、"

@@ -8,12 +8,13 @@ change (see sync.py).
 from __future__ import annotations
 
 from .backend import SearchBackend
-from .base import FIELDS, IndexedDocument, RankedPage, SearchFilters, SearchHit, SearchRequest
+from .base import FIELDS, Facets, IndexedDocument, RankedPage, SearchFilters, SearchHit, SearchRequest
 from .postgresql import PostgresSearch
 from .sqlite import SqliteSearch
 
 __all__ = [
     "FIELDS",
+    "Facets",
     "IndexedDocument",
     "RankedPage",
     "SearchBackend",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from . import heads, impacts
-from .base import HEAD_SCORE, IndexedDocument, RankedPage, SearchHit, SearchRequest
+from .base import HEAD_SCORE, Facets, IndexedDocument, RankedPage, SearchHit, SearchRequest, Tally
 
 
 class SearchBackend(ABC):
@@ -48,10 +48,18 @@ class SearchBackend(ABC):
         fields weigh more, fields weighted by FIELDS). An entry holding every term in its HEAD_FIELDS
         ranks above every entry that does not (heads.py ranks those); the terms as one phrase rank
         above them scattered; equal scores go to the newer entry. ``total`` is exact up to
-        ``request.exact_total``.
+        ``request.exact_total``, and so are the facets (see Facets).
         """
         end = request.offset + request.limit
-        total = self.count(connection, request, head=False, bound=request.exact_total + 1)
+        bound = request.exact_total + 1
+        # One pass over the matches counts both the facets and the total.
+        tallies = self.tally(connection, request.across_categories(), bound=bound)
+        facets = Facets.of(tallies, request.filters.category_id, exact=sum(found.count for found in tallies) < bound)
+        total = sum(facets.statuses.values())
+        if total < bound and not facets.exact:
+            # Only with a category filter: the pass stopped at the bound before it saw every match of
+            # that category, whose total is still owed exactly up to exact_total. Count them alone.
+            total = self.count(connection, request, head=False, bound=bound)
         tier_size = self.count(connection, request, head=True, bound=max(end, heads.SCORE_ALL) + 1) if total else 0
         hits = (
             [
@@ -64,7 +72,30 @@ class SearchBackend(ABC):
         if end > tier_size and total > tier_size:
             skipped = max(0, request.offset - tier_size)
             hits += self.body_page(connection, request, limit=end - max(request.offset, tier_size), offset=skipped)
-        return RankedPage(hits, min(total, request.exact_total), total_is_exact=total <= request.exact_total)
+        return RankedPage(hits, min(total, request.exact_total), total <= request.exact_total, facets)
+
+    def count(self, connection: Connection, request: SearchRequest, *, head: bool, bound: int) -> int:
+        """The number of matches passing the filters, counted up to ``bound``; with ``head``, of the head tier."""
+        params: dict[str, Any] = {"bound": bound}
+        source = self.matching(request, head=head, params=params)
+        found: int = connection.execute(
+            text(f"SELECT count(*) FROM (SELECT 1 AS one {source} LIMIT :bound) AS found"), params
+        ).scalar_one()
+        return found
+
+    def tally(self, connection: Connection, request: SearchRequest, *, bound: int) -> list[Tally]:
+        """The matches passing the filters, counted up to ``bound``, by category and status."""
+        params: dict[str, Any] = {"bound": bound}
+        source = self.matching(request, head=False, params=params)
+        rows = connection.execute(
+            text(
+                "SELECT category_id, status, count(*) AS matches FROM "
+                f"(SELECT knowledge.category_id, knowledge.status {source} LIMIT :bound) AS found "
+                "GROUP BY category_id, status"
+            ),
+            params,
+        )
+        return [Tally(row.category_id, row.status, row.matches) for row in rows]
 
     @abstractmethod
     def index_text(self, connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
@@ -79,8 +110,11 @@ class SearchBackend(ABC):
         """Empty the backend's own index."""
 
     @abstractmethod
-    def count(self, connection: Connection, request: SearchRequest, *, head: bool, bound: int) -> int:
-        """The number of matches passing the filters, counted up to ``bound``; with ``head``, of the head tier."""
+    def matching(self, request: SearchRequest, *, head: bool, params: dict[str, Any]) -> str:
+        """FROM and WHERE of the matches passing the filters (``head``: of the head tier), binding into params.
+
+        The matches are joined to ``knowledge``, whose category_id and status the facets count by.
+        """
 
     @abstractmethod
     def head_rows(

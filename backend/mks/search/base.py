@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .text import Term, normalize
@@ -87,6 +89,40 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
+class Tally:
+    """How many matches of one category are in one status."""
+
+    category_id: int
+    status: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Facets:
+    """How many matches each category and each status holds, of the statuses the filters let through.
+
+    Counted over the matches of every category, as a page offers the other categories beside the one
+    filtered on; ``statuses`` over those of the filtered category when there is one. ``exact`` is False
+    when the matches were counted only up to the request's ``exact_total`` + 1: each count is then of
+    the first matches found, a lower bound.
+    """
+
+    categories: dict[int, int]
+    statuses: dict[str, int]
+    exact: bool
+
+    @classmethod
+    def of(cls, tallies: Sequence[Tally], category_id: int | None, *, exact: bool) -> Facets:
+        categories: Counter[int] = Counter()
+        statuses: Counter[str] = Counter()
+        for tally in tallies:
+            categories[tally.category_id] += tally.count
+            if category_id in (None, tally.category_id):
+                statuses[tally.status] += tally.count
+        return cls(dict(categories), dict(statuses), exact)
+
+
+@dataclass(frozen=True)
 class RankedPage:
     """The page of ranked hits a search backend answers, before the entries are read."""
 
@@ -94,6 +130,7 @@ class RankedPage:
     # The number of matches, exact up to the request's ``exact_total``; above it, a lower bound.
     total: int
     total_is_exact: bool
+    facets: Facets
 
 
 @dataclass(frozen=True)
@@ -105,6 +142,10 @@ class SearchRequest:
     limit: int
     offset: int
     exact_total: int
+
+    def across_categories(self) -> SearchRequest:
+        """The same search without its category filter."""
+        return replace(self, filters=replace(self.filters, category_id=None))
 
 
 def checked_in_text(terms: list[Term], params: dict[str, Any], *, find: str) -> list[str]:

@@ -266,7 +266,7 @@ def _visible(connection: Connection, source: HeadSource, request: SearchRequest,
         ).bindparams(bindparam("ids", expanding=True)),
         params,
     )
-    return {knowledge_id: updated_at for knowledge_id, updated_at in rows}
+    return {int(knowledge_id): updated_at for knowledge_id, updated_at in rows.tuples()}
 
 
 def _best(

@@ -185,13 +185,8 @@ class PostgresSearch(SearchBackend):
         conditions.extend(checked_in_text(request.terms, params, find="strpos"))
         return "WHERE " + " AND ".join([match, *conditions])
 
-    def count(self, connection: Connection, request: SearchRequest, *, head: bool, bound: int) -> int:
-        params: dict[str, Any] = {"bound": bound}
-        source = f"{JOINED} {self._where(request, params, HEAD if head else BODY)}"
-        found: int = connection.execute(
-            text(f"SELECT count(*) FROM (SELECT {source} LIMIT :bound) AS found"), params
-        ).scalar_one()
-        return found
+    def matching(self, request: SearchRequest, *, head: bool, params: dict[str, Any]) -> str:
+        return f"{JOINED} {self._where(request, params, HEAD if head else BODY)}"
 
     def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[HeadRow]:
         params: dict[str, Any] = {}

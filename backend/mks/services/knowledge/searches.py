@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...models import Actor
+from sqlalchemy import Connection, bindparam, select
+
+from ...models import Actor, Category, Status
 from ...schemas.knowledge import SearchQuery
-from ...search import SearchFilters, SearchRequest
+from ...search import Facets, SearchFilters, SearchRequest
 from ...search.text import parse_query, snippet
 from .. import synonyms
 from ..context import Context
@@ -14,14 +16,42 @@ from ..errors import InvalidField
 from .entries import SearchHit
 from .queries import DETAILS, category, entry_of, visible_statuses
 
+CATEGORY_NAMES = select(Category.id, Category.name).where(Category.id.in_(bindparam("ids", expanding=True)))
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    id: int
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: Status
+    count: int
+
+
+@dataclass(frozen=True)
+class SearchFacets:
+    """The matches per category, most first (ties by name), and per status, in workflow order; none of 0.
+
+    As counted by the search backend (search.Facets): ``exact`` False means lower bounds.
+    """
+
+    categories: list[CategoryCount]
+    statuses: list[StatusCount]
+    exact: bool
+
 
 @dataclass(frozen=True)
 class SearchResults:
-    """One page of hits, best first, how many match (or at least: see ``total_is_exact``) and the terms."""
+    """One page of hits, best first, how many match (or at least: see ``total_is_exact``), the facets and the terms."""
 
     hits: list[SearchHit]
     total: int
     total_is_exact: bool
+    facets: SearchFacets
     terms: list[str]
     ignored_terms: list[str]
 
@@ -61,7 +91,24 @@ def search(ctx: Context, query: SearchQuery, actor: Actor) -> SearchResults:
         for hit in page.hits
         if (row := found.get(hit.knowledge_id)) is not None
     ]
-    return SearchResults(hits, page.total, page.total_is_exact, [term.text for term in terms], parsed.ignored)
+    return SearchResults(
+        hits,
+        page.total,
+        page.total_is_exact,
+        _named(connection, page.facets),
+        [term.text for term in terms],
+        parsed.ignored,
+    )
+
+
+def _named(connection: Connection, facets: Facets) -> SearchFacets:
+    """The facets with each category's name, in the order a page shows them."""
+    ids = list(facets.categories)
+    names = dict(connection.execute(CATEGORY_NAMES, {"ids": ids}).all()) if ids else {}
+    categories = [CategoryCount(id_, names[id_], count) for id_, count in facets.categories.items()]
+    categories.sort(key=lambda found: (-found.count, found.name))
+    statuses = [StatusCount(status, facets.statuses[status]) for status in Status if status in facets.statuses]
+    return SearchFacets(categories, statuses, facets.exact)
 
 
 def _query_error(kind: str, message: str) -> InvalidField:

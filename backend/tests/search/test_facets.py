@@ -1,0 +1,146 @@
+"""Search facets: the matches counted per category and per status, on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ..plans import statements_sent
+from ..routes.test_knowledge import create
+from .test_search import search
+
+# Matches of 足場, in the order they are created (and so found: see test_facets_above_the_bound_are_lower_bounds).
+MATCHES = [
+    ("安全", "approved"),
+    ("品質", "archived"),
+    ("安全", "draft"),
+    ("施工計画", "draft"),
+    ("安全", "approved"),
+    ("品質", "approved"),
+    ("安全", "review"),
+    ("施工計画", "draft"),
+    ("安全", "approved"),
+]
+
+
+@pytest.fixture
+def corpus(client: FlaskClient, admin: dict[str, str]) -> None:
+    for number, (category, status) in enumerate(MATCHES, start=1):
+        create(client, admin, title=f"足場の点検 {number}", tags=[], category=category, status=status)
+    create(client, admin, title="鉄筋の定着長さ", tags=[], category="原価", status="approved")
+
+
+def facets(categories: dict[str, int], statuses: dict[str, int], *, exact: bool) -> dict[str, Any]:
+    """The facets as the response writes them, each list in the order given."""
+    return {
+        "categories": [{"name": name, "count": count} for name, count in categories.items()],
+        "statuses": [{"status": status, "count": count} for status, count in statuses.items()],
+        "exact": exact,
+    }
+
+
+def found(result: dict[str, Any]) -> tuple[int, str, dict[str, Any]]:
+    """The total, its relation and the facets, category ids left out (they depend on the database)."""
+    answered = result["facets"]
+    categories = [{"name": item["name"], "count": item["count"]} for item in answered["categories"]]
+    return result["total"], result["total_relation"], {**answered, "categories": categories}
+
+
+def test_facets_count_every_match_by_category_and_status(
+    client: FlaskClient, admin: dict[str, str], corpus: None
+) -> None:
+    result = search(client, admin, "足場")
+    # Categories by count, ties by name (品 U+54C1 before 施 U+65BD); statuses in workflow order.
+    assert found(result) == (
+        9,
+        "eq",
+        facets(
+            {"安全": 5, "品質": 2, "施工計画": 2}, {"draft": 3, "review": 1, "approved": 4, "archived": 1}, exact=True
+        ),
+    )
+
+
+def test_facets_name_each_category_by_its_id(client: FlaskClient, admin: dict[str, str], corpus: None) -> None:
+    ids = {item["name"]: item["id"] for item in client.get("/api/v1/categories", headers=admin).json["items"]}
+    result = search(client, admin, "足場")
+    assert [(item["id"], item["name"]) for item in result["facets"]["categories"]] == [
+        (ids["安全"], "安全"),
+        (ids["品質"], "品質"),
+        (ids["施工計画"], "施工計画"),
+    ]
+
+
+def test_a_viewer_counts_approved_entries_only(client: FlaskClient, viewer: dict[str, str], corpus: None) -> None:
+    # 施工計画 holds drafts only: a partner is not told it matches at all.
+    assert found(search(client, viewer, "足場")) == (
+        4,
+        "eq",
+        facets({"安全": 3, "品質": 1}, {"approved": 4}, exact=True),
+    )
+    assert found(search(client, viewer, "足場", category="施工計画")) == (
+        0,
+        "eq",
+        facets({"安全": 3, "品質": 1}, {}, exact=True),
+    )
+
+
+def test_a_category_filter_counts_its_statuses_and_still_lists_the_others(
+    client: FlaskClient, admin: dict[str, str], corpus: None
+) -> None:
+    result = search(client, admin, "足場", category="品質")
+    assert len(result["items"]) == 2
+    assert found(result) == (
+        2,
+        "eq",
+        facets({"安全": 5, "品質": 2, "施工計画": 2}, {"approved": 1, "archived": 1}, exact=True),
+    )
+
+
+def test_no_match_has_empty_facets(client: FlaskClient, admin: dict[str, str], corpus: None) -> None:
+    assert found(search(client, admin, "型枠")) == (0, "eq", facets({}, {}, exact=True))
+
+
+def test_facets_and_total_take_one_pass_over_the_matches(
+    client: FlaskClient, admin: dict[str, str], corpus: None, app: Flask
+) -> None:
+    engine = app.extensions["mks_db"].engine
+    with statements_sent(engine) as sent:
+        search(client, admin, "足場")
+    tallies = [(statement, parameters) for statement, parameters in sent if "GROUP BY category_id, status" in statement]
+    counts = [statement for statement, _ in sent if "SELECT 1 AS one" in statement]
+    # The facets with the total, then the size of the head tier, as before facets.
+    assert (len(tallies), len(counts)) == (1, 1)
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            plan = "\n".join(
+                row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {tallies[0][0]}", tallies[0][1])
+            )
+        # Category and status come from the index the filters already read, not from each entry's row.
+        assert "SEARCH knowledge USING COVERING INDEX ix_knowledge_search_filter" in plan
+
+
+def test_facets_above_the_bound_are_lower_bounds(
+    client: FlaskClient, admin: dict[str, str], corpus: None, app: Flask
+) -> None:
+    """Above MKS_SEARCH_EXACT_TOTAL the facets count the first exact_total + 1 matches found.
+
+    Both databases find the matches of an index this small in the order they were indexed (FTS5 in
+    rowid order, PostgreSQL in heap order): the first four of MATCHES.
+    """
+    settings = app.extensions["mks_settings"]
+    app.extensions["mks_settings"] = settings.model_copy(update={"search_exact_total": 9})
+    assert found(search(client, admin, "足場"))[2]["exact"] is True
+    app.extensions["mks_settings"] = settings.model_copy(update={"search_exact_total": 3})
+    first_four = facets({"安全": 2, "品質": 1, "施工計画": 1}, {"draft": 2, "approved": 1, "archived": 1}, exact=False)
+    assert found(search(client, admin, "足場")) == (3, "gte", first_four)
+    # The category filtered on is counted alone, exactly up to the bound, though the facets are not.
+    assert found(search(client, admin, "足場", category="施工計画")) == (
+        2,
+        "eq",
+        {**first_four, "statuses": [{"status": "draft", "count": 1}]},
+    )
+    # 安全 holds more matches than the bound: its own total is a lower bound too.
+    assert found(search(client, admin, "足場", category="安全"))[:2] == (3, "gte")
