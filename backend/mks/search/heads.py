@@ -178,15 +178,18 @@ def _walk(connection: Connection, source: HeadSource, request: SearchRequest, qu
     while True:
         cursor = "" if after is None else "AND (impact, knowledge_id) < (:impact, :id) "
         rows: list[tuple[Any, ...]] = sorted(
-            connection.execute(
-                text(
-                    f"SELECT p.impact, p.knowledge_id, knowledge.updated_at, CASE WHEN {visible} THEN 1 ELSE 0 END "
-                    f"FROM (SELECT impact, knowledge_id FROM knowledge_head_impacts WHERE token = :token {cursor}"
-                    "ORDER BY impact DESC, knowledge_id DESC LIMIT :batch) AS p "
-                    f"JOIN {source.knowledge_table} ON knowledge.id = p.knowledge_id"
-                ),
-                {**params, "batch": batch, "impact": after and after[0], "id": after and after[1]},
-            ).tuples(),
+            (
+                tuple(row)
+                for row in connection.execute(
+                    text(
+                        f"SELECT p.impact, p.knowledge_id, knowledge.updated_at, CASE WHEN {visible} THEN 1 ELSE 0 END "
+                        f"FROM (SELECT impact, knowledge_id FROM knowledge_head_impacts WHERE token = :token {cursor}"
+                        "ORDER BY impact DESC, knowledge_id DESC LIMIT :batch) AS p "
+                        f"JOIN {source.knowledge_table} ON knowledge.id = p.knowledge_id"
+                    ),
+                    {**params, "batch": batch, "impact": after and after[0], "id": after and after[1]},
+                )
+            ),
             key=lambda row: (row[0], row[1]),
             reverse=True,
         )
@@ -234,9 +237,9 @@ def _joined(connection: Connection, source: HeadSource, request: SearchRequest, 
     # of near-equal bound can be scored without a second.
     batch = JOINED_PAGE
     while True:
-        rows: list[tuple[Any, ...]] = list(
-            connection.execute(sql, {**params, "limit": batch, "offset": offset}).tuples()
-        )
+        rows: list[tuple[Any, ...]] = [
+            tuple(row) for row in connection.execute(sql, {**params, "limit": batch, "offset": offset})
+        ]
         shown = _visible(connection, source, request, [row[0] for row in rows])
         candidates = [
             _Candidate(
@@ -266,7 +269,7 @@ def _visible(connection: Connection, source: HeadSource, request: SearchRequest,
         ).bindparams(bindparam("ids", expanding=True)),
         params,
     )
-    return {int(knowledge_id): updated_at for knowledge_id, updated_at in rows.tuples()}
+    return {int(row[0]): row[1] for row in rows}
 
 
 def _best(

@@ -1,0 +1,125 @@
+"""The head tier's fast paths rank exactly as scoring every entry of the tier from its text does."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, text
+
+from mks import migrate
+from mks.db import current_db, get_session
+from mks.models import Category, Knowledge, Tag
+from mks.search import SearchFilters, SearchRequest, heads
+from mks.search.impacts import impacts
+from mks.search.text import normalize, parse_query
+
+WORDS = ("鉄筋", "かぶり厚さ", "コンクリート", "生コン", "打設", "養生", "杭", "施工計画", "型枠", "足場")
+ENTRIES = 300
+
+
+@pytest.fixture
+def tier(app: Flask) -> Flask:
+    """ENTRIES entries whose titles and tags draw on WORDS, some words repeated, in two categories and statuses."""
+    rng = random.Random(20261201)
+    with app.app_context():
+        session = get_session()
+        categories = list(session.scalars(select(Category.id).order_by(Category.id).limit(2)))
+        tags = {word: Tag(name=word) for word in WORDS}
+        for _ in range(ENTRIES):
+            words = rng.choices(WORDS, k=rng.randint(1, 4))
+            session.add(
+                Knowledge(
+                    title="の".join(words) + "に関する記録" * rng.randint(0, 3),
+                    content="本文",
+                    category_id=rng.choice(categories),
+                    status=rng.choice(("approved", "approved", "draft")),
+                    tags=[tags[word] for word in sorted(set(rng.choices(WORDS, k=rng.randint(0, 3))))],
+                )
+            )
+        session.commit()
+    return app
+
+
+def _ranked(app: Flask, q: str, tier_size: int, filters: SearchFilters, offset: int = 0) -> list[heads.RankedHead]:
+    request = SearchRequest(parse_query(q).terms, filters, limit=20, offset=offset, exact_total=10_000)
+    with app.app_context():
+        return heads.rank_heads(get_session().connection(), current_db().search, request, tier_size)
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "養生",  # one 2-character word: its impact is its frequency, no text read
+        "施工計画",  # one long word: bounded by a piece, its text scored
+        "杭",  # one character
+        "鉄筋 養生",  # two pieces: the join, scores from the impacts
+        "コンクリート 打設",  # a long word in the join: text scored in bound order
+        "鉄筋 かぶり厚さ 養生",  # three terms, with the whole-query phrase
+    ],
+)
+def test_the_fast_paths_rank_as_scoring_the_whole_tier(tier: Flask, q: str) -> None:
+    for filters in (SearchFilters(), SearchFilters(statuses=("approved",))):
+        for offset in (0, 20):
+            every = _ranked(tier, q, 0, filters, offset)  # a tier this small is scored whole
+            fast = _ranked(tier, q, heads.SCORE_ALL + 1, filters, offset)
+            assert fast == every
+            assert every or offset > 0
+
+
+def test_the_phrase_of_the_whole_query_ranks_first_in_the_join(tier: Flask) -> None:
+    with tier.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        written_together = Knowledge(title="鉄筋養生の要点", content="本文", category_id=category_id, status="approved")
+        session.add(written_together)
+        session.commit()
+        expected = written_together.id
+    found = _ranked(tier, "鉄筋 養生", heads.SCORE_ALL + 1, SearchFilters())
+    assert found[0].knowledge_id == expected
+    assert found == _ranked(tier, "鉄筋 養生", 0, SearchFilters())
+
+
+def test_impacts_are_kept_in_step_with_the_entry(app: Flask) -> None:
+    with app.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        entry = Knowledge(
+            title="足場の点検", content="本文", category_id=category_id, status="approved", tags=[Tag(name="足場")]
+        )
+        session.add(entry)
+        session.commit()
+        stored = dict(
+            session.execute(
+                text("SELECT token, impact FROM knowledge_head_impacts WHERE knowledge_id = :id"), {"id": entry.id}
+            ).all()
+        )
+        assert stored == impacts({"title": normalize("足場の点検"), "tags": normalize("足場")})
+        # One occurrence in a title of 5 characters (weight 1, typical length 24) and in tags of 2 (weight 0.6).
+        assert stored["足場"] == pytest.approx(1 / (0.25 + 0.75 * 5 / 24) + 0.6 / (0.25 + 0.75 * 2 / 24))
+        entry.title = "型枠の解体"
+        session.commit()
+        tokens = set(
+            session.scalars(text("SELECT token FROM knowledge_head_impacts WHERE knowledge_id = :id"), {"id": entry.id})
+        )
+        assert "点検" not in tokens and {"型枠", "解体", "足場"} <= tokens
+        session.delete(entry)
+        session.commit()
+        left = session.scalar(
+            text("SELECT count(*) FROM knowledge_head_impacts WHERE knowledge_id = :id"), {"id": entry.id}
+        )
+        assert left == 0
+
+
+def test_the_upgrade_fills_the_impacts_of_every_entry(tier: Flask) -> None:
+    with tier.app_context():
+        engine = current_db().engine
+        session = get_session()
+        before = session.execute(text("SELECT token, impact, knowledge_id FROM knowledge_head_impacts")).all()
+        session.close()
+        migrate.downgrade(engine, "0008")
+        migrate.upgrade(engine)
+        after = get_session().execute(text("SELECT token, impact, knowledge_id FROM knowledge_head_impacts")).all()
+    assert sorted(after) == sorted(before)
+    assert len({row.knowledge_id for row in after}) == ENTRIES
