@@ -1,7 +1,7 @@
 """The head tier: entries holding every query term in their title or tags, which rank first.
 
 Within the tier, entries are ranked by BM25F over the title and tags alone: per term, the
-frequency of its forms in those fields (impacts.frequency), saturated with K1, times the term's
+frequency of its forms in those fields (scoring.py), saturated with K1, times the term's
 IDF over titles and tags; the words written together as one phrase count as one more term,
 weighing as much as all of them. Scores are computed here, the same on every database.
 
@@ -32,11 +32,10 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 from sqlalchemy import Connection, bindparam, text
 
 from .base import K1, SearchRequest
-from .impacts import field_scales, frequency, pieces
-from .text import Term, whole_query
+from .impacts import pieces
+from .scoring import DF_CAP, Scorer, idf, phrase_of_query, saturated
+from .text import Term
 
-# Document frequencies are counted up to this many entries: beyond, a word is simply common.
-DF_CAP = 1_000
 # A tier of at most this many entries is scored whole from its text.
 SCORE_ALL = 1_000
 FIRST_BATCH = 64
@@ -47,12 +46,11 @@ TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
-class HeadRow:
-    """An entry of the tier as its ranking reads it."""
+class TextRow:
+    """An entry as a ranking reads it: normalized fields by name, and its update time."""
 
     knowledge_id: int
-    title: str
-    tags: str
+    fields: dict[str, str]
     updated_at: Any  # as the database returns it (SQLite: text), compared only with its own kind
 
 
@@ -62,29 +60,21 @@ class HeadSource(Protocol):
     # The knowledge table as the backend joins it for the filters and the update time.
     knowledge_table: ClassVar[str]
 
-    def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[HeadRow]:
+    def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[TextRow]:
         """The normalized title and tags of entries passing the filters: of ``ids``, or (None) the whole tier."""
 
     def join_order(self, connection: Connection, tokens: list[str]) -> list[str]:
         """The pieces in the order their lists should be joined: the shortest first, unless the planner knows."""
 
 
-def _saturated(value: float) -> float:
-    return (K1 + 1) * value / (K1 + value)
-
-
 @dataclass(frozen=True)
-class HeadQuery:
-    """The terms with their IDF and rarest piece (None: a term of several forms), and the whole-query phrase.
+class HeadQuery(Scorer):
+    """The scorer of the head tier (IDF over titles and tags), with each term's rarest piece.
 
-    Only the words written together make the phrase here: a title seldom spaces its words, and
-    tags stand side by side only by their sort order.
+    The driver is None for a term of several forms (synonyms).
     """
 
-    terms: list[Term]
-    idf: list[float]
     drivers: list[str | None]
-    phrase: str | None
     phrase_driver: str | None
 
     @property
@@ -92,33 +82,20 @@ class HeadQuery:
         """Whether each term is one form of 1-2 characters: a piece, whose impact is then its frequency."""
         return all(len(term.forms) == 1 and len(term.forms[0]) <= 2 for term in self.terms)
 
-    def score(self, title: str, tags: str) -> float | None:
-        """The entry's score, or None when some term is in neither its title nor its tags."""
-        scales = field_scales({"title": title, "tags": tags})
-        total = 0.0
-        for term, idf in zip(self.terms, self.idf, strict=True):
-            found = frequency(scales, term.forms)
-            if found == 0:
-                return None
-            total += idf * _saturated(found)
-        if self.phrase is not None:
-            total += sum(self.idf) * _saturated(frequency(scales, [self.phrase]))
-        return total
-
     def bound(self, impacts: Sequence[float], phrase_impact: float) -> float:
         """The highest score of an entry whose drivers' impacts are ``impacts`` and ``phrase_impact``.
 
         The phrase holds every term's word, so it occurs no more often than any of their pieces.
         """
-        total = sum(idf * _saturated(impact) for idf, impact in zip(self.idf, impacts, strict=True))
+        total = sum(weight * saturated(impact) for weight, impact in zip(self.idf, impacts, strict=True))
         if self.phrase is not None:
-            total += sum(self.idf) * _saturated(min(phrase_impact, *impacts))
+            total += sum(self.idf) * saturated(min(phrase_impact, *impacts))
         return total
 
 
 def head_query(connection: Connection, terms: list[Term]) -> HeadQuery:
     """The query with each term's IDF over the titles and tags, and the rarest pieces, from one count query."""
-    phrase = whole_query(terms)[0] if len(terms) > 1 else None
+    phrase = phrase_of_query(terms)
     words = [form for term in terms for form in term.forms] + ([phrase] if phrase else [])
     counted = list(dict.fromkeys(piece for word in words for piece in pieces(word)))
     counts = ", ".join(
@@ -135,13 +112,9 @@ def head_query(connection: Connection, terms: list[Term]) -> HeadQuery:
     def rarest(word: str) -> str:
         return min(pieces(word), key=found.__getitem__)
 
-    idf: list[float] = []
-    drivers: list[str | None] = []
-    for term in terms:
-        df = min(DF_CAP, sum(found[rarest(form)] for form in term.forms))
-        idf.append(math.log(1 + (documents - df + 0.5) / (df + 0.5)))
-        drivers.append(rarest(term.forms[0]) if len(term.forms) == 1 else None)
-    return HeadQuery(terms, idf, drivers, phrase, rarest(phrase) if phrase else None)
+    weights = [idf(documents, min(DF_CAP, sum(found[rarest(form)] for form in term.forms))) for term in terms]
+    drivers = [rarest(term.forms[0]) if len(term.forms) == 1 else None for term in terms]
+    return HeadQuery(terms, weights, phrase, drivers, rarest(phrase) if phrase else None)
 
 
 class RankedHead(NamedTuple):
@@ -161,11 +134,12 @@ class _Candidate(NamedTuple):
 _Stream = Iterator[tuple[list[_Candidate], float]]
 
 
-def _scored(query: HeadQuery, rows: Sequence[HeadRow]) -> list[RankedHead]:
+def scored(scorer: Scorer, rows: Sequence[TextRow]) -> list[RankedHead]:
+    """The rows holding every term, with their scores."""
     return [
         RankedHead(score, row.updated_at, row.knowledge_id)
         for row in rows
-        if (score := query.score(row.title, row.tags)) is not None
+        if (score := scorer.score(row.fields)) is not None
     ]
 
 
@@ -295,7 +269,7 @@ def _best(
         unsure.sort(reverse=True)
         while unsure := [place for place in unsure if len(best) < want or place > best[0]]:
             chosen, unsure = unsure[:want], unsure[want:]
-            for place in _scored(query, source.head_rows(connection, request, [p.knowledge_id for p in chosen])):
+            for place in scored(query, source.head_rows(connection, request, [p.knowledge_id for p in chosen])):
                 offer(place)
         # Ties go on: an entry of equal score may be newer.
         if len(best) == want and next_bound < best[0].score - TOLERANCE:
@@ -311,7 +285,7 @@ def rank_heads(connection: Connection, source: HeadSource, request: SearchReques
     query = head_query(connection, request.terms)
     want = request.offset + request.limit
     if tier_size <= SCORE_ALL or None in query.drivers:
-        found = _scored(query, source.head_rows(connection, request, None))
+        found = scored(query, source.head_rows(connection, request, None))
     else:
         stream = (_walk if len(query.terms) == 1 else _joined)(connection, source, request, query)
         found = _best(connection, source, request, query, stream, want)

@@ -1,11 +1,9 @@
 """The head tier's impact lists: each 1- and 2-character piece of an entry's title and tags, with its impact.
 
-A piece's impact in an entry is the frequency a term's head score saturates (heads.py): its
-occurrences in each head field, weighted by FIELDS relative to the title and divided by the
-field's length relative to a fixed typical length (HEAD_LENGTHS). A word holds each of its pieces
-at least as often as it occurs, so a piece's impact bounds the word's; for a word of 1-2
-characters, which is its own piece, it is the word's. The lengths are fixed rather than averaged
-over the index so that a stored impact never goes stale.
+A piece's impact in an entry is its frequency (scoring.frequency) in the title and tags: what a
+term's head score saturates. A word holds each of its pieces at least as often as it occurs, so
+a piece's impact bounds the word's; for a word of 1-2 characters, which is its own piece, it is
+the word's.
 
 ``knowledge_head_impacts`` (token, impact, knowledge_id) is read by piece in order of impact
 (its primary key) and by entry (knowledge_id, token): plain SQL both databases share, written in
@@ -15,17 +13,11 @@ the same transaction as the entry.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from sqlalchemy import Connection, text
 
-from .base import FIELDS, HEAD_FIELDS, B
-
-# Typical lengths, in normalized characters, against which a head field's length is normalized.
-HEAD_LENGTHS = {"title": 24.0, "tags": 24.0}
-# FIELDS' weights relative to the title's: one occurrence in a title of typical length counts 1,
-# so saturation still tells one occurrence from several (at 10 every entry of the tier saturates).
-WEIGHTS = {field.name: field.weight / FIELDS[0].weight for field in FIELDS if field.name in HEAD_FIELDS}
+from .base import HEAD_FIELDS
+from .scoring import field_scales, frequency
 
 _RUN = re.compile(r"[^\W_]+")
 
@@ -38,26 +30,9 @@ def pieces(word: str) -> list[str]:
     return list(found)
 
 
-Scales = list[tuple[str, float]]
-
-
-def field_scales(fields: dict[str, str]) -> Scales:
-    """Each non-empty head field with what one occurrence in it counts: its weight over its normalized length."""
-    return [
-        (value, WEIGHTS[name] / (1 - B + B * len(value) / HEAD_LENGTHS[name]))
-        for name in HEAD_FIELDS
-        if (value := fields[name])
-    ]
-
-
-def frequency(scales: Scales, forms: Sequence[str]) -> float:
-    """The weighted, length-normalized number of occurrences of the forms in the head fields."""
-    return sum(scale * sum(value.count(form) for form in forms) for value, scale in scales)
-
-
 def impacts(normalized: dict[str, str]) -> dict[str, float]:
     """Every 1- and 2-character piece of the normalized title and tags, with its impact."""
-    scales = field_scales(normalized)
+    scales = field_scales({name: normalized[name] for name in HEAD_FIELDS})
     found: dict[str, None] = {}
     for value, _scale in scales:
         for run in _RUN.findall(value):

@@ -43,7 +43,7 @@ from .base import (
     SearchRequest,
     checked_in_text,
 )
-from .heads import HeadRow
+from .heads import TextRow
 from .text import Phrase, Term, index_tokens, whole_query
 
 # tsvector positions stop at 16383 (later ones are stored as 16383, so no phrase starts there).
@@ -188,7 +188,7 @@ class PostgresSearch(SearchBackend):
     def matching(self, request: SearchRequest, *, head: bool, params: dict[str, Any]) -> str:
         return f"{JOINED} {self._where(request, params, HEAD if head else BODY)}"
 
-    def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[HeadRow]:
+    def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[TextRow]:
         params: dict[str, Any] = {}
         if ids is None:
             source = f"{JOINED} {self._where(request, params, HEAD)}"
@@ -199,7 +199,19 @@ class PostgresSearch(SearchBackend):
         rows = connection.execute(
             text(f"SELECT s.knowledge_id, s.title, s.tags, knowledge.updated_at {source}"), params
         )
-        return [HeadRow(row.knowledge_id, row.title, row.tags, row.updated_at) for row in rows]
+        return [TextRow(row.knowledge_id, {"title": row.title, "tags": row.tags}, row.updated_at) for row in rows]
+
+    def body_rows(self, connection: Connection, request: SearchRequest) -> Sequence[TextRow]:
+        params: dict[str, Any] = {}
+        where = self._where(request, params, f"{BODY} AND NOT {HEAD}")
+        columns = ", ".join(f"s.{name}" for name in FIELD_NAMES)
+        rows = connection.execute(
+            text(f"SELECT s.knowledge_id, {columns}, knowledge.updated_at {JOINED} {where}"), params
+        )
+        return [
+            TextRow(row.knowledge_id, {name: getattr(row, name) for name in FIELD_NAMES}, row.updated_at)
+            for row in rows
+        ]
 
     def join_order(self, connection: Connection, tokens: list[str]) -> list[str]:
         """As given: the planner knows each piece's frequency from the table's statistics."""

@@ -30,8 +30,17 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, text
 
 from .backend import SearchBackend
-from .base import FIELD_COLUMNS, FIELD_PARAMS, FIELDS, HEAD_FIELDS, SearchHit, SearchRequest, checked_in_text
-from .heads import HeadRow
+from .base import (
+    FIELD_COLUMNS,
+    FIELD_NAMES,
+    FIELD_PARAMS,
+    FIELDS,
+    HEAD_FIELDS,
+    SearchHit,
+    SearchRequest,
+    checked_in_text,
+)
+from .heads import TextRow
 from .text import Phrase, Term, index_tokens, phrase_of, whole_query
 
 WEIGHTS = ", ".join(str(field.weight) for field in FIELDS)
@@ -122,7 +131,7 @@ class SqliteSearch(SearchBackend):
         every = _all_terms(request.terms)
         return self._matches(request, _head(every) if head else every, params)
 
-    def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[HeadRow]:
+    def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[TextRow]:
         columns = "s.knowledge_id, s.title, s.tags, knowledge.updated_at"
         params: dict[str, Any] = {}
         if ids is None:
@@ -138,7 +147,17 @@ class SqliteSearch(SearchBackend):
                 ).bindparams(bindparam("ids", expanding=True)),
                 {**params, "ids": ids},
             )
-        return [HeadRow(row.knowledge_id, row.title, row.tags, row.updated_at) for row in rows]
+        return [TextRow(row.knowledge_id, {"title": row.title, "tags": row.tags}, row.updated_at) for row in rows]
+
+    def body_rows(self, connection: Connection, request: SearchRequest) -> Sequence[TextRow]:
+        columns = f"s.knowledge_id, {', '.join(f's.{name}' for name in FIELD_NAMES)}, knowledge.updated_at"
+        every = _all_terms(request.terms)
+        params: dict[str, Any] = {}
+        source = self._matches(request, f"({every}) NOT {_head(every)}", params, columns)
+        return [
+            TextRow(row.knowledge_id, {name: getattr(row, name) for name in FIELD_NAMES}, row.updated_at)
+            for row in connection.execute(text(f"SELECT {columns} {source}"), params)
+        ]
 
     def join_order(self, connection: Connection, tokens: list[str]) -> list[str]:
         """The shortest list first: SQLite joins in the order written and keeps no statistics of values."""
