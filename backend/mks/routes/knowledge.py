@@ -75,7 +75,7 @@ def search(query: SearchQuery) -> SearchPage:
         items=[SearchHitOut.model_validate(hit) for hit in results.hits],
         total=results.total,
         total_relation="eq" if results.total_is_exact else "gte",
-        facets=SearchFacetsOut.model_validate(results.facets),
+        facets=SearchFacetsOut.model_validate(results.facets) if results.facets is not None else None,
         limit=query.limit,
         offset=query.offset,
         terms=results.terms,

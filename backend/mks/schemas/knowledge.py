@@ -152,6 +152,11 @@ class KnowledgeListQuery(Page):
 class SearchQuery(Page):
     q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)]
     category: Name | None = None
+    facets: bool = Field(
+        default=False,
+        description="true: カテゴリ別・ステータス別の件数（facets）も返す。一致ごとにカテゴリとステータスを読むため、"
+        "絞り込みの候補を表示する画面だけが指定する",
+    )
 
 
 class SearchHitOut(KnowledgeSummary):
@@ -205,9 +210,9 @@ class SearchPage(BaseModel):
     )
     limit: int
     offset: int
-    facets: SearchFacetsOut = Field(
-        description="絞り込みの候補: 一致のカテゴリ別・ステータス別の件数。利用者が閲覧できるステータス"
-        "（viewer は approved）のナレッジだけを数える"
+    facets: SearchFacetsOut | None = Field(
+        description="絞り込みの候補: 一致のカテゴリ別・ステータス別の件数（facets=true のときだけ。それ以外は null）。"
+        "利用者が閲覧できるステータス（viewer は approved）のナレッジだけを数える"
     )
     terms: list[str] = Field(description="正規化後の検索語（すべてを含むものが一致）")
     ignored_terms: list[str] = Field(

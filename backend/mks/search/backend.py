@@ -54,13 +54,17 @@ class SearchBackend(ABC):
         """
         end = request.offset + request.limit
         bound = request.exact_total + 1
-        # One pass over the matches counts both the facets and the total.
-        tallies = self.tally(connection, request.across_categories(), bound=bound)
-        facets = Facets.of(tallies, request.filters.category_id, exact=sum(found.count for found in tallies) < bound)
-        total = sum(facets.statuses.values())
-        if total < bound and not facets.exact:
-            # Only with a category filter: the pass stopped at the bound before it saw every match of
-            # that category, whose total is still owed exactly up to exact_total. Count them alone.
+        facets = None
+        if request.facets:
+            # One pass over the matches counts both the facets and the total.
+            tallies = self.tally(connection, request.across_categories(), bound=bound)
+            facets = Facets.of(
+                tallies, request.filters.category_id, exact=sum(found.count for found in tallies) < bound
+            )
+            total = sum(facets.statuses.values())
+        if facets is None or (total < bound and not facets.exact):
+            # Without facets; or with a category filter, when the pass stopped at the bound before it saw
+            # every match of that category, whose total is still owed exactly up to exact_total.
             total = self.count(connection, request, head=False, bound=bound)
         tier_size = self.count(connection, request, head=True, bound=max(end, heads.SCORE_ALL) + 1) if total else 0
         hits = (

@@ -130,7 +130,7 @@ class RankedPage:
     # The number of matches, exact up to the request's ``exact_total``; above it, a lower bound.
     total: int
     total_is_exact: bool
-    facets: Facets
+    facets: Facets | None  # when the request asked for them
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,7 @@ class SearchRequest:
     limit: int
     offset: int
     exact_total: int
+    facets: bool = False  # whether to count the matches per category and status
 
     def across_categories(self) -> SearchRequest:
         """The same search without its category filter."""

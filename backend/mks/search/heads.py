@@ -79,8 +79,8 @@ class HeadQuery(Scorer):
 
     @property
     def pieces_only(self) -> bool:
-        """Whether each term is one form of 1-2 characters: a piece, whose impact is then its frequency."""
-        return all(len(term.forms) == 1 and len(term.forms[0]) <= 2 for term in self.terms)
+        """Whether each term is one form that is its own piece (1-2 characters, no punctuation): impact = frequency."""
+        return all(len(term.forms) == 1 and pieces(term.forms[0]) == [term.forms[0]] for term in self.terms)
 
     def bound(self, impacts: Sequence[float], phrase_impact: float) -> float:
         """The highest score of an entry whose drivers' impacts are ``impacts`` and ``phrase_impact``.

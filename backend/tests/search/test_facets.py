@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from ..plans import statements_sent
 from ..routes.test_knowledge import create
-from .test_search import search
+from .test_search import search as search_without_facets
 
 # Matches of 足場, in the order they are created (and so found: see test_facets_above_the_bound_are_lower_bounds).
 MATCHES = [
@@ -31,6 +31,20 @@ def corpus(client: FlaskClient, admin: dict[str, str]) -> None:
     for number, (category, status) in enumerate(MATCHES, start=1):
         create(client, admin, title=f"足場の点検 {number}", tags=[], category=category, status=status)
     create(client, admin, title="鉄筋の定着長さ", tags=[], category="原価", status="approved")
+
+
+def search(client: FlaskClient, headers: dict[str, str], q: str, **params: Any) -> dict[str, Any]:
+    return search_without_facets(client, headers, q, facets="true", **params)
+
+
+def test_facets_are_counted_only_when_asked_for(
+    client: FlaskClient, admin: dict[str, str], corpus: None, app: Flask
+) -> None:
+    engine = app.extensions["mks_db"].engine
+    with statements_sent(engine) as sent:
+        result = search_without_facets(client, admin, "足場")
+    assert (result["total"], result["total_relation"], result["facets"]) == (9, "eq", None)
+    assert not [statement for statement, _ in sent if "GROUP BY category_id, status" in statement]
 
 
 def facets(categories: dict[str, int], statuses: dict[str, int], *, exact: bool) -> dict[str, Any]:

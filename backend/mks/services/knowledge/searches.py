@@ -51,7 +51,7 @@ class SearchResults:
     hits: list[SearchHit]
     total: int
     total_is_exact: bool
-    facets: SearchFacets
+    facets: SearchFacets | None  # when asked for
     terms: list[str]
     ignored_terms: list[str]
 
@@ -79,7 +79,12 @@ def search(ctx: Context, query: SearchQuery, actor: Actor) -> SearchResults:
     category_id = category(ctx, query.category).id if query.category is not None else None
     filters = SearchFilters(statuses=visible_statuses(actor), category_id=category_id)
     request = SearchRequest(
-        terms, filters, limit=query.limit, offset=query.offset, exact_total=ctx.settings.search_exact_total
+        terms,
+        filters,
+        limit=query.limit,
+        offset=query.offset,
+        exact_total=ctx.settings.search_exact_total,
+        facets=query.facets,
     )
     connection = ctx.session.connection()
     page = ctx.search.search(connection, request)
@@ -95,7 +100,7 @@ def search(ctx: Context, query: SearchQuery, actor: Actor) -> SearchResults:
         hits,
         page.total,
         page.total_is_exact,
-        _named(connection, page.facets),
+        _named(connection, page.facets) if page.facets is not None else None,
         [term.text for term in terms],
         parsed.ignored,
     )
