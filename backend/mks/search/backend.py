@@ -78,11 +78,8 @@ class SearchBackend(ABC):
         if end > tier_size and total > tier_size:
             limit = end - max(request.offset, tier_size)
             skipped = max(0, request.offset - tier_size)
-            if (
-                total - tier_size <= heads.SCORE_ALL
-                and total <= request.exact_total
-                and tier_size < end + heads.SCORE_ALL
-            ):
+            # The tier ends before the page does, so its size is exact here: so is what is left.
+            if total <= request.exact_total and total - tier_size <= heads.SCORE_ALL:
                 hits += self._scored_body(connection, request, limit=limit, offset=skipped)
             else:
                 hits += self.body_page(connection, request, limit=limit, offset=skipped)
