@@ -32,7 +32,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 from sqlalchemy import Connection, bindparam, text
 
 from .base import K1, SearchRequest
-from .impacts import pieces
+from .impacts import list_lengths, pieces
 from .scoring import DF_CAP, Scorer, idf, phrase_of_query, saturated
 from .text import Term
 
@@ -52,6 +52,11 @@ class TextRow:
     knowledge_id: int
     fields: dict[str, str]
     updated_at: Any  # as the database returns it (SQLite: text), compared only with its own kind
+
+    @classmethod
+    def of(cls, row: Any, names: Sequence[str]) -> TextRow:
+        """The row of a query selecting knowledge_id, the named fields and updated_at."""
+        return cls(row.knowledge_id, {name: getattr(row, name) for name in names}, row.updated_at)
 
 
 class HeadSource(Protocol):
@@ -98,14 +103,8 @@ def head_query(connection: Connection, terms: list[Term]) -> HeadQuery:
     phrase = phrase_of_query(terms)
     words = [form for term in terms for form in term.forms] + ([phrase] if phrase else [])
     counted = list(dict.fromkeys(piece for word in words for piece in pieces(word)))
-    counts = ", ".join(
-        f"(SELECT count(*) FROM (SELECT 1 FROM knowledge_head_impacts WHERE token = :p{index} LIMIT {DF_CAP}) AS c)"
-        for index in range(len(counted))
-    )
-    row = connection.execute(
-        text(f"SELECT (SELECT coalesce(max(id), 0) FROM knowledge), {counts}"),
-        {f"p{index}": piece for index, piece in enumerate(counted)},
-    ).one()
+    counts, params = list_lengths(counted, DF_CAP)
+    row = connection.execute(text(f"SELECT (SELECT coalesce(max(id), 0) FROM knowledge), {counts}"), params).one()
     documents = max(int(row[0]), 1)
     found = dict(zip(counted, (int(count) for count in row[1:]), strict=True))
 

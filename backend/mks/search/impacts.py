@@ -41,6 +41,15 @@ def impacts(normalized: dict[str, str]) -> dict[str, float]:
     return {piece: frequency(scales, [piece]) for piece in found}
 
 
+def list_lengths(tokens: list[str], cap: int) -> tuple[str, dict[str, str]]:
+    """SQL select items counting each piece's list up to ``cap`` entries (in order), and their parameters."""
+    items = ", ".join(
+        f"(SELECT count(*) FROM (SELECT 1 FROM knowledge_head_impacts WHERE token = :piece{index} LIMIT {cap}) AS c)"
+        for index in range(len(tokens))
+    )
+    return items, {f"piece{index}": token for index, token in enumerate(tokens)}
+
+
 def store(connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
     """Replace the entry's impacts."""
     delete(connection, knowledge_id)

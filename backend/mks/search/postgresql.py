@@ -1,4 +1,4 @@
-"""PostgreSQL search: GIN-indexed tsvectors of character-bigram tokens, ranked by BM25F in SQL.
+"""PostgreSQL search: GIN-indexed tsvectors of character-bigram tokens; a large body tier ranked by BM25F in SQL.
 
 ``knowledge_search`` holds each entry's normalized fields and two tsvectors of their tokens
 (text.index_tokens): ``head`` (title, tags) and ``body`` (every field, weighted A-D in FIELDS
@@ -8,10 +8,10 @@ locale (LC_CTYPE=C drops nothing) can split or alter a bigram, and user text is 
 value. Positions run on across the fields with a gap between them, so a word is the phrase of its
 bigrams (``'かぶ' <-> 'ぶり' <-> 'り厚'``) inside one field, and one character is a prefix (``'杭':*``).
 
-Every match is ranked, in two tiers as on SQLite: entries holding every term in their title or
-tags (``head @@ query``) first, then the others. Within a tier the score is BM25F: per term, each
-field's occurrences of its forms (counted in the normalized text), weighted by FIELDS and divided
-by the field's length relative to its average, saturated with k1, times the term's IDF. The
+The head tier (every term in the title or tags: ``head @@ query``) is ranked by heads.py. The body
+tier (the others), above heads.SCORE_ALL entries, is ranked here by BM25F: per term, each field's
+occurrences of its forms (counted in the normalized text), weighted by FIELDS and divided by the
+field's length relative to its average, saturated with k1, times the term's IDF. The
 words written together as one phrase count as one more term, weighing as much as all of them
 (its IDF under independence), so the phrase outranks the words scattered.
 
@@ -22,7 +22,6 @@ header, never the text) are cached per backend for AVERAGES_SECONDS.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -44,6 +43,7 @@ from .base import (
     checked_in_text,
 )
 from .heads import TextRow
+from .scoring import DF_CAP, idf
 from .text import Phrase, Term, index_tokens, whole_query
 
 # tsvector positions stop at 16383 (later ones are stored as 16383, so no phrase starts there).
@@ -54,8 +54,6 @@ JOINED = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_i
 # Every term in the title or tags; the body vector holds those fields too, so that is a match.
 HEAD = "s.head @@ CAST(:query AS tsquery)"
 BODY = "s.body @@ CAST(:query AS tsquery)"
-# Document frequencies are counted up to this many entries: beyond, a word is simply common.
-DF_CAP = 1_000
 AVERAGES_SECONDS = 300.0
 
 
@@ -153,20 +151,20 @@ class PostgresSearch(SearchBackend):
             {f"q{index}": query for index, query in enumerate(queries)},
         ).one()
         documents = max(int(row[0]), 1)
-        return [math.log(1 + (documents - found + 0.5) / (found + 0.5)) for found in row[1:]]
+        return [idf(documents, found) for found in row[1:]]
 
     def _score(self, connection: Connection, terms: list[Term], params: dict[str, Any]) -> tuple[str, str]:
         """SQL for the BM25F score of the row ``s``: the frequencies (a LATERAL select list), then the score.
 
         Binds the forms counted and the average field lengths into params.
         """
-        idf = self._idf(connection, [_term_query(term) for term in terms])
+        weights = self._idf(connection, [_term_query(term) for term in terms])
         for name, average in self._average_lengths(connection).items():
             params[f"average_{name}"] = average
-        weighted = [(weight, list(term.forms)) for weight, term in zip(idf, terms, strict=True)]
+        weighted = [(weight, list(term.forms)) for weight, term in zip(weights, terms, strict=True)]
         phrases = whole_query(terms)
         if phrases:
-            weighted.append((sum(idf), phrases))
+            weighted.append((sum(weights), phrases))
         frequencies = []
         scores = []
         for index, (weight, forms) in enumerate(weighted):
@@ -199,7 +197,7 @@ class PostgresSearch(SearchBackend):
         rows = connection.execute(
             text(f"SELECT s.knowledge_id, s.title, s.tags, knowledge.updated_at {source}"), params
         )
-        return [TextRow(row.knowledge_id, {"title": row.title, "tags": row.tags}, row.updated_at) for row in rows]
+        return [TextRow.of(row, HEAD_FIELDS) for row in rows]
 
     def body_rows(self, connection: Connection, request: SearchRequest) -> Sequence[TextRow]:
         params: dict[str, Any] = {}
@@ -208,10 +206,7 @@ class PostgresSearch(SearchBackend):
         rows = connection.execute(
             text(f"SELECT s.knowledge_id, {columns}, knowledge.updated_at {JOINED} {where}"), params
         )
-        return [
-            TextRow(row.knowledge_id, {name: getattr(row, name) for name in FIELD_NAMES}, row.updated_at)
-            for row in rows
-        ]
+        return [TextRow.of(row, FIELD_NAMES) for row in rows]
 
     def join_order(self, connection: Connection, tokens: list[str]) -> list[str]:
         """As given: the planner knows each piece's frequency from the table's statistics."""

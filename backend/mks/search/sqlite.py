@@ -1,4 +1,4 @@
-"""SQLite search: one FTS5 table of character-bigram tokens, ranked by FTS5's bm25().
+"""SQLite search: one FTS5 table of character-bigram tokens; a large body tier ranked by FTS5's bm25().
 
 ``knowledge_tokens`` (contentless, tokenize='ascii') holds each field's tokens (text.index_tokens)
 as space-separated words: the ascii tokenizer splits only on ASCII punctuation and spaces, which a
@@ -12,12 +12,12 @@ from, so a change or a deletion can take the old tokens out.
 
 Each match is joined to its entry for the filters, the facets and the tie-break through the
 covering index ``ix_knowledge_search_filter`` (id, status, category_id, updated_at): the entry's
-row holds its body before those columns, and reading past it for every match of a common word took 2-3x the
-ranking itself (322 ms against 134 ms for 養生 at 100,000 entries).
+row holds its body before those columns, and reading past it for every match of a common word took
+2-3x the ranking itself (322 ms against 134 ms for 養生 at 100,000 entries).
 
-Every match is ranked, in two tiers: entries holding every term in their title or tags first
-(a title/tags column filter), then the others (the same query NOT that filter), each by bm25
-with the field weights of FIELDS. The phrase of the whole query is OR-ed into the match: it
+The head tier (every term in the title or tags) is a title/tags column filter, ranked by heads.py.
+The body tier is the same query NOT that filter; above heads.SCORE_ALL entries it is ranked here by
+bm25 with the field weights of FIELDS. The phrase of the whole query is OR-ed into that match: it
 changes no row's membership (the phrase holds every word) but adds its (rare, so heavy) weight
 to the entries holding it.
 """
@@ -41,6 +41,7 @@ from .base import (
     checked_in_text,
 )
 from .heads import TextRow
+from .impacts import list_lengths
 from .text import Phrase, Term, index_tokens, phrase_of, whole_query
 
 WEIGHTS = ", ".join(str(field.weight) for field in FIELDS)
@@ -147,27 +148,19 @@ class SqliteSearch(SearchBackend):
                 ).bindparams(bindparam("ids", expanding=True)),
                 {**params, "ids": ids},
             )
-        return [TextRow(row.knowledge_id, {"title": row.title, "tags": row.tags}, row.updated_at) for row in rows]
+        return [TextRow.of(row, HEAD_FIELDS) for row in rows]
 
     def body_rows(self, connection: Connection, request: SearchRequest) -> Sequence[TextRow]:
         columns = f"s.knowledge_id, {', '.join(f's.{name}' for name in FIELD_NAMES)}, knowledge.updated_at"
         every = _all_terms(request.terms)
         params: dict[str, Any] = {}
         source = self._matches(request, f"({every}) NOT {_head(every)}", params, columns)
-        return [
-            TextRow(row.knowledge_id, {name: getattr(row, name) for name in FIELD_NAMES}, row.updated_at)
-            for row in connection.execute(text(f"SELECT {columns} {source}"), params)
-        ]
+        return [TextRow.of(row, FIELD_NAMES) for row in connection.execute(text(f"SELECT {columns} {source}"), params)]
 
     def join_order(self, connection: Connection, tokens: list[str]) -> list[str]:
         """The shortest list first: SQLite joins in the order written and keeps no statistics of values."""
-        counts = ", ".join(
-            f"(SELECT count(*) FROM (SELECT 1 FROM knowledge_head_impacts WHERE token = :t{index} LIMIT {LIST_CAP}))"
-            for index in range(len(tokens))
-        )
-        found = connection.execute(
-            text(f"SELECT {counts}"), {f"t{index}": token for index, token in enumerate(tokens)}
-        ).one()
+        counts, params = list_lengths(tokens, LIST_CAP)
+        found = connection.execute(text(f"SELECT {counts}"), params).one()
         return [token for _count, token in sorted(zip(found, tokens, strict=True))]
 
     def body_page(self, connection: Connection, request: SearchRequest, *, limit: int, offset: int) -> list[SearchHit]:
