@@ -13,6 +13,9 @@ from . import heads, impacts
 from .base import HEAD_SCORE, Facets, IndexedDocument, RankedPage, SearchFilters, SearchHit, SearchRequest, Tally
 from .scoring import DF_CAP, Scorer, idf, phrase_of_query
 
+# A body tier of at most this many entries is ranked here (scoring.py), not by the database.
+SMALL_BODY = 1_000
+
 
 class SearchBackend(ABC):
     """Indexes knowledge text and answers ranked, all-terms-must-match queries.
@@ -65,21 +68,16 @@ class SearchBackend(ABC):
         if facets is None or (total < bound and not facets.exact):
             # Without facets; or with a category filter, when the pass stopped at the bound before it saw
             # every match of that category, whose total is still owed exactly up to exact_total.
-            total = self.count(connection, request, head=False, bound=bound)
-        tier_size = self.count(connection, request, head=True, bound=max(end, heads.SCORE_ALL) + 1) if total else 0
-        hits = (
-            [
-                SearchHit(ranked.knowledge_id, round(HEAD_SCORE + ranked.score, 6))
-                for ranked in heads.rank_heads(connection, self, request, tier_size)
-            ]
-            if request.offset < tier_size
-            else []
-        )
-        if end > tier_size and total > tier_size:
+            total = self.count(connection, request, bound=bound)
+        best = heads.rank_heads(connection, self, request) if total else []
+        hits = [SearchHit(head.knowledge_id, round(HEAD_SCORE + head.score, 6)) for head in best[request.offset :]]
+        # The tier ends before the page does when it has fewer than the page asks for: then its size is exact.
+        if len(best) < end and total > len(best):
+            tier_size = len(best)
             limit = end - max(request.offset, tier_size)
             skipped = max(0, request.offset - tier_size)
-            # The tier ends before the page does, so its size is exact here: so is what is left.
-            if total <= request.exact_total and total - tier_size <= heads.SCORE_ALL:
+            # So is what is left.
+            if total <= request.exact_total and total - tier_size <= SMALL_BODY:
                 hits += self._scored_body(connection, request, limit=limit, offset=skipped)
             else:
                 hits += self.body_page(connection, request, limit=limit, offset=skipped)
@@ -96,7 +94,7 @@ class SearchBackend(ABC):
         """
         documents: int = connection.execute(text("SELECT coalesce(max(id), 0) FROM knowledge")).scalar_one()
         found = [
-            self.count(connection, replace(request, terms=[term], filters=SearchFilters()), head=False, bound=DF_CAP)
+            self.count(connection, replace(request, terms=[term], filters=SearchFilters()), bound=DF_CAP)
             for term in request.terms
         ]
         scorer = Scorer(
@@ -105,10 +103,10 @@ class SearchBackend(ABC):
         ranked = sorted(heads.scored(scorer, self.body_rows(connection, request)), reverse=True)
         return [SearchHit(place.knowledge_id, round(place.score, 6)) for place in ranked[offset : offset + limit]]
 
-    def count(self, connection: Connection, request: SearchRequest, *, head: bool, bound: int) -> int:
-        """The number of matches passing the filters, counted up to ``bound``; with ``head``, of the head tier."""
+    def count(self, connection: Connection, request: SearchRequest, *, bound: int) -> int:
+        """The number of matches passing the filters, counted up to ``bound``."""
         params: dict[str, Any] = {"bound": bound}
-        source = self.matching(request, head=head, params=params)
+        source = self.matching(request, params)
         found: int = connection.execute(
             text(f"SELECT count(*) FROM (SELECT 1 AS one {source} LIMIT :bound) AS found"), params
         ).scalar_one()
@@ -117,7 +115,7 @@ class SearchBackend(ABC):
     def tally(self, connection: Connection, request: SearchRequest, *, bound: int) -> list[Tally]:
         """The matches passing the filters, counted up to ``bound``, by category and status."""
         params: dict[str, Any] = {"bound": bound}
-        source = self.matching(request, head=False, params=params)
+        source = self.matching(request, params)
         rows = connection.execute(
             text(
                 "SELECT category_id, status, count(*) AS matches FROM "
@@ -141,8 +139,8 @@ class SearchBackend(ABC):
         """Empty the backend's own index."""
 
     @abstractmethod
-    def matching(self, request: SearchRequest, *, head: bool, params: dict[str, Any]) -> str:
-        """FROM and WHERE of the matches passing the filters (``head``: of the head tier), binding into params.
+    def matching(self, request: SearchRequest, params: dict[str, Any]) -> str:
+        """FROM and WHERE of the matches passing the filters, binding into params.
 
         The matches are joined to ``knowledge``, whose category_id and status the facets count by.
         """

@@ -14,8 +14,7 @@ entries are taken best bound first until the next bound falls below the k-th bes
   holding every term, sorted by bound in the database (a threshold algorithm over the separate
   lists had to read 10,000-25,000 entries for three common words: the lists are long and their
   impacts fall slowly);
-- a small tier (at most SCORE_ALL entries), or a term with several forms (synonyms): every entry
-  of the tier, scored from its text.
+- a term with several forms (synonyms): every entry of the tier, scored from its text.
 
 Where the bound is the score (every term a word of 1-2 characters, which is its own piece, and
 the phrase absent) no text is read; otherwise entries' text is scored in bound order.
@@ -36,8 +35,6 @@ from .impacts import list_lengths, pieces
 from .scoring import DF_CAP, Scorer, idf, phrase_of_query, saturated
 from .text import Term
 
-# A tier of at most this many entries is scored whole from its text.
-SCORE_ALL = 1_000
 FIRST_BATCH = 64
 LAST_BATCH = 4_096
 JOINED_PAGE = 1_024
@@ -183,7 +180,8 @@ def _joined(connection: Connection, source: HeadSource, request: SearchRequest, 
     """Every entry holding all terms, from one join of the drivers' lists, in pages by bound.
 
     The join leaves out the knowledge table: joining it for the filters cost as much as the
-    join itself at 100,000 entries. Each page's entries are looked up there instead.
+    join itself at 100,000 entries. The entries are looked up there FIRST_BATCH at a time, as
+    they are taken: the best are often among the first few dozen.
     """
     drivers = [driver for driver in query.drivers if driver is not None]
     order = source.join_order(connection, drivers)
@@ -205,6 +203,7 @@ def _joined(connection: Connection, source: HeadSource, request: SearchRequest, 
         f"WHERE {' AND '.join(conditions)} "
         f"ORDER BY bound DESC, {lists[0]}.knowledge_id DESC LIMIT :limit OFFSET :offset"
     )
+    pieces_only = query.pieces_only
     offset = 0
     # Each page runs the join again: the first is large enough that the text of hundreds of entries
     # of near-equal bound can be scored without a second.
@@ -213,19 +212,23 @@ def _joined(connection: Connection, source: HeadSource, request: SearchRequest, 
         rows: list[tuple[Any, ...]] = [
             tuple(row) for row in connection.execute(sql, {**params, "limit": batch, "offset": offset})
         ]
-        shown = _visible(connection, source, request, [row[0] for row in rows])
-        candidates = [
-            _Candidate(
-                RankedHead(query.bound(found, phrase_impact or 0.0), shown[knowledge_id], knowledge_id),
-                query.pieces_only and phrase_impact is None,
-            )
-            for knowledge_id, _bound, phrase_impact, *found in rows
-            if knowledge_id in shown
-        ]
+        # Past the page's last row, the next page's bounds are no higher than its bound.
+        after = float(rows[-1][1]) if len(rows) == batch else -math.inf
+        for start in range(0, max(len(rows), 1), FIRST_BATCH):
+            taken = rows[start : start + FIRST_BATCH]
+            shown = _visible(connection, source, request, [row[0] for row in taken])
+            candidates = [
+                _Candidate(
+                    RankedHead(query.bound(found, phrase_impact or 0.0), shown[knowledge_id], knowledge_id),
+                    pieces_only and phrase_impact is None,
+                )
+                for knowledge_id, _bound, phrase_impact, *found in taken
+                if knowledge_id in shown
+            ]
+            following = rows[start + FIRST_BATCH : start + FIRST_BATCH + 1]
+            yield candidates, float(following[0][1]) if following else after
         if len(rows) < batch:
-            yield candidates, -math.inf
             return
-        yield candidates, float(rows[-1][1])
         offset += batch
         batch *= 2
 
@@ -276,16 +279,18 @@ def _best(
     return best
 
 
-def rank_heads(connection: Connection, source: HeadSource, request: SearchRequest, tier_size: int) -> list[RankedHead]:
-    """The head tier's entries of the requested page, best first.
-
-    ``tier_size`` is the tier's size, counted up to SCORE_ALL + 1 at least.
-    """
+def rank_heads(connection: Connection, source: HeadSource, request: SearchRequest) -> list[RankedHead]:
+    """The head tier's best ``offset + limit`` entries, best first: the whole tier when it is smaller."""
     query = head_query(connection, request.terms)
-    want = request.offset + request.limit
-    if tier_size <= SCORE_ALL or None in query.drivers:
-        found = scored(query, source.head_rows(connection, request, None))
-    else:
-        stream = (_walk if len(query.terms) == 1 else _joined)(connection, source, request, query)
-        found = _best(connection, source, request, query, stream, want)
-    return sorted(found, reverse=True)[request.offset : want]
+    if None in query.drivers:
+        return whole_tier(connection, source, request, query)[: request.offset + request.limit]
+    stream = (_walk if len(query.terms) == 1 else _joined)(connection, source, request, query)
+    return sorted(_best(connection, source, request, query, stream, request.offset + request.limit), reverse=True)
+
+
+def whole_tier(
+    connection: Connection, source: HeadSource, request: SearchRequest, query: HeadQuery | None = None
+) -> list[RankedHead]:
+    """Every entry of the head tier, best first, scored from its text."""
+    scorer = query or head_query(connection, request.terms)
+    return sorted(scored(scorer, source.head_rows(connection, request, None)), reverse=True)

@@ -6,8 +6,8 @@ a piece's impact bounds the word's; for a word of 1-2 characters, which is its o
 the word's.
 
 ``knowledge_head_impacts`` (token, impact, knowledge_id) is read by piece in order of impact
-(its primary key) and by entry (knowledge_id, token): plain SQL both databases share, written in
-the same transaction as the entry.
+(its primary key), by piece in order of entry (to join several pieces' lists) and by entry
+(knowledge_id, token): plain SQL both databases share, written in the same transaction as the entry.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ value. Positions run on across the fields with a gap between them, so a word is 
 bigrams (``'かぶ' <-> 'ぶり' <-> 'り厚'``) inside one field, and one character is a prefix (``'杭':*``).
 
 The head tier (every term in the title or tags: ``head @@ query``) is ranked by heads.py. The body
-tier (the others), above heads.SCORE_ALL entries, is ranked here by BM25F: per term, each field's
+tier (the others), above backend.SMALL_BODY entries, is ranked here by BM25F: per term, each field's
 occurrences of its forms (counted in the normalized text), weighted by FIELDS and divided by the
 field's length relative to its average, saturated with k1, times the term's IDF. The
 words written together as one phrase count as one more term, weighing as much as all of them
@@ -183,8 +183,8 @@ class PostgresSearch(SearchBackend):
         conditions.extend(checked_in_text(request.terms, params, find="strpos"))
         return "WHERE " + " AND ".join([match, *conditions])
 
-    def matching(self, request: SearchRequest, *, head: bool, params: dict[str, Any]) -> str:
-        return f"{JOINED} {self._where(request, params, HEAD if head else BODY)}"
+    def matching(self, request: SearchRequest, params: dict[str, Any]) -> str:
+        return f"{JOINED} {self._where(request, params, BODY)}"
 
     def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[TextRow]:
         params: dict[str, Any] = {}

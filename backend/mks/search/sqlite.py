@@ -16,7 +16,7 @@ row holds its body before those columns, and reading past it for every match of 
 2-3x the ranking itself (322 ms against 134 ms for 養生 at 100,000 entries).
 
 The head tier (every term in the title or tags) is a title/tags column filter, ranked by heads.py.
-The body tier is the same query NOT that filter; above heads.SCORE_ALL entries it is ranked here by
+The body tier is the same query NOT that filter; above backend.SMALL_BODY entries it is ranked here by
 bm25 with the field weights of FIELDS. The phrase of the whole query is OR-ed into that match: it
 changes no row's membership (the phrase holds every word) but adds its (rare, so heavy) weight
 to the entries holding it.
@@ -128,9 +128,8 @@ class SqliteSearch(SearchBackend):
             + " AND ".join(["knowledge_tokens MATCH :match", *conditions, *checked])
         )
 
-    def matching(self, request: SearchRequest, *, head: bool, params: dict[str, Any]) -> str:
-        every = _all_terms(request.terms)
-        return self._matches(request, _head(every) if head else every, params)
+    def matching(self, request: SearchRequest, params: dict[str, Any]) -> str:
+        return self._matches(request, _all_terms(request.terms), params)
 
     def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[TextRow]:
         columns = "s.knowledge_id, s.title, s.tags, knowledge.updated_at"

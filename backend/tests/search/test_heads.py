@@ -42,10 +42,18 @@ def tier(app: Flask) -> Flask:
     return app
 
 
-def _ranked(app: Flask, q: str, tier_size: int, filters: SearchFilters, offset: int = 0) -> list[heads.RankedHead]:
+def _ranked(app: Flask, q: str, filters: SearchFilters, offset: int = 0) -> list[heads.RankedHead]:
+    """The page at ``offset``, as rank_heads finds it."""
     request = SearchRequest(parse_query(q).terms, filters, limit=20, offset=offset, exact_total=10_000)
     with app.app_context():
-        return heads.rank_heads(get_session().connection(), current_db().search, request, tier_size)
+        return heads.rank_heads(get_session().connection(), current_db().search, request)[offset:]
+
+
+def _every(app: Flask, q: str, filters: SearchFilters, offset: int = 0) -> list[heads.RankedHead]:
+    """The page at ``offset``, with every entry of the tier scored from its text."""
+    request = SearchRequest(parse_query(q).terms, filters, limit=20, offset=offset, exact_total=10_000)
+    with app.app_context():
+        return heads.whole_tier(get_session().connection(), current_db().search, request)[offset : offset + 20]
 
 
 @pytest.mark.parametrize(
@@ -62,8 +70,8 @@ def _ranked(app: Flask, q: str, tier_size: int, filters: SearchFilters, offset: 
 def test_the_fast_paths_rank_as_scoring_the_whole_tier(tier: Flask, q: str) -> None:
     for filters in (SearchFilters(), SearchFilters(statuses=("approved",))):
         for offset in (0, 20):
-            every = _ranked(tier, q, 0, filters, offset)  # a tier this small is scored whole
-            fast = _ranked(tier, q, heads.SCORE_ALL + 1, filters, offset)
+            every = _every(tier, q, filters, offset)
+            fast = _ranked(tier, q, filters, offset)
             assert fast == every
             assert every or offset > 0
 
@@ -76,9 +84,9 @@ def test_the_phrase_of_the_whole_query_ranks_first_in_the_join(tier: Flask) -> N
         session.add(written_together)
         session.commit()
         expected = written_together.id
-    found = _ranked(tier, "鉄筋 養生", heads.SCORE_ALL + 1, SearchFilters())
+    found = _ranked(tier, "鉄筋 養生", SearchFilters())
     assert found[0].knowledge_id == expected
-    assert found == _ranked(tier, "鉄筋 養生", 0, SearchFilters())
+    assert found == _every(tier, "鉄筋 養生", SearchFilters())
 
 
 def test_impacts_are_kept_in_step_with_the_entry(app: Flask) -> None:
