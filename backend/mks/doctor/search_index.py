@@ -35,7 +35,7 @@ def check_search_index(settings: Settings) -> Result:
     finally:
         database.engine.dispose()
     if drift.in_step:
-        return Result(NAME, CheckStatus.OK, f"索引済み {drift.indexed} 件（ナレッジと一致）")
+        return Result(NAME, CheckStatus.OK, f"索引済み {drift.entries} 件（ナレッジと一致）")
     return Result(NAME, CheckStatus.NG, "ナレッジと一致しません: " + _differences(drift), REINDEX_FIX)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 from .backend import SearchBackend
 from .base import IndexedDocument
@@ -22,23 +22,25 @@ def documents(connection: Connection, batch: int = BATCH) -> Iterator[IndexedDoc
         ).all()
         if not rows:
             return
-        tags: dict[int, list[str]] = {row.id: [] for row in rows}
-        for link in connection.execute(
-            text(
-                "SELECT knowledge_tags.knowledge_id, tags.name FROM knowledge_tags "
-                "JOIN tags ON tags.id = knowledge_tags.tag_id "
-                "WHERE knowledge_tags.knowledge_id > :after AND knowledge_tags.knowledge_id <= :last"
-            ),
-            {"after": after, "last": rows[-1].id},
-        ):
-            # A link outlives its entry where the entry was deleted with foreign keys off: it tags nothing.
-            if link.knowledge_id in tags:
-                tags[link.knowledge_id].append(link.name)
+        tags = tag_names(connection, [row.id for row in rows])
         for row in rows:
-            # Tag names in code-point order, as Knowledge.tag_names gives them when an entry is written.
-            fields = {"title": row.title, "tags": " ".join(sorted(tags[row.id])), "summary": row.summary}
+            fields = {"title": row.title, "tags": tags[row.id], "summary": row.summary}
             yield IndexedDocument(row.id, {**fields, "content": row.content})
         after = rows[-1].id
+
+
+def tag_names(connection: Connection, ids: list[int]) -> dict[int, str]:
+    """The tags field of each entry of ``ids``: its tag names in code-point order, as Knowledge.tag_names gives them."""
+    names: dict[int, list[str]] = {knowledge_id: [] for knowledge_id in ids}
+    for link in connection.execute(
+        text(
+            "SELECT knowledge_tags.knowledge_id, tags.name FROM knowledge_tags "
+            "JOIN tags ON tags.id = knowledge_tags.tag_id WHERE knowledge_tags.knowledge_id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ids": ids},
+    ):
+        names[link.knowledge_id].append(link.name)
+    return {knowledge_id: " ".join(sorted(found)) for knowledge_id, found in names.items()}
 
 
 def reindex(connection: Connection, backend: SearchBackend, progress: Callable[[int, int], None]) -> int:

@@ -50,9 +50,33 @@ def test_drift_counts_and_names_the_entries_out_of_step_until_reindexed(
         assert found == IndexDrift(
             entries=8, missing=6, missing_sample=tuple(ids[1:6]), orphaned=2, orphaned_sample=(ids[7], ids[9])
         )
-        with database.engine.connect() as connection:
-            rows = connection.execute(text(f"SELECT count(*) FROM {database.search.indexed_table}")).scalar_one()
-        assert found.indexed == rows == 4
         with database.engine.begin() as connection:
             assert reindex(connection, database.search, lambda _done, _total: None) == 8
         assert drift(database) == IndexDrift(entries=8, missing=0, missing_sample=(), orphaned=0, orphaned_sample=())
+
+
+def test_drift_counts_entries_whose_impact_lists_are_out_of_step(
+    app: Flask, client: FlaskClient, admin: dict[str, str], database_url: str
+) -> None:
+    ids = [create(client, admin, title=f"型枠の解体 {number}")["id"] for number in range(4)]
+    # No letter or digit in the title or tags: the entry has no impacts, and needs none.
+    create(client, admin, title="！？", tags=[])
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        connection.execute(text("DELETE FROM knowledge_head_impacts WHERE knowledge_id = :id"), {"id": ids[1]})
+        connection.execute(text("DELETE FROM knowledge WHERE id = :id"), {"id": ids[3]})
+        connection.execute(
+            text(f"DELETE FROM {backend_for(engine.dialect.name).indexed_table} WHERE knowledge_id = :id"),
+            {"id": ids[3]},
+        )
+    engine.dispose()
+    with app.app_context():
+        database = current_db()
+        assert drift(database) == IndexDrift(
+            entries=4, missing=1, missing_sample=(ids[1],), orphaned=1, orphaned_sample=(ids[3],)
+        )
+        with database.engine.begin() as connection:
+            assert reindex(connection, database.search, lambda _done, _total: None) == 4
+        assert drift(database) == IndexDrift(entries=4, missing=0, missing_sample=(), orphaned=0, orphaned_sample=())
