@@ -30,6 +30,9 @@ class SearchBackend(ABC):
     # with the knowledge table (the backend's other index structures are written alongside it).
     indexed_table: ClassVar[str]
 
+    def __init__(self) -> None:
+        self.list_lengths = impacts.ListLengths()
+
     def index(self, connection: Connection, document: IndexedDocument) -> None:
         """Insert or replace the entry's document in the index."""
         normalized = document.normalized()
@@ -150,10 +153,6 @@ class SearchBackend(ABC):
         self, connection: Connection, request: SearchRequest, ids: list[int] | None
     ) -> Sequence[heads.TextRow]:
         """The normalized title and tags of entries passing the filters: of ``ids``, or (None) the whole head tier."""
-
-    @abstractmethod
-    def join_order(self, connection: Connection, tokens: list[str]) -> list[str]:
-        """The pieces in the order their impact lists should be joined: the shortest first, unless the planner knows."""
 
     @abstractmethod
     def body_rows(self, connection: Connection, request: SearchRequest) -> Sequence[heads.TextRow]:

@@ -13,6 +13,7 @@ the word's.
 from __future__ import annotations
 
 import re
+import time
 
 from sqlalchemy import Connection, text
 
@@ -20,6 +21,11 @@ from .base import HEAD_FIELDS
 from .scoring import field_scales, frequency
 
 _RUN = re.compile(r"[^\W_]+")
+# A list is counted up to this many entries when its length is asked for.
+LIST_CAP = 100_000
+# How long a counted length is used, and how many are kept at most.
+LENGTHS_SECONDS = 300.0
+LENGTHS_KEPT = 100_000
 
 
 def pieces(word: str) -> list[str]:
@@ -48,6 +54,31 @@ def list_lengths(tokens: list[str], cap: int) -> tuple[str, dict[str, str]]:
         for index in range(len(tokens))
     )
     return items, {f"piece{index}": token for index, token in enumerate(tokens)}
+
+
+class ListLengths:
+    """Each piece's list length, counted up to LIST_CAP and kept for LENGTHS_SECONDS, per process.
+
+    These are statistics for choosing which lists a search reads (heads.py), as a query planner
+    keeps them: one that is a little out of date makes a search slower, never different.
+    Counting a common piece's list takes milliseconds (66,808 entries: 3 ms on SQLite).
+    """
+
+    def __init__(self) -> None:
+        self._counted: dict[str, tuple[float, int]] = {}
+
+    def of(self, connection: Connection, tokens: list[str]) -> dict[str, int]:
+        now = time.monotonic()
+        stale = [
+            token for token in tokens if token not in self._counted or now - self._counted[token][0] > LENGTHS_SECONDS
+        ]
+        if stale:
+            if len(self._counted) + len(stale) > LENGTHS_KEPT:
+                self._counted.clear()
+            counts, params = list_lengths(stale, LIST_CAP)
+            row = connection.execute(text(f"SELECT {counts}"), params).one()
+            self._counted.update((token, (now, int(row[index]))) for index, token in enumerate(stale))
+        return {token: self._counted[token][1] for token in tokens}
 
 
 def store(connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:

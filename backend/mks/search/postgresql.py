@@ -107,6 +107,7 @@ class PostgresSearch(SearchBackend):
     indexed_table = "knowledge_search"
 
     def __init__(self) -> None:
+        super().__init__()
         self._averages: tuple[float, dict[str, float]] | None = None
 
     def index_text(self, connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
@@ -207,10 +208,6 @@ class PostgresSearch(SearchBackend):
             text(f"SELECT s.knowledge_id, {columns}, knowledge.updated_at {JOINED} {where}"), params
         )
         return [TextRow.of(row, FIELD_NAMES) for row in rows]
-
-    def join_order(self, connection: Connection, tokens: list[str]) -> list[str]:
-        """As given: the planner knows each piece's frequency from the table's statistics."""
-        return tokens
 
     def body_page(self, connection: Connection, request: SearchRequest, *, limit: int, offset: int) -> list[SearchHit]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}

@@ -41,12 +41,9 @@ from .base import (
     checked_in_text,
 )
 from .heads import TextRow
-from .impacts import list_lengths
 from .text import Phrase, Term, index_tokens, phrase_of, whole_query
 
 WEIGHTS = ", ".join(str(field.weight) for field in FIELDS)
-# Impact lists are counted up to this many entries to choose the join's driving list.
-LIST_CAP = 100_000
 
 
 def tokens_row(normalized: dict[str, str]) -> dict[str, str]:
@@ -155,12 +152,6 @@ class SqliteSearch(SearchBackend):
         params: dict[str, Any] = {}
         source = self._matches(request, f"({every}) NOT {_head(every)}", params, columns)
         return [TextRow.of(row, FIELD_NAMES) for row in connection.execute(text(f"SELECT {columns} {source}"), params)]
-
-    def join_order(self, connection: Connection, tokens: list[str]) -> list[str]:
-        """The shortest list first: SQLite joins in the order written and keeps no statistics of values."""
-        counts, params = list_lengths(tokens, LIST_CAP)
-        found = connection.execute(text(f"SELECT {counts}"), params).one()
-        return [token for _count, token in sorted(zip(found, tokens, strict=True))]
 
     def body_page(self, connection: Connection, request: SearchRequest, *, limit: int, offset: int) -> list[SearchHit]:
         every = _all_terms(request.terms)

@@ -11,8 +11,7 @@ from sqlalchemy import select, text
 from mks import migrate
 from mks.db import current_db, get_session
 from mks.models import Category, Knowledge, Tag
-from mks.search import SearchFilters, SearchRequest, heads
-from mks.search.impacts import impacts
+from mks.search import SearchFilters, SearchRequest, heads, impacts
 from mks.search.text import normalize, parse_query
 
 WORDS = ("鉄筋", "かぶり厚さ", "コンクリート", "生コン", "打設", "養生", "杭", "施工計画", "型枠", "足場")
@@ -103,7 +102,7 @@ def test_impacts_are_kept_in_step_with_the_entry(app: Flask) -> None:
                 text("SELECT token, impact FROM knowledge_head_impacts WHERE knowledge_id = :id"), {"id": entry.id}
             ).all()
         )
-        assert stored == impacts({"title": normalize("足場の点検"), "tags": normalize("足場")})
+        assert stored == impacts.impacts({"title": normalize("足場の点検"), "tags": normalize("足場")})
         # One occurrence in a title of 5 characters (weight 1, typical length 24) and in tags of 2 (weight 0.6).
         assert stored["足場"] == pytest.approx(1 / (0.25 + 0.75 * 5 / 24) + 0.6 / (0.25 + 0.75 * 2 / 24))
         entry.title = "型枠の解体"
@@ -131,3 +130,38 @@ def test_the_upgrade_fills_the_impacts_of_every_entry(tier: Flask) -> None:
         after = get_session().execute(text("SELECT token, impact, knowledge_id FROM knowledge_head_impacts")).all()
     assert sorted(after) == sorted(before)
     assert len({row.knowledge_id for row in after}) == ENTRIES
+
+
+def _titled(app: Flask, titles: list[str]) -> None:
+    with app.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        session.add_all(Knowledge(title=title, content="本文", category_id=category_id) for title in titles)
+        session.commit()
+
+
+def test_the_rarest_piece_is_told_by_list_length_when_the_counts_for_idf_are_capped(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 施工 is in 5 titles, 工計 and 計画 in 3: all reach a cap of 2, as common pieces reach DF_CAP.
+    _titled(app, ["施工計画"] * 3 + ["施工管理"] * 2)
+    monkeypatch.setattr(heads, "DF_CAP", 2)
+    with app.app_context():
+        query = heads.head_query(get_session().connection(), current_db().search, parse_query("施工計画").terms)
+    assert query.drivers == ["工計"]
+    assert query.lengths == {"施工": 5, "工計": 3, "計画": 3}
+
+
+def test_list_lengths_are_counted_again_after_their_period(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    _titled(app, ["足場の点検"] * 3)
+    lengths = impacts.ListLengths()
+    now = [1000.0]
+    monkeypatch.setattr(impacts.time, "monotonic", lambda: now[0])
+    with app.app_context():
+        assert lengths.of(get_session().connection(), ["足場", "点検"]) == {"足場": 3, "点検": 3}
+    _titled(app, ["足場の組立"] * 2)
+    with app.app_context():
+        connection = get_session().connection()
+        assert lengths.of(connection, ["足場", "組立"]) == {"足場": 3, "組立": 2}  # 足場 as counted before
+        now[0] += impacts.LENGTHS_SECONDS + 1
+        assert lengths.of(connection, ["足場"]) == {"足場": 5}
