@@ -69,16 +69,24 @@ class ListLengths:
 
     def of(self, connection: Connection, tokens: list[str]) -> dict[str, int]:
         now = time.monotonic()
-        stale = [
-            token for token in tokens if token not in self._counted or now - self._counted[token][0] > LENGTHS_SECONDS
-        ]
+        counted = self._counted  # read once: another thread of the worker may start a new one
+        found: dict[str, int] = {}
+        stale = []
+        for token in tokens:
+            kept = counted.get(token)
+            if kept is None or now - kept[0] > LENGTHS_SECONDS:
+                stale.append(token)
+            else:
+                found[token] = kept[1]
         if stale:
-            if len(self._counted) + len(stale) > LENGTHS_KEPT:
-                self._counted.clear()
             counts, params = list_lengths(stale, LIST_CAP)
             row = connection.execute(text(f"SELECT {counts}"), params).one()
-            self._counted.update((token, (now, int(row[index]))) for index, token in enumerate(stale))
-        return {token: self._counted[token][1] for token in tokens}
+            fresh = {token: int(row[index]) for index, token in enumerate(stale)}
+            if len(counted) + len(fresh) > LENGTHS_KEPT:
+                self._counted = counted = {}
+            counted.update((token, (now, length)) for token, length in fresh.items())
+            found.update(fresh)
+        return found
 
 
 def store(connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
