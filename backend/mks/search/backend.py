@@ -74,12 +74,12 @@ class SearchBackend(ABC):
             total = self.count(connection, request, bound=bound)
         best = heads.rank_heads(connection, self, request) if total else []
         hits = [SearchHit(head.knowledge_id, round(HEAD_SCORE + head.score, 6)) for head in best[request.offset :]]
-        # The tier ends before the page does when it has fewer than the page asks for: then its size is exact.
+        # The tier ends before the page does when it has fewer entries than the page asks for: then its
+        # size is exact, and so is the size of what is left.
         if len(best) < end and total > len(best):
             tier_size = len(best)
             limit = end - max(request.offset, tier_size)
             skipped = max(0, request.offset - tier_size)
-            # So is what is left.
             if total <= request.exact_total and total - tier_size <= SMALL_BODY:
                 hits += self._scored_body(connection, request, limit=limit, offset=skipped)
             else:
