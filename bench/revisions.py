@@ -41,8 +41,14 @@ def _elapsed_ms(srv: server.Server, q: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def compare_search(revision: str, before_backend: Path, size: int, repetitions: int, work_dir: Path) -> str:
-    """HTTP p50/p95 per query of the search benchmark, on SQLite then PostgreSQL."""
+def compare_search(
+    revision: str, before_backend: Path, size: int, repetitions: int, work_dir: Path, built: dict[str, str]
+) -> str:
+    """HTTP p50/p95 per query of the search benchmark, on SQLite then PostgreSQL.
+
+    ``built`` maps a dialect to the URL of a database bench.corpus already built with ``size``
+    entries, used as it is; the others are built here (100,000 entries: 15-30 minutes each).
+    """
     config = BenchConfig(work_dir=work_dir)
     lines = [
         f"| DB | 語 | {revision} p50 | {revision} p95 | 現在 p50 | 現在 p95 |",
@@ -50,8 +56,10 @@ def compare_search(revision: str, before_backend: Path, size: int, repetitions: 
     ]
     for dialect, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
         with ExitStack() as stack:
-            url = stack.enter_context(database_url_for(config, dialect, size))
-            build_database(url, size)
+            url = built.get(dialect)
+            if url is None:
+                url = stack.enter_context(database_url_for(config, dialect, size))
+                build_database(url, size)
             servers = [
                 stack.enter_context(server.running(work_dir / f"{label}-{dialect}", url, workers=2, backend=backend))
                 for label, backend in (("before", before_backend), ("after", harness.BACKEND))
@@ -116,7 +124,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repetitions", type=int, help="検索: 各クエリの計測回数（既定 30、--smoke では 3）")
     parser.add_argument("--benchmark", choices=("search", "throughput"), default="search", help="比べるベンチマーク")
     parser.add_argument("--smoke", action="store_true", help="ハーネスの動作確認用の極小版（数値に意味はない）")
+    parser.add_argument(
+        "--database",
+        action="append",
+        default=[],
+        metavar="DIALECT=URL",
+        help="検索: bench.corpus で --size 件を構築済みの DB（sqlite か postgresql）。構築せずに使う",
+    )
     arguments = parser.parse_args(argv)
+    built = dict(item.split("=", 1) for item in arguments.database)
+    if not built.keys() <= {"sqlite", "postgresql"}:
+        parser.error("--database は sqlite=URL または postgresql=URL で指定してください")
     with tempfile.TemporaryDirectory(prefix="mks-bench-revisions-") as scratch:
         work_dir = Path(scratch)
         folder = work_dir / "before"
@@ -126,7 +144,7 @@ def main(argv: list[str]) -> int:
             if arguments.benchmark == "search":
                 size = arguments.size or config.search_sizes[-1]
                 repetitions = arguments.repetitions or config.repetitions
-                result = compare_search(arguments.revision, before_backend, size, repetitions, work_dir)
+                result = compare_search(arguments.revision, before_backend, size, repetitions, work_dir, built)
             else:
                 result = compare_throughput(arguments.revision, before_backend, config)
             print(result)

@@ -107,9 +107,19 @@ class SearchBackend(ABC):
         return [SearchHit(place.knowledge_id, round(place.score, 6)) for place in ranked[offset : offset + limit]]
 
     def count(self, connection: Connection, request: SearchRequest, *, bound: int) -> int:
-        """The number of matches passing the filters, counted up to ``bound``."""
+        """The number of matches passing the filters, counted up to ``bound``.
+
+        A common word of 1-2 characters reaches the bound in its head tier alone, which its impact
+        list counts without reading the text index (養生, 100,000 entries: 1 ms against 5 ms on SQLite).
+        """
+        if heads.count_lone_piece(connection, self, request, bound=bound) == bound:
+            return bound
+        return self.count_matches(connection, request, bound=bound)
+
+    def count_matches(self, connection: Connection, request: SearchRequest, *, bound: int) -> int:
+        """The number of matches passing the filters, counted up to ``bound`` in the text index."""
         params: dict[str, Any] = {"bound": bound}
-        source = self.matching(request, params)
+        source = self.matching(request, params, with_entry=False)
         found: int = connection.execute(
             text(f"SELECT count(*) FROM (SELECT 1 AS one {source} LIMIT :bound) AS found"), params
         ).scalar_one()
@@ -118,7 +128,7 @@ class SearchBackend(ABC):
     def tally(self, connection: Connection, request: SearchRequest, *, bound: int) -> list[Tally]:
         """The matches passing the filters, counted up to ``bound``, by category and status."""
         params: dict[str, Any] = {"bound": bound}
-        source = self.matching(request, params)
+        source = self.matching(request, params, with_entry=True)
         rows = connection.execute(
             text(
                 "SELECT category_id, status, count(*) AS matches FROM "
@@ -142,10 +152,11 @@ class SearchBackend(ABC):
         """Empty the backend's own index."""
 
     @abstractmethod
-    def matching(self, request: SearchRequest, params: dict[str, Any]) -> str:
+    def matching(self, request: SearchRequest, params: dict[str, Any], *, with_entry: bool) -> str:
         """FROM and WHERE of the matches passing the filters, binding into params.
 
-        The matches are joined to ``knowledge``, whose category_id and status the facets count by.
+        The matches are joined to ``knowledge`` (whose category_id and status the facets count by)
+        when ``with_entry`` is set or the filters restrict: a count needs no more than the index.
         """
 
     @abstractmethod

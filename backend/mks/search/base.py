@@ -67,6 +67,11 @@ class SearchFilters:
     statuses: tuple[str, ...] | None = None
     category_id: int | None = None
 
+    @property
+    def restrict(self) -> bool:
+        """Whether the filters leave out any entry."""
+        return self.statuses is not None or self.category_id is not None
+
     def sql_conditions(self, params: dict[str, Any]) -> list[str]:
         """SQL conditions on the ``knowledge`` table, adding their bound values to params."""
         conditions = []

@@ -287,6 +287,30 @@ def _best(
     return best
 
 
+def count_lone_piece(connection: Connection, source: HeadSource, request: SearchRequest, *, bound: int) -> int:
+    """The head tier of a query of one word that is its own piece, counted up to ``bound`` from its impact list.
+
+    0 for any other query, and for a list shorter than ``bound`` by the source's list lengths (the
+    tier is then no help to a count that stops at the bound).
+    """
+    if len(request.terms) != 1 or len(request.terms[0].forms) != 1:
+        return 0
+    word = request.terms[0].forms[0]
+    if pieces(word) != [word] or source.list_lengths.of(connection, [word])[word] < bound:
+        return 0
+    params: dict[str, Any] = {"token": word, "bound": bound}
+    conditions = request.filters.sql_conditions(params)
+    entry = f"JOIN {source.knowledge_table} ON knowledge.id = h.knowledge_id " if conditions else ""
+    found: int = connection.execute(
+        text(
+            f"SELECT count(*) FROM (SELECT 1 FROM knowledge_head_impacts h {entry}"
+            f"WHERE {' AND '.join(['h.token = :token', *conditions])} LIMIT :bound) AS found"
+        ),
+        params,
+    ).scalar_one()
+    return found
+
+
 def rank_heads(connection: Connection, source: HeadSource, request: SearchRequest) -> list[RankedHead]:
     """The head tier's best ``offset + limit`` entries, best first: the whole tier when it is smaller."""
     query = head_query(connection, source, request.terms)

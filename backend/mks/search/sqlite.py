@@ -112,21 +112,28 @@ class SqliteSearch(SearchBackend):
         connection.execute(text("INSERT INTO knowledge_tokens(knowledge_tokens) VALUES ('delete-all')"))
         connection.execute(text("DELETE FROM knowledge_search_text"))
 
-    def _matches(self, request: SearchRequest, match: str, params: dict[str, Any], columns: str = "") -> str:
-        """FROM and WHERE of the rows of ``knowledge_tokens MATCH :match`` passing the filters, binding into params."""
+    def _matches(
+        self, request: SearchRequest, match: str, params: dict[str, Any], columns: str = "", *, with_entry: bool = True
+    ) -> str:
+        """FROM and WHERE of the rows of ``knowledge_tokens MATCH :match`` passing the filters, binding into params.
+
+        Joined to ``knowledge`` when ``with_entry`` is set or the filters restrict, and to the
+        normalized text ``s`` when ``columns`` read it or a term is checked in it.
+        """
         conditions = request.filters.sql_conditions(params)
         checked = checked_in_text(request.terms, params, find="instr")
         params["match"] = match
-        return (
-            "FROM knowledge_tokens JOIN knowledge INDEXED BY ix_knowledge_search_filter "
-            "ON knowledge.id = knowledge_tokens.rowid "
-            + ("JOIN knowledge_search_text s ON s.knowledge_id = knowledge.id " if checked or columns else "")
-            + "WHERE "
-            + " AND ".join(["knowledge_tokens MATCH :match", *conditions, *checked])
-        )
+        joins = ["FROM knowledge_tokens"]
+        if with_entry or conditions:
+            joins.append(
+                "JOIN knowledge INDEXED BY ix_knowledge_search_filter ON knowledge.id = knowledge_tokens.rowid"
+            )
+        if checked or columns:
+            joins.append("JOIN knowledge_search_text s ON s.knowledge_id = knowledge_tokens.rowid")
+        return " ".join(joins) + " WHERE " + " AND ".join(["knowledge_tokens MATCH :match", *conditions, *checked])
 
-    def matching(self, request: SearchRequest, params: dict[str, Any]) -> str:
-        return self._matches(request, _all_terms(request.terms), params)
+    def matching(self, request: SearchRequest, params: dict[str, Any], *, with_entry: bool) -> str:
+        return self._matches(request, _all_terms(request.terms), params, with_entry=with_entry)
 
     def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[TextRow]:
         columns = "s.knowledge_id, s.title, s.tags, knowledge.updated_at"

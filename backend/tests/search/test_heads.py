@@ -14,6 +14,8 @@ from mks.models import Category, Knowledge, Tag
 from mks.search import SearchFilters, SearchRequest, heads, impacts
 from mks.search.text import normalize, parse_query
 
+from ..plans import statements_sent
+
 WORDS = ("鉄筋", "かぶり厚さ", "コンクリート", "生コン", "打設", "養生", "杭", "施工計画", "型枠", "足場")
 ENTRIES = 300
 
@@ -165,3 +167,35 @@ def test_list_lengths_are_counted_again_after_their_period(app: Flask, monkeypat
         assert lengths.of(connection, ["足場", "組立"]) == {"足場": 3, "組立": 2}  # 足場 as counted before
         now[0] += impacts.LENGTHS_SECONDS + 1
         assert lengths.of(connection, ["足場"]) == {"足場": 5}
+
+
+def _count(app: Flask, q: str, filters: SearchFilters, bound: int) -> tuple[int, list[str]]:
+    """The search backend's count of q's matches up to bound, and which index each of its statements read."""
+    request = SearchRequest(parse_query(q).terms, filters, limit=20, offset=0, exact_total=bound - 1)
+    with app.app_context(), statements_sent(current_db().engine) as sent:
+        found = current_db().search.count(get_session().connection(), request, bound=bound)
+    readers = {"knowledge_head_impacts": "impacts", "knowledge_tokens": "text", "knowledge_search s": "text"}
+    return found, [name for statement, _ in sent for table, name in readers.items() if table in statement]
+
+
+def test_a_lone_common_piece_is_counted_from_its_impact_list_up_to_the_bound(app: Flask) -> None:
+    # 養生 in 4 titles (3 approved), and in the body of a fifth entry, which only the text index finds.
+    _titled(app, ["散水養生", "加熱養生", "養生の期間", "養生シート"])
+    with app.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        session.add(Knowledge(title="散水の記録", content="養生を続ける", category_id=category_id))
+        session.execute(text("UPDATE knowledge SET status = 'approved' WHERE title != '養生シート'"))
+        session.commit()
+    approved = SearchFilters(statuses=("approved",))
+    # The list's length is counted once (the first "impacts"); 4 entries reach a bound of 3 or 4 alone.
+    assert _count(app, "養生", SearchFilters(), bound=3) == (3, ["impacts", "impacts"])
+    assert _count(app, "養生", SearchFilters(), bound=4) == (4, ["impacts"])
+    assert _count(app, "養生", approved, bound=3) == (3, ["impacts"])
+    # Below the bound the text index counts every match, the body's too: at once when the list is
+    # known to be shorter, after the list when the filters leave too few of it.
+    assert _count(app, "養生", SearchFilters(), bound=6) == (5, ["text"])
+    assert _count(app, "養生", approved, bound=4) == (4, ["impacts", "text"])
+    # A longer word, or two words, are counted in the text index alone.
+    assert _count(app, "養生シート", SearchFilters(), bound=1) == (1, ["text"])
+    assert _count(app, "養生 散水", SearchFilters(), bound=2) == (2, ["text"])

@@ -1,0 +1,45 @@
+"""What the PostgreSQL backend asks of the server beyond SQL both databases share."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, text
+
+from mks.db import current_db, get_session
+from mks.models import Category, Knowledge
+from mks.search import SearchFilters, SearchRequest
+from mks.search.text import parse_query
+
+from ..plans import statements_sent
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_count_of_whole_tokens_reads_a_bitmap_and_puts_the_planner_back(app: Flask) -> None:
+    with app.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        session.add_all(
+            Knowledge(title=title, content=content, category_id=category_id)
+            for title, content in [("足場の点検", "本文"), ("点検の記録", "足場を確認"), ("足場の組立", "本文")]
+        )
+        session.commit()
+        connection = get_session().connection()
+        connection.execute(text("SET LOCAL enable_seqscan = off"))  # a setting of the caller's, kept
+        backend = current_db().search
+        counted = {}
+        with statements_sent(current_db().engine) as sent:
+            for q in ("足場 点検", "足場の点検"):
+                request = SearchRequest(parse_query(q).terms, SearchFilters(), limit=20, offset=0, exact_total=10)
+                counted[q] = backend.count_matches(connection, request, bound=11)
+        settings = connection.execute(
+            text("SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan')")
+        )
+        assert settings.one() == ("off", "on")
+    assert counted == {"足場 点検": 2, "足場の点検": 1}
+    # Two words of whole tokens: the planner is told to read the index's bitmap, and put back after.
+    # A phrase (足場の点検) is checked in each match's vector, whatever the plan: the planner chooses.
+    kinds = ["settings" if "set_config" in statement else "count" for statement, _ in sent]
+    assert kinds == ["settings", "count", "settings", "count"]
+    assigned = [(values["value0"], values["value1"]) for statement, values in sent if "set_config" in statement]
+    assert assigned == [("off", "off"), ("off", "on")]  # enable_seqscan, enable_indexscan: both off, then as they were
