@@ -29,6 +29,9 @@ class SearchBackend(ABC):
     # The table holding one row per indexed entry, keyed by knowledge_id: what drift.py compares
     # with the knowledge table (the backend's other index structures are written alongside it).
     indexed_table: ClassVar[str]
+    # Other tables of the backend's index, with the column naming the entry of each row: drift.py
+    # looks in them too for rows of entries that no longer exist.
+    also_indexed: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self) -> None:
         self.list_lengths = impacts.ListLengths()

@@ -4,7 +4,8 @@ The index is kept in step inside each write's transaction (sync.py), so a differ
 index was changed behind the app's back: a restore of a partial copy, rows deleted by hand, or
 foreign keys off on SQLite. The index is the backend's table (one row per entry) and the head
 tier's impact lists (impacts.py, rows per piece of the title and tags); an entry is missing when
-either lacks it, orphaned when either outlives it.
+either lacks it, orphaned when either (or another table of the backend's, such as SQLite's FTS5
+table) outlives it.
 
 Each comparison is an anti-join on integer keys that an index answers: the backend's table
 against knowledge.id both ways; the entries of the impact lists are read one id at a time from
@@ -98,4 +99,6 @@ def index_drift(connection: Connection, backend: SearchBackend) -> IndexDrift:
     entries: int = connection.execute(text("SELECT count(*) FROM knowledge")).scalar_one()
     missing = _unmatched(connection, "knowledge", "id", table, "knowledge_id") | _missing_impacts(connection)
     orphaned = _unmatched(connection, table, "knowledge_id", "knowledge", "id") | _orphaned_impacts(connection)
+    for other, key in backend.also_indexed:
+        orphaned |= _unmatched(connection, other, key, "knowledge", "id")
     return IndexDrift.of(entries, missing, orphaned)

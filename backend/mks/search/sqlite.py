@@ -76,6 +76,7 @@ class SqliteSearch(SearchBackend):
 
     knowledge_table = "knowledge INDEXED BY ix_knowledge_search_filter"
     indexed_table = "knowledge_search_text"
+    also_indexed = (("knowledge_tokens", "rowid"),)
 
     def index_text(self, connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
         self.remove_text(connection, knowledge_id)

@@ -18,8 +18,17 @@ def _search_fields_changed(entry: Knowledge) -> bool:
 def install_sync(factory: sessionmaker[Session], backend: SearchBackend) -> None:
     """Re-index knowledge written in a flush, in the same transaction as the write."""
 
+    @event.listens_for(factory, "before_flush")
+    def unindex_deleted(session: Session, _context: object, _instances: object) -> None:
+        # Before the entry's row goes: its delete cascades to the index's text table, from which
+        # SQLite's contentless FTS5 table learns the tokens to take out (sqlite.py).
+        connection = session.connection()
+        for entry in session.deleted:
+            if isinstance(entry, Knowledge):
+                backend.remove(connection, entry.id)
+
     @event.listens_for(factory, "after_flush")
-    def sync_index(session: Session, _context: object) -> None:
+    def index_written(session: Session, _context: object) -> None:
         connection = session.connection()
         for entry in session.new:
             if isinstance(entry, Knowledge):
@@ -27,6 +36,3 @@ def install_sync(factory: sessionmaker[Session], backend: SearchBackend) -> None
         for entry in session.dirty:
             if isinstance(entry, Knowledge) and _search_fields_changed(entry):
                 backend.index(connection, IndexedDocument.of(entry.id, entry))
-        for entry in session.deleted:
-            if isinstance(entry, Knowledge):
-                backend.remove(connection, entry.id)

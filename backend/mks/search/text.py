@@ -23,6 +23,7 @@ _RUN = re.compile(r"[^\W_]+")
 _FINAL_LONG_VOWEL = re.compile(r"(?<=[\u30a1-\u30fa\u30fc])\u30fc+(?![\u30a1-\u30fa\u30fc])")
 # Katakana to hiragana (ァ..ヶ to ぁ..ゖ): カブリ and かぶり are one word.
 _HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
+_KATAKANA_RUN = re.compile("[\u30a1-\u30f6]+")
 
 
 def _fold(text: str) -> str:
@@ -35,7 +36,12 @@ def normalize(text: str) -> str:
     NFKC and case folding (full-width ＲＣ and rc match, half-width ｶﾀｶﾅ matches カタカナ), the
     long-vowel mark ending a katakana word dropped, then katakana folded to hiragana.
     """
-    return _FINAL_LONG_VOWEL.sub("", _fold(text)).translate(_HIRAGANA)
+    return _hiragana(_FINAL_LONG_VOWEL.sub("", _fold(text)))
+
+
+def _hiragana(text: str) -> str:
+    # Translating the katakana runs alone: str.translate looks up every character (73 ns each).
+    return _KATAKANA_RUN.sub(lambda run: run.group().translate(_HIRAGANA), text)
 
 
 def index_tokens(normalized: str) -> list[str]:
@@ -136,30 +142,66 @@ def escape_like(term: str) -> str:
     return f"%{escaped}%"
 
 
-def _normalized_with_origins(text: str) -> tuple[str, Sequence[int]]:
-    # Folding character by character keeps, for each normalized character, the index of the
-    # original one, so matches found in normalized text are highlighted in the text as written.
-    # Text already folded (most Japanese prose) maps one to one, without the slow walk.
-    folded = _fold(text)
-    origins: Sequence[int]
-    if folded == text:
-        origins = range(len(text))
-    else:
-        pieces: list[str] = []
-        walked: list[int] = []
-        for index, char in enumerate(text):
-            piece = _fold(char)
-            pieces.append(piece)
-            walked.extend([index] * len(piece))
-        folded, origins = "".join(pieces), walked
-    dropped = [match.span() for match in _FINAL_LONG_VOWEL.finditer(folded)]
-    if dropped:
-        kept = [True] * len(folded)
-        for start, end in dropped:
-            kept[start:end] = [False] * (end - start)
-        folded = "".join(char for char, keep in zip(folded, kept, strict=True) if keep)
-        origins = [origin for origin, keep in zip(origins, kept, strict=True) if keep]
-    return folded.translate(_HIRAGANA), origins
+def _unchanged_by_fold() -> re.Pattern[str]:
+    """Runs of characters that folding leaves as they are, one by one, and that join no neighbour.
+
+    White space, ASCII but capitals, CJK punctuation, kana (not the spacing and combining sound marks,
+    which change or join the character before) and the CJK unified ideographs, which have no
+    decomposition: what Japanese prose is mostly made of.
+    """
+    codes = [
+        code
+        for low, high in ((0x09, 0x0D), (0x20, 0x7E), (0x3000, 0x30FF))
+        for code in range(low, high + 1)
+        if _fold(chr(code)) == chr(code) and not unicodedata.combining(chr(code))
+    ]
+    ranges: list[list[int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    spans = "".join(f"{re.escape(chr(low))}-{re.escape(chr(high))}" for low, high in ranges)
+    return re.compile(f"[{spans}\u4e00-\u9fff]+")
+
+
+_UNCHANGED_RUN = _unchanged_by_fold()
+
+
+def _folded_with_origins(text: str) -> tuple[str, Sequence[int]]:
+    # Normalized but for katakana, which stays (see _either_kana). Folding character by character
+    # keeps, for each folded character, the index of the original one, so matches found in folded
+    # text are highlighted in the text as written. Runs that folding leaves unchanged map one to
+    # one, so only the other characters are walked.
+    pieces: list[str] = []
+    origins: list[int] = []
+    cursor = 0
+    for run in _UNCHANGED_RUN.finditer(text):
+        _fold_each(text, cursor, run.start(), pieces, origins)
+        pieces.append(run.group())
+        origins.extend(range(run.start(), run.end()))
+        cursor = run.end()
+    _fold_each(text, cursor, len(text), pieces, origins)
+    folded = "".join(pieces)
+    kept_text: list[str] = []
+    kept_origins: list[int] = []
+    cursor = 0
+    for mark in _FINAL_LONG_VOWEL.finditer(folded):
+        kept_text.append(folded[cursor : mark.start()])
+        kept_origins.extend(origins[cursor : mark.start()])
+        cursor = mark.end()
+    if cursor:
+        kept_text.append(folded[cursor:])
+        folded = "".join(kept_text)
+        origins = kept_origins + origins[cursor:]
+    return folded, origins
+
+
+def _either_kana(term: str) -> str:
+    """A pattern of the normalized term whose hiragana match katakana too: text need not be translated."""
+    return "".join(
+        f"[{char}{chr(ord(char) + 0x60)}]" if 0x3041 <= ord(char) <= 0x3096 else re.escape(char) for char in term
+    )
 
 
 def snippet(fields: list[str], terms: list[str]) -> str:
@@ -169,16 +211,23 @@ def snippet(fields: list[str], terms: list[str]) -> str:
     (katakana for hiragana, a long-vowel mark, width, case) are highlighted as written. Looks in the
     fields in order (summary, content, title…) and falls back to the start of the first non-empty one.
     """
-    pattern = re.compile("|".join(re.escape(term) for term in sorted(terms, key=len, reverse=True)))
+    pattern = re.compile("|".join(_either_kana(term) for term in sorted(terms, key=len, reverse=True)))
     for field in fields:
-        normalized, origins = _normalized_with_origins(field)
-        spans = [(origins[m.start()], _end(origins, m.end(), len(field))) for m in pattern.finditer(normalized)]
+        folded, origins = _folded_with_origins(field)
+        spans = [(origins[m.start()], _end(origins, m.end(), len(field))) for m in pattern.finditer(folded)]
         if spans:
             start = max(0, spans[0][0] - SNIPPET_RADIUS)
             end = min(len(field), spans[0][1] + SNIPPET_RADIUS)
             return _excerpt(field, start, end, [span for span in spans if span[0] >= start and span[1] <= end])
     first = next((field for field in fields if field), "")
     return _excerpt(first, 0, min(len(first), 2 * SNIPPET_RADIUS), [])
+
+
+def _fold_each(text: str, start: int, end: int, pieces: list[str], origins: list[int]) -> None:
+    for index in range(start, end):
+        piece = _fold(text[index])
+        pieces.append(piece)
+        origins.extend([index] * len(piece))
 
 
 def _end(origins: Sequence[int], end: int, length: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -136,6 +136,22 @@ def delete_synonym_set(ctx: Context, set_id: int, actor: Actor | None) -> None:
     ctx.session.commit()
 
 
+def _synonyms_of_words() -> Select[str, str]:
+    asked = aliased(SynonymWord)
+    other = aliased(SynonymWord)
+    return (
+        select(asked.normalized, other.normalized)
+        .join(other, (other.set_id == asked.set_id) & (other.id != asked.id))
+        .where(asked.normalized.in_(bindparam("words", expanding=True)))
+        .order_by(asked.id, other.position)
+    )
+
+
+# Built once: a statement with new aliases each time missed SQLAlchemy's compiled cache, and
+# compiling it took 3 ms of every search (0.2 ms from the cache).
+SYNONYMS_OF_WORDS = _synonyms_of_words()
+
+
 def forms_of(db: Session | Connection, words: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """For each query word (already normalized), the other words of its synonym set, normalized; one query.
 
@@ -144,14 +160,6 @@ def forms_of(db: Session | Connection, words: Sequence[str]) -> dict[str, tuple[
     forms: dict[str, tuple[str, ...]] = {word: () for word in words}
     if not forms:
         return forms
-    asked = aliased(SynonymWord)
-    other = aliased(SynonymWord)
-    rows = db.execute(
-        select(asked.normalized, other.normalized)
-        .join(other, (other.set_id == asked.set_id) & (other.id != asked.id))
-        .where(asked.normalized.in_(list(forms)))
-        .order_by(asked.id, other.position)
-    )
-    for word, synonym in rows:
+    for word, synonym in db.execute(SYNONYMS_OF_WORDS, {"words": list(forms)}):
         forms[word] += (synonym,)
     return forms

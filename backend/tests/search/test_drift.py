@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
+from mks import migrate
 from mks.db import Database, current_db
 from mks.search import backend_for
 from mks.search.drift import IndexDrift, index_drift
@@ -80,3 +82,29 @@ def test_drift_counts_entries_whose_impact_lists_are_out_of_step(
         with database.engine.begin() as connection:
             assert reindex(connection, database.search, lambda _done, _total: None) == 4
         assert drift(database) == IndexDrift(entries=4, missing=0, missing_sample=(), orphaned=0, orphaned_sample=())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_tokens_of_an_entry_deleted_before_its_index_are_orphaned_until_the_upgrade_rebuilds_the_index(
+    app: Flask, client: FlaskClient, admin: dict[str, str], database_url: str
+) -> None:
+    ids = [create(client, admin, title=f"足場の点検 {number}")["id"] for number in range(3)]
+    # As deletes went before migration 0011: the entry's row first, whose foreign key takes its
+    # normalized text along, so the contentless FTS5 table could not be told the tokens to remove.
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+        connection.execute(text("DELETE FROM knowledge WHERE id = :id"), {"id": ids[1]})
+        connection.commit()
+        assert connection.execute(text("SELECT rowid FROM knowledge_tokens ORDER BY rowid")).scalars().all() == ids
+    with app.app_context():
+        database = current_db()
+        assert drift(database) == IndexDrift(
+            entries=2, missing=0, missing_sample=(), orphaned=1, orphaned_sample=(ids[1],)
+        )
+        migrate.downgrade(database.engine, "0010")
+        migrate.upgrade(database.engine)
+        assert drift(database) == IndexDrift(entries=2, missing=0, missing_sample=(), orphaned=0, orphaned_sample=())
+    engine.dispose()
+    found = client.get("/api/v1/knowledge/search", query_string={"q": "足場の点検"}, headers=admin).json
+    assert (found["total"], [item["id"] for item in found["items"]]) == (2, [ids[2], ids[0]])
