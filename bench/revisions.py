@@ -42,12 +42,13 @@ def _elapsed_ms(srv: server.Server, q: str) -> float:
 
 
 def compare_search(
-    revision: str, before_backend: Path, size: int, repetitions: int, work_dir: Path, built: dict[str, str]
+    revision: str, before_backend: Path, size: int, repetitions: int, work_dir: Path, built: dict[str, list[str]]
 ) -> str:
     """HTTP p50/p95 per query of the search benchmark, on SQLite then PostgreSQL.
 
     ``built`` maps a dialect to the URL of a database bench.corpus already built with ``size``
-    entries, used as it is; the others are built here (100,000 entries: 15-30 minutes each).
+    entries, used as it is, or to two URLs, the earlier revision's and this one's, when their
+    schemas differ (a copy upgraded); the others are built here (100,000 entries: 15-30 minutes each).
     """
     config = BenchConfig(work_dir=work_dir)
     lines = [
@@ -56,13 +57,13 @@ def compare_search(
     ]
     for dialect, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
         with ExitStack() as stack:
-            url = built.get(dialect)
-            if url is None:
-                url = stack.enter_context(database_url_for(config, dialect, size))
-                build_database(url, size)
+            urls = built.get(dialect)
+            if urls is None:
+                urls = [stack.enter_context(database_url_for(config, dialect, size))]
+                build_database(urls[0], size)
             servers = [
                 stack.enter_context(server.running(work_dir / f"{label}-{dialect}", url, workers=2, backend=backend))
-                for label, backend in (("before", before_backend), ("after", harness.BACKEND))
+                for label, url, backend in (("before", urls[0], before_backend), ("after", urls[-1], harness.BACKEND))
             ]
             timings: dict[tuple[int, str], list[float]] = {}
             for query in QUERIES:
@@ -128,11 +129,12 @@ def main(argv: list[str]) -> int:
         "--database",
         action="append",
         default=[],
-        metavar="DIALECT=URL",
-        help="検索: bench.corpus で --size 件を構築済みの DB（sqlite か postgresql）。構築せずに使う",
+        metavar="DIALECT=URL[,URL]",
+        help="検索: bench.corpus で --size 件を構築済みの DB（sqlite か postgresql）。構築せずに使う。"
+        "スキーマが違うときは以前の版用と現在用の 2 つ",
     )
     arguments = parser.parse_args(argv)
-    built = dict(item.split("=", 1) for item in arguments.database)
+    built = {dialect: urls.split(",") for dialect, urls in (item.split("=", 1) for item in arguments.database)}
     if not built.keys() <= {"sqlite", "postgresql"}:
         parser.error("--database は sqlite=URL または postgresql=URL で指定してください")
     with tempfile.TemporaryDirectory(prefix="mks-bench-revisions-") as scratch:
