@@ -1,10 +1,11 @@
 """SQLite: the full-text index rebuilt when it still answers for deleted entries.
 
 Until now a deleted entry's row in knowledge_search_text went first (its foreign key cascades), so
-the contentless FTS5 table, which must be told the tokens to take out, kept the entry's tokens: the
-join with knowledge hid it from results, not from every count. Those tokens are known nowhere else,
-so the table is rebuilt from the normalized text of the remaining entries, only when it holds such
-an entry (a few minutes at 100,000 entries). PostgreSQL's index rows went with their entries.
+the contentless FTS5 table, which must be told the tokens to take out, kept the entry's tokens. The
+join with knowledge hid the entry from results and counts, not from bm25()'s document frequencies,
+and counts without filters no longer join it. Those tokens are known nowhere else, so the table is
+rebuilt from the normalized text of the remaining entries, only when it holds such an entry.
+PostgreSQL's index rows went with their entries.
 
 Revision ID: 0011
 Revises: 0010
