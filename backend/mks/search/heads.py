@@ -67,6 +67,12 @@ class HeadSource(Protocol):
         """The normalized title and tags of entries passing the filters: of ``ids``, or (None) the whole tier."""
 
 
+def own_piece(term: Term) -> str | None:
+    """The term's word when it is one form that is its own piece, whose impact list holds exactly its head tier."""
+    word = term.forms[0]
+    return word if len(term.forms) == 1 and pieces(word) == [word] else None
+
+
 @dataclass(frozen=True)
 class HeadQuery(Scorer):
     """The scorer of the head tier (IDF over titles and tags), with each term's rarest piece and its list's length.
@@ -81,7 +87,7 @@ class HeadQuery(Scorer):
     @property
     def pieces_only(self) -> bool:
         """Whether each term is one form that is its own piece (1-2 characters, no punctuation): impact = frequency."""
-        return all(len(term.forms) == 1 and pieces(term.forms[0]) == [term.forms[0]] for term in self.terms)
+        return all(own_piece(term) is not None for term in self.terms)
 
     def bound(self, impacts: Sequence[float], phrase_impact: float) -> float:
         """The highest score of an entry whose drivers' impacts are ``impacts`` and ``phrase_impact``.
@@ -293,10 +299,8 @@ def count_lone_piece(connection: Connection, source: HeadSource, request: Search
     0 for any other query, and for a list shorter than ``bound`` by the source's list lengths (the
     tier is then no help to a count that stops at the bound).
     """
-    if len(request.terms) != 1 or len(request.terms[0].forms) != 1:
-        return 0
-    word = request.terms[0].forms[0]
-    if pieces(word) != [word] or source.list_lengths.of(connection, [word])[word] < bound:
+    word = own_piece(request.terms[0]) if len(request.terms) == 1 else None
+    if word is None or source.list_lengths.of(connection, [word])[word] < bound:
         return 0
     params: dict[str, Any] = {"token": word, "bound": bound}
     conditions = request.filters.sql_conditions(params)

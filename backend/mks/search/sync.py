@@ -22,10 +22,9 @@ def install_sync(factory: sessionmaker[Session], backend: SearchBackend) -> None
     def unindex_deleted(session: Session, _context: object, _instances: object) -> None:
         # Before the entry's row goes: its delete cascades to the index's text table, from which
         # SQLite's contentless FTS5 table learns the tokens to take out (sqlite.py).
-        connection = session.connection()
         for entry in session.deleted:
             if isinstance(entry, Knowledge):
-                backend.remove(connection, entry.id)
+                backend.remove(session.connection(), entry.id)
 
     @event.listens_for(factory, "after_flush")
     def index_written(session: Session, _context: object) -> None:

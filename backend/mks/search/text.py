@@ -23,7 +23,8 @@ _RUN = re.compile(r"[^\W_]+")
 _FINAL_LONG_VOWEL = re.compile(r"(?<=[\u30a1-\u30fa\u30fc])\u30fc+(?![\u30a1-\u30fa\u30fc])")
 # Katakana to hiragana (ァ..ヶ to ぁ..ゖ): カブリ and かぶり are one word.
 _HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
-_KATAKANA_RUN = re.compile("[\u30a1-\u30f6]+")
+_KATAKANA = {hiragana: katakana for katakana, hiragana in _HIRAGANA.items()}
+_KATAKANA_RUN = re.compile(f"[{chr(min(_HIRAGANA))}-{chr(max(_HIRAGANA))}]+")
 
 
 def _fold(text: str) -> str:
@@ -200,7 +201,7 @@ def _folded_with_origins(text: str) -> tuple[str, Sequence[int]]:
 def _either_kana(term: str) -> str:
     """A pattern of the normalized term whose hiragana match katakana too: text need not be translated."""
     return "".join(
-        f"[{char}{chr(ord(char) + 0x60)}]" if 0x3041 <= ord(char) <= 0x3096 else re.escape(char) for char in term
+        f"[{char}{chr(_KATAKANA[ord(char)])}]" if ord(char) in _KATAKANA else re.escape(char) for char in term
     )
 
 
