@@ -25,7 +25,7 @@ from mks.context import service_context
 from mks.db import current_db, get_session
 from mks.models import Category, Knowledge, Role, Tag, knowledge_tags
 from mks.schemas.users import UserCreate
-from mks.search import IndexedDocument
+from mks.search.rebuild import reindex
 from mks.services.users import create_user
 from mks.startup import prepare
 
@@ -215,8 +215,8 @@ def _insert_rows(entries: list[Entry], admin_id: int) -> dict[str, int]:
     return tag_ids
 
 
-def _build_index(entries: list[Entry]) -> None:
-    """The search index of every entry, through the backend the app uses for its own writes.
+def _build_index() -> None:
+    """The search index of every entry, as ``mks search reindex`` builds it: the indexed words learned, then each entry.
 
     On PostgreSQL the GIN indexes are dropped first and built once at the end, as for any bulk load.
     """
@@ -234,8 +234,7 @@ def _build_index(entries: list[Entry]) -> None:
             )
             for name, _definition in gin_indexes:
                 connection.execute(text(f"DROP INDEX {name}"))
-        for number, entry in enumerate(entries, start=1):
-            database.search.index(connection, IndexedDocument.of(number, entry))
+        reindex(connection, database.search, lambda _done, _total: None)
         if gin_indexes:
             connection.execute(text("SET maintenance_work_mem = '1GB'"))
             for _name, definition in gin_indexes:
@@ -269,7 +268,7 @@ def build_database(database_url: str, count: int) -> LoadReport:
             _insert_rows(entries, admin.id)
             rows_seconds = time.perf_counter() - started
             started = time.perf_counter()
-            _build_index(entries)
+            _build_index()
             index_seconds = time.perf_counter() - started
     finally:
         database.engine.dispose()

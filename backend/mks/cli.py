@@ -183,14 +183,20 @@ def search_group() -> None:
 
 @search_group.command("reindex")
 def reindex_command() -> None:
-    """全ナレッジから検索索引を作り直す（1 トランザクション。失敗すれば元の索引のまま、終了コード 1）。"""
+    """タグ・同義語の頻出語を学び、全ナレッジから検索索引を作り直す。
+
+    1 トランザクションで行い、失敗すれば元の索引のまま終了コード 1。
+    """
     database = current_db()
     try:
         with database.engine.begin() as connection, _progress("検索索引の再作成") as progress:
-            indexed = reindex(connection, database.search, progress)
+            rebuilt = reindex(connection, database.search, progress)
     except SQLAlchemyError as error:
         raise click.ClickException(f"検索索引を作り直せませんでした（索引は元のままです）: {error}") from error
-    click.echo(f"検索索引を作り直しました（ナレッジ {indexed} 件）。")
+    click.echo(
+        f"検索索引を作り直しました（ナレッジ {rebuilt.entries} 件、"
+        f"1 語として索引する語 {rebuilt.words} 語、うち今回追加 {rebuilt.words_learned} 語）。"
+    )
 
 
 @main.command("seed-demo")

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
 from mks import migrate
@@ -195,8 +195,17 @@ def test_search_reindex_rebuilds_the_index_from_the_entries(database_url: str, t
     assert _search_total(database_url, "養生") == 0
     result = run(database_url, tmp_path, "search", "reindex")
     assert result.exit_code == 0
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        learned = connection.execute(text("SELECT count(*) FROM search_words")).scalar_one()
+    engine.dispose()
+    # The demo's tags hold words that every demo entry's neighbours share: some are learned.
+    assert learned > 0
     # Not a terminal: progress is a line at each tenth, on stderr.
-    assert result.stdout == f"検索索引を作り直しました（ナレッジ {len(DEMO_ENTRIES)} 件）。\n"
+    assert result.stdout == (
+        f"検索索引を作り直しました（ナレッジ {len(DEMO_ENTRIES)} 件、1 語として索引する語 {learned} 語、"
+        f"うち今回追加 {learned} 語）。\n"
+    )
     assert result.stderr.splitlines()[0] == "検索索引の再作成: 0%"
     assert result.stderr.splitlines()[-1] == "検索索引の再作成: 100%"
     assert _search_total(database_url, "養生") == indexed

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Connection, text
 
-from . import heads, impacts
+from . import heads, impacts, words
 from .base import HEAD_SCORE, Facets, IndexedDocument, RankedPage, SearchFilters, SearchHit, SearchRequest, Tally
 from .scoring import DF_CAP, Scorer, idf, phrase_of_query
 
@@ -35,12 +35,22 @@ class SearchBackend(ABC):
 
     def __init__(self) -> None:
         self.list_lengths = impacts.ListLengths()
+        self.indexed_words = words.WordList()
 
-    def index(self, connection: Connection, document: IndexedDocument) -> None:
-        """Insert or replace the entry's document in the index."""
+    def index(
+        self, connection: Connection, document: IndexedDocument, indexed: words.IndexedWords | None = None
+    ) -> None:
+        """Insert or replace the entry's document in the index, with the indexed words it holds (words.py).
+
+        ``indexed``: the list as the caller holds it locked (a rebuild), else read under a shared lock.
+        """
         normalized = document.normalized()
-        self.index_text(connection, document.knowledge_id, normalized)
-        impacts.store(connection, document.knowledge_id, normalized)
+        if indexed is None:
+            self.lock_words(connection, exclusive=False)
+            indexed = self.indexed_words.current(connection)
+        found = indexed.found_in(normalized)
+        self.index_text(connection, document.knowledge_id, normalized, found)
+        impacts.store(connection, document.knowledge_id, normalized, found)
 
     def remove(self, connection: Connection, knowledge_id: int) -> None:
         """Remove the entry from the index."""
@@ -61,6 +71,8 @@ class SearchBackend(ABC):
         above them scattered; equal scores go to the newer entry. ``total`` is exact up to
         ``request.exact_total``, and so are the facets (see Facets).
         """
+        indexed = self.indexed_words.for_search(connection).words
+        request = replace(request, terms=[term.indexed_by(indexed) for term in request.terms])
         end = request.offset + request.limit
         bound = request.exact_total + 1
         facets = None
@@ -142,9 +154,17 @@ class SearchBackend(ABC):
         )
         return [Tally(row.category_id, row.status, row.matches) for row in rows]
 
+    def lock_words(self, connection: Connection, *, exclusive: bool) -> None:  # noqa: B027 - most need no lock
+        """Keep the list of indexed words as it is until the transaction ends: shared to index, exclusive to learn.
+
+        Nothing to do where the database runs one writing transaction at a time.
+        """
+
     @abstractmethod
-    def index_text(self, connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
-        """Insert or replace the entry's normalized fields in the backend's own index."""
+    def index_text(
+        self, connection: Connection, knowledge_id: int, normalized: dict[str, str], indexed_words: list[str]
+    ) -> None:
+        """Insert or replace the entry's normalized fields and the indexed words they hold in the backend's index."""
 
     @abstractmethod
     def remove_text(self, connection: Connection, knowledge_id: int) -> None:

@@ -9,20 +9,24 @@ A common word is in the title or tags of tens of thousands of entries, too many 
 search. The impact lists (impacts.py) bound each entry's score without reading its text, and the
 entries are taken best bound first until the next bound falls below the k-th best score:
 
-- one term: its rarest piece's list, read from the top (the bound grows with the impact);
-- several terms: one join of the terms' rarest pieces' lists, which yields exactly the entries
+Each term is driven by a list: its own (a word of 1-2 characters, or an indexed word of words.py),
+else its rarest piece's.
+
+- one term: its driver's list, read from the top (the bound grows with the impact);
+- several terms: one join of the terms' drivers' lists, which yields exactly the entries
   holding every term, sorted by bound in the database (a threshold algorithm over the separate
   lists had to read 10,000-25,000 entries for three common words: the lists are long and their
   impacts fall slowly);
 - a term with several forms (synonyms): every entry of the tier, scored from its text.
 
-Where the bound is the score (every term a word of 1-2 characters, which is its own piece, and
-the phrase absent) no text is read; otherwise entries' text is scored in bound order.
+Where the bound is the score (every term with a list of its own, and the phrase absent) no text
+is read; otherwise entries' text is scored in bound order.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,7 +41,7 @@ from .text import Term
 
 FIRST_BATCH = 64
 LAST_BATCH = 4_096
-JOINED_PAGE = 1_024
+JOINED_PAGE = 256
 # Bounds summed in SQL and in Python may differ in their last bits.
 TOLERANCE = 1e-9
 
@@ -68,16 +72,19 @@ class HeadSource(Protocol):
 
 
 def own_piece(term: Term) -> str | None:
-    """The term's word when it is one form that is its own piece, whose impact list holds exactly its head tier."""
+    """The term's word when it is one form with a list of its own, which holds exactly its head tier.
+
+    That is a word of 1-2 characters (its own piece), or an indexed word (words.py).
+    """
     word = term.forms[0]
-    return word if len(term.forms) == 1 and pieces(word) == [word] else None
+    return word if len(term.forms) == 1 and (word in term.indexed or pieces(word) == [word]) else None
 
 
 @dataclass(frozen=True)
 class HeadQuery(Scorer):
-    """The scorer of the head tier (IDF over titles and tags), with each term's rarest piece and its list's length.
+    """The scorer of the head tier (IDF over titles and tags), with each term's driver and its list's length.
 
-    The driver is None for a term of several forms (synonyms).
+    A driver is the term's own list (own_piece) or its rarest piece's; None for a term of several forms (synonyms).
     """
 
     drivers: list[str | None]
@@ -86,7 +93,7 @@ class HeadQuery(Scorer):
 
     @property
     def pieces_only(self) -> bool:
-        """Whether each term is one form that is its own piece (1-2 characters, no punctuation): impact = frequency."""
+        """Whether each term is one form with a list of its own (see own_piece): its impact is its frequency."""
         return all(own_piece(term) is not None for term in self.terms)
 
     def bound(self, impacts: Sequence[float], phrase_impact: float) -> float:
@@ -101,7 +108,7 @@ class HeadQuery(Scorer):
 
 
 def head_query(connection: Connection, source: HeadSource, terms: list[Term]) -> HeadQuery:
-    """The query with each term's IDF over the titles and tags, and the rarest pieces.
+    """The query with each term's IDF over the titles and tags, and the drivers.
 
     IDF needs each piece's list length only up to DF_CAP, counted afresh; the rarest of several
     longer pieces is told by the source's list lengths (``施工計画``: ``工計`` 17,000 entries, not
@@ -114,15 +121,19 @@ def head_query(connection: Connection, source: HeadSource, terms: list[Term]) ->
     row = connection.execute(text(f"SELECT (SELECT coalesce(max(id), 0) FROM knowledge), {counts}"), params).one()
     documents = max(int(row[0]), 1)
     found = dict(zip(counted, (int(count) for count in row[1:]), strict=True))
-    lengths = found | source.list_lengths.of(connection, [piece for piece, count in found.items() if count == DF_CAP])
+    owned = [word for term in terms if (word := own_piece(term)) is not None and word not in found]
+    lengths = found | source.list_lengths.of(
+        connection, [piece for piece, count in found.items() if count == DF_CAP] + owned
+    )
 
     def rarest(word: str) -> str:
         return min(pieces(word), key=lengths.__getitem__)
 
-    # From the capped counts alone, so that scores never depend on the list lengths' age.
+    # From the capped counts of pieces alone, so that scores never depend on the list lengths' age,
+    # nor on which words the index holds whole.
     least = {form: min(found[piece] for piece in pieces(form)) for term in terms for form in term.forms}
     weights = [idf(documents, min(DF_CAP, sum(least[form] for form in term.forms))) for term in terms]
-    drivers = [rarest(term.forms[0]) if len(term.forms) == 1 else None for term in terms]
+    drivers = [own_piece(term) or rarest(term.forms[0]) if len(term.forms) == 1 else None for term in terms]
     return HeadQuery(terms, weights, phrase, drivers, rarest(phrase) if phrase else None, lengths)
 
 
@@ -189,12 +200,25 @@ def _walk(connection: Connection, source: HeadSource, request: SearchRequest, qu
         batch = min(2 * batch, LAST_BATCH)
 
 
+class _Joined(NamedTuple):
+    """One entry of the join: its bound, its drivers' impacts, its phrase driver's impact (None: absent)."""
+
+    bound: float
+    knowledge_id: int
+    impacts: tuple[float, ...]
+    phrase_impact: float | None
+
+
 def _joined(connection: Connection, source: HeadSource, request: SearchRequest, query: HeadQuery) -> _Stream:
     """Every entry holding all terms, from one join of the drivers' lists, in pages by bound.
 
     The join leaves out the knowledge table: joining it for the filters cost as much as the
     join itself at 100,000 entries. The entries are looked up there FIRST_BATCH at a time, as
     they are taken: the best are often among the first few dozen.
+
+    The phrase of the whole query is looked for in its driver's list apart, which is short (it
+    spans two words: ``と施`` of こんくりーと施工計画, 421 entries of 100,000), and merged by bound:
+    probing it for each entry of the join cost SQLite as much as the join (7 of 17 ms).
     """
     drivers = [driver for driver in query.drivers if driver is not None]
     # The shortest list drives: SQLite joins in the order written (PostgreSQL's planner reorders).
@@ -205,46 +229,60 @@ def _joined(connection: Connection, source: HeadSource, request: SearchRequest, 
     conditions = [f"{name}.token = :t{name[1:]}" for name in lists]
     conditions += [f"{name}.knowledge_id = {lists[0]}.knowledge_id" for name in lists[1:]]
     bounds = [f":w{index} * {K1 + 1} * h{index}.impact / ({K1} + h{index}.impact)" for index in range(len(drivers))]
-    phrase = ""
-    if query.phrase_driver is not None:
-        params.update(tp=query.phrase_driver, wp=sum(query.idf))
-        phrase = f"LEFT JOIN knowledge_head_impacts hp ON hp.knowledge_id = {lists[0]}.knowledge_id AND hp.token = :tp "
-        bounds.append(f":wp * {K1 + 1} * coalesce(hp.impact, 0) / ({K1} + coalesce(hp.impact, 0))")
     impacts = ", ".join(f"h{index}.impact" for index in range(len(drivers)))
+    joined = f"FROM {' CROSS JOIN '.join(f'knowledge_head_impacts {name}' for name in lists)} "
     sql = text(
-        f"SELECT {lists[0]}.knowledge_id, {' + '.join(bounds)} AS bound, {'hp.impact' if phrase else 'NULL'}, "
-        f"{impacts} FROM {' CROSS JOIN '.join(f'knowledge_head_impacts {name}' for name in lists)} {phrase}"
+        f"SELECT {lists[0]}.knowledge_id, {' + '.join(bounds)} AS bound, {impacts} {joined}"
         f"WHERE {' AND '.join(conditions)} "
         f"ORDER BY bound DESC, {lists[0]}.knowledge_id DESC LIMIT :limit OFFSET :offset"
     )
+    holders: dict[int, _Joined] = {}
+    if query.phrase_driver is not None:
+        rows = connection.execute(
+            text(
+                f"SELECT {lists[0]}.knowledge_id, hp.impact, {impacts} FROM knowledge_head_impacts hp "
+                f"JOIN {joined[5:]}ON {lists[0]}.knowledge_id = hp.knowledge_id "
+                f"WHERE hp.token = :tp AND {' AND '.join(conditions)}"
+            ),
+            {**params, "tp": query.phrase_driver},
+        )
+        for row in rows:
+            found, phrase_impact = tuple(float(impact) for impact in row[2:]), float(row[1])
+            holders[int(row[0])] = _Joined(query.bound(found, phrase_impact), int(row[0]), found, phrase_impact)
+
+    def pages() -> Iterator[_Joined]:
+        # Each page runs the join again: the first is large enough that the text of hundreds of
+        # entries of near-equal bound can be scored without a second.
+        offset = 0
+        batch = JOINED_PAGE
+        while True:
+            rows = list(connection.execute(sql, {**params, "limit": batch, "offset": offset}))
+            for row in rows:
+                if int(row[0]) not in holders:
+                    # The bound again, as the text scorer sums it: where it is the score, it must be that score.
+                    found = tuple(float(impact) for impact in row[2:])
+                    yield _Joined(query.bound(found, 0.0), int(row[0]), found, None)
+            if len(rows) < batch:
+                return
+            offset += batch
+            batch *= 2
+
+    merged = heapq.merge(pages(), sorted(holders.values(), reverse=True), key=lambda entry: entry.bound, reverse=True)
     pieces_only = query.pieces_only
-    offset = 0
-    # Each page runs the join again: the first is large enough that the text of hundreds of entries
-    # of near-equal bound can be scored without a second.
-    batch = JOINED_PAGE
-    while True:
-        rows: list[tuple[Any, ...]] = [
-            tuple(row) for row in connection.execute(sql, {**params, "limit": batch, "offset": offset})
+    taken = list(itertools.islice(merged, FIRST_BATCH))
+    while taken:
+        following = list(itertools.islice(merged, FIRST_BATCH))
+        shown = _visible(connection, source, request, [entry.knowledge_id for entry in taken])
+        candidates = [
+            _Candidate(
+                RankedHead(entry.bound, shown[entry.knowledge_id], entry.knowledge_id),
+                pieces_only and entry.phrase_impact is None,
+            )
+            for entry in taken
+            if entry.knowledge_id in shown
         ]
-        # Past the page's last row, the next page's bounds are no higher than its bound.
-        after = float(rows[-1][1]) if len(rows) == batch else -math.inf
-        for start in range(0, max(len(rows), 1), FIRST_BATCH):
-            taken = rows[start : start + FIRST_BATCH]
-            shown = _visible(connection, source, request, [row[0] for row in taken])
-            candidates = [
-                _Candidate(
-                    RankedHead(query.bound(found, phrase_impact or 0.0), shown[knowledge_id], knowledge_id),
-                    pieces_only and phrase_impact is None,
-                )
-                for knowledge_id, _bound, phrase_impact, *found in taken
-                if knowledge_id in shown
-            ]
-            following = rows[start + FIRST_BATCH : start + FIRST_BATCH + 1]
-            yield candidates, float(following[0][1]) if following else after
-        if len(rows) < batch:
-            return
-        offset += batch
-        batch *= 2
+        yield candidates, following[0].bound if following else -math.inf
+        taken = following
 
 
 def _visible(connection: Connection, source: HeadSource, request: SearchRequest, ids: list[int]) -> dict[int, Any]:
@@ -294,7 +332,7 @@ def _best(
 
 
 def count_lone_piece(connection: Connection, source: HeadSource, request: SearchRequest, *, bound: int) -> int:
-    """The head tier of a query of one word that is its own piece, counted up to ``bound`` from its impact list.
+    """The head tier of a query of one word with a list of its own, counted up to ``bound`` from that list.
 
     0 for any other query, and for a list shorter than ``bound`` by the source's list lengths (the
     tier is then no help to a count that stops at the bound).

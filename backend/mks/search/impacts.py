@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, text
 
@@ -36,14 +37,18 @@ def pieces(word: str) -> list[str]:
     return list(found)
 
 
-def impacts(normalized: dict[str, str]) -> dict[str, float]:
-    """Every 1- and 2-character piece of the normalized title and tags, with its impact."""
+def impacts(normalized: dict[str, str], indexed_words: Sequence[str] = ()) -> dict[str, float]:
+    """Each 1- and 2-character piece of the normalized title and tags, and each indexed word they hold, with its impact.
+
+    An indexed word's (words.py) list holds exactly the entries with the word in their title or tags.
+    """
     scales = field_scales({name: normalized[name] for name in HEAD_FIELDS})
     found: dict[str, None] = {}
     for value, _scale in scales:
         for run in _RUN.findall(value):
             found.update(dict.fromkeys(run))
             found.update(dict.fromkeys(run[i : i + 2] for i in range(len(run) - 1)))
+    found.update(dict.fromkeys(word for word in indexed_words if any(word in value for value, _scale in scales)))
     return {piece: frequency(scales, [piece]) for piece in found}
 
 
@@ -89,10 +94,13 @@ class ListLengths:
         return found
 
 
-def store(connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
+def store(
+    connection: Connection, knowledge_id: int, normalized: dict[str, str], indexed_words: Sequence[str] = ()
+) -> None:
     """Replace the entry's impacts."""
     delete(connection, knowledge_id)
-    rows = [{"token": piece, "impact": impact, "id": knowledge_id} for piece, impact in impacts(normalized).items()]
+    found = impacts(normalized, indexed_words)
+    rows = [{"token": piece, "impact": impact, "id": knowledge_id} for piece, impact in found.items()]
     if rows:
         connection.execute(
             text("INSERT INTO knowledge_head_impacts (token, impact, knowledge_id) VALUES (:token, :impact, :id)"),

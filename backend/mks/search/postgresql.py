@@ -2,11 +2,12 @@
 
 ``knowledge_search`` holds each entry's normalized fields and two tsvectors of their tokens
 (text.index_tokens): ``head`` (title, tags) and ``body`` (every field, weighted A-D in FIELDS
-order), each with a GIN index. The tsvectors and the queries are cast from their text form with
-every lexeme quoted, never passed through a text search parser: no configuration, dictionary or
-locale (LC_CTYPE=C drops nothing) can split or alter a bigram, and user text is only ever a bound
-value. Positions run on across the fields with a gap between them, so a word is the phrase of its
-bigrams (``'かぶ' <-> 'ぶり' <-> 'り厚'``) inside one field, and one character is a prefix (``'杭':*``).
+order), each with a GIN index; each also holds the indexed words (words.py) of its fields, without
+positions. The tsvectors and the queries are cast from their text form with every lexeme quoted,
+never passed through a text search parser: no configuration, dictionary or locale (LC_CTYPE=C
+drops nothing) can split or alter a bigram, and user text is only ever a bound value. Positions
+run on across the fields with a gap between them, so a word is the phrase of its bigrams
+(``'かぶ' <-> 'ぶり' <-> 'り厚'``) inside one field, and one character is a prefix (``'杭':*``).
 
 The head tier (every term in the title or tags: ``head @@ query``) is ranked by heads.py. The body
 tier (the others), above backend.SMALL_BODY entries, is ranked here by BM25F: per term, each field's
@@ -56,6 +57,8 @@ JOINED = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_i
 HEAD = "s.head @@ CAST(:query AS tsquery)"
 BODY = "s.body @@ CAST(:query AS tsquery)"
 AVERAGES_SECONDS = 300.0
+# The advisory lock of the list of indexed words (words.py): any number of writers, or one learner.
+WORDS_LOCK = 0x6D6B_7377  # "mksw"
 
 
 def _lexeme(token: str) -> str:
@@ -63,8 +66,12 @@ def _lexeme(token: str) -> str:
     return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def tsvector(normalized: dict[str, str], fields: tuple[str, ...]) -> str:
-    """The tsvector, as text, of the tokens of the named normalized fields, labelled by their FIELDS weight."""
+def tsvector(normalized: dict[str, str], fields: tuple[str, ...], indexed_words: Sequence[str] = ()) -> str:
+    """The tsvector, as text, of the tokens of the named normalized fields, labelled by their FIELDS weight.
+
+    The indexed words (words.py) those fields hold follow, without positions: a word is never part
+    of a phrase, and a lexeme without positions is all a GIN index needs to answer it alone.
+    """
     positions: dict[str, list[str]] = {}
     position = 1
     for name in fields:
@@ -73,7 +80,8 @@ def tsvector(normalized: dict[str, str], fields: tuple[str, ...]) -> str:
             positions.setdefault(token, []).append(f"{min(position, MAX_POSITION)}{label}")
             position += 1
         position += 1  # no phrase spans two fields
-    return " ".join(f"{_lexeme(token)}:{','.join(found)}" for token, found in positions.items())
+    held = [_lexeme(word) for word in indexed_words if any(word in normalized[name] for name in fields)]
+    return " ".join([*(f"{_lexeme(token)}:{','.join(found)}" for token, found in positions.items()), *held])
 
 
 def _tsquery(phrase: Phrase) -> str:
@@ -130,7 +138,13 @@ class PostgresSearch(SearchBackend):
         super().__init__()
         self._averages: tuple[float, dict[str, float]] | None = None
 
-    def index_text(self, connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
+    def lock_words(self, connection: Connection, *, exclusive: bool) -> None:
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        connection.execute(text(f"SELECT {lock}(:key)"), {"key": WORDS_LOCK})
+
+    def index_text(
+        self, connection: Connection, knowledge_id: int, normalized: dict[str, str], indexed_words: list[str]
+    ) -> None:
         connection.execute(
             text(
                 f"INSERT INTO knowledge_search (knowledge_id, {FIELD_COLUMNS}, head, body) "
@@ -140,8 +154,8 @@ class PostgresSearch(SearchBackend):
             {
                 "id": knowledge_id,
                 **normalized,
-                "head": tsvector(normalized, HEAD_FIELDS),
-                "body": tsvector(normalized, FIELD_NAMES),
+                "head": tsvector(normalized, HEAD_FIELDS, indexed_words),
+                "body": tsvector(normalized, FIELD_NAMES, indexed_words),
             },
         )
 
@@ -209,16 +223,18 @@ class PostgresSearch(SearchBackend):
         return f"{JOINED if with_entry or request.filters.restrict else 'FROM knowledge_search s'} {where}"
 
     def count_matches(self, connection: Connection, request: SearchRequest, *, bound: int) -> int:
-        """Counted from a bitmap of the GIN index when the index alone decides: words of 1-2 characters, no filter.
+        """Counted from a bitmap of the GIN index when the index alone decides: every form one token, no filter.
 
-        For a common word the planner expects the bound's matches early in a scan of the table,
-        but each row's match reads its body vector (7 KB, out of line): 10,001 matches of 養生 at
-        100,000 entries took 100-180 ms that way, 19 ms from the bitmap, which reads no vector for
-        a word that is one token. A phrase is checked in every match's vector either way, and a
-        scan that stops early finds a low bound (the DF_CAP of IDF) sooner than a whole bitmap.
+        One token: a word of 1-2 characters, or an indexed word (words.py). For a common word the
+        planner expects the bound's matches early in a scan of the table, but each row's match reads
+        its body vector (7 KB, out of line): 10,001 matches of 養生 at 100,000 entries took
+        100-180 ms that way, 19 ms from the bitmap, which reads no vector for a word that is one
+        token. A phrase is checked in every match's vector either way, and a scan that stops early
+        finds a low bound sooner than a whole bitmap: the DF_CAP of IDF (1,000 matches of
+        コンクリート: 6 ms read in the table, 15-20 ms in a bitmap of its 99,800).
         """
         single = all(len(phrase.tokens) == 1 for term in request.terms for phrase in term.phrases())
-        if request.filters.restrict or not single:
+        if request.filters.restrict or not single or bound <= DF_CAP:
             return super().count_matches(connection, request, bound=bound)
         with _planner_settings(connection, enable_seqscan="off", enable_indexscan="off"):
             return super().count_matches(connection, request, bound=bound)

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, text
 
+from . import words
 from .backend import SearchBackend
 from .base import IndexedDocument
 
 BATCH = 1_000
 
 
-def documents(connection: Connection, batch: int = BATCH) -> Iterator[IndexedDocument]:
-    """The document of every knowledge entry, in id order, read ``batch`` entries at a time."""
+def documents(connection: Connection, batch: int = BATCH, every: int = 1) -> Iterator[IndexedDocument]:
+    """The document of every knowledge entry (or of each whose id is a multiple of ``every``), in id order.
+
+    Read ``batch`` entries at a time.
+    """
     after = 0
     while True:
         rows = connection.execute(
-            text("SELECT id, title, summary, content FROM knowledge WHERE id > :after ORDER BY id LIMIT :batch"),
-            {"after": after, "batch": batch},
+            text(
+                "SELECT id, title, summary, content FROM knowledge WHERE id > :after AND id % :every = 0 "
+                "ORDER BY id LIMIT :batch"
+            ),
+            {"after": after, "batch": batch, "every": every},
         ).all()
         if not rows:
             return
@@ -43,18 +51,29 @@ def tag_names(connection: Connection, ids: list[int]) -> dict[int, str]:
     return {knowledge_id: " ".join(sorted(found)) for knowledge_id, found in names.items()}
 
 
-def reindex(connection: Connection, backend: SearchBackend, progress: Callable[[int, int], None]) -> int:
-    """Rebuild the index from every entry, in the connection's transaction; the number of entries indexed.
+@dataclass(frozen=True)
+class Reindexed:
+    entries: int
+    words_learned: int  # indexed words added to the list (words.py)
+    words: int  # indexed words in the list
+
+
+def reindex(connection: Connection, backend: SearchBackend, progress: Callable[[int, int], None]) -> Reindexed:
+    """Learn the indexed words, then rebuild the index from every entry with them, in the connection's transaction.
 
     ``progress(done, total)`` is called after each batch.
     """
-    total: int = connection.execute(text("SELECT count(*) FROM knowledge")).scalar_one()
+    backend.lock_words(connection, exclusive=True)
+    counted = connection.execute(text("SELECT count(*), coalesce(max(id), 0) FROM knowledge")).one()
+    total, last = int(counted[0]), int(counted[1])
     backend.clear(connection)
+    learned = words.learn(connection, documents(connection, every=max(1, last // words.SAMPLE)))
+    indexed = backend.indexed_words.current(connection)
     done = 0
     progress(done, total)
     for document in documents(connection):
-        backend.index(connection, document)
+        backend.index(connection, document, indexed)
         done += 1
         if done % BATCH == 0 or done == total:
             progress(done, total)
-    return done
+    return Reindexed(done, learned, len(indexed.words))

@@ -8,7 +8,7 @@ one-character word (a prefix query) without merging every bigram it starts.
 
 SQLite 3.40 cannot delete a row of a contentless table by rowid alone: the index must be told the
 tokens the row held. ``knowledge_search_text`` keeps the normalized text each row was indexed
-from, so a change or a deletion can take the old tokens out.
+from, and the indexed words (words.py) it held, so a change or a deletion can take the old tokens out.
 
 Each match is joined to its entry for the filters, the facets and the tie-break through the
 covering index ``ix_knowledge_search_filter`` (id, status, category_id, updated_at): the entry's
@@ -46,9 +46,15 @@ from .text import Phrase, Term, index_tokens, phrase_of, whole_query
 WEIGHTS = ", ".join(str(field.weight) for field in FIELDS)
 
 
-def tokens_row(normalized: dict[str, str]) -> dict[str, str]:
-    """The index row of a normalized document: each field's tokens, space-separated."""
-    return {name: " ".join(index_tokens(value)) for name, value in normalized.items()}
+def tokens_row(normalized: dict[str, str], indexed_words: Sequence[str] = ()) -> dict[str, str]:
+    """The index row of a normalized document: each field's tokens, then the indexed words it holds, space-separated.
+
+    A word follows the field's last token; no phrase holds a word (words.py), so none can span them.
+    """
+    return {
+        name: " ".join([*index_tokens(value), *(word for word in indexed_words if word in value)])
+        for name, value in normalized.items()
+    }
 
 
 def _fts(phrase: Phrase) -> str:
@@ -78,21 +84,26 @@ class SqliteSearch(SearchBackend):
     indexed_table = "knowledge_search_text"
     also_indexed = (("knowledge_tokens", "rowid"),)
 
-    def index_text(self, connection: Connection, knowledge_id: int, normalized: dict[str, str]) -> None:
+    def index_text(
+        self, connection: Connection, knowledge_id: int, normalized: dict[str, str], indexed_words: list[str]
+    ) -> None:
         self.remove_text(connection, knowledge_id)
         connection.execute(
-            text(f"INSERT INTO knowledge_search_text(knowledge_id, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
-            {"id": knowledge_id, **normalized},
+            text(
+                f"INSERT INTO knowledge_search_text(knowledge_id, {FIELD_COLUMNS}, words) "
+                f"VALUES (:id, {FIELD_PARAMS}, :words)"
+            ),
+            {"id": knowledge_id, **normalized, "words": " ".join(indexed_words)},
         )
         connection.execute(
             text(f"INSERT INTO knowledge_tokens(rowid, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
-            {"id": knowledge_id, **tokens_row(normalized)},
+            {"id": knowledge_id, **tokens_row(normalized, indexed_words)},
         )
 
     def remove_text(self, connection: Connection, knowledge_id: int) -> None:
         old = (
             connection.execute(
-                text(f"SELECT {FIELD_COLUMNS} FROM knowledge_search_text WHERE knowledge_id = :id"),
+                text(f"SELECT {FIELD_COLUMNS}, words FROM knowledge_search_text WHERE knowledge_id = :id"),
                 {"id": knowledge_id},
             )
             .mappings()
@@ -100,12 +111,14 @@ class SqliteSearch(SearchBackend):
         )
         if old is None:
             return
+        # The words the row was indexed with, as kept beside its text: the list may have grown since.
+        normalized = {name: old[name] for name in FIELD_NAMES}
         connection.execute(
             text(
                 f"INSERT INTO knowledge_tokens(knowledge_tokens, rowid, {FIELD_COLUMNS}) "
                 f"VALUES ('delete', :id, {FIELD_PARAMS})"
             ),
-            {"id": knowledge_id, **tokens_row(dict(old))},
+            {"id": knowledge_id, **tokens_row(normalized, old["words"].split())},
         )
         connection.execute(text("DELETE FROM knowledge_search_text WHERE knowledge_id = :id"), {"id": knowledge_id})
 

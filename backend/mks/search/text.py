@@ -12,7 +12,7 @@ import html
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MAX_TERMS = 8
 SNIPPET_RADIUS = 40
@@ -86,14 +86,26 @@ def phrase_of(word: str) -> Phrase | None:
 
 @dataclass(frozen=True)
 class Term:
-    """A query word: a match holds any of its forms (the word first, then its synonyms, all normalized)."""
+    """A query word: a match holds any of its forms (the word first, then its synonyms, all normalized).
+
+    ``indexed`` are the forms the index holds as one token each (words.py), whose phrase is that token.
+    """
 
     text: str
     forms: tuple[str, ...]
+    indexed: frozenset[str] = frozenset()
 
     def phrases(self) -> list[Phrase]:
         """The phrase of each searchable form."""
-        return [phrase for form in self.forms if (phrase := phrase_of(form)) is not None]
+        return [
+            Phrase((form,), prefix=False, exact=True) if form in self.indexed else phrase
+            for form in self.forms
+            if (phrase := phrase_of(form)) is not None
+        ]
+
+    def indexed_by(self, words: frozenset[str]) -> Term:
+        """The term with those of its forms that are among ``words`` answered by their token."""
+        return replace(self, indexed=words.intersection(self.forms))
 
     @property
     def exact(self) -> bool:

@@ -53,7 +53,7 @@ def test_drift_counts_and_names_the_entries_out_of_step_until_reindexed(
             entries=8, missing=6, missing_sample=tuple(ids[1:6]), orphaned=2, orphaned_sample=(ids[7], ids[9])
         )
         with database.engine.begin() as connection:
-            assert reindex(connection, database.search, lambda _done, _total: None) == 8
+            assert reindex(connection, database.search, lambda _done, _total: None).entries == 8
         assert drift(database) == IndexDrift(entries=8, missing=0, missing_sample=(), orphaned=0, orphaned_sample=())
 
 
@@ -80,7 +80,7 @@ def test_drift_counts_entries_whose_impact_lists_are_out_of_step(
             entries=4, missing=1, missing_sample=(ids[1],), orphaned=1, orphaned_sample=(ids[3],)
         )
         with database.engine.begin() as connection:
-            assert reindex(connection, database.search, lambda _done, _total: None) == 4
+            assert reindex(connection, database.search, lambda _done, _total: None).entries == 4
         assert drift(database) == IndexDrift(entries=4, missing=0, missing_sample=(), orphaned=0, orphaned_sample=())
 
 

@@ -12,6 +12,7 @@ from mks import migrate
 from mks.db import current_db, get_session
 from mks.models import Category, Knowledge, Tag
 from mks.search import SearchFilters, SearchRequest, heads, impacts
+from mks.search.rebuild import reindex
 from mks.search.text import normalize, parse_query
 
 from ..plans import statements_sent
@@ -44,10 +45,14 @@ def tier(app: Flask) -> Flask:
 
 
 def _ranked(app: Flask, q: str, filters: SearchFilters, offset: int = 0) -> list[heads.RankedHead]:
-    """The page at ``offset``, as rank_heads finds it."""
-    request = SearchRequest(parse_query(q).terms, filters, limit=20, offset=offset, exact_total=10_000)
+    """The page at ``offset``, as rank_heads finds it, with the indexed words the search would use."""
     with app.app_context():
-        return heads.rank_heads(get_session().connection(), current_db().search, request)[offset:]
+        connection = get_session().connection()
+        backend = current_db().search
+        indexed = backend.indexed_words.current(connection).words
+        terms = [term.indexed_by(indexed) for term in parse_query(q).terms]
+        request = SearchRequest(terms, filters, limit=20, offset=offset, exact_total=10_000)
+        return heads.rank_heads(connection, backend, request)[offset:]
 
 
 def _every(app: Flask, q: str, filters: SearchFilters, offset: int = 0) -> list[heads.RankedHead]:
@@ -68,7 +73,13 @@ def _every(app: Flask, q: str, filters: SearchFilters, offset: int = 0) -> list[
         "鉄筋 かぶり厚さ 養生",  # three terms, with the whole-query phrase
     ],
 )
-def test_the_fast_paths_rank_as_scoring_the_whole_tier(tier: Flask, q: str) -> None:
+@pytest.mark.parametrize("learned", [False, True], ids=["pieces", "indexed words"])
+def test_the_fast_paths_rank_as_scoring_the_whole_tier(tier: Flask, q: str, learned: bool) -> None:
+    if learned:
+        # Every word of 3+ characters of WORDS and its pieces of 3+ gets a list of its own:
+        # かぶり厚さ 6, こんくりーと 10, 生こん 1, 施工計画 3.
+        with tier.app_context(), current_db().engine.begin() as connection:
+            assert reindex(connection, current_db().search, lambda _done, _total: None).words == 20
     for filters in (SearchFilters(), SearchFilters(statuses=("approved",))):
         for offset in (0, 20):
             every = _every(tier, q, filters, offset)

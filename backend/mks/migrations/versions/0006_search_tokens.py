@@ -15,8 +15,9 @@ import unicodedata
 from alembic import op
 from sqlalchemy import text
 
+from mks.search.base import FIELD_COLUMNS, FIELD_PARAMS
 from mks.search.rebuild import documents
-from mks.search.sqlite import SqliteSearch
+from mks.search.sqlite import tokens_row
 
 revision = "0006"
 down_revision = "0005"
@@ -41,10 +42,19 @@ def upgrade() -> None:
     # The columns a search reads of every match, without reading the entry's row (see sqlite.py).
     op.execute("CREATE INDEX ix_knowledge_search_filter ON knowledge (id, status, category_id, updated_at)")
     connection = op.get_bind()
-    backend = SqliteSearch()
-    # The backend's own tables only: later revisions add and fill the rest (0009: head impacts).
+    # The backend's own tables only, as this revision made them: later revisions add and fill the
+    # rest (0009: head impacts, 0012: indexed words).
     for document in documents(connection):
-        backend.index_text(connection, document.knowledge_id, document.normalized())
+        normalized = document.normalized()
+        values = {"id": document.knowledge_id, **normalized}
+        connection.execute(
+            text(f"INSERT INTO knowledge_search_text(knowledge_id, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
+            values,
+        )
+        connection.execute(
+            text(f"INSERT INTO knowledge_tokens(rowid, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
+            {"id": document.knowledge_id, **tokens_row(normalized)},
+        )
     op.execute("DROP TABLE knowledge_fts_grams")
     op.execute("DROP TABLE knowledge_fts")
 

@@ -41,7 +41,7 @@ def upgrade() -> None:
     backend = PostgresSearch()
     # The backend's own tables only: later revisions add and fill the rest (0009: head impacts).
     for document in documents(connection):
-        backend.index_text(connection, document.knowledge_id, document.normalized())
+        backend.index_text(connection, document.knowledge_id, document.normalized(), [])
     op.execute("CREATE INDEX ix_knowledge_search_head ON knowledge_search USING gin (head)")
     op.execute("CREATE INDEX ix_knowledge_search_body ON knowledge_search USING gin (body)")
     op.execute("ANALYZE knowledge_search")
