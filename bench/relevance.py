@@ -30,10 +30,12 @@ from sqlalchemy import select
 from mks.app import create_app
 from mks.config import Settings
 from mks.context import service_context
+from mks.db import current_db
 from mks.demo import DEMO_USERS, seed_demo
 from mks.demo_corpus import DEMO_ENTRIES
 from mks.models import User
 from mks.schemas.knowledge import KnowledgeCreate
+from mks.search.rebuild import reindex
 from mks.services.context import Context
 from mks.services.knowledge.writes import create_knowledge
 from mks.services.synonyms import create_synonym_set
@@ -318,6 +320,13 @@ def load(ctx: Context, filler_count: int = FILLERS) -> None:
         create_synonym_set(ctx, words, None)
 
 
+def learn_words() -> None:
+    """Rebuild the index as ``mks search reindex`` does, which learns the indexed words (mks/search/words.py)."""
+    database = current_db()
+    with database.engine.begin() as connection:
+        reindex(connection, database.search, lambda _done, _total: None)
+
+
 def asker(client: FlaskClient, headers: dict[str, str]) -> Callable[[str], list[str]]:
     """Titles of the first page the search API answers for a query, as the given user."""
 
@@ -346,6 +355,7 @@ def _measure(database_url: str, instance: Path, filler_count: int) -> Scores:
     try:
         with app.app_context():
             load(service_context(), filler_count)
+            learn_words()
         client = app.test_client()
         admin = next(user for user in DEMO_USERS if user["role"] == "admin")
         login = client.post("/api/v1/auth/login", json={"username": admin["username"], "password": admin["password"]})

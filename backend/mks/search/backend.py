@@ -75,6 +75,7 @@ class SearchBackend(ABC):
         request = replace(request, terms=[term.indexed_by(indexed) for term in request.terms])
         end = request.offset + request.limit
         bound = request.exact_total + 1
+        tier = heads.rank_heads(connection, self, request)
         facets = None
         if request.facets:
             # One pass over the matches counts both the facets and the total.
@@ -85,13 +86,16 @@ class SearchBackend(ABC):
             total = sum(facets.statuses.values())
         if facets is None or (total < bound and not facets.exact):
             # Without facets; or with a category filter, when the pass stopped at the bound before it saw
-            # every match of that category, whose total is still owed exactly up to exact_total.
-            total = self.count(connection, request, bound=bound)
-        best = heads.rank_heads(connection, self, request) if total else []
+            # every match of that category, whose total is still owed exactly up to exact_total. Every
+            # entry of the head tier matches: a tier that reaches the bound (counted by the join that
+            # ranked it, which no filter narrowed) is all a count without filters needs.
+            reached = tier.size is not None and tier.size >= bound and not request.filters.restrict
+            total = bound if reached else self.count(connection, request, bound=bound)
+        best = tier.best
         hits = [SearchHit(head.knowledge_id, round(HEAD_SCORE + head.score, 6)) for head in best[request.offset :]]
         # The tier ends before the page does when it has fewer entries than the page asks for: then its
-        # size is exact, and so is the size of what is left.
-        if len(best) < end and total > len(best):
+        # size is exact, and so is the size of what is left, unless the total is only a lower bound.
+        if len(best) < end and (total > len(best) or total == bound):
             tier_size = len(best)
             limit = end - max(request.offset, tier_size)
             skipped = max(0, request.offset - tier_size)

@@ -209,8 +209,13 @@ class _Joined(NamedTuple):
     phrase_impact: float | None
 
 
-def _joined(connection: Connection, source: HeadSource, request: SearchRequest, query: HeadQuery) -> _Stream:
-    """Every entry holding all terms, from one join of the drivers' lists, in pages by bound.
+def _joined(
+    connection: Connection, source: HeadSource, request: SearchRequest, query: HeadQuery
+) -> tuple[int, _Stream]:
+    """The size of the tier (filters aside), and every entry holding all terms, from one join of the drivers' lists.
+
+    The entries come in pages by bound. The first page is read before the stream starts: it tells
+    the size, which the join counts as it sorts (a search's total needs no more when it is large).
 
     The join leaves out the knowledge table: joining it for the filters cost as much as the
     join itself at 100,000 entries. The entries are looked up there FIRST_BATCH at a time, as
@@ -230,19 +235,18 @@ def _joined(connection: Connection, source: HeadSource, request: SearchRequest, 
     conditions += [f"{name}.knowledge_id = {lists[0]}.knowledge_id" for name in lists[1:]]
     bounds = [f":w{index} * {K1 + 1} * h{index}.impact / ({K1} + h{index}.impact)" for index in range(len(drivers))]
     impacts = ", ".join(f"h{index}.impact" for index in range(len(drivers)))
-    joined = f"FROM {' CROSS JOIN '.join(f'knowledge_head_impacts {name}' for name in lists)} "
+    tables = " CROSS JOIN ".join(f"knowledge_head_impacts {name}" for name in lists)
     sql = text(
-        f"SELECT {lists[0]}.knowledge_id, {' + '.join(bounds)} AS bound, {impacts} {joined}"
-        f"WHERE {' AND '.join(conditions)} "
+        f"SELECT {lists[0]}.knowledge_id, {' + '.join(bounds)} AS bound, count(*) OVER () AS tier, {impacts} "
+        f"FROM {tables} WHERE {' AND '.join(conditions)} "
         f"ORDER BY bound DESC, {lists[0]}.knowledge_id DESC LIMIT :limit OFFSET :offset"
     )
     holders: dict[int, _Joined] = {}
     if query.phrase_driver is not None:
         rows = connection.execute(
             text(
-                f"SELECT {lists[0]}.knowledge_id, hp.impact, {impacts} FROM knowledge_head_impacts hp "
-                f"JOIN {joined[5:]}ON {lists[0]}.knowledge_id = hp.knowledge_id "
-                f"WHERE hp.token = :tp AND {' AND '.join(conditions)}"
+                f"SELECT hp.knowledge_id, hp.impact, {impacts} FROM knowledge_head_impacts hp CROSS JOIN {tables} "
+                f"WHERE hp.token = :tp AND {lists[0]}.knowledge_id = hp.knowledge_id AND {' AND '.join(conditions)}"
             ),
             {**params, "tp": query.phrase_driver},
         )
@@ -250,39 +254,47 @@ def _joined(connection: Connection, source: HeadSource, request: SearchRequest, 
             found, phrase_impact = tuple(float(impact) for impact in row[2:]), float(row[1])
             holders[int(row[0])] = _Joined(query.bound(found, phrase_impact), int(row[0]), found, phrase_impact)
 
+    def page(batch: int, offset: int) -> list[Any]:
+        return list(connection.execute(sql, {**params, "limit": batch, "offset": offset}))
+
+    first = page(JOINED_PAGE, 0)
+
     def pages() -> Iterator[_Joined]:
         # Each page runs the join again: the first is large enough that the text of hundreds of
         # entries of near-equal bound can be scored without a second.
-        offset = 0
-        batch = JOINED_PAGE
+        rows, offset, batch = first, 0, JOINED_PAGE
         while True:
-            rows = list(connection.execute(sql, {**params, "limit": batch, "offset": offset}))
             for row in rows:
                 if int(row[0]) not in holders:
                     # The bound again, as the text scorer sums it: where it is the score, it must be that score.
-                    found = tuple(float(impact) for impact in row[2:])
+                    found = tuple(float(impact) for impact in row[3:])
                     yield _Joined(query.bound(found, 0.0), int(row[0]), found, None)
             if len(rows) < batch:
                 return
             offset += batch
             batch *= 2
+            rows = page(batch, offset)
 
-    merged = heapq.merge(pages(), sorted(holders.values(), reverse=True), key=lambda entry: entry.bound, reverse=True)
-    pieces_only = query.pieces_only
-    taken = list(itertools.islice(merged, FIRST_BATCH))
-    while taken:
-        following = list(itertools.islice(merged, FIRST_BATCH))
-        shown = _visible(connection, source, request, [entry.knowledge_id for entry in taken])
-        candidates = [
-            _Candidate(
-                RankedHead(entry.bound, shown[entry.knowledge_id], entry.knowledge_id),
-                pieces_only and entry.phrase_impact is None,
-            )
-            for entry in taken
-            if entry.knowledge_id in shown
-        ]
-        yield candidates, following[0].bound if following else -math.inf
-        taken = following
+    def stream() -> _Stream:
+        by_phrase = sorted(holders.values(), reverse=True)
+        merged = heapq.merge(pages(), by_phrase, key=lambda entry: entry.bound, reverse=True)
+        pieces_only = query.pieces_only
+        taken = list(itertools.islice(merged, FIRST_BATCH))
+        while taken:
+            following = list(itertools.islice(merged, FIRST_BATCH))
+            shown = _visible(connection, source, request, [entry.knowledge_id for entry in taken])
+            candidates = [
+                _Candidate(
+                    RankedHead(entry.bound, shown[entry.knowledge_id], entry.knowledge_id),
+                    pieces_only and entry.phrase_impact is None,
+                )
+                for entry in taken
+                if entry.knowledge_id in shown
+            ]
+            yield candidates, following[0].bound if following else -math.inf
+            taken = following
+
+    return (int(first[0][2]) if first else 0), stream()
 
 
 def _visible(connection: Connection, source: HeadSource, request: SearchRequest, ids: list[int]) -> dict[int, Any]:
@@ -353,13 +365,25 @@ def count_lone_piece(connection: Connection, source: HeadSource, request: Search
     return found
 
 
-def rank_heads(connection: Connection, source: HeadSource, request: SearchRequest) -> list[RankedHead]:
+@dataclass(frozen=True)
+class RankedTier:
+    """The head tier's best entries, best first, and its size when the ranking read it whole."""
+
+    best: list[RankedHead]
+    # The entries holding every term in their title or tags, whatever the filters; None when not counted.
+    size: int | None
+
+
+def rank_heads(connection: Connection, source: HeadSource, request: SearchRequest) -> RankedTier:
     """The head tier's best ``offset + limit`` entries, best first: the whole tier when it is smaller."""
     query = head_query(connection, source, request.terms)
+    want = request.offset + request.limit
     if None in query.drivers:
-        return whole_tier(connection, source, request, query)[: request.offset + request.limit]
-    stream = (_walk if len(query.terms) == 1 else _joined)(connection, source, request, query)
-    return sorted(_best(connection, source, request, query, stream, request.offset + request.limit), reverse=True)
+        return RankedTier(whole_tier(connection, source, request, query)[:want], None)
+    size, stream = (None, _walk(connection, source, request, query))
+    if len(query.terms) > 1:
+        size, stream = _joined(connection, source, request, query)
+    return RankedTier(sorted(_best(connection, source, request, query, stream, want), reverse=True), size)
 
 
 def whole_tier(

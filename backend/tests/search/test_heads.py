@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 from flask import Flask
@@ -44,22 +45,23 @@ def tier(app: Flask) -> Flask:
     return app
 
 
-def _ranked(app: Flask, q: str, filters: SearchFilters, offset: int = 0) -> list[heads.RankedHead]:
-    """The page at ``offset``, as rank_heads finds it, with the indexed words the search would use."""
+def _ranked(app: Flask, q: str, filters: SearchFilters, offset: int = 0) -> heads.RankedTier:
+    """The tier as rank_heads finds it, with the indexed words the search would use; its best from ``offset``."""
     with app.app_context():
         connection = get_session().connection()
         backend = current_db().search
         indexed = backend.indexed_words.current(connection).words
         terms = [term.indexed_by(indexed) for term in parse_query(q).terms]
         request = SearchRequest(terms, filters, limit=20, offset=offset, exact_total=10_000)
-        return heads.rank_heads(connection, backend, request)[offset:]
+        tier = heads.rank_heads(connection, backend, request)
+        return replace(tier, best=tier.best[offset:])
 
 
-def _every(app: Flask, q: str, filters: SearchFilters, offset: int = 0) -> list[heads.RankedHead]:
+def _every(app: Flask, q: str, filters: SearchFilters, offset: int = 0, limit: int = 20) -> list[heads.RankedHead]:
     """The page at ``offset``, with every entry of the tier scored from its text."""
-    request = SearchRequest(parse_query(q).terms, filters, limit=20, offset=offset, exact_total=10_000)
+    request = SearchRequest(parse_query(q).terms, filters, limit=limit, offset=offset, exact_total=10_000)
     with app.app_context():
-        return heads.whole_tier(get_session().connection(), current_db().search, request)[offset : offset + 20]
+        return heads.whole_tier(get_session().connection(), current_db().search, request)[offset : offset + limit]
 
 
 @pytest.mark.parametrize(
@@ -80,11 +82,13 @@ def test_the_fast_paths_rank_as_scoring_the_whole_tier(tier: Flask, q: str, lear
         # かぶり厚さ 6, こんくりーと 10, 生こん 1, 施工計画 3.
         with tier.app_context(), current_db().engine.begin() as connection:
             assert reindex(connection, current_db().search, lambda _done, _total: None).words == 20
+    # The join counts the whole tier, whatever the filters; a single word's walk does not.
+    size = len(_every(tier, q, SearchFilters(), 0, limit=ENTRIES)) if " " in q else None
     for filters in (SearchFilters(), SearchFilters(statuses=("approved",))):
         for offset in (0, 20):
             every = _every(tier, q, filters, offset)
             fast = _ranked(tier, q, filters, offset)
-            assert fast == every
+            assert fast == heads.RankedTier(every, size)
             assert every or offset > 0
 
 
@@ -96,7 +100,7 @@ def test_the_phrase_of_the_whole_query_ranks_first_in_the_join(tier: Flask) -> N
         session.add(written_together)
         session.commit()
         expected = written_together.id
-    found = _ranked(tier, "鉄筋 養生", SearchFilters())
+    found = _ranked(tier, "鉄筋 養生", SearchFilters()).best
     assert found[0].knowledge_id == expected
     assert found == _every(tier, "鉄筋 養生", SearchFilters())
 
@@ -210,3 +214,37 @@ def test_a_lone_common_piece_is_counted_from_its_impact_list_up_to_the_bound(app
     # A longer word, or two words, are counted in the text index alone.
     assert _count(app, "養生シート", SearchFilters(), bound=1) == (1, ["text"])
     assert _count(app, "養生 散水", SearchFilters(), bound=2) == (2, ["text"])
+
+
+def test_a_joined_tier_that_reaches_the_bound_counts_a_search_without_filters(app: Flask) -> None:
+    # 足場 and 点検 in 4 titles, draft; in the body alone of a fifth entry, approved.
+    _titled(app, ["足場の点検", "足場点検", "点検と足場", "足場の日常点検"])
+    with app.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        session.add(Knowledge(title="記録", content="足場を点検", category_id=category_id, status="approved"))
+        session.commit()
+
+    def searched(filters: SearchFilters, exact_total: int) -> tuple[int, bool, int, list[str]]:
+        request = SearchRequest(parse_query("足場 点検").terms, filters, limit=20, offset=0, exact_total=exact_total)
+        with app.app_context(), statements_sent(current_db().engine) as sent:
+            page = current_db().search.search(get_session().connection(), request)
+        # The count of the matches up to the bound (not the document frequencies of the body's ranking),
+        # whose bound is its last parameter (SQLite's are positional).
+        counts = [
+            statement
+            for statement, values in sent
+            if statement.startswith("SELECT count(*) FROM (SELECT 1 AS one ")
+            and (values["bound"] if isinstance(values, dict) else values[-1]) == exact_total + 1
+        ]
+        return page.total, page.total_is_exact, len(page.hits), counts
+
+    # The join ranking the tier counted 4 entries: at a bound of 4 no count is needed; the body
+    # match is still on the page, whose total is then a lower bound.
+    total, exact, hits, counts = searched(SearchFilters(), exact_total=3)
+    assert (total, exact, hits, counts) == (3, False, 5, [])
+    total, exact, hits, counts = searched(SearchFilters(), exact_total=10)
+    assert (total, exact, hits, len(counts)) == (5, True, 5, 1)
+    # Filters narrow the tier after the join: the matches are counted.
+    total, exact, hits, counts = searched(SearchFilters(statuses=("approved",)), exact_total=3)
+    assert (total, exact, hits, len(counts)) == (1, True, 1, 1)

@@ -16,10 +16,13 @@ from flask.testing import FlaskClient
 from mks.context import service_context
 
 
-@pytest.fixture
-def scores(app: Flask, client: FlaskClient, admin: dict[str, str]) -> relevance.Scores:
+@pytest.fixture(params=[False, True], ids=["bigrams", "indexed words"])
+def scores(request: pytest.FixtureRequest, app: Flask, client: FlaskClient, admin: dict[str, str]) -> relevance.Scores:
+    """The judged set's scores: with the index as writes leave it, and once reindex has learned its words."""
     with app.app_context():
         relevance.load(service_context())
+        if request.param:
+            relevance.learn_words()
     return relevance.score(relevance.asker(client, admin))
 
 
