@@ -201,11 +201,10 @@ def _walk(connection: Connection, source: HeadSource, request: SearchRequest, qu
 
 
 class _Joined(NamedTuple):
-    """One entry of the join: its bound, its drivers' impacts, its phrase driver's impact (None: absent)."""
+    """One entry of the join: its bound, and its phrase driver's impact (None: absent)."""
 
     bound: float
     knowledge_id: int
-    impacts: tuple[float, ...]
     phrase_impact: float | None
 
 
@@ -252,7 +251,7 @@ def _joined(
         )
         for row in rows:
             found, phrase_impact = tuple(float(impact) for impact in row[2:]), float(row[1])
-            holders[int(row[0])] = _Joined(query.bound(found, phrase_impact), int(row[0]), found, phrase_impact)
+            holders[int(row[0])] = _Joined(query.bound(found, phrase_impact), int(row[0]), phrase_impact)
 
     def page(batch: int, offset: int) -> list[Any]:
         return list(connection.execute(sql, {**params, "limit": batch, "offset": offset}))
@@ -268,7 +267,7 @@ def _joined(
                 if int(row[0]) not in holders:
                     # The bound again, as the text scorer sums it: where it is the score, it must be that score.
                     found = tuple(float(impact) for impact in row[3:])
-                    yield _Joined(query.bound(found, 0.0), int(row[0]), found, None)
+                    yield _Joined(query.bound(found, 0.0), int(row[0]), None)
             if len(rows) < batch:
                 return
             offset += batch
