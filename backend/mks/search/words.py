@@ -6,7 +6,7 @@ line): counting 10,001 matches of コンクリート read 10,001 vectors, 55-65 
 A word the index holds as a token is counted from the index alone (10-25 ms), and FTS5 reads one
 list of positions instead of one per bigram.
 
-Which words: those knowledge is filed under (tag names, the synonym list) and their pieces of
+Which words: those knowledge is filed under (tag names, the synonym list) and their substrings of
 MIN_LENGTH to MAX_LENGTH characters (生コン in 生コンクリート, 計画書 in 施工計画書), found in at least
 MIN_SHARE of a sample of the entries. A rarer word is cheap to check as a phrase, and every indexed
 word costs each entry holding it a token. An entry holds a word when its normalized text holds it:
@@ -43,9 +43,12 @@ WORDS_SECONDS = 60.0
 _RUN = re.compile(r"[^\W_]+")
 
 
-def pieces(word: str) -> Iterator[str]:
-    """The pieces of MIN_LENGTH to MAX_LENGTH characters of each run of a normalized text, the runs included."""
-    for run in _RUN.findall(word):
+def substrings(text: str) -> Iterator[str]:
+    """The substrings of MIN_LENGTH to MAX_LENGTH characters of each run of a normalized text, the runs included.
+
+    Not impacts.pieces, the 1-2 character pieces of the head tier's lists.
+    """
+    for run in _RUN.findall(text):
         for length in range(MIN_LENGTH, min(len(run), MAX_LENGTH) + 1):
             for start in range(len(run) - length + 1):
                 yield run[start : start + length]
@@ -61,17 +64,17 @@ class IndexedWords:
         """The indexed words a normalized document holds, in code-point order."""
         if not self.words:
             return []
-        return sorted({piece for value in normalized.values() for piece in pieces(value) if piece in self.words})
+        return sorted({word for value in normalized.values() for word in substrings(value) if word in self.words})
 
 
 NO_WORDS = IndexedWords(frozenset())
 
 
 def candidates(connection: Connection) -> set[str]:
-    """Every tag name and synonym-list word, normalized, and their pieces."""
+    """Every tag name and synonym-list word, normalized, and their substrings."""
     sql = text("SELECT name FROM tags UNION SELECT word FROM synonym_words")
     names: Iterable[str] = connection.execute(sql).scalars()
-    return {piece for name in names for piece in pieces(normalize(name))}
+    return {word for name in names for word in substrings(normalize(name))}
 
 
 def learn(connection: Connection, sample: Iterable[IndexedDocument]) -> int:
@@ -81,7 +84,7 @@ def learn(connection: Connection, sample: Iterable[IndexedDocument]) -> int:
     sampled = 0
     for document in sample:
         sampled += 1
-        found.update({piece for value in document.normalized().values() for piece in pieces(value) if piece in wanted})
+        found.update({word for value in document.normalized().values() for word in substrings(value) if word in wanted})
     if not sampled:
         return 0
     known: set[str] = set(connection.execute(text("SELECT word FROM search_words")).scalars())

@@ -78,7 +78,7 @@ def _every(app: Flask, q: str, filters: SearchFilters, offset: int = 0, limit: i
 @pytest.mark.parametrize("learned", [False, True], ids=["pieces", "indexed words"])
 def test_the_fast_paths_rank_as_scoring_the_whole_tier(tier: Flask, q: str, learned: bool) -> None:
     if learned:
-        # Every word of 3+ characters of WORDS and its pieces of 3+ gets a list of its own:
+        # Every word of 3+ characters of WORDS and its substrings of 3+ gets a list of its own:
         # かぶり厚さ 6, こんくりーと 10, 生こん 1, 施工計画 3.
         with tier.app_context(), current_db().engine.begin() as connection:
             assert reindex(connection, current_db().search, lambda _done, _total: None).words == 20

@@ -15,17 +15,17 @@ from mks.models import Category, Knowledge, SynonymSet, SynonymWord, Tag
 from mks.search import IndexedDocument
 from mks.search.rebuild import reindex
 from mks.search.text import Phrase, Term
-from mks.search.words import learn, pieces
+from mks.search.words import learn, substrings
 
 from ..routes.test_knowledge import BASE, create
 
 SEARCH = "/api/v1/knowledge/search"
 
 
-def test_the_pieces_of_a_text_are_its_runs_substrings_of_three_to_eight_characters() -> None:
+def test_the_substrings_of_a_text_are_those_of_its_runs_of_three_to_eight_characters() -> None:
     found = ["施工計", "工計画", "計画書", "施工計画", "工計画書", "施工計画書", "xyz"]
-    assert list(pieces("施工計画書 ab,xyz")) == found
-    assert len(list(pieces("あいうえおかきくけ"))) == 7 + 6 + 5 + 4 + 3 + 2  # none longer than 8
+    assert list(substrings("施工計画書 ab,xyz")) == found
+    assert len(list(substrings("あいうえおかきくけ"))) == 7 + 6 + 5 + 4 + 3 + 2  # none longer than 8
 
 
 def test_a_term_asks_for_the_token_of_each_indexed_form() -> None:
@@ -65,7 +65,7 @@ def test_reindex_learns_the_tag_words_a_share_of_the_entries_hold(app: Flask) ->
         session.add_all([Tag(name="施工計画書"), Tag(name="ＫＹ活動"), synonyms])
         session.commit()
     with app.app_context(), current_db().engine.begin() as connection:
-        # 1 % of 200 entries: 2. The pieces of 施工計画 in 2 of them, 計画書 in 1, 生コン (a synonym)
+        # 1 % of 200 entries: 2. The substrings of 施工計画 in 2 of them, 計画書 in 1, 生コン (a synonym)
         # in 3, ky活動 (its tag, normalized) in 2 as written two ways; 施工計画書 whole in none.
         texts = ["施工計画の確認", "施工計画を共有", "計画書", "生コン", "生コン車", "生コンの受入"]
         texts += ["ky活動", "ＫＹ活動"]
