@@ -156,8 +156,11 @@ def test_fuzz_anonymous_reads(case: schemathesis.Case, fuzz_app: Flask) -> None:
         return  # a public route, or the coverage phase trying another method on the path (405)
     if case.meta is not None and case.meta.is_negative_at(ParameterLocation.PATH):
         assert response.status_code in (401, 404), response.text  # an impossible id matches no route
-    elif _request_target_length(response) > MAX_REQUEST_TARGET:  # refused for its size, before authentication
+    elif _request_target_length(response) > MAX_REQUEST_TARGET or response.status_code == 414:
+        # Refused for its size, before authentication. The server measures the target as the WSGI
+        # client encoded it, which may escape characters the recorded URL keeps (at most 3 for 1).
         assert response.json()["error"]["code"] == "uri_too_long", response.text
+        assert 3 * _request_target_length(response) > MAX_REQUEST_TARGET, response.text
     else:
         assert response.status_code == 401, response.text
         assert response.json()["error"]["code"] == "token_missing"
