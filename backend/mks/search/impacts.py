@@ -12,7 +12,6 @@ the word's.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 
@@ -20,8 +19,8 @@ from sqlalchemy import Connection, text
 
 from .base import HEAD_FIELDS
 from .scoring import field_scales, frequency
+from .text import runs
 
-_RUN = re.compile(r"[^\W_]+")
 # A list is counted up to this many entries when its length is asked for.
 LIST_CAP = 100_000
 # How long a counted length is used, and how many are kept at most.
@@ -32,7 +31,7 @@ LENGTHS_KEPT = 100_000
 def pieces(word: str) -> list[str]:
     """The distinct 1- and 2-character pieces of a normalized word: each run's bigrams, or the run itself."""
     found: dict[str, None] = {}
-    for run in _RUN.findall(word):
+    for run in runs(word):
         found.update(dict.fromkeys([run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]))
     return list(found)
 
@@ -45,7 +44,7 @@ def impacts(normalized: dict[str, str], indexed_words: Sequence[str] = ()) -> di
     scales = field_scales({name: normalized[name] for name in HEAD_FIELDS})
     found: dict[str, None] = {}
     for value, _scale in scales:
-        for run in _RUN.findall(value):
+        for run in runs(value):
             found.update(dict.fromkeys(run))
             found.update(dict.fromkeys(run[i : i + 2] for i in range(len(run) - 1)))
     found.update(dict.fromkeys(word for word in indexed_words if any(word in value for value, _scale in scales)))

@@ -45,10 +45,15 @@ def _hiragana(text: str) -> str:
     return _KATAKANA_RUN.sub(lambda run: run.group().translate(_HIRAGANA), text)
 
 
+def runs(text: str) -> list[str]:
+    """The runs of word characters of a text, in order: what tokens, pieces and indexed words are made of."""
+    return _RUN.findall(text)
+
+
 def index_tokens(normalized: str) -> list[str]:
     """The tokens of normalized text, in order: each word-character run's bigrams, then its last character."""
     tokens: list[str] = []
-    for run in _RUN.findall(normalized):
+    for run in runs(normalized):
         tokens.extend(run[index : index + 2] for index in range(len(run) - 1))
         tokens.append(run[-1])
     return tokens
@@ -75,11 +80,11 @@ def phrase_of(word: str) -> Phrase | None:
     tokens = index_tokens(word)
     if not tokens:
         return None
-    runs = _RUN.findall(word)
-    exact = runs == [word]
-    if not word.endswith(runs[-1]):
+    found = runs(word)
+    exact = found == [word]
+    if not word.endswith(found[-1]):
         return Phrase(tuple(tokens), prefix=False, exact=exact)
-    if len(runs[-1]) == 1:
+    if len(found[-1]) == 1:
         return Phrase(tuple(tokens), prefix=True, exact=exact)
     return Phrase(tuple(tokens[:-1]), prefix=False, exact=exact)
 

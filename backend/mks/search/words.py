@@ -22,7 +22,6 @@ words than the index is known to hold.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from .base import IndexedDocument
-from .text import normalize
+from .text import normalize, runs
 
 MIN_LENGTH = 3
 MAX_LENGTH = 8
@@ -40,15 +39,13 @@ MIN_SHARE = 0.01
 SAMPLE = 2_000
 WORDS_SECONDS = 60.0
 
-_RUN = re.compile(r"[^\W_]+")
-
 
 def substrings(text: str) -> Iterator[str]:
     """The substrings of MIN_LENGTH to MAX_LENGTH characters of each run of a normalized text, the runs included.
 
     Not impacts.pieces, the 1-2 character pieces of the head tier's lists.
     """
-    for run in _RUN.findall(text):
+    for run in runs(text):
         for length in range(MIN_LENGTH, min(len(run), MAX_LENGTH) + 1):
             for start in range(len(run) - length + 1):
                 yield run[start : start + length]
