@@ -169,6 +169,18 @@ def test_the_rarest_piece_is_told_by_list_length_when_the_counts_for_idf_are_cap
     assert query.lengths == {"施工": 5, "工計": 3, "計画": 3}
 
 
+def test_lengths_are_not_counted_when_a_piece_below_the_cap_is_the_rarest(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 施工 6, 工計 and 計画 4: capped at 2; 画書 is in 1 title, so it is the rarest whatever the others' lengths.
+    _titled(app, ["施工計画"] * 3 + ["施工管理"] * 2 + ["施工計画書"])
+    monkeypatch.setattr(heads, "DF_CAP", 2)
+    with app.app_context():
+        query = heads.head_query(get_session().connection(), current_db().search, parse_query("施工計画書").terms)
+    assert query.drivers == ["画書"]
+    assert query.lengths == {"施工": 2, "工計": 2, "計画": 2, "画書": 1}
+
+
 def test_list_lengths_are_counted_again_after_their_period(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     _titled(app, ["足場の点検"] * 3)
     lengths = impacts.ListLengths()
