@@ -133,6 +133,7 @@ class PostgresSearch(SearchBackend):
 
     knowledge_table = "knowledge"
     indexed_table = "knowledge_search"
+    tier_counted_in_join = True
 
     def __init__(self) -> None:
         super().__init__()

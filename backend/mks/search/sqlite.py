@@ -82,6 +82,7 @@ class SqliteSearch(SearchBackend):
 
     knowledge_table = "knowledge INDEXED BY ix_knowledge_search_filter"
     indexed_table = "knowledge_search_text"
+    tier_counted_in_join = False
     also_indexed = (("knowledge_tokens", "rowid"),)
 
     def index_text(
