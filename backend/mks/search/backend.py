@@ -32,6 +32,8 @@ class SearchBackend(ABC):
     # Other tables of the backend's index, with the column naming the entry of each row: drift.py
     # looks in them too for rows of entries that no longer exist.
     also_indexed: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # Whether the join ranking several words' head tier also counts it (heads._joined).
+    tier_counted_in_join: ClassVar[bool]
 
     def __init__(self) -> None:
         self.list_lengths = impacts.ListLengths()
