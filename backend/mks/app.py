@@ -9,7 +9,7 @@ from .api import IdConverter, endpoint
 from .config import Settings
 from .db import Database
 from .openapi import build_document
-from .routes import audit, auth, categories, health, knowledge, metrics, synonyms, users
+from .routes import audit, auth, categories, health, knowledge, metrics, synonyms, templates, users
 from .search.sync import install_sync
 
 
@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.init_app(app)
     ratelimit.init_app(app, settings)
     http_security.init_app(app, settings)
-    blueprints = [health.bp, auth.bp, knowledge.bp, categories.bp, users.bp, audit.bp, synonyms.bp]
+    blueprints = [health.bp, auth.bp, knowledge.bp, categories.bp, templates.bp, users.bp, audit.bp, synonyms.bp]
     if settings.metrics_enabled:
         blueprints.append(metrics.bp)
     for blueprint in blueprints:

@@ -205,6 +205,25 @@ class Knowledge(Base):
         }
 
 
+class KnowledgeTemplate(Base):
+    """What a new entry of a category starts from (施工手順, ヒヤリハット報告, …): kept by admins."""
+
+    __tablename__ = "knowledge_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    priority: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    category: Mapped[Category] = relationship(lazy="joined")
+
+
 class KnowledgeRevision(Base):
     __tablename__ = "knowledge_revisions"
     __table_args__ = (UniqueConstraint("knowledge_id", "revision"),)
@@ -270,6 +289,9 @@ class AuditAction(StrEnum):
     USER_UPDATE = "user.update"
     USER_ROLE_CHANGE = "user.role_change"
     CATEGORY_CREATE = "category.create"
+    TEMPLATE_CREATE = "template.create"
+    TEMPLATE_UPDATE = "template.update"
+    TEMPLATE_DELETE = "template.delete"
     SYNONYM_CREATE = "synonym.create"
     SYNONYM_UPDATE = "synonym.update"
     SYNONYM_DELETE = "synonym.delete"

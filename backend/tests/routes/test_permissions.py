@@ -13,7 +13,7 @@ from ..conftest import Auth
 NEW_ENTRY = {"title": "権限テスト", "category": "安全", "status": "approved"}
 
 # (method, path, body) → allowed roles. {id} is an approved entry, {user} the viewer's user id,
-# {synonym} a synonym set.
+# {synonym} a synonym set, {template} a template.
 ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
     ("GET", "/api/v1/knowledge", None, {"admin", "editor", "viewer"}, 200),
     ("GET", "/api/v1/knowledge/search?q=権限", None, {"admin", "editor", "viewer"}, 200),
@@ -42,6 +42,11 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
     ("POST", "/api/v1/search/synonyms", {"words": ["生コン", "レディーミクストコンクリート"]}, {"admin"}, 201),
     ("PUT", "/api/v1/search/synonyms/{synonym}", {"words": ["KY", "危険予知", "危険予知活動"]}, {"admin"}, 200),
     ("DELETE", "/api/v1/search/synonyms/{synonym}", None, {"admin"}, 204),
+    ("GET", "/api/v1/templates", None, {"admin", "editor"}, 200),
+    ("GET", "/api/v1/templates/{template}", None, {"admin", "editor"}, 200),
+    ("POST", "/api/v1/templates", {"name": "是正報告（外注）", "category": "品質"}, {"admin"}, 201),
+    ("PUT", "/api/v1/templates/{template}", {"name": "施工手順", "category": "施工計画"}, {"admin"}, 200),
+    ("DELETE", "/api/v1/templates/{template}", None, {"admin"}, 204),
     ("POST", "/api/v1/auth/logout", None, {"admin", "editor", "viewer"}, 204),
 ]
 USERS = {"admin": "admin", "editor": "yamada", "viewer": "partner"}
@@ -58,7 +63,9 @@ def route_url(client: FlaskClient, auth: Auth, path: str) -> tuple[str, int]:
         synonym_id = client.post("/api/v1/search/synonyms", json={"words": ["KY", "危険予知"]}, headers=admin).json[
             "id"
         ]
-    return path.format(id=entry["id"], user=viewer_id, synonym=synonym_id), entry["id"]
+    # The first default template (migration 0013).
+    template_id = client.get("/api/v1/templates", headers=admin).json["items"][0]["id"]
+    return path.format(id=entry["id"], user=viewer_id, synonym=synonym_id, template=template_id), entry["id"]
 
 
 @pytest.mark.parametrize("role", ["admin", "editor", "viewer", "anonymous"])
