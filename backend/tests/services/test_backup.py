@@ -36,7 +36,7 @@ SUFFIX = {"sqlite": ".sqlite3", "postgresql": ".dump"}
 # Every table of the schema; the search index tables are compared separately (they are not models).
 TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
 # Tables created after revision 0002 (a backup taken there has none of them).
-TABLES_AFTER_0002 = frozenset({"audit_log", "synonym_sets", "synonym_words"})
+TABLES_AFTER_0002 = frozenset({"audit_log", "synonym_sets", "synonym_words", "knowledge_templates"})
 TABLES_AT_0002 = tuple(name for name in TABLES if name not in TABLES_AFTER_0002)
 # Columns added to those tables after revision 0002 (a backup taken there has them as their defaults).
 COLUMNS_AFTER_0002 = frozenset({"token_generation"})
