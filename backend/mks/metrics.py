@@ -36,7 +36,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
 from . import __version__
-from .models import Knowledge, RevokedToken, User, utcnow
+from .models import Knowledge, RevokedToken, Status, User, utcnow
 from .multiprocess import LockedMultiProcessCollector
 
 # The guide alerts on p95 > 2 s and > 5 s: both are bucket bounds, with resolution below for a fast API.
@@ -154,6 +154,7 @@ class DatabaseCounts:
     knowledge_total: int
     active_users: int
     revoked_tokens: int
+    review_due: int
 
 
 class ScrapeCollector(Collector):
@@ -204,6 +205,11 @@ class ScrapeCollector(Collector):
         if counts is not None:
             yield GaugeMetricFamily("mks_knowledge_total", "ナレッジ総数（全ステータス）", value=counts.knowledge_total)
             yield GaugeMetricFamily(
+                "mks_knowledge_review_due",
+                "見直し期限（review_due）が今日（UTC）以前のナレッジ数（アーカイブを除く）",
+                value=counts.review_due,
+            )
+            yield GaugeMetricFamily(
                 "mks_active_users", "直近の時間枠に認証済みの操作をしたユーザー数", value=counts.active_users
             )
             yield GaugeMetricFamily(
@@ -243,16 +249,25 @@ def build_registries(scrape_collector: ScrapeCollector) -> tuple[CollectorRegist
 
 
 def database_counter(engine: Engine, active_window: timedelta) -> Callable[[], DatabaseCounts]:
-    """A function counting knowledge entries, recently active users and revocations with its own connection."""
+    """A function counting knowledge entries (all, and due for review), recently active users and revocations
+    with its own connection."""
 
     def count() -> DatabaseCounts:
         since = utcnow() - active_window
         with engine.connect() as connection:
-            knowledge_total = connection.scalar(select(func.count()).select_from(Knowledge)) or 0
+            due = (Knowledge.review_due <= utcnow().date()) & (Knowledge.status != Status.ARCHIVED)
+            knowledge_total, review_due = connection.execute(
+                select(func.count(), func.count().filter(due)).select_from(Knowledge)
+            ).one()
             active_users = (
                 connection.scalar(select(func.count()).select_from(User).where(User.last_seen_at >= since)) or 0
             )
             revoked_tokens = connection.scalar(select(func.count()).select_from(RevokedToken)) or 0
-        return DatabaseCounts(knowledge_total=knowledge_total, active_users=active_users, revoked_tokens=revoked_tokens)
+        return DatabaseCounts(
+            knowledge_total=knowledge_total,
+            active_users=active_users,
+            revoked_tokens=revoked_tokens,
+            review_due=review_due,
+        )
 
     return count

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import (
     JSON,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -151,6 +152,8 @@ class Knowledge(Base):
     priority: Mapped[str] = mapped_column(String(16), default=Priority.NORMAL)
     project_code: Mapped[str | None] = mapped_column(String(50), index=True)
     owner_department: Mapped[str | None] = mapped_column(String(100), index=True)
+    # When the entry is to be reviewed again (mks_knowledge_review_due counts those due).
+    review_due: Mapped[date | None] = mapped_column(Date, index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -183,6 +186,7 @@ class Knowledge(Base):
         "priority",
         "project_code",
         "owner_department",
+        "review_due",
     )
 
     @property
@@ -202,6 +206,7 @@ class Knowledge(Base):
             "priority": self.priority,
             "project_code": self.project_code,
             "owner_department": self.owner_department,
+            "review_due": self.review_due.isoformat() if self.review_due is not None else None,
         }
 
 

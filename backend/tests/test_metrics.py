@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,18 @@ def test_scrape_time_gauges(app: Flask, client: FlaskClient, admin: dict[str, st
     assert build["version"] == "0.1.0"
     assert build["database"] == app.extensions["mks_db"].dialect
     assert "process_resident_memory_bytes" in samples
+
+
+def test_review_due_gauge_counts_entries_due_today_or_earlier(client: FlaskClient, auth: Any) -> None:
+    editor = auth.headers("yamada")
+    today = datetime.now(UTC).date()
+    assert parse(scrape(client))["mks_knowledge_review_due"][()] == 0
+    for days, status in ((-30, "approved"), (0, "draft"), (1, "approved"), (-1, "archived"), (None, "approved")):
+        review_due = (today + timedelta(days=days)).isoformat() if days is not None else None
+        body = {"title": f"見直し {days}", "category": "安全", "status": status, "review_due": review_due}
+        assert client.post("/api/v1/knowledge", json=body, headers=editor).status_code == 201
+    # Overdue and due today; not tomorrow's, not the archived one, not one without a date.
+    assert parse(scrape(client))["mks_knowledge_review_due"][()] == 2
 
 
 def test_revoked_tokens_gauge_counts_the_revocation_list(app: Flask, client: FlaskClient, auth: Any) -> None:

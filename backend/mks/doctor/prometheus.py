@@ -11,7 +11,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from .base import CheckStatus, Endpoints, HttpError, Result, get, prometheus_data
 
 BACKEND_JOB = "mks-backend"
-EXPECTED_RULE_GROUPS = {"mks-recording", "mks-system", "mks-application", "mks-availability", "mks-security"}
+EXPECTED_RULE_GROUPS = {
+    "mks-recording",
+    "mks-system",
+    "mks-application",
+    "mks-availability",
+    "mks-security",
+    "mks-content",
+}
 MAX_SANE_INTERVAL_SECONDS = 60
 TSDB_WARNING_RATIO = 0.8
 

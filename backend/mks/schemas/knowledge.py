@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
@@ -27,6 +28,8 @@ from .common import (
 )
 from .users import UserRef
 
+REVIEW_DUE_HELP = "見直し期限（YYYY-MM-DD）。この日までに内容を見直す。期限の来たナレッジ数は mks_knowledge_review_due"
+
 
 class KnowledgeCreate(Body):
     title: Title
@@ -38,12 +41,13 @@ class KnowledgeCreate(Body):
     priority: Priority = Priority.NORMAL
     project_code: Code | None = None
     owner_department: Department | None = None
+    review_due: date | None = Field(default=None, description=REVIEW_DUE_HELP)
 
 
 class KnowledgeUpdate(Body):
     """Fields to change; omitted fields keep their value. ``version`` guards against lost updates.
 
-    ``project_code`` and ``owner_department`` are cleared by null; the other fields cannot be null.
+    ``project_code``, ``owner_department`` and ``review_due`` are cleared by null; the other fields cannot be null.
     """
 
     title: Omittable[Title] = None
@@ -55,6 +59,7 @@ class KnowledgeUpdate(Body):
     priority: Omittable[Priority] = None
     project_code: Code | None = None
     owner_department: Department | None = None
+    review_due: date | None = Field(default=None, description=REVIEW_DUE_HELP)
     version: int | None = Field(default=None, ge=1, description="編集元の版。現在の版と違えば 409")
 
 
@@ -76,6 +81,7 @@ class KnowledgeSummary(BaseModel):
     priority: Priority
     project_code: str | None
     owner_department: str | None
+    review_due: date | None = Field(description=REVIEW_DUE_HELP)
     created_by: UserRef | None
     updated_by: UserRef | None
     created_at: Timestamp
@@ -138,6 +144,12 @@ class KnowledgeListQuery(Page):
     project_code: Code | None = None
     owner_department: Department | None = None
     updated_since: QueryTimestamp | None = Field(default=None, description=QUERY_TIMESTAMP_HELP)
+    updated_before: QueryTimestamp | None = Field(
+        default=None, description="この日時より前に更新したもの（長く見直されていないもの）。" + QUERY_TIMESTAMP_HELP
+    )
+    review_due_before: date | None = Field(
+        default=None, description="見直し期限（review_due）がこの日以前のもの（YYYY-MM-DD、その日を含む）"
+    )
     sort: SortKey = SortKey.UPDATED_DESC
 
     @field_validator("cursor")

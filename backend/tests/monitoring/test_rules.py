@@ -72,6 +72,12 @@ ALERTS = {
     "MKSMetricsAbsent": ("mks-availability", 'absent(up{job="mks-backend"})', "5m", "critical"),
     "MKSLoginFailureSpike": ("mks-security", "instance:mks_auth_failures:rate5m > 0.5", "2m", "warning"),
     "MKSRateLimitSpike": ("mks-security", "instance:mks_rate_limit_hits:rate5m > 1", "5m", "warning"),
+    "MKSKnowledgeReviewDue": (
+        "mks-content",
+        'max by (job) (mks_knowledge_review_due{job="mks-backend"}) > 0',
+        "1h",
+        "warning",
+    ),
     "MKSRateLimitStorageDown": (
         "mks-availability",
         "instance:mks_rate_limit_storage_errors:rate5m > 0",
@@ -80,7 +86,7 @@ ALERTS = {
     ),
 }
 # absent() keeps only the job label: there is no instance to name.
-WITHOUT_INSTANCE = {"MKSMetricsAbsent"}
+WITHOUT_INSTANCE = {"MKSMetricsAbsent", "MKSKnowledgeReviewDue"}
 
 
 def load(path: Path) -> Any:
@@ -197,7 +203,13 @@ def test_every_recording_rule_has_a_promql_test() -> None:
 def test_alerts_are_the_agreed_ones() -> None:
     """Groups, names, expressions, durations and severities match the agreed thresholds."""
     groups = load(ALERT_RULES)["groups"]
-    assert [group["name"] for group in groups] == ["mks-system", "mks-application", "mks-availability", "mks-security"]
+    assert [group["name"] for group in groups] == [
+        "mks-system",
+        "mks-application",
+        "mks-availability",
+        "mks-security",
+        "mks-content",
+    ]
     found = {
         rule["alert"]: (group["name"], " ".join(rule["expr"].split()), rule["for"], rule["labels"]["severity"])
         for group in groups

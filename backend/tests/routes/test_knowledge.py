@@ -274,6 +274,36 @@ def test_list_updated_since(client: FlaskClient, admin: dict[str, str], corpus: 
     assert [item["title"] for item in response.json["items"]] == ["実行予算の見直し", "出来形のドローン測量"]
 
 
+def test_list_updated_before(client: FlaskClient, admin: dict[str, str], corpus: list[dict[str, Any]]) -> None:
+    before = corpus[2]["updated_at"]
+    response = client.get(BASE, query_string={"updated_before": before, "sort": "updated_at"}, headers=admin)
+    assert [item["title"] for item in response.json["items"]] == [corpus[0]["title"], corpus[1]["title"]]
+
+
+def test_review_due_is_kept_cleared_and_filtered(client: FlaskClient, editor: dict[str, str]) -> None:
+    due = [create(client, editor, title=f"見直し {day}", review_due=f"2026-12-{day:02d}") for day in (1, 2, 3)]
+    undated = create(client, editor, title="見直しなし")
+    assert [item["review_due"] for item in (*due, undated)] == ["2026-12-01", "2026-12-02", "2026-12-03", None]
+    listed = client.get(BASE, query_string={"review_due_before": "2026-12-02", "sort": "title"}, headers=editor).json
+    assert [item["title"] for item in listed["items"]] == ["見直し 1", "見直し 2"]  # that day included
+    assert listed["total"] == 2
+
+    # Cleared by null, recorded in the revision like any tracked field.
+    url = f"{BASE}/{due[0]['id']}"
+    response = client.put(url, json={"review_due": None}, headers=editor)
+    assert (response.status_code, response.json["review_due"], response.json["version"]) == (200, None, 2)
+    revisions = client.get(f"{url}/revisions", headers=editor).json["items"]
+    assert revisions[0]["changed_fields"] == ["review_due"]
+    assert client.get(f"{url}/revisions/1", headers=editor).json["snapshot"]["review_due"] == "2026-12-01"
+    listed = client.get(BASE, query_string={"review_due_before": "2026-12-02"}, headers=editor).json
+    assert [item["title"] for item in listed["items"]] == ["見直し 2"]
+
+    response = client.get(BASE, query_string={"review_due_before": "12/02"}, headers=editor)
+    assert (response.status_code, response.json["error"]["details"][0]["field"]) == (422, "review_due_before")
+    response = client.post(BASE, json=entry(review_due="2026-02-30"), headers=editor)
+    assert (response.status_code, response.json["error"]["details"][0]["field"]) == (422, "review_due")
+
+
 def test_viewer_sees_approved_only(client: FlaskClient, viewer: dict[str, str], corpus: list[dict[str, Any]]) -> None:
     listed = client.get(BASE, query_string={"sort": "title"}, headers=viewer).json
     assert [item["title"] for item in listed["items"]] == ["足場の点検手順", "鉄筋かぶり厚さの確認"]

@@ -142,6 +142,7 @@ def test_viewer_reads_approved_revisions_only(client: FlaskClient, auth: Auth) -
                 "priority",
                 "project_code",
                 "owner_department",
+                "review_due",
             ],
         ),
     ]

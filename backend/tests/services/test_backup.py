@@ -39,7 +39,7 @@ TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
 TABLES_AFTER_0002 = frozenset({"audit_log", "synonym_sets", "synonym_words", "knowledge_templates"})
 TABLES_AT_0002 = tuple(name for name in TABLES if name not in TABLES_AFTER_0002)
 # Columns added to those tables after revision 0002 (a backup taken there has them as their defaults).
-COLUMNS_AFTER_0002 = frozenset({"token_generation"})
+COLUMNS_AFTER_0002 = frozenset({"token_generation", "review_due"})
 SEARCH_INDEX = {
     "sqlite": "SELECT knowledge_id, title, summary, content, tags FROM knowledge_search_text ORDER BY knowledge_id",
     "postgresql": "SELECT * FROM knowledge_search ORDER BY knowledge_id",

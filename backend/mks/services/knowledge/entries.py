@@ -7,7 +7,7 @@ from the entity just written); the response models read them by attribute (``fro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from ...models import Actor
 
@@ -39,6 +39,7 @@ class EntrySummary:
     priority: str
     project_code: str | None
     owner_department: str | None
+    review_due: date | None
     created_by: Person | None
     updated_by: Person | None
     created_at: datetime  # in UTC

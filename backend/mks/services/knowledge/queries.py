@@ -138,6 +138,7 @@ _SUMMARIES = (
         Knowledge.priority,
         Knowledge.project_code,
         Knowledge.owner_department,
+        Knowledge.review_due,
         _creator.id.label("creator_id"),
         _creator.username.label("creator_username"),
         _creator.display_name.label("creator_display_name"),
@@ -176,6 +177,7 @@ def entry_of(shape: type[S], row: Sequence[Any], *more: Any) -> S:
         priority,
         project_code,
         owner_department,
+        review_due,
         creator_id,
         creator_username,
         creator_display_name,
@@ -199,6 +201,7 @@ def entry_of(shape: type[S], row: Sequence[Any], *more: Any) -> S:
         priority,
         project_code,
         owner_department,
+        review_due,
         # Outer joins: all None when the user was deleted.
         Person(creator_id, creator_username, creator_display_name) if creator_id is not None else None,
         Person(updater_id, updater_username, updater_display_name) if updater_id is not None else None,
@@ -238,8 +241,11 @@ LIST_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
     "tag": lambda: Knowledge.tags.any(Tag.name == bindparam("tag")),
     "project_code": lambda: Knowledge.project_code == bindparam("project_code"),
     "owner_department": lambda: Knowledge.owner_department == bindparam("owner_department"),
-    # QueryTimestamp has already converted it to UTC.
+    # QueryTimestamp has already converted them to UTC.
     "updated_since": lambda: Knowledge.updated_at >= bindparam("updated_since"),
+    "updated_before": lambda: Knowledge.updated_at < bindparam("updated_before"),
+    # Due on that day or earlier.
+    "review_due_before": lambda: Knowledge.review_due <= bindparam("review_due_before"),
 }
 
 

@@ -31,6 +31,7 @@ def _written(entry: Knowledge, created_by: Person | None, updated_by: Person | N
         entry.priority,
         entry.project_code,
         entry.owner_department,
+        entry.review_due,
         created_by,
         updated_by,
         as_utc(entry.created_at),  # naive when loaded from SQLite
