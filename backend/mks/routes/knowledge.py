@@ -14,6 +14,9 @@ from ..schemas.knowledge import (
     KnowledgePage,
     KnowledgeSummary,
     KnowledgeUpdate,
+    RestoreIn,
+    RevisionDiffOut,
+    RevisionDiffQuery,
     RevisionList,
     RevisionOut,
     RevisionSummary,
@@ -136,3 +139,31 @@ def list_revisions(knowledge_id: int) -> RevisionList:
 def get_revision(knowledge_id: int, revision: int) -> RevisionOut:
     found = revisions.revision(service_context(), knowledge_id, revision, current_actor())
     return RevisionOut.from_revision(found.record, found.changed_fields)
+
+
+@bp.get("/<id:knowledge_id>/revisions/<id:revision>/diff")
+@endpoint(
+    summary="版の差分（項目ごと、本文は行ごと。against=approved で最後に承認された版と比べる）",
+    tag="knowledge",
+    roles=ANY_ROLE,
+    query=RevisionDiffQuery,
+    response=RevisionDiffOut,
+    errors=(404,),
+)
+def diff_revision(knowledge_id: int, revision: int, query: RevisionDiffQuery) -> RevisionDiffOut:
+    found = revisions.diff(service_context(), knowledge_id, revision, query.base, current_actor())
+    return RevisionDiffOut.model_validate(found)
+
+
+@bp.post("/<id:knowledge_id>/revisions/<id:revision>/restore")
+@endpoint(
+    summary="この版に戻す（ステータス以外の項目を新しい版として記録）",
+    tag="knowledge",
+    roles=EDITORS,
+    body=RestoreIn,
+    response=KnowledgeOut,
+    errors=(404, 409),
+)
+def restore_revision(knowledge_id: int, revision: int, body: RestoreIn) -> KnowledgeOut:
+    restored = revisions.restore(service_context(), knowledge_id, revision, body.version, current_actor())
+    return KnowledgeOut.model_validate(restored)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
@@ -31,6 +31,7 @@ Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A
 Timestamp = Annotated[datetime, AfterValidator(as_utc)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 ISO_DATE_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _iso_datetime_only(value: object) -> object:
@@ -51,6 +52,17 @@ def _utc_moment(value: datetime) -> datetime:
 # A date-time in a query parameter: ISO 8601 only; without an offset it is taken as UTC.
 QueryTimestamp = Annotated[datetime, BeforeValidator(_iso_datetime_only), AfterValidator(_utc_moment)]
 QUERY_TIMESTAMP_HELP = "ISO 8601 の日時（例: 2026-04-01T09:00:00+09:00）。オフセットなしは UTC"
+
+
+def _calendar_date_only(value: object) -> object:
+    """Refuse anything but a YYYY-MM-DD string or a date (pydantic would read 0 or "0" as 1970-01-01)."""
+    if not isinstance(value, date) and not (isinstance(value, str) and ISO_DATE.fullmatch(value)):
+        raise PydanticCustomError("date_parsing", "Input should be a date as YYYY-MM-DD")
+    return value
+
+
+# A calendar date, in a body or a query parameter: YYYY-MM-DD only.
+CalendarDate = Annotated[date, BeforeValidator(_calendar_date_only)]
 
 
 def _unique(tags: list[str]) -> list[str]:

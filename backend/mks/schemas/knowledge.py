@@ -14,12 +14,14 @@ from .common import (
     NO_NUL,
     QUERY_TIMESTAMP_HELP,
     Body,
+    CalendarDate,
     Code,
     Content,
     Department,
     Name,
     Omittable,
     Page,
+    Query,
     QueryTimestamp,
     Summary,
     TagNames,
@@ -41,7 +43,7 @@ class KnowledgeCreate(Body):
     priority: Priority = Priority.NORMAL
     project_code: Code | None = None
     owner_department: Department | None = None
-    review_due: date | None = Field(default=None, description=REVIEW_DUE_HELP)
+    review_due: CalendarDate | None = Field(default=None, description=REVIEW_DUE_HELP)
 
 
 class KnowledgeUpdate(Body):
@@ -59,7 +61,7 @@ class KnowledgeUpdate(Body):
     priority: Omittable[Priority] = None
     project_code: Code | None = None
     owner_department: Department | None = None
-    review_due: date | None = Field(default=None, description=REVIEW_DUE_HELP)
+    review_due: CalendarDate | None = Field(default=None, description=REVIEW_DUE_HELP)
     version: int | None = Field(default=None, ge=1, description="編集元の版。現在の版と違えば 409")
 
 
@@ -147,7 +149,7 @@ class KnowledgeListQuery(Page):
     updated_before: QueryTimestamp | None = Field(
         default=None, description="この日時より前に更新したもの（長く見直されていないもの）。" + QUERY_TIMESTAMP_HELP
     )
-    review_due_before: date | None = Field(
+    review_due_before: CalendarDate | None = Field(
         default=None, description="見直し期限（review_due）がこの日以前のもの（YYYY-MM-DD、その日を含む）"
     )
     sort: SortKey = SortKey.UPDATED_DESC
@@ -259,6 +261,51 @@ class RevisionOut(RevisionSummary):
 
 class RevisionList(BaseModel):
     items: list[RevisionSummary]
+
+
+class RevisionDiffQuery(Query):
+    # One pattern rather than a union of an int and a literal: a refusal then names the field alone.
+    against: Annotated[str, StringConstraints(pattern=r"^(approved|[1-9][0-9]{0,8})$")] | None = Field(
+        default=None,
+        description="比べる版の番号、または approved（最後に承認された版）。省略時は、読める版のうち直前の版",
+    )
+
+    @property
+    def base(self) -> int | Literal["approved"] | None:
+        """The revision to compare with: its number, "approved", or None (the one before)."""
+        return "approved" if self.against == "approved" else None if self.against is None else int(self.against)
+
+
+class FieldChange(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    field: str
+    before: Any = Field(description="比べる版の値（その版に無い項目は null）")
+    after: Any
+
+
+class LineRun(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    op: Literal["equal", "delete", "insert"] = Field(
+        description="equal: 変わらない行、delete: 削除した行、insert: 追加した行"
+    )
+    lines: list[str]
+
+
+class RevisionDiffOut(BaseModel):
+    """The changes from revision ``base`` (0: none, before the first) to ``target``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    base: int
+    target: int
+    fields: list[FieldChange] = Field(description="本文以外で値の違う項目（改訂履歴の項目順）")
+    content: list[LineRun] = Field(description="本文（Markdown）の行ごとの差分。変わらない行も含めて本文全体を順に")
+
+
+class RestoreIn(Body):
+    version: int | None = Field(default=None, ge=1, description="編集元の版。現在の版と違えば 409")
 
 
 class TagCount(BaseModel):

@@ -21,6 +21,8 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
     ("GET", "/api/v1/knowledge/{id}", None, {"admin", "editor", "viewer"}, 200),
     ("GET", "/api/v1/knowledge/{id}/revisions", None, {"admin", "editor", "viewer"}, 200),
     ("GET", "/api/v1/knowledge/{id}/revisions/1", None, {"admin", "editor", "viewer"}, 200),
+    ("GET", "/api/v1/knowledge/{id}/revisions/1/diff", None, {"admin", "editor", "viewer"}, 200),
+    ("POST", "/api/v1/knowledge/{id}/revisions/1/restore", {}, {"admin", "editor"}, 200),
     ("GET", "/api/v1/categories", None, {"admin", "editor", "viewer"}, 200),
     ("GET", "/api/v1/auth/me", None, {"admin", "editor", "viewer"}, 200),
     ("POST", "/api/v1/knowledge", NEW_ENTRY, {"admin", "editor"}, 201),

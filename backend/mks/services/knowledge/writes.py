@@ -5,6 +5,8 @@ Create and update answer the entry as written, from the entity itself, without r
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -95,8 +97,13 @@ def _check_transition(current: str, new: str) -> None:
         raise Conflict("invalid_status_transition", f"ステータスを {current} から {new} へは変更できません。")
 
 
-def update_knowledge(ctx: Context, knowledge_id: int, data: KnowledgeUpdate, actor: Actor) -> EntryDetail:
-    """Apply the given fields; a real change bumps the version and records a revision. The entry as updated."""
+def update_knowledge(
+    ctx: Context, knowledge_id: int, data: KnowledgeUpdate, actor: Actor, *, restored_from: int | None = None
+) -> EntryDetail:
+    """Apply the given fields; a real change bumps the version and records a revision. The entry as updated.
+
+    ``restored_from``: the revision whose fields these are (a restore), recorded in the audit entry.
+    """
     session = ctx.session
     entry = load_entry(ctx, knowledge_id, actor)
     if data.version is not None and data.version != entry.version:
@@ -125,15 +132,10 @@ def update_knowledge(ctx: Context, knowledge_id: int, data: KnowledgeUpdate, act
         session.rollback()
         raise _version_conflict(None) from None
     _add_revision(session, entry, actor, changed_fields)
-    audit.record(
-        ctx,
-        AuditAction.KNOWLEDGE_UPDATE,
-        actor,
-        target_type="knowledge",
-        target_id=entry.id,
-        changed_fields=changed_fields,
-        version=entry.version,
-    )
+    details: dict[str, Any] = {"changed_fields": changed_fields, "version": entry.version}
+    if restored_from is not None:
+        details["restored_from"] = restored_from
+    audit.record(ctx, AuditAction.KNOWLEDGE_UPDATE, actor, target_type="knowledge", target_id=entry.id, **details)
     session.commit()
     # The updated_by relationship still holds the previous editor: the actor is the editor now.
     return _written(entry, Person.of(entry.created_by), Person.of(actor))
