@@ -263,6 +263,18 @@ class RevisionList(BaseModel):
     items: list[RevisionSummary]
 
 
+class ReviewQueueItem(KnowledgeSummary):
+    submitted_by: UserRef | None = Field(description="レビュー依頼した人（レビュー中になった版を保存した人）")
+    submitted_at: Timestamp = Field(description="レビュー依頼の日時")
+
+
+class ReviewQueuePage(BaseModel):
+    items: list[ReviewQueueItem]
+    total: int
+    limit: int
+    offset: int
+
+
 class RevisionDiffQuery(Query):
     # One pattern rather than a union of an int and a literal: a refusal then names the field alone.
     against: Annotated[str, StringConstraints(pattern=r"^(approved|[1-9][0-9]{0,8})$")] | None = Field(

@@ -18,6 +18,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
     ("GET", "/api/v1/knowledge", None, {"admin", "editor", "viewer"}, 200),
     ("GET", "/api/v1/knowledge/search?q=権限", None, {"admin", "editor", "viewer"}, 200),
     ("GET", "/api/v1/knowledge/tags", None, {"admin", "editor", "viewer"}, 200),
+    ("GET", "/api/v1/knowledge/review-queue", None, {"admin", "editor"}, 200),
     ("GET", "/api/v1/knowledge/{id}", None, {"admin", "editor", "viewer"}, 200),
     ("GET", "/api/v1/knowledge/{id}/revisions", None, {"admin", "editor", "viewer"}, 200),
     ("GET", "/api/v1/knowledge/{id}/revisions/1", None, {"admin", "editor", "viewer"}, 200),

@@ -61,3 +61,11 @@ class SearchHit(EntrySummary):
 
     score: float
     snippet: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEntry(EntrySummary):
+    """An entry waiting for review: who submitted it, and when (the revision that last moved it into review)."""
+
+    submitted_by: Person | None
+    submitted_at: datetime  # in UTC

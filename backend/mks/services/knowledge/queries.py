@@ -156,6 +156,7 @@ _SUMMARIES = (
     .outerjoin(_updater, _updater.id == Knowledge.updated_by_id)
 )
 _DETAIL_COLUMNS = _SUMMARIES.add_columns(Knowledge.content)
+SUMMARIES = _SUMMARIES.where(Knowledge.id.in_(bindparam("ids", expanding=True)))
 DETAILS = _DETAIL_COLUMNS.where(Knowledge.id.in_(bindparam("ids", expanding=True)))
 # One entry by id: an expanding IN would be rendered again on every call.
 DETAIL = _DETAIL_COLUMNS.where(Knowledge.id == bindparam("knowledge_id"))

@@ -1,0 +1,58 @@
+"""The review workflow: the queue of entries waiting for review, oldest waiting first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from ...models import Knowledge, KnowledgeRevision, Status, User, as_utc
+from ..context import Context
+from .entries import Person, QueuedEntry
+from .queries import SUMMARIES, entry_of
+
+# Every revision of the entries now in review, each entry's newest first: only the status it was saved in.
+_IN_REVIEW = (
+    select(
+        KnowledgeRevision.knowledge_id,
+        KnowledgeRevision.snapshot["status"].as_string(),
+        KnowledgeRevision.changed_by_id,
+        KnowledgeRevision.changed_at,
+    )
+    .join(Knowledge, Knowledge.id == KnowledgeRevision.knowledge_id)
+    .where(Knowledge.status == Status.REVIEW)
+    .order_by(KnowledgeRevision.knowledge_id, KnowledgeRevision.revision.desc())
+)
+
+
+def review_queue(ctx: Context, *, limit: int, offset: int) -> tuple[list[QueuedEntry], int]:
+    """One page of the entries in review, the longest waiting first, and how many wait in all.
+
+    An entry was submitted by the first of its latest revisions saved in review: edits during the
+    review keep its place, and one sent back and submitted again waits from the new submission.
+    """
+    submitted: dict[int, tuple[int | None, datetime]] = {}
+    settled: set[int] = set()
+    row: Any
+    for row in ctx.session.execute(_IN_REVIEW):
+        knowledge_id, status, changed_by_id, changed_at = row
+        if knowledge_id in settled:
+            continue
+        if status == Status.REVIEW:
+            submitted[knowledge_id] = (changed_by_id, as_utc(changed_at))
+        else:
+            settled.add(knowledge_id)
+    waiting = sorted(submitted, key=lambda knowledge_id: (submitted[knowledge_id][1], knowledge_id))
+    page = waiting[offset : offset + limit]
+    if not page:
+        return [], len(waiting)
+    rows = {row.id: row for row in ctx.session.execute(SUMMARIES, {"ids": page})}
+    submitter_ids = [by for by, _at in (submitted[knowledge_id] for knowledge_id in page) if by is not None]
+    submitters = {user.id: user for user in ctx.session.scalars(select(User).where(User.id.in_(submitter_ids)))}
+    entries = []
+    for knowledge_id in page:
+        by, at = submitted[knowledge_id]
+        if (found := rows.get(knowledge_id)) is not None:  # else deleted since the first statement
+            entries.append(entry_of(QueuedEntry, found, Person.of(submitters.get(by or 0)), at))
+    return entries, len(waiting)
