@@ -30,13 +30,13 @@ Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A
 # Timestamps in responses are always UTC with an offset, even where SQLite returns them naive.
 Timestamp = Annotated[datetime, AfterValidator(as_utc)]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
-ISO_DATE_PREFIX = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A date-time starts with one (match), a date is one (fullmatch).
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _iso_datetime_only(value: object) -> object:
     """Refuse a string that is no ISO 8601 date-time (pydantic would read "0.5" or "1700000000" as Unix time)."""
-    if isinstance(value, str) and not ISO_DATE_PREFIX.match(value):
+    if isinstance(value, str) and not ISO_DATE.match(value):
         raise PydanticCustomError("datetime_parsing", "Input should be an ISO 8601 date-time")
     return value
 

@@ -58,6 +58,10 @@ def visible_statuses(actor: Actor) -> tuple[str, ...] | None:
     return (Status.APPROVED,) if actor.role == Role.VIEWER else None
 
 
+# The status a revision was saved in.
+RECORDED_STATUS = KnowledgeRevision.snapshot["status"].as_string()
+
+
 # Revisions follow the same rule by the status recorded in each, so a partner never reads text that was
 # not approved when saved (a draft before its approval), whatever the entry's status is now. Every read
 # of revisions (the list, one revision, any diff) filters by this one condition.
@@ -66,7 +70,7 @@ def visible_revisions(actor: Actor) -> ColumnElement[bool]:
     statuses = visible_statuses(actor)
     if statuses is None:
         return true()
-    recorded: ColumnElement[bool] = KnowledgeRevision.snapshot["status"].as_string().in_(statuses)
+    recorded: ColumnElement[bool] = RECORDED_STATUS.in_(statuses)
     return recorded
 
 

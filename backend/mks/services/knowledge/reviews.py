@@ -10,13 +10,13 @@ from sqlalchemy import select
 from ...models import Knowledge, KnowledgeRevision, Status, User, as_utc
 from ..context import Context
 from .entries import Person, QueuedEntry
-from .queries import SUMMARIES, entry_of
+from .queries import RECORDED_STATUS, SUMMARIES, entry_of
 
 # Every revision of the entries now in review, each entry's newest first: only the status it was saved in.
 _IN_REVIEW = (
     select(
         KnowledgeRevision.knowledge_id,
-        KnowledgeRevision.snapshot["status"].as_string(),
+        RECORDED_STATUS,
         KnowledgeRevision.changed_by_id,
         KnowledgeRevision.changed_at,
     )

@@ -14,7 +14,7 @@ from ...schemas.knowledge import KnowledgeUpdate
 from ..context import Context
 from ..errors import NotFound
 from .entries import EntryDetail
-from .queries import load_entry, visible_revisions
+from .queries import RECORDED_STATUS, load_entry, visible_revisions
 from .writes import update_knowledge
 
 # What a restore takes from a revision: every tracked field but the status, which only the workflow changes.
@@ -108,9 +108,7 @@ def diff(
     base: KnowledgeRevision | None
     if against == "approved":
         base = ctx.session.scalar(
-            readable.where(KnowledgeRevision.snapshot["status"].as_string() == Status.APPROVED)
-            .order_by(KnowledgeRevision.revision.desc())
-            .limit(1)
+            readable.where(RECORDED_STATUS == Status.APPROVED).order_by(KnowledgeRevision.revision.desc()).limit(1)
         )
         if base is None:
             raise NotFound("approved_revision_not_found", "承認済みの版がありません。")
@@ -152,7 +150,7 @@ def restore(ctx: Context, knowledge_id: int, number: int, version: int | None, a
 
     A field the revision predates (saved before it was tracked) keeps its current value.
     """
-    found = revision(ctx, knowledge_id, number, actor).record.snapshot
+    found = _numbered(ctx, _readable(load_entry(ctx, knowledge_id, actor).id, actor), number).snapshot
     values = {name: found[name] for name in RESTORED_FIELDS if name in found}
     data = KnowledgeUpdate.model_validate({**values, "version": version})
     return update_knowledge(ctx, knowledge_id, data, actor, restored_from=number)
