@@ -6,7 +6,7 @@ Production uses gunicorn: `mks serve`.
 
 import sys
 
-from mks.app import create_app
+from mks.app import create_serving_app
 from mks.config import ConfigError, Settings
 from mks.startup import prepare, show_progress
 
@@ -17,4 +17,4 @@ if __name__ == "__main__":
         prepare(settings)
     except ConfigError as exc:  # an operator's message, not a traceback
         sys.exit(f"Error: {exc}")
-    create_app(settings).run(host=settings.bind_host, port=settings.port)
+    create_serving_app(settings).run(host=settings.bind_host, port=settings.port)

@@ -33,7 +33,7 @@ from mks.context import service_context
 from mks.db import current_db
 from mks.demo import DEMO_USERS, seed_demo
 from mks.demo_corpus import DEMO_ENTRIES
-from mks.models import User
+from mks.models import Status, User
 from mks.schemas.knowledge import KnowledgeCreate
 from mks.search.rebuild import reindex
 from mks.services.context import Context
@@ -315,7 +315,9 @@ def load(ctx: Context, filler_count: int = FILLERS) -> None:
     seed_demo(ctx)
     author = ctx.session.scalars(select(User).where(User.username == "yamada")).one()
     for entry in (*PLANTED, *fillers(filler_count)):
-        create_knowledge(ctx, KnowledgeCreate.model_validate(entry), author)
+        fields = dict(entry)
+        status = Status(str(fields.pop("status")))
+        create_knowledge(ctx, KnowledgeCreate.model_validate(fields), author, status=status)
     for words in SYNONYMS:
         create_synonym_set(ctx, words, None)
 

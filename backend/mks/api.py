@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from werkzeug.exceptions import NotFound
@@ -25,7 +25,8 @@ from .services.errors import InvalidField
 from .tokens import REFRESH
 
 ANY_ROLE = frozenset(Role)
-EDITORS = frozenset({Role.ADMIN, Role.EDITOR})
+EDITORS = frozenset({Role.ADMIN, Role.APPROVER, Role.EDITOR})
+APPROVERS = frozenset({Role.ADMIN, Role.APPROVER})
 ADMINS = frozenset({Role.ADMIN})
 
 SPEC_ATTRIBUTE = "mks_endpoint_spec"
@@ -60,6 +61,8 @@ class EndpointSpec:
     rate_limited: bool = False
     refresh: bool = False  # authenticated by a refresh token instead of an access token
     produces: str = "application/json"
+    # A multipart/form-data upload: the form field of the file, passed to the view as ``upload``.
+    upload: str | None = None
 
     def error_statuses(self) -> list[int]:
         """Every error status the route can answer, for the OpenAPI document."""
@@ -71,14 +74,24 @@ class EndpointSpec:
             statuses.add(401)
         if self.query is not None or self.body is not None:
             statuses.add(422)
-        if self.body is not None:
+        if self.body is not None or self.upload is not None:
             statuses |= {400, 413, 415}
+        if self.upload is not None:
+            statuses.add(422)
         if self.roles is not None or self.rate_limited:
             statuses.add(429)
         return sorted(statuses)
 
 
 def _parse_query(model: type[BaseModel]) -> BaseModel:
+    # Every parameter is one value: a second one would be silently dropped, so the request is refused.
+    repeated = [name for name, values in request.args.lists() if len(values) > 1]
+    if repeated:
+        message = "同じ項目は 1 回だけ指定してください。"
+        raise ApiError(
+            422,
+            details=[{"location": "query", "field": name, "type": "repeated", "message": message} for name in repeated],
+        )
     try:
         return model.model_validate(request.args.to_dict())
     except PydanticValidationError as exc:
@@ -100,8 +113,42 @@ def _parse_body(model: type[BaseModel]) -> BaseModel:
         raise validation_error(exc, "body") from None
 
 
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file: its name as the client gave it (without any folder), and its bytes."""
+
+    filename: str
+    data: bytes
+
+
+def _parse_upload(field_name: str) -> Upload:
+    limit: int = current_app.extensions["mks_settings"].attachment_max_bytes
+    # The form's other parts and boundaries ride on top of the file itself.
+    request.max_content_length = limit + 64 * 1024
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(415)
+    uploaded = request.files.get(field_name)
+    if uploaded is None:
+        raise ApiError(
+            422, details=[{"location": "body", "field": field_name, "type": "missing", "message": "必須項目です。"}]
+        )
+    data = uploaded.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, "payload_too_large", f"ファイルが大きすぎます（上限 {limit // (1024 * 1024)} MiB）。")
+    return Upload(_plain_name(uploaded.filename or ""), data)
+
+
+def _plain_name(name: str) -> str:
+    """The file name without folders or control characters (a name is shown and sent back, never a path)."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(char for char in base if char.isprintable()).strip()[:255]
+    return cleaned or "file"
+
+
 def _input_location(spec: EndpointSpec, field_name: str) -> str:
     """Where the request carried the field a service refused: the body when the body model has it, else the query."""
+    if field_name == spec.upload:
+        return "body"
     if spec.body is not None and (spec.query is None or field_name in spec.body.model_fields):
         return "body"
     return "query"
@@ -130,6 +177,8 @@ def endpoint(**spec_fields: Any) -> Callable[[Callable[..., Any]], Callable[...,
                 kwargs["query"] = _parse_query(spec.query)
             if spec.body is not None:
                 kwargs["body"] = _parse_body(spec.body)
+            if spec.upload is not None:
+                kwargs["upload"] = _parse_upload(spec.upload)
             try:
                 result = view(**kwargs)
             except InvalidField as exc:

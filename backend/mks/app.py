@@ -8,8 +8,21 @@ from . import errors, http_security, instrumentation, ratelimit, security
 from .api import IdConverter, endpoint
 from .config import Settings
 from .db import Database
+from .notifications.dispatcher import start_dispatcher
 from .openapi import build_document
-from .routes import audit, auth, categories, health, knowledge, metrics, synonyms, templates, users
+from .routes import (
+    attachments,
+    audit,
+    auth,
+    categories,
+    health,
+    knowledge,
+    metrics,
+    reviews,
+    synonyms,
+    templates,
+    users,
+)
 from .search.sync import install_sync
 
 
@@ -32,7 +45,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.init_app(app)
     ratelimit.init_app(app, settings)
     http_security.init_app(app, settings)
-    blueprints = [health.bp, auth.bp, knowledge.bp, categories.bp, templates.bp, users.bp, audit.bp, synonyms.bp]
+    blueprints = [
+        health.bp,
+        auth.bp,
+        knowledge.bp,
+        reviews.bp,
+        attachments.bp,
+        categories.bp,
+        templates.bp,
+        users.bp,
+        audit.bp,
+        synonyms.bp,
+    ]
     if settings.metrics_enabled:
         blueprints.append(metrics.bp)
     for blueprint in blueprints:
@@ -46,4 +70,14 @@ def create_app(settings: Settings | None = None) -> Flask:
             app.extensions["mks_openapi"] = build_document(app)
         return jsonify(app.extensions["mks_openapi"])
 
+    return app
+
+
+def create_serving_app(settings: Settings | None = None) -> Flask:
+    """The app of a serving process (a gunicorn worker, the development server): it also delivers notifications.
+
+    Called after any fork: a thread started before it would not survive into the worker.
+    """
+    app = create_app(settings)
+    start_dispatcher(app)
     return app

@@ -18,9 +18,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import doctor as checks
 from . import migrate
-from .app import create_app
+from .app import create_app, create_serving_app
 from .config import ConfigError, Settings
-from .context import service_context
+from .context import dependencies, service_context
 from .db import current_db, get_session
 from .demo import seed_demo
 from .models import Knowledge, Role, User
@@ -30,6 +30,7 @@ from .services import auth, users
 from .services.backup import (
     BackupError,
     Progress,
+    attachments_folder,
     create_backup,
     default_backup_path,
     inspect_backup,
@@ -37,6 +38,7 @@ from .services.backup import (
 )
 from .services.errors import DomainError
 from .startup import ensure_jwt_secret, prepare, show_progress, startup_lock, wait_for_database
+from .storage import LocalBlobStore, copy_blobs
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -65,7 +67,7 @@ def serve(dev: bool) -> None:
     """API サーバーを起動する（既定は gunicorn、MKS_HOST:MKS_PORT）。"""
     if dev:
         settings = _prepared()
-        create_app(settings).run(host=settings.bind_host, port=settings.port, debug=True)
+        create_serving_app(settings).run(host=settings.bind_host, port=settings.port, debug=True)
         return
     # gunicorn's master runs the start-up step itself (gunicorn.conf.py on_starting).
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), "mks.wsgi:app"])
@@ -130,11 +132,14 @@ def _fail(message: str) -> None:
 @click.argument("username")
 @click.option("--role", type=click.Choice([role.value for role in Role]), default=Role.VIEWER.value)
 @click.option("--display-name", default=None, help="表示名（省略時はユーザー名）")
+@click.option("--email", default=None, help="レビュー通知の送り先（省略時は通知しない）")
 @click.password_option(help="パスワード（省略時は入力を求める）")
-def create_user(username: str, role: str, display_name: str | None, password: str) -> None:
+def create_user(username: str, role: str, display_name: str | None, email: str | None, password: str) -> None:
     """ユーザーを作成する。"""
     try:
-        data = UserCreate(username=username, display_name=display_name or username, password=password, role=Role(role))
+        data = UserCreate(
+            username=username, display_name=display_name or username, password=password, role=Role(role), email=email
+        )
         user = users.create_user(service_context(), data, actor=None)
     except (ValidationError, DomainError) as exc:
         _fail(str(exc))
@@ -271,25 +276,31 @@ def _size(size: int) -> str:
 @main.command("backup")
 @click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def backup_command(path: Path | None) -> None:
-    """データベースをバックアップする（SQLite は .sqlite3、PostgreSQL は pg_dump の .dump）。
+    """データベースと添付ファイルをバックアップする（SQLite は .sqlite3、PostgreSQL は pg_dump の .dump。
+    添付ファイルは同じ場所の <バックアップ名>.attachments フォルダ）。
 
     PATH を省略すると <インスタンスフォルダ>/backups/mks-日付-時刻 に作成する。稼働中でも一貫した内容になる。
     """
     engine = current_db().engine
     try:
         target = path or default_backup_path(current_app.extensions["mks_settings"].instance_path, engine)
+        # Files before and after the database: a file deleted meanwhile is in the first copy, one added in the second.
+        files = LocalBlobStore(attachments_folder(target))
+        copied = copy_blobs(dependencies().blobs, files)
         with _progress("バックアップ中") as progress:
             create_backup(engine, target, progress)
+        copied += copy_blobs(dependencies().blobs, files)
     except BackupError as exc:
         _fail(str(exc))
     click.echo(f"バックアップを作成しました: {target}（{_size(target.stat().st_size)}）")
+    click.echo(f"添付ファイル {copied} 個: {attachments_folder(target)}")
 
 
 @main.command("restore")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="確認せずに復元する。")
 def restore_command(path: Path, yes: bool) -> None:
-    """バックアップからデータベースを復元する（現在の内容はすべて置き換わる）。
+    """バックアップからデータベースと添付ファイルを復元する（データベースの内容はすべて置き換わる）。
 
     復元後、古い版のバックアップは最新のスキーマへ移行する。
     """
@@ -307,9 +318,10 @@ def restore_command(path: Path, yes: bool) -> None:
             restore_backup(engine, path, progress)
     except BackupError as exc:
         _fail(str(exc))
+    restored_files = copy_blobs(LocalBlobStore(attachments_folder(path)), dependencies().blobs)
     session = get_session()
     knowledge = session.scalar(select(func.count()).select_from(Knowledge))
     accounts = session.scalar(select(func.count()).select_from(User))
     current = migrate.current_revision(engine)
     click.echo(f"復元しました: {path}（スキーマ版 {revision} → {current}）")
-    click.echo(f"ナレッジ {knowledge} 件、ユーザー {accounts} 人")
+    click.echo(f"ナレッジ {knowledge} 件、ユーザー {accounts} 人、添付ファイル {restored_files} 個を戻しました")

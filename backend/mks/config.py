@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_JWT_SECRET_BYTES = 32
@@ -131,9 +131,43 @@ class Settings(BaseSettings):
     demo_data: bool | None = None
     last_seen_resolution_seconds: int = Field(default=60, ge=0)
 
+    # Review notifications (mks.notifications): e-mail when MKS_SMTP_HOST is set, a webhook when MKS_WEBHOOK_URL is.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "mks@localhost"
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    # Signs each webhook body (X-MKS-Signature: sha256=HMAC); required with MKS_WEBHOOK_URL.
+    webhook_secret: str | None = Field(default=None, min_length=16)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # A failed delivery is tried again after notify_retry_seconds, doubling, up to notify_max_attempts in all.
+    notify_max_attempts: int = Field(default=6, ge=1)
+    notify_retry_seconds: float = Field(default=30.0, gt=0)
+    notify_poll_seconds: float = Field(default=2.0, gt=0)
+    # The address people open MKS at, for links in notifications.
+    public_url: str = Field(default="http://localhost:5100", pattern=r"^https?://")
+
+    # Attachments (photos, PDFs): stored under <instance>/attachments, content-addressed.
+    attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    attachment_max_per_entry: int = Field(default=30, ge=1)
+    # An image larger than this many pixels is refused before it is decoded (a small file can hold gigapixels).
+    attachment_max_pixels: int = Field(default=50_000_000, ge=1_000_000)
+    # A site photo's GPS position can reveal a client's site: stripped unless this is set.
+    attachment_keep_gps: bool = False
+
     # argon2id cost; tests lower it because the defaults take ~50 ms per hash by design.
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
+
+    @model_validator(mode="after")
+    def _signed_webhook(self) -> Settings:
+        # An unsigned webhook would let anyone who learns its address post fake review events to the receiver.
+        if self.webhook_url and not self.webhook_secret:
+            raise ConfigError("MKS_WEBHOOK_URL を使うには MKS_WEBHOOK_SECRET（16 文字以上）も設定してください。")
+        return self
 
     @field_validator("instance_path")
     @classmethod
@@ -205,6 +239,11 @@ class Settings(BaseSettings):
         if self.demo_data is None:
             return self.env is Environment.DEVELOPMENT
         return self.demo_data
+
+    @property
+    def attachments_path(self) -> Path:
+        """Where the attachment blobs are stored (and backed up from)."""
+        return self.instance_path / "attachments"
 
     def resolve_jwt_secret(self) -> str:
         """Return the JWT secret: MKS_JWT_SECRET_KEY, else (outside production) the file the start-up step wrote."""

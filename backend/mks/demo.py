@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from .demo_corpus import DEMO_ENTRIES, DEMO_USERS
-from .models import Knowledge, User
+from .models import Knowledge, Status, User
 from .schemas.knowledge import KnowledgeCreate
 from .schemas.users import UserCreate
 from .services.context import Context
@@ -18,7 +18,8 @@ __all__ = ["DEMO_USERS", "seed_demo"]
 def seed_demo(ctx: Context) -> int:
     """Create the demo users that are missing and, on an empty knowledge base, the demo corpus.
 
-    The accounts are created by nobody (the CLI or start-up); the entries by their demo author.
+    The accounts are created by nobody (the CLI or start-up); the entries by their demo author, each
+    directly in the status the corpus gives it (trusted data, not an API request: no review workflow).
     """
     session = ctx.session
     for demo in DEMO_USERS:
@@ -29,5 +30,7 @@ def seed_demo(ctx: Context) -> int:
     if session.scalar(select(Knowledge.id).limit(1)) is not None:
         return 0
     for entry in DEMO_ENTRIES:
-        create_knowledge(ctx, KnowledgeCreate.model_validate(entry), author)
+        fields = dict(entry)
+        status = Status(str(fields.pop("status")))
+        create_knowledge(ctx, KnowledgeCreate.model_validate(fields), author, status=status)
     return len(DEMO_ENTRIES)

@@ -11,6 +11,7 @@ def _md(*lines: str) -> str:
 
 DEMO_USERS: tuple[dict[str, str], ...] = (
     {"username": "admin", "password": "admin123", "role": "admin", "display_name": "管理者"},
+    {"username": "kondo", "password": "kondo123", "role": "approver", "display_name": "近藤 誠"},
     {"username": "yamada", "password": "yamada123", "role": "editor", "display_name": "山田 太郎"},
     {"username": "partner", "password": "partner123", "role": "viewer", "display_name": "協力会社"},
 )

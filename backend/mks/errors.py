@@ -23,7 +23,7 @@ from werkzeug.routing import RequestRedirect
 from .db import current_db
 from .instrumentation import count_error
 from .metrics import ERROR_TYPE_BY_STATUS
-from .services.errors import Conflict, DomainError, InvalidField, NotFound, Unauthenticated
+from .services.errors import Conflict, DomainError, Forbidden, InvalidField, NotFound, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,12 @@ def validation_error(exc: ValidationError, location: str) -> ApiError:
 
 
 # How the API answers each kind of domain refusal.
-DOMAIN_STATUSES: dict[type[DomainError], int] = {NotFound: 404, Conflict: 409, Unauthenticated: 401}
+DOMAIN_STATUSES: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Unauthenticated: 401,
+    Forbidden: 403,
+}
 
 
 def domain_error(exc: DomainError) -> ApiError:

@@ -33,10 +33,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, union
 
 from . import __version__
-from .models import Knowledge, RevokedToken, Status, User, utcnow
+from .models import Attachment, Knowledge, RevokedToken, Status, User, utcnow
 from .multiprocess import LockedMultiProcessCollector
 
 # The guide alerts on p95 > 2 s and > 5 s: both are bucket bounds, with resolution below for a fast API.
@@ -139,6 +139,12 @@ class Metrics:
         self.auth_attempts = Counter(
             "mks_auth_attempts_total", "ログイン試行数（結果別）", ["status"], registry=registry
         )
+        self.notifications = Counter(
+            "mks_notifications_total",
+            "レビュー通知の配信（channel: email / webhook、result: sent 配信済み / retried 再試行待ち / failed 断念）",
+            ["channel", "result"],
+            registry=registry,
+        )
         self.rate_limit_hits = Counter(
             "mks_rate_limit_hits_total", "レート制限で拒否したリクエスト数", ["endpoint"], registry=registry
         )
@@ -155,6 +161,7 @@ class DatabaseCounts:
     active_users: int
     revoked_tokens: int
     review_due: int
+    attachment_bytes: int
 
 
 class ScrapeCollector(Collector):
@@ -210,6 +217,11 @@ class ScrapeCollector(Collector):
                 value=counts.review_due,
             )
             yield GaugeMetricFamily(
+                "mks_attachment_storage_bytes",
+                "添付ファイル（写真・PDF とサムネイル）の保存容量（バイト。同じ内容は 1 回だけ数える）",
+                value=counts.attachment_bytes,
+            )
+            yield GaugeMetricFamily(
                 "mks_active_users", "直近の時間枠に認証済みの操作をしたユーザー数", value=counts.active_users
             )
             yield GaugeMetricFamily(
@@ -248,6 +260,14 @@ def build_registries(scrape_collector: ScrapeCollector) -> tuple[CollectorRegist
     return definitions, scrape
 
 
+# Blobs are content-addressed: each distinct stored file (and thumbnail) counts once, however many refer to it.
+_BLOBS = union(
+    select(Attachment.blob.label("key"), Attachment.size.label("bytes")),
+    select(Attachment.thumbnail_blob, Attachment.thumbnail_size).where(Attachment.thumbnail_blob.is_not(None)),
+).subquery()
+_STORED_BYTES = select(func.coalesce(func.sum(_BLOBS.c.bytes), 0))
+
+
 def database_counter(engine: Engine, active_window: timedelta) -> Callable[[], DatabaseCounts]:
     """A function counting knowledge entries (all, and due for review), recently active users and revocations
     with its own connection."""
@@ -263,11 +283,13 @@ def database_counter(engine: Engine, active_window: timedelta) -> Callable[[], D
                 connection.scalar(select(func.count()).select_from(User).where(User.last_seen_at >= since)) or 0
             )
             revoked_tokens = connection.scalar(select(func.count()).select_from(RevokedToken)) or 0
+            attachment_bytes = connection.scalar(_STORED_BYTES) or 0
         return DatabaseCounts(
             knowledge_total=knowledge_total,
             active_users=active_users,
             revoked_tokens=revoked_tokens,
             review_due=review_due,
+            attachment_bytes=attachment_bytes,
         )
 
     return count

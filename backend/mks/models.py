@@ -32,6 +32,8 @@ def utcnow() -> datetime:
 
 class Role(StrEnum):
     ADMIN = "admin"
+    # Writes like an editor, and approves or sends back what others wrote (so do admins).
+    APPROVER = "approver"
     EDITOR = "editor"
     VIEWER = "viewer"
 
@@ -49,14 +51,6 @@ class Priority(StrEnum):
     HIGH = "high"
     CRITICAL = "critical"
 
-
-# The review workflow: which status may follow which (re-saving in the same status is always allowed).
-STATUS_TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.DRAFT: frozenset({Status.REVIEW, Status.ARCHIVED}),
-    Status.REVIEW: frozenset({Status.DRAFT, Status.APPROVED}),
-    Status.APPROVED: frozenset({Status.REVIEW, Status.ARCHIVED}),
-    Status.ARCHIVED: frozenset({Status.DRAFT}),
-}
 
 # SQLAlchemy stores timezone-aware datetimes; SQLite hands them back naive, so always read via as_utc().
 UtcDateTime = DateTime(timezone=True)
@@ -82,6 +76,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str] = mapped_column(String(255))
+    # Where review notifications reach the user (none: not by e-mail).
+    email: Mapped[str | None] = mapped_column(String(254))
     role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -119,6 +115,7 @@ class CurrentUser:
     username: str
     display_name: str
     role: str
+    email: str | None
     is_active: bool
     created_at: datetime
     last_seen_at: datetime | None
@@ -160,6 +157,9 @@ class Knowledge(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     view_count: Mapped[int] = mapped_column(default=0)
     version: Mapped[int] = mapped_column()
+    # An approved entry's row holds its approved text only: edits to it wait in this revision (saved as
+    # draft or review) until they are approved and copied here. Always the entry's newest revision.
+    pending_revision: Mapped[int | None] = mapped_column(Integer)
 
     # Optimistic locking: every UPDATE checks and bumps the version, so a concurrent edit fails loudly.
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
@@ -240,8 +240,31 @@ class KnowledgeRevision(Base):
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     changed_fields: Mapped[list[str]] = mapped_column(JSON)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # What the workflow step said: the reason of a send-back, a comment on a submission or approval.
+    comment: Mapped[str | None] = mapped_column(Text)
 
     changed_by: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Attachment(Base):
+    """A photo or PDF of an entry: its stored bytes (and an image's thumbnail) are blobs of the BlobStore."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    knowledge_id: Mapped[int] = mapped_column(ForeignKey("knowledge.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column()
+    blob: Mapped[str] = mapped_column(String(64), index=True)
+    thumbnail_blob: Mapped[str | None] = mapped_column(String(64), index=True)
+    thumbnail_size: Mapped[int | None] = mapped_column()
+    width: Mapped[int | None] = mapped_column()
+    height: Mapped[int | None] = mapped_column()
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    uploaded_by: Mapped[User | None] = relationship(lazy="joined")
 
 
 class RevokedToken(Base):
@@ -283,10 +306,46 @@ class SynonymWord(Base):
     normalized: Mapped[str] = mapped_column(String(50), unique=True)
 
 
+class NotificationState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Notification(Base):
+    """A message to deliver (an e-mail, a webhook call), written in the transaction of the step it tells of and
+    delivered afterwards, outside any request, with retries (mks.notifications)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(32))
+    knowledge_id: Mapped[int | None] = mapped_column(Integer)
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default=NotificationState.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # Due for its next attempt (or, while a process delivers it, until when that process holds it).
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 class AuditAction(StrEnum):
     KNOWLEDGE_CREATE = "knowledge.create"
     KNOWLEDGE_UPDATE = "knowledge.update"
     KNOWLEDGE_DELETE = "knowledge.delete"
+    KNOWLEDGE_SUBMIT = "knowledge.submit"
+    KNOWLEDGE_APPROVE = "knowledge.approve"
+    KNOWLEDGE_SEND_BACK = "knowledge.send_back"
+    KNOWLEDGE_ARCHIVE = "knowledge.archive"
+    KNOWLEDGE_UNARCHIVE = "knowledge.unarchive"
+    ATTACHMENT_ADD = "attachment.add"
+    ATTACHMENT_DELETE = "attachment.delete"
     LOGIN = "auth.login"
     LOGIN_FAILED = "auth.login_failed"
     LOGOUT = "auth.logout"

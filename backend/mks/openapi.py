@@ -67,6 +67,12 @@ def _operation(spec: EndpointSpec, parameters: list[dict[str, Any]], schemas: di
     if spec.body is not None:
         body_schema = {"$ref": REF_TEMPLATE.format(model=spec.body.__name__)}
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+    if spec.upload is not None:
+        form = {"type": "object", "properties": {spec.upload: {"type": "string", "format": "binary"}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": {**form, "required": [spec.upload]}}},
+        }
     success: dict[str, Any] = {"description": "成功"}
     if spec.response is not None:
         response_schema = {"$ref": REF_TEMPLATE.format(model=spec.response.__name__)}

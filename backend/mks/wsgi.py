@@ -6,6 +6,7 @@ checks, demo data, mks.startup.prepare) runs once in the master (gunicorn.conf.p
 until the database is back.
 """
 
-from .app import create_app
+from .app import create_serving_app
 
-app = create_app()
+# Imported by each worker after gunicorn forks it (the app is not preloaded): its dispatcher thread is its own.
+app = create_serving_app()

@@ -34,8 +34,8 @@ from .tools import unavailable
 pytest.register_assert_rewrite("tests.metrics_script")
 
 POSTGRES_URL = os.environ.get("MKS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-PASSWORDS = {"admin": "admin-pass-1", "yamada": "yamada-pass-1", "partner": "partner-pass-1"}
-ROLES = {"admin": "admin", "yamada": "editor", "partner": "viewer"}
+PASSWORDS = {"admin": "admin-pass-1", "kimura": "kimura-pass-1", "yamada": "yamada-pass-1", "partner": "partner-pass-1"}
+ROLES = {"admin": "admin", "kimura": "approver", "yamada": "editor", "partner": "viewer"}
 _database_numbers = itertools.count()
 
 
@@ -187,6 +187,11 @@ def auth(client: FlaskClient) -> Auth:
 @pytest.fixture
 def admin(auth: Auth) -> dict[str, str]:
     return auth.headers("admin")
+
+
+@pytest.fixture
+def approver(auth: Auth) -> dict[str, str]:
+    return auth.headers("kimura")
 
 
 @pytest.fixture

@@ -133,7 +133,12 @@ def test_seed_demo_is_idempotent(database_url: str, tmp_path: Path) -> None:
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Knowledge)) == len(DEMO_ENTRIES)
     engine.dispose()
-    assert users(database_url) == {"admin": ("admin", True), "yamada": ("editor", True), "partner": ("viewer", True)}
+    assert users(database_url) == {
+        "admin": ("admin", True),
+        "kondo": ("approver", True),
+        "yamada": ("editor", True),
+        "partner": ("viewer", True),
+    }
 
 
 def audit_rows(database_url: str) -> list[tuple[str, str | None, str | None, dict[str, object]]]:
@@ -159,6 +164,7 @@ def test_every_command_that_changes_data_is_audited_as_the_cli(database_url: str
         ("user.update", {"changed_fields": ["password"]}),
         ("user.update", {"changed_fields": ["is_active"]}),
         ("user.create", {"role": "admin"}),
+        ("user.create", {"role": "approver"}),
         ("user.create", {"role": "editor"}),
         ("user.create", {"role": "viewer"}),
         ("auth.tokens_purge", {"deleted": 0}),

@@ -28,6 +28,7 @@ from .metrics_script import (
     parse,
     run_script,
 )
+from .workflow import created_in
 
 
 @pytest.fixture
@@ -175,7 +176,7 @@ def test_buckets_fit_the_alerts() -> None:
 
 def test_scrape_time_gauges(app: Flask, client: FlaskClient, admin: dict[str, str], settings: Settings) -> None:
     client.post("/api/v1/knowledge", json={"title": "一件目", "category": "安全"}, headers=admin)
-    client.post("/api/v1/knowledge", json={"title": "二件目", "category": "安全", "status": "approved"}, headers=admin)
+    client.post("/api/v1/knowledge", json={"title": "二件目", "category": "安全"}, headers=admin)
     client.get("/api/v1/auth/me", headers={"Authorization": admin["Authorization"]})
     samples = parse(scrape(client))
     assert samples["mks_knowledge_total"][()] == 2
@@ -192,13 +193,12 @@ def test_scrape_time_gauges(app: Flask, client: FlaskClient, admin: dict[str, st
 
 
 def test_review_due_gauge_counts_entries_due_today_or_earlier(client: FlaskClient, auth: Any) -> None:
-    editor = auth.headers("yamada")
+    editor, approver = auth.headers("yamada"), auth.headers("kimura")
     today = datetime.now(UTC).date()
     assert parse(scrape(client))["mks_knowledge_review_due"][()] == 0
     for days, status in ((-30, "approved"), (0, "draft"), (1, "approved"), (-1, "archived"), (None, "approved")):
         review_due = (today + timedelta(days=days)).isoformat() if days is not None else None
-        body = {"title": f"見直し {days}", "category": "安全", "status": status, "review_due": review_due}
-        assert client.post("/api/v1/knowledge", json=body, headers=editor).status_code == 201
+        created_in(client, editor, approver, status, title=f"見直し {days}", review_due=review_due)
     # Overdue and due today; not tomorrow's, not the archived one, not one without a date.
     assert parse(scrape(client))["mks_knowledge_review_due"][()] == 2
 

@@ -144,3 +144,30 @@ def test_oversized_requests_get_the_envelope_from_gunicorn_and_nginx(stack: Stac
     # What remains HTML: over gunicorn's own maximum, reachable only without nginx (mks serve listens on loopback).
     status, content_type, _body = direct.send(CLIENT_A, "GET", "/health?pad=" + "a" * 9000)
     assert (status, content_type) == (414, "text/html")
+
+
+def test_an_attachment_larger_than_the_api_body_limit_passes_nginx(stack: Stack) -> None:
+    """Uploads have their own body limit at nginx (MKS_ATTACHMENT_MAX_BYTES); every other route keeps 1 MiB."""
+    status, tokens = stack.nginx.call(CLIENT_B, "POST", LOGIN, {"username": "admin", "password": PASSWORD})
+    assert status == 200
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    status, entry = stack.nginx.call(
+        CLIENT_B, "POST", "/api/v1/knowledge", {"title": "図面", "category": "安全"}, headers
+    )
+    assert status == 201
+    pdf = b"%PDF-1.4\n" + b"0" * (2 * 1024 * 1024)  # twice the API's body limit
+    boundary = "mks-upload-boundary"
+    form = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="plan.pdf"\r\n'
+            "Content-Type: application/pdf\r\n\r\n"
+        ).encode()
+        + pdf
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    upload = {**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    path = f"/api/v1/knowledge/{entry['id']}/attachments"
+    status, _content_type, body = stack.nginx.send(CLIENT_B, "POST", path, form, upload)
+    assert (status, json.loads(body)["size"]) == (201, len(pdf))
+    over = {**upload, "Content-Length": str(22 * 1024 * 1024)}
+    assert answer(stack.nginx.send(CLIENT_B, "POST", path, b"", over)) == envelope(413)

@@ -39,7 +39,7 @@ def test_first_start_migrates_and_seeds_demo_data(empty_database_url: str, tmp_p
     with app.app_context():
         session = get_session()
         assert migrate.current_revision(app.extensions["mks_db"].engine) == migrate.head_revision()
-        assert sorted(session.scalars(select(User.username))) == ["admin", "partner", "yamada"]
+        assert sorted(session.scalars(select(User.username))) == ["admin", "kondo", "partner", "yamada"]
         assert session.scalar(select(func.count()).select_from(Knowledge)) == len(DEMO_ENTRIES)
         assert session.scalar(select(func.count()).select_from(KnowledgeRevision)) == len(DEMO_ENTRIES)
     client = app.test_client()
@@ -94,7 +94,8 @@ def test_production_refuses_valid_demo_passwords(empty_database_url: str, tmp_pa
     dev = make_settings(empty_database_url, tmp_path, env="development", demo_data=None)
     prepare(dev)
     production = make_settings(empty_database_url, tmp_path, env="production")
-    with pytest.raises(ConfigError, match="デモ用パスワードが有効なままのユーザーがいます: admin, yamada, partner"):
+    demo_users = "admin, kondo, yamada, partner"
+    with pytest.raises(ConfigError, match=f"デモ用パスワードが有効なままのユーザーがいます: {demo_users}"):
         prepare(production)
     app = create_app(dev)
     with app.app_context():
@@ -156,7 +157,7 @@ def test_two_instances_starting_at_once_migrate_and_seed_once(empty_database_url
     app = create_app(settings)
     with app.app_context():
         session = get_session()
-        assert sorted(session.scalars(select(User.username))) == ["admin", "partner", "yamada"]
+        assert sorted(session.scalars(select(User.username))) == ["admin", "kondo", "partner", "yamada"]
         assert session.scalar(select(func.count()).select_from(Knowledge)) == len(DEMO_ENTRIES)
     app.extensions["mks_db"].engine.dispose()
 

@@ -1,4 +1,4 @@
-"""Knowledge routes: list, search, read, write, revisions, tags."""
+"""Knowledge routes: list, search, read, write, revisions, tags (the review workflow: routes.reviews)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from flask import Blueprint, request
 from ..api import ADMINS, ANY_ROLE, EDITORS, endpoint
 from ..context import service_context
 from ..ratelimit import search_limit
-from ..schemas.common import Page
 from ..schemas.knowledge import (
     KnowledgeCreate,
     KnowledgeListQuery,
@@ -16,8 +15,6 @@ from ..schemas.knowledge import (
     KnowledgeSummary,
     KnowledgeUpdate,
     RestoreIn,
-    ReviewQueueItem,
-    ReviewQueuePage,
     RevisionDiffOut,
     RevisionDiffQuery,
     RevisionList,
@@ -32,7 +29,7 @@ from ..schemas.knowledge import (
     TagCountList,
 )
 from ..security import current_actor
-from ..services.knowledge import reads, reviews, revisions, searches, writes
+from ..services.knowledge import reads, revisions, searches, writes
 from ..services.knowledge.queries import INDEXED_SORTS
 
 bp = Blueprint("knowledge", __name__, url_prefix="/api/v1/knowledge")
@@ -87,20 +84,6 @@ def search(query: SearchQuery) -> SearchPage:
         terms=results.terms,
         ignored_terms=results.ignored_terms,
     )
-
-
-@bp.get("/review-queue")
-@endpoint(
-    summary="レビュー待ちの一覧（レビュー中のナレッジ、待っている時間の長い順）",
-    tag="knowledge",
-    roles=EDITORS,
-    query=Page,
-    response=ReviewQueuePage,
-)
-def review_queue(query: Page) -> ReviewQueuePage:
-    entries, total = reviews.review_queue(service_context(), limit=query.limit, offset=query.offset)
-    items = [ReviewQueueItem.model_validate(entry) for entry in entries]
-    return ReviewQueuePage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
 @bp.get("/tags")

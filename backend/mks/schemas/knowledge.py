@@ -34,12 +34,13 @@ REVIEW_DUE_HELP = "見直し期限（YYYY-MM-DD）。この日までに内容を
 
 
 class KnowledgeCreate(Body):
+    """A new entry, always a draft: only the review workflow moves it on (submit, approve)."""
+
     title: Title
     summary: Summary = ""
     content: Content = ""
     category: Name
     tags: TagNames = []
-    status: Status = Status.DRAFT
     priority: Priority = Priority.NORMAL
     project_code: Code | None = None
     owner_department: Department | None = None
@@ -50,6 +51,7 @@ class KnowledgeUpdate(Body):
     """Fields to change; omitted fields keep their value. ``version`` guards against lost updates.
 
     ``project_code``, ``owner_department`` and ``review_due`` are cleared by null; the other fields cannot be null.
+    The status is the workflow's (submit, approve, send back, archive): an update never changes it.
     """
 
     title: Omittable[Title] = None
@@ -57,7 +59,6 @@ class KnowledgeUpdate(Body):
     content: Omittable[Content] = None
     category: Omittable[Name] = None
     tags: Omittable[TagNames] = None
-    status: Omittable[Status] = None
     priority: Omittable[Priority] = None
     project_code: Code | None = None
     owner_department: Department | None = None
@@ -92,8 +93,32 @@ class KnowledgeSummary(BaseModel):
     version: int
 
 
+class PendingChangeOut(BaseModel):
+    """Read from the services' PendingChange."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    revision: int = Field(description="変更案を保存した版（差分: /revisions/{revision}/diff?against=approved）")
+    status: Status = Field(description="変更案のステータス（draft: 下書き、review: レビュー中）")
+    title: str
+    summary: str
+    content: str
+    category: str
+    tags: list[str]
+    priority: Priority
+    project_code: str | None
+    owner_department: str | None
+    review_due: date | None
+    changed_by: UserRef | None
+    changed_at: Timestamp
+
+
 class KnowledgeOut(KnowledgeSummary):
     content: str
+    pending: PendingChangeOut | None = Field(
+        description="承認済みナレッジへの未承認の変更案（承認されるまで閲覧者には承認済みの内容だけを表示）。"
+        "編集者・承認者・管理者にだけ返し、閲覧者には常に null"
+    )
 
 
 class KnowledgePage(BaseModel):
@@ -237,18 +262,22 @@ class SearchPage(BaseModel):
 
 class RevisionSummary(BaseModel):
     revision: int
+    status: Status = Field(description="この版を保存したときのステータス")
     changed_at: Timestamp
     changed_by: UserRef | None
     changed_fields: list[str]
+    comment: str | None = Field(description="ワークフローの記録: 差し戻しの理由、レビュー依頼・承認のコメント")
 
     @classmethod
     def from_revision(cls, revision: KnowledgeRevision, changed_fields: list[str]) -> Self:
         """Serialize a revision as its reader sees it (with its snapshot when the model has that field)."""
         values: dict[str, Any] = {
             "revision": revision.revision,
+            "status": revision.snapshot["status"],
             "changed_at": revision.changed_at,
             "changed_by": _user_ref(revision.changed_by),
             "changed_fields": changed_fields,
+            "comment": revision.comment,
         }
         if "snapshot" in cls.model_fields:
             values["snapshot"] = revision.snapshot
@@ -264,6 +293,8 @@ class RevisionList(BaseModel):
 
 
 class ReviewQueueItem(KnowledgeSummary):
+    """The entry as published (or, never approved, as written); the text under review is revision ``version``."""
+
     submitted_by: UserRef | None = Field(description="レビュー依頼した人（レビュー中になった版を保存した人）")
     submitted_at: Timestamp = Field(description="レビュー依頼の日時")
 
@@ -316,6 +347,22 @@ class RevisionDiffOut(BaseModel):
     content: list[LineRun] = Field(description="本文（Markdown）の行ごとの差分。変わらない行も含めて本文全体を順に")
 
 
+Comment = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=NO_NUL)]
+REVIEWED_VERSION_HELP = "操作の対象として確認した版。現在の版と違えば 409（確認後に書き換えられた内容は承認しない）"
+
+
+class WorkflowStepIn(Body):
+    """Submitting, approving, archiving or taking out of the archive: what the actor saw, and a comment."""
+
+    version: int = Field(ge=1, description=REVIEWED_VERSION_HELP)
+    comment: Comment | None = Field(default=None, description="履歴に残すコメント（任意、1,000 文字まで）")
+
+
+class SendBackIn(Body):
+    version: int = Field(ge=1, description=REVIEWED_VERSION_HELP)
+    reason: Comment = Field(description="差し戻しの理由（必須、1,000 文字まで）。履歴に残し、作成者に通知する")
+
+
 class RestoreIn(Body):
     version: int | None = Field(default=None, ge=1, description="編集元の版。現在の版と違えば 409")
 
@@ -327,3 +374,24 @@ class TagCount(BaseModel):
 
 class TagCountList(BaseModel):
     items: list[TagCount]
+
+
+class AttachmentOut(BaseModel):
+    """Read from the services' AttachmentInfo."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    knowledge_id: int
+    filename: str = Field(description="アップロード時のファイル名（フォルダ部分は除く）")
+    content_type: str = Field(description="内容から判定した種類（image/jpeg, image/png, image/webp, application/pdf）")
+    size: int = Field(description="保存したバイト数（画像は向きを直し位置情報を除いて保存し直した後）")
+    width: int | None
+    height: int | None
+    has_thumbnail: bool = Field(description="true: /api/v1/attachments/{id}/thumbnail に縮小画像（JPEG）がある")
+    uploaded_by: UserRef | None
+    created_at: Timestamp
+
+
+class AttachmentList(BaseModel):
+    items: list[AttachmentOut]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ..models import Role
 from .common import Body, DisplayName, Password, Timestamp, Username
+
+# One address, as SMTP takes it: no spaces, no commas, one @ with a dotted domain.
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
+]
+EMAIL_HELP = "レビュー通知の送り先（承認者にはレビュー依頼、作成者には承認・差し戻し）。null で通知しない"
 
 
 class UserOut(BaseModel):
@@ -15,6 +23,7 @@ class UserOut(BaseModel):
     username: str
     display_name: str
     role: Role
+    email: str | None
     is_active: bool
     created_at: Timestamp
     last_seen_at: Timestamp | None
@@ -37,6 +46,7 @@ class UserCreate(Body):
     display_name: DisplayName
     password: Password
     role: Role = Role.VIEWER
+    email: Email | None = Field(default=None, description=EMAIL_HELP)
 
 
 class UserUpdate(Body):
@@ -44,3 +54,4 @@ class UserUpdate(Body):
     password: Password | None = None
     role: Role | None = None
     is_active: bool | None = None
+    email: Email | None = Field(default=None, description=EMAIL_HELP)

@@ -8,7 +8,8 @@ A PostgreSQL backup is a ``pg_dump --format=custom`` archive (``*.dump``), resto
 
 Either way the backup also holds the search index (``knowledge_tokens`` and
 ``knowledge_search_text`` / ``knowledge_search``) and ``alembic_version``; after a restore the
-database is migrated, so an older backup comes back at the current schema.
+database is migrated, so an older backup comes back at the current schema. The attachment files
+(content-addressed blobs) are copied beside it, into ``attachments_folder(backup)``, by ``mks backup``.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ def default_backup_path(instance_path: Path, engine: Engine, now: datetime | Non
     """``<instance>/backups/mks-YYYYmmdd-HHMMSS.<suffix>``, stamped with the local time."""
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
     return instance_path.resolve() / "backups" / f"mks-{stamp}{backup_suffix(engine)}"
+
+
+def attachments_folder(backup: Path) -> Path:
+    """Where the attachment files of a backup are kept: ``<backup>.attachments`` beside it."""
+    return backup.with_name(backup.name + ".attachments")
 
 
 def create_backup(engine: Engine, path: Path, progress: Progress | None = None) -> None:

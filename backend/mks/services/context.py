@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ..config import Settings
 from ..passwords import Passwords
 from ..search import SearchBackend
+from ..storage import BlobStore, LocalBlobStore
 from ..tokens import TokenKeys
 
 # The client address of audit entries written outside any request.
@@ -27,13 +28,20 @@ def _uncounted(_status: str) -> None:
     """Log-in outcomes go uncounted where no metrics are kept (the CLI, a test)."""
 
 
+def _left_for_the_next_poll() -> None:
+    """Without a dispatcher in this process (the CLI), committed notifications wait for a serving process."""
+
+
 @dataclass
 class Dependencies:
     """What the use cases need from the running app; one per app (or per CLI run, or test)."""
 
     passwords: Passwords
     token_keys: TokenKeys
+    blobs: BlobStore
     count_login: Callable[[str], None] = _uncounted
+    # Called after a use case commits a notification, so this process's dispatcher delivers it at once.
+    notification_added: Callable[[], None] = _left_for_the_next_poll
     # When this process last purged expired revocations (time.monotonic), so it does so now and then.
     revocations_purged_at: float | None = field(default=None, compare=False)
 
@@ -49,6 +57,7 @@ class Dependencies:
                 access_lifetime=timedelta(minutes=settings.jwt_access_token_minutes),
                 refresh_lifetime=timedelta(days=settings.jwt_refresh_token_days),
             ),
+            blobs=LocalBlobStore(settings.attachments_path),
             count_login=count_login,
         )
 

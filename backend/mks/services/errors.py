@@ -24,6 +24,10 @@ class NotFound(DomainError):
     """The thing does not exist, or the actor may not know that it does."""
 
 
+class Forbidden(DomainError):
+    """The actor's role allows the action, but not on this thing (the author approving their own change)."""
+
+
 class Conflict(DomainError):
     """The change contradicts the current state (a name taken, a stale version, a forbidden transition)."""
 

@@ -39,6 +39,7 @@ def create_user(ctx: Context, data: UserCreate, actor: Actor | None = None) -> U
         display_name=data.display_name,
         password_hash=ctx.dependencies.passwords.hash(data.password),
         role=data.role,
+        email=data.email,
         is_active=True,
     )
     session.add(user)
@@ -88,6 +89,8 @@ def update_user(ctx: Context, user_id: int, data: UserUpdate, actor: Actor | Non
         user.role = data.role
     if data.is_active is not None:
         user.is_active = data.is_active
+    if "email" in data.model_fields_set:  # null clears it
+        user.email = data.email
     if data.password is not None or data.is_active is False:
         # In SQL, so concurrent changes each bump it; re-enabling later does not revive the tokens.
         ctx.session.execute(update(User).where(User.id == user.id).values(token_generation=User.token_generation + 1))

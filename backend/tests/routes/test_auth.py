@@ -435,10 +435,10 @@ def test_the_token_generation_migration_keeps_users_and_their_sessions(
     engine.dispose()
     migrate.downgrade(engine, "0004")
     with engine.connect() as connection:
-        assert connection.scalar(text("SELECT count(*) FROM users")) == 3
+        assert connection.scalar(text("SELECT count(*) FROM users")) == 4
     migrate.upgrade(engine)
     with app.app_context():
         generations = {user.username: user.token_generation for user in get_session().scalars(select(User))}
-    assert generations == {"admin": 0, "yamada": 0, "partner": 0}
+    assert generations == {"admin": 0, "kimura": 0, "yamada": 0, "partner": 0}
     assert client.get(ME, headers=bearer(tokens["access_token"])).json["username"] == "yamada"
     assert client.post(REFRESH, headers=bearer(tokens["refresh_token"])).status_code == 200

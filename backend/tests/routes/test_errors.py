@@ -96,7 +96,7 @@ def test_malformed_json_is_400(client: FlaskClient, editor: dict[str, str], app:
         ({"category": "安全"}, "title", "missing", "必須項目です。"),
         ({"title": "", "category": "安全"}, "title", "string_too_short", "短すぎます。"),
         ({"title": "x" * 201, "category": "安全"}, "title", "string_too_long", "長すぎます。"),
-        ({"title": "x", "category": "安全", "status": "done"}, "status", "enum", "許可されていない値です。"),
+        ({"title": "x", "category": "安全", "priority": "urgent"}, "priority", "enum", "許可されていない値です。"),
         ({"title": "x", "category": "安全", "tags": "養生"}, "tags", "list_type", "配列を指定してください。"),
         ({"title": "x", "category": "安全", "tags": ["t"] * 21}, "tags", "too_long", "要素が多すぎます。"),
         ({"title": "x", "category": "安全", "owner": "me"}, "owner", "extra_forbidden", "不明な項目です。"),

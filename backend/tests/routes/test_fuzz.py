@@ -33,6 +33,7 @@ from mks.app import create_app
 from mks.http_security import MAX_REQUEST_TARGET
 
 from ..conftest import Auth, make_settings
+from ..workflow import step
 
 CHECKS = [
     not_a_server_error,
@@ -65,25 +66,29 @@ CONFIG = schemathesis.Config.from_dict(
 )
 LOGOUT = "/api/v1/auth/logout"
 REFRESH = "/api/v1/auth/refresh"
-SEEDED_IDS = (1, 2, 3)  # the seeded entries; each has revisions 1 and 2, and users 1-3 exist
+SEEDED_IDS = (1, 2, 3)  # the seeded entries; each has revisions 1 and 2, and users 1-4 exist
 CATEGORIES = ("施工計画", "品質", "安全", "原価", "出来形")  # created by the initial migration
 
 
-def _seed(client: FlaskClient, headers: dict[str, str]) -> None:
-    """A few entries with revisions, so generated small ids also reach existing rows."""
-    for number, status in enumerate(("approved", "draft", "review"), start=1):
+def _seed(client: FlaskClient, headers: dict[str, str], approver: dict[str, str]) -> None:
+    """A few entries with revisions, so generated small ids also reach existing rows: an approved one with a
+    pending change, a draft, one in review."""
+    for number, steps in enumerate((("submit", "approve"), (), ("submit",)), start=1):
         body = {
             "title": f"鉄筋かぶり厚さの確認 {number}",
             "summary": "配筋検査での確認手順",
             "content": "スペーサーの間隔とかぶり厚さを測定し、写真で記録する。",
             "category": "品質",
             "tags": ["鉄筋", "検査"],
-            "status": status,
         }
         created = client.post("/api/v1/knowledge", json=body, headers=headers)
         assert created.status_code == 201, created.json
-        updated = client.put(f"/api/v1/knowledge/{created.json['id']}", json={"summary": "改訂"}, headers=headers)
-        assert updated.status_code == 200, updated.json
+        entry = created.json
+        for name in steps:
+            entry = step(client, approver if name == "approve" else headers, entry, name)
+        if steps[-1:] != ("submit",):  # every entry has a second revision
+            updated = client.put(f"/api/v1/knowledge/{entry['id']}", json={"summary": "改訂"}, headers=headers)
+            assert updated.status_code == 200, updated.json
 
 
 def _load_schema() -> schemathesis.BaseSchema:
@@ -123,10 +128,10 @@ def _aimed(case: schemathesis.Case, aim: bool, ids: dict[str, int], category: st
 
 
 @pytest.fixture
-def fuzz_app(app: Flask, client: FlaskClient, admin: dict[str, str]) -> Flask:
+def fuzz_app(app: Flask, client: FlaskClient, admin: dict[str, str], approver: dict[str, str]) -> Flask:
     """The test's app on a database with a few entries, serving the very document the cases come from."""
     assert client.get("/api/openapi.json").json == schema.raw_schema
-    _seed(client, admin)
+    _seed(client, admin, approver)
     return app
 
 

@@ -16,26 +16,30 @@ from mks.schemas.knowledge import SortKey
 
 from ..envelopes import field_error
 from ..plans import list_page_plan, statements_sent
-from .test_knowledge import BASE, create
+from ..workflow import created_in
+from .test_knowledge import BASE, entry
 
 # Several entries share each sort key: the same moment, the same title, the same priority, no views.
 TIED = datetime(2026, 4, 1, 9, 0, 0, 123456, tzinfo=UTC)
-ENTRIES: list[dict[str, Any]] = [
-    {"title": "足場の点検", "status": "approved", "priority": "high", "category": "安全"},
-    {"title": "足場の点検", "status": "approved", "priority": "normal", "category": "安全"},
-    {"title": "型枠の存置期間", "status": "draft", "priority": "high", "category": "品質"},
-    {"title": "足場の点検", "status": "approved", "priority": "critical", "category": "品質"},
-    {"title": "杭の支持層", "status": "approved", "priority": "high", "category": "安全"},
-    {"title": "型枠の存置期間", "status": "draft", "priority": "low", "category": "安全"},
-    {"title": "鉄筋の継手", "status": "approved", "priority": "normal", "category": "品質"},
-    {"title": "鉄筋の継手", "status": "approved", "priority": "high", "category": "安全"},
+# Each entry with the status the review workflow brings it to.
+ENTRIES: list[tuple[str, dict[str, Any]]] = [
+    ("approved", {"title": "足場の点検", "priority": "high", "category": "安全"}),
+    ("approved", {"title": "足場の点検", "priority": "normal", "category": "安全"}),
+    ("draft", {"title": "型枠の存置期間", "priority": "high", "category": "品質"}),
+    ("approved", {"title": "足場の点検", "priority": "critical", "category": "品質"}),
+    ("approved", {"title": "杭の支持層", "priority": "high", "category": "安全"}),
+    ("draft", {"title": "型枠の存置期間", "priority": "low", "category": "安全"}),
+    ("approved", {"title": "鉄筋の継手", "priority": "normal", "category": "品質"}),
+    ("approved", {"title": "鉄筋の継手", "priority": "high", "category": "安全"}),
 ]
 MAX_PAGES = 50  # a bound on every walk: the corpus needs at most 8
 
 
 @pytest.fixture
-def corpus(app: Flask, client: FlaskClient, admin: dict[str, str], viewer: dict[str, str]) -> list[int]:
-    ids = [create(client, admin, **body)["id"] for body in ENTRIES]
+def corpus(
+    app: Flask, client: FlaskClient, admin: dict[str, str], approver: dict[str, str], viewer: dict[str, str]
+) -> list[int]:
+    ids = [created_in(client, admin, approver, status, **entry(**body))["id"] for status, body in ENTRIES]
     with app.app_context():
         session = get_session()
         # Ties in the timestamps, even across the ids in between, as a batch import would leave them.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
@@ -9,26 +10,45 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ..conftest import Auth
+from ..test_files import photo
+from ..workflow import created_in, step
 
-NEW_ENTRY = {"title": "権限テスト", "category": "安全", "status": "approved"}
+NEW_ENTRY = {"title": "権限テスト", "category": "安全"}
+# The body of an upload route: sent as multipart/form-data (see request_body), not as JSON.
+UPLOAD = {"file": "photo.jpg"}
+ALL = {"admin", "approver", "editor", "viewer"}
+WRITERS = {"admin", "approver", "editor"}
+APPROVERS = {"admin", "approver"}
 
-# (method, path, body) → allowed roles. {id} is an approved entry, {user} the viewer's user id,
+# (method, path, body) → allowed roles. {id} is an approved entry (version 3), {draft} yamada's draft
+# (version 1), {review} yamada's entry in review (version 2), {archived} an archived entry (version 2),
+# {attachment} a photo of an approved entry, added before its approval, {user} the viewer's user id,
 # {synonym} a synonym set, {template} a template.
 ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
-    ("GET", "/api/v1/knowledge", None, {"admin", "editor", "viewer"}, 200),
-    ("GET", "/api/v1/knowledge/search?q=権限", None, {"admin", "editor", "viewer"}, 200),
-    ("GET", "/api/v1/knowledge/tags", None, {"admin", "editor", "viewer"}, 200),
-    ("GET", "/api/v1/knowledge/review-queue", None, {"admin", "editor"}, 200),
-    ("GET", "/api/v1/knowledge/{id}", None, {"admin", "editor", "viewer"}, 200),
-    ("GET", "/api/v1/knowledge/{id}/revisions", None, {"admin", "editor", "viewer"}, 200),
-    ("GET", "/api/v1/knowledge/{id}/revisions/1", None, {"admin", "editor", "viewer"}, 200),
-    ("GET", "/api/v1/knowledge/{id}/revisions/1/diff", None, {"admin", "editor", "viewer"}, 200),
-    ("POST", "/api/v1/knowledge/{id}/revisions/1/restore", {}, {"admin", "editor"}, 200),
-    ("GET", "/api/v1/categories", None, {"admin", "editor", "viewer"}, 200),
-    ("GET", "/api/v1/auth/me", None, {"admin", "editor", "viewer"}, 200),
-    ("POST", "/api/v1/knowledge", NEW_ENTRY, {"admin", "editor"}, 201),
-    ("PUT", "/api/v1/knowledge/{id}", {"summary": "更新"}, {"admin", "editor"}, 200),
+    ("GET", "/api/v1/knowledge", None, ALL, 200),
+    ("GET", "/api/v1/knowledge/search?q=権限", None, ALL, 200),
+    ("GET", "/api/v1/knowledge/tags", None, ALL, 200),
+    ("GET", "/api/v1/knowledge/review-queue", None, WRITERS, 200),
+    ("GET", "/api/v1/knowledge/{id}", None, ALL, 200),
+    ("GET", "/api/v1/knowledge/{id}/revisions", None, ALL, 200),
+    ("GET", "/api/v1/knowledge/{id}/revisions/3", None, ALL, 200),
+    ("GET", "/api/v1/knowledge/{id}/revisions/3/diff", None, ALL, 200),
+    ("POST", "/api/v1/knowledge/{id}/revisions/3/restore", {}, WRITERS, 200),
+    ("GET", "/api/v1/categories", None, ALL, 200),
+    ("GET", "/api/v1/auth/me", None, ALL, 200),
+    ("POST", "/api/v1/knowledge", NEW_ENTRY, WRITERS, 201),
+    ("PUT", "/api/v1/knowledge/{id}", {"summary": "更新"}, WRITERS, 200),
     ("DELETE", "/api/v1/knowledge/{id}", None, {"admin"}, 204),
+    ("POST", "/api/v1/knowledge/{draft}/submit", {"version": 1}, WRITERS, 200),
+    ("POST", "/api/v1/knowledge/{review}/approve", {"version": 2, "comment": "確認しました"}, APPROVERS, 200),
+    ("POST", "/api/v1/knowledge/{review}/send-back", {"version": 2, "reason": "根拠の記載がない"}, APPROVERS, 200),
+    ("POST", "/api/v1/knowledge/{id}/archive", {"version": 3}, APPROVERS, 200),
+    ("POST", "/api/v1/knowledge/{archived}/unarchive", {"version": 2}, APPROVERS, 200),
+    ("POST", "/api/v1/knowledge/{draft}/attachments", UPLOAD, WRITERS, 201),
+    ("GET", "/api/v1/knowledge/{id}/attachments", None, ALL, 200),
+    ("GET", "/api/v1/attachments/{attachment}", None, ALL, 200),
+    ("GET", "/api/v1/attachments/{attachment}/thumbnail", None, ALL, 200),
+    ("DELETE", "/api/v1/attachments/{attachment}", None, WRITERS, 204),
     ("POST", "/api/v1/categories", {"name": "環境"}, {"admin"}, 201),
     ("GET", "/api/v1/users", None, {"admin"}, 200),
     (
@@ -41,25 +61,54 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
     ("GET", "/api/v1/users/{user}", None, {"admin"}, 200),
     ("PATCH", "/api/v1/users/{user}", {"display_name": "協力会社A"}, {"admin"}, 200),
     ("GET", "/api/v1/audit", None, {"admin"}, 200),
-    ("GET", "/api/v1/search/synonyms", None, {"admin", "editor", "viewer"}, 200),
+    ("GET", "/api/v1/search/synonyms", None, ALL, 200),
     ("POST", "/api/v1/search/synonyms", {"words": ["生コン", "レディーミクストコンクリート"]}, {"admin"}, 201),
     ("PUT", "/api/v1/search/synonyms/{synonym}", {"words": ["KY", "危険予知", "危険予知活動"]}, {"admin"}, 200),
     ("DELETE", "/api/v1/search/synonyms/{synonym}", None, {"admin"}, 204),
-    ("GET", "/api/v1/templates", None, {"admin", "editor"}, 200),
-    ("GET", "/api/v1/templates/{template}", None, {"admin", "editor"}, 200),
+    ("GET", "/api/v1/templates", None, WRITERS, 200),
+    ("GET", "/api/v1/templates/{template}", None, WRITERS, 200),
     ("POST", "/api/v1/templates", {"name": "是正報告（外注）", "category": "品質"}, {"admin"}, 201),
     ("PUT", "/api/v1/templates/{template}", {"name": "施工手順", "category": "施工計画"}, {"admin"}, 200),
     ("DELETE", "/api/v1/templates/{template}", None, {"admin"}, 204),
-    ("POST", "/api/v1/auth/logout", None, {"admin", "editor", "viewer"}, 204),
+    ("POST", "/api/v1/auth/logout", None, ALL, 204),
 ]
-USERS = {"admin": "admin", "editor": "yamada", "viewer": "partner"}
+USERS = {"admin": "admin", "approver": "kimura", "editor": "yamada", "viewer": "partner"}
+# The status and author of the entry each placeholder of a path stands for.
+ENTRY_PLACEHOLDERS = {"id": ("approved", "admin"), "draft": ("draft", "yamada"), "review": ("review", "yamada")}
+ENTRY_PLACEHOLDERS["archived"] = ("archived", "admin")
 
 
-def route_url(client: FlaskClient, auth: Auth, path: str) -> tuple[str, int]:
-    """The path with {id} an approved entry created for it, {user} the viewer and {synonym} a new synonym set;
-    and that entry's id."""
+def request_body(body: dict[str, Any] | None) -> dict[str, Any]:
+    """The keyword arguments of client.open that send the body: a photo as multipart for UPLOAD, else JSON."""
+    if body is UPLOAD:
+        return {"data": {"file": (io.BytesIO(photo()), "photo.jpg")}, "content_type": "multipart/form-data"}
+    return {"json": body}
+
+
+def _photographed(client: FlaskClient, auth: Auth) -> int:
+    """A photo attached to yamada's entry before kimura approved it: every role may see it."""
+    editor, approver = auth.headers("yamada"), auth.headers("kimura")
+    entry = created_in(client, editor, approver, "draft", **NEW_ENTRY)
+    attached = client.post(f"/api/v1/knowledge/{entry['id']}/attachments", headers=editor, **request_body(UPLOAD))
+    step(
+        client,
+        approver,
+        step(client, editor, client.get(f"/api/v1/knowledge/{entry['id']}", headers=editor).json, "submit"),
+        "approve",
+    )
+    return int(attached.json["id"])
+
+
+def route_url(client: FlaskClient, auth: Auth, path: str) -> tuple[str, int | None]:
+    """The path with its entry placeholder an entry created for it (see ROUTES), {user} the viewer and
+    {synonym} a new synonym set; and the id of the entry (or attachment) it names."""
     admin = auth.headers("admin")
-    entry = client.post("/api/v1/knowledge", json=NEW_ENTRY, headers=admin).json
+    entries: dict[str, int] = {}
+    for name, (status, author) in ENTRY_PLACEHOLDERS.items():
+        if f"{{{name}}}" in path:
+            entries[name] = created_in(client, auth.headers(author), auth.headers("kimura"), status, **NEW_ENTRY)["id"]
+    if "{attachment}" in path:
+        entries["attachment"] = _photographed(client, auth)
     viewer_id = client.get("/api/v1/auth/me", headers=auth.headers("partner")).json["id"]
     synonym_id = None
     if "{synonym}" in path:
@@ -68,10 +117,11 @@ def route_url(client: FlaskClient, auth: Auth, path: str) -> tuple[str, int]:
         ]
     # The first default template (migration 0013).
     template_id = client.get("/api/v1/templates", headers=admin).json["items"][0]["id"]
-    return path.format(id=entry["id"], user=viewer_id, synonym=synonym_id, template=template_id), entry["id"]
+    url = path.format(user=viewer_id, synonym=synonym_id, template=template_id, **entries)
+    return url, next(iter(entries.values()), None)
 
 
-@pytest.mark.parametrize("role", ["admin", "editor", "viewer", "anonymous"])
+@pytest.mark.parametrize("role", [*USERS, "anonymous"])
 @pytest.mark.parametrize(
     ("method", "path", "body", "allowed", "success"), ROUTES, ids=[f"{r[0]} {r[1]}" for r in ROUTES]
 )
@@ -88,7 +138,8 @@ def test_route_access(
 ) -> None:
     url, _entry_id = route_url(client, auth, path)
     headers = auth.headers(USERS[role]) if role != "anonymous" else {}
-    response = client.open(url, method=method, json=body, headers=headers)
+    response = client.open(url, method=method, headers=headers, **request_body(body))
+    response.close()  # a file download holds its file open until then
     if role == "anonymous":
         assert (response.status_code, response.json["error"]["code"]) == (401, "token_missing")
     elif role in allowed:
@@ -103,20 +154,23 @@ KNOWLEDGE = "/api/v1/knowledge"
 
 def test_viewer_reads_approved_revisions_only(client: FlaskClient, auth: Auth) -> None:
     """Text that was never approved stays hidden from partners, in the list and by number, later too."""
-    editor, viewer = auth.headers("yamada"), auth.headers("partner")
+    editor, approver, viewer = auth.headers("yamada"), auth.headers("kimura"), auth.headers("partner")
     created = client.post(
         KNOWLEDGE, json={"title": "原価の見直し", "category": "原価", "content": SECRET_DRAFT}, headers=editor
     ).json
     url = f"{KNOWLEDGE}/{created['id']}"
     for change in (
         {"content": "公開用の本文"},  # 2: draft
-        {"status": "review"},  # 3
-        {"status": "approved"},  # 4: the first approved text
-        {"status": "review"},  # 5
-        {"content": "改訂した本文"},  # 6: review
-        {"status": "approved"},  # 7
+        "submit",  # 3
+        "approve",  # 4: the first approved text
+        {"content": "改訂した本文"},  # 5: a pending change, in draft
+        "submit",  # 6
+        "approve",  # 7
     ):
-        assert client.put(url, json=change, headers=editor).status_code == 200
+        if isinstance(change, dict):
+            assert client.put(url, json=change, headers=editor).status_code == 200
+        else:
+            step(client, approver if change == "approve" else editor, client.get(url, headers=editor).json, change)
     assert [item["revision"] for item in client.get(f"{url}/revisions", headers=editor).json["items"]] == [
         7,
         6,
@@ -171,8 +225,7 @@ def test_category_counts_are_per_caller(client: FlaskClient, auth: Auth) -> None
     """A partner's category counts include only the approved entries they can see, as /tags does."""
     admin = auth.headers("admin")
     for category, status in [("安全", "approved"), ("安全", "draft"), ("品質", "review"), ("原価", "approved")]:
-        body = {"title": f"{category}の{status}", "category": category, "status": status}
-        assert client.post(KNOWLEDGE, json=body, headers=admin).status_code == 201
+        created_in(client, admin, auth.headers("kimura"), status, title=f"{category}の{status}", category=category)
     counts = {
         role: {
             item["name"]: item["knowledge_count"]
@@ -183,6 +236,7 @@ def test_category_counts_are_per_caller(client: FlaskClient, auth: Auth) -> None
     everything = {"施工計画": 0, "品質": 1, "安全": 2, "原価": 1, "出来形": 0}
     assert counts == {
         "admin": everything,
+        "approver": everything,
         "editor": everything,
         "viewer": {"施工計画": 0, "品質": 0, "安全": 1, "原価": 1, "出来形": 0},
     }

@@ -6,6 +6,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from ..workflow import publish, step
+
 BASE = "/api/v1/knowledge"
 FIRST = {
     "title": "型枠の解体時期",
@@ -82,37 +84,36 @@ def test_a_diff_names_each_changed_field_and_the_body_line_by_line(client: Flask
 
 
 def test_a_partner_compares_approved_revisions_only(
-    client: FlaskClient, editor: dict[str, str], viewer: dict[str, str]
+    client: FlaskClient, editor: dict[str, str], admin: dict[str, str], viewer: dict[str, str]
 ) -> None:
-    created = client.post(BASE, json={**FIRST, "status": "approved"}, headers=editor).json  # 1
+    created = publish(client, editor, admin, **FIRST)  # 1 draft, 2 review, 3 approved
     url = f"{BASE}/{created['id']}"
-    written(client, editor, url, {"status": "review"})  # 2
-    written(client, editor, url, {"content": "社外秘の下書き"})  # 3
-    written(client, editor, url, {"content": "承認した本文"})  # 4
-    written(client, editor, url, {"status": "approved"})  # 5
+    written(client, editor, url, {"content": "社外秘の下書き"})  # 4: a pending change
+    submitted = step(client, editor, written(client, editor, url, {"content": "承認した本文"}), "submit")  # 5, 6
+    step(client, admin, submitted, "approve")  # 7
 
-    # The partner's diff of 5 skips the hidden 2-4: against 1, and the draft text is in neither.
-    seen = client.get(f"{url}/revisions/5/diff", headers=viewer).json
-    assert (seen["base"], seen["target"], seen["fields"]) == (1, 5, [])
+    # The partner's diff of 7 skips the hidden 4-6: against 3, and the draft text is in neither.
+    seen = client.get(f"{url}/revisions/7/diff", headers=viewer).json
+    assert (seen["base"], seen["target"], seen["fields"]) == (3, 7, [])
     assert seen["content"] == [
         {"op": "delete", "lines": FIRST["content"].splitlines()},
         {"op": "insert", "lines": ["承認した本文"]},
     ]
-    hidden = client.get(f"{url}/revisions/5/diff", query_string={"against": 3}, headers=viewer)
+    hidden = client.get(f"{url}/revisions/7/diff", query_string={"against": 4}, headers=viewer)
     assert (hidden.status_code, hidden.json["error"]["code"]) == (404, "revision_not_found")
     assert "社外秘" not in hidden.get_data(as_text=True)
 
-    # The editor compares the next draft with what partners read now.
-    written(client, editor, url, {"status": "review"})  # 6
-    written(client, editor, url, {"content": "次の下書き"})  # 7
-    against_approved = client.get(f"{url}/revisions/7/diff", query_string={"against": "approved"}, headers=editor)
+    # The editor compares the next pending change with what partners read now.
+    written(client, editor, url, {"content": "次の下書き"})  # 8
+    against_approved = client.get(f"{url}/revisions/8/diff", query_string={"against": "approved"}, headers=editor)
     assert (against_approved.json["base"], against_approved.json["content"]) == (
-        5,
+        7,
         [{"op": "delete", "lines": ["承認した本文"]}, {"op": "insert", "lines": ["次の下書き"]}],
     )
-    # An entry in review is hidden from partners as a whole.
-    response = client.get(f"{url}/revisions/5/diff", headers=viewer)
-    assert (response.status_code, response.json["error"]["code"]) == (404, "knowledge_not_found")
+    # Partners go on reading the approved text, and the pending change stays hidden from them.
+    assert client.get(f"{url}/revisions/7/diff", headers=viewer).status_code == 200
+    response = client.get(f"{url}/revisions/8/diff", query_string={"against": "approved"}, headers=viewer)
+    assert (response.status_code, response.json["error"]["code"]) == (404, "revision_not_found")
 
 
 def test_restoring_a_revision_records_a_new_one(
@@ -120,7 +121,7 @@ def test_restoring_a_revision_records_a_new_one(
 ) -> None:
     created = client.post(BASE, json={**FIRST, "review_due": "2027-04-01"}, headers=editor).json  # 1
     url = f"{BASE}/{created['id']}"
-    written(client, editor, url, {"title": "誤った編集", "content": "消えた本文", "status": "review"})  # 2
+    written(client, editor, url, {"title": "誤った編集", "content": "消えた本文"})  # 2
 
     stale = client.post(f"{url}/revisions/1/restore", json={"version": 1}, headers=editor)
     assert (stale.status_code, stale.json["error"]["code"]) == (409, "version_conflict")
@@ -132,7 +133,7 @@ def test_restoring_a_revision_records_a_new_one(
         "content": FIRST["content"],
         "tags": FIRST["tags"],
         "review_due": "2027-04-01",
-        "status": "review",  # only the workflow changes the status
+        "status": "draft",
         "version": 3,
     }
     history = client.get(f"{url}/revisions", headers=editor).json["items"]
@@ -144,7 +145,7 @@ def test_restoring_a_revision_records_a_new_one(
     log = client.get("/api/v1/audit", query_string={"action": "knowledge.update"}, headers=admin).json["items"]
     assert [item["details"] for item in log if item["target_id"] == created["id"]] == [
         {"changed_fields": ["title", "content"], "version": 3, "restored_from": 1},
-        {"changed_fields": ["title", "content", "status"], "version": 2},
+        {"changed_fields": ["title", "content"], "version": 2},
     ]
     missing = client.post(f"{url}/revisions/9/restore", json={}, headers=editor)
     assert (missing.status_code, missing.json["error"]["code"]) == (404, "revision_not_found")

@@ -9,7 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ..plans import statements_sent
-from ..routes.test_knowledge import create
+from ..routes.test_knowledge import entry
+from ..workflow import created_in
 from .test_search import search as search_without_facets
 
 # Matches of 足場, in the order they are created (and so found: see test_facets_above_the_bound_are_lower_bounds).
@@ -27,10 +28,10 @@ MATCHES = [
 
 
 @pytest.fixture
-def corpus(client: FlaskClient, admin: dict[str, str]) -> None:
+def corpus(client: FlaskClient, admin: dict[str, str], approver: dict[str, str]) -> None:
     for number, (category, status) in enumerate(MATCHES, start=1):
-        create(client, admin, title=f"足場の点検 {number}", tags=[], category=category, status=status)
-    create(client, admin, title="鉄筋の定着長さ", tags=[], category="原価", status="approved")
+        created_in(client, admin, approver, status, **entry(title=f"足場の点検 {number}", tags=[], category=category))
+    created_in(client, admin, approver, "approved", **entry(title="鉄筋の定着長さ", tags=[], category="原価"))
 
 
 def search(client: FlaskClient, headers: dict[str, str], q: str, **params: Any) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from mks.search.base import FIELD_NAMES
 from mks.search.postgresql import tsvector
 
 from ..envelopes import field_error
-from ..routes.test_knowledge import create
+from ..routes.test_knowledge import create, entry
+from ..workflow import publish, step
 
 SEARCH = "/api/v1/knowledge/search"
 
@@ -54,10 +55,10 @@ ENTRIES = [
 
 
 @pytest.fixture
-def corpus(client: FlaskClient, admin: dict[str, str]) -> dict[str, int]:
+def corpus(client: FlaskClient, admin: dict[str, str], approver: dict[str, str]) -> dict[str, int]:
     ids = {}
     for body in ENTRIES:
-        ids[body["title"]] = create(client, admin, category="品質", status="approved", **body)["id"]
+        ids[body["title"]] = publish(client, admin, approver, **entry(category="品質", **body))["id"]
     return ids
 
 
@@ -145,17 +146,22 @@ def test_query_syntax_is_searched_as_text(
     assert titles(search(client, admin, query)) == expected
 
 
-def test_snippet_escapes_html(client: FlaskClient, admin: dict[str, str]) -> None:
-    create(client, admin, title="注意書き", summary="<script>alert(1)</script> 足場の注意", tags=[], status="approved")
+def test_snippet_escapes_html(client: FlaskClient, admin: dict[str, str], approver: dict[str, str]) -> None:
+    publish(client, admin, approver, **entry(title="注意書き", summary="<script>alert(1)</script> 足場の注意", tags=[]))
     hit = search(client, admin, "足場")["items"][0]
     assert hit["snippet"] == "&lt;script&gt;alert(1)&lt;/script&gt; <mark>足場</mark>の注意"
 
 
-def test_index_follows_updates(client: FlaskClient, admin: dict[str, str], corpus: dict[str, int]) -> None:
+def test_index_follows_updates(
+    client: FlaskClient, admin: dict[str, str], approver: dict[str, str], corpus: dict[str, int]
+) -> None:
     entry_id = corpus["杭の支持層確認"]
-    client.put(
+    # The entry is approved: the change is pending until it is submitted and approved.
+    pending = client.put(
         f"/api/v1/knowledge/{entry_id}", json={"title": "場所打ち杭の先端処理", "tags": ["床付け"]}, headers=admin
     )
+    assert pending.status_code == 200, pending.json
+    step(client, approver, step(client, admin, pending.json, "submit"), "approve")
     assert titles(search(client, admin, "支持層")) == ["場所打ち杭の先端処理"]  # still in the summary
     assert titles(search(client, admin, "先端処理")) == ["場所打ち杭の先端処理"]
     assert titles(search(client, admin, "床付")) == ["場所打ち杭の先端処理"]
@@ -165,7 +171,7 @@ def test_index_follows_updates(client: FlaskClient, admin: dict[str, str], corpu
 def test_viewer_and_category_filters(
     client: FlaskClient, admin: dict[str, str], viewer: dict[str, str], corpus: dict[str, int]
 ) -> None:
-    create(client, admin, title="養生シートの下書き", status="draft", category="安全", tags=[])
+    create(client, admin, title="養生シートの下書き", category="安全", tags=[])  # a draft, as every new entry
     assert "養生シートの下書き" in titles(search(client, admin, "養生"))
     assert "養生シートの下書き" not in titles(search(client, viewer, "養生"))
     assert titles(search(client, admin, "養生", category="安全")) == ["養生シートの下書き"]
@@ -234,12 +240,12 @@ def test_pages_reach_the_deepest_result_and_no_further(
 
 
 def test_total_is_exact_up_to_the_bound_then_a_lower_bound(
-    client: FlaskClient, admin: dict[str, str], corpus: dict[str, int], app: Flask
+    client: FlaskClient, admin: dict[str, str], approver: dict[str, str], corpus: dict[str, int], app: Flask
 ) -> None:
     app.extensions["mks_settings"] = app.extensions["mks_settings"].model_copy(update={"search_exact_total": 2})
     at_bound = search(client, admin, "養生")
     assert (at_bound["total"], at_bound["total_relation"], len(at_bound["items"])) == (2, "eq", 2)
-    create(client, admin, title="型枠の養生", tags=[], status="approved")
+    publish(client, admin, approver, **entry(title="型枠の養生", tags=[]))
     above = search(client, admin, "養生")
     # Every match is still ranked: the count alone stops at the bound.
     assert (above["total"], above["total_relation"], len(above["items"])) == (2, "gte", 3)
@@ -319,11 +325,11 @@ def _crowd(app: Flask, content: str) -> None:
 
 
 def test_every_word_in_title_or_tags_outranks_any_body_whatever_its_age(
-    client: FlaskClient, admin: dict[str, str]
+    client: FlaskClient, admin: dict[str, str], approver: dict[str, str]
 ) -> None:
-    in_title = create(client, admin, title="鉄筋のかぶり厚さ不足を防ぐ確認手順", tags=[], status="approved")["id"]
-    in_tags = create(client, admin, title="配筋検査の記録", tags=["鉄筋", "かぶり厚さ"], status="approved")["id"]
-    split = create(client, admin, title="鉄筋の加工", content="かぶり厚さ", tags=[], status="approved")["id"]
+    in_title = publish(client, admin, approver, **entry(title="鉄筋のかぶり厚さ不足を防ぐ確認手順", tags=[]))["id"]
+    in_tags = publish(client, admin, approver, **entry(title="配筋検査の記録", tags=["鉄筋", "かぶり厚さ"]))["id"]
+    split = publish(client, admin, approver, **entry(title="鉄筋の加工", content="かぶり厚さ", tags=[]))["id"]
     _crowd(client.application, "鉄筋 かぶり厚さ 鉄筋 かぶり厚さ 鉄筋 かぶり厚さ")
     result = search(client, admin, "鉄筋 かぶり厚さ")
     assert {item["id"] for item in result["items"][:2]} == {in_title, in_tags}
@@ -333,18 +339,22 @@ def test_every_word_in_title_or_tags_outranks_any_body_whatever_its_age(
 
 
 def test_the_whole_query_as_a_phrase_outranks_the_words_scattered(
-    app: Flask, client: FlaskClient, admin: dict[str, str]
+    app: Flask, client: FlaskClient, admin: dict[str, str], approver: dict[str, str]
 ) -> None:
-    phrase = create(client, admin, title="日報", content="本日は鉄筋かぶり厚さを測定した。", tags=[], status="approved")
+    phrase = publish(
+        client, admin, approver, **entry(title="日報", content="本日は鉄筋かぶり厚さを測定した。", tags=[])
+    )
     _crowd(app, "鉄筋を組み、翌日かぶり厚さを測った。")
     result = search(client, admin, "鉄筋 かぶり厚さ")
     assert result["items"][0]["id"] == phrase["id"]
 
 
-def test_a_rare_word_outranks_a_common_one(app: Flask, client: FlaskClient, admin: dict[str, str]) -> None:
-    rare_in_title = create(client, admin, title="鋲打機の点検", content="足場", tags=[], status="approved")["id"]
+def test_a_rare_word_outranks_a_common_one(
+    app: Flask, client: FlaskClient, admin: dict[str, str], approver: dict[str, str]
+) -> None:
+    rare_in_title = publish(client, admin, approver, **entry(title="鋲打機の点検", content="足場", tags=[]))["id"]
     _crowd(app, "足場")
-    common_in_title = create(client, admin, title="足場の点検", content="鋲打機", tags=[], status="approved")["id"]
+    common_in_title = publish(client, admin, approver, **entry(title="足場の点検", content="鋲打機", tags=[]))["id"]
     result = search(client, admin, "足場 鋲打機")
     assert [item["id"] for item in result["items"]] == [rare_in_title, common_in_title]
 

@@ -42,10 +42,11 @@ def test_changes_logins_and_role_changes_are_audited(client: FlaskClient, auth: 
         ("auth.login_failed", "yamada", None),
         ("auth.login", "yamada", None),
         ("auth.login", "admin", None),
-        # the fixture's three accounts, created without an acting admin
+        # the fixture's four accounts, created without an acting admin
         ("user.create", None, partner_id),
         ("user.create", None, partner_id - 1),
         ("user.create", None, partner_id - 2),
+        ("user.create", None, partner_id - 3),
     ]
 
 

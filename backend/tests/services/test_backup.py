@@ -22,12 +22,12 @@ from mks import migrate
 from mks.cli import _progress, main
 from mks.context import service_context
 from mks.db import Base, build_engine, get_session
-from mks.models import User
+from mks.models import Status, User
 from mks.schemas.knowledge import KnowledgeCreate, KnowledgeUpdate
 from mks.schemas.users import UserCreate, UserUpdate
 from mks.services import categories, users
 from mks.services.backup import _pg_arguments, _pg_environment, create_backup
-from mks.services.knowledge import writes
+from mks.services.knowledge import attachments, workflow, writes
 
 from ..conftest import PASSWORDS, make_settings, postgres_database
 from ..test_cli import run
@@ -36,10 +36,13 @@ SUFFIX = {"sqlite": ".sqlite3", "postgresql": ".dump"}
 # Every table of the schema; the search index tables are compared separately (they are not models).
 TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
 # Tables created after revision 0002 (a backup taken there has none of them).
-TABLES_AFTER_0002 = frozenset({"audit_log", "synonym_sets", "synonym_words", "knowledge_templates"})
+TABLES_AFTER_0002 = frozenset(
+    {"audit_log", "synonym_sets", "synonym_words", "knowledge_templates", "notifications", "attachments"}
+)
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 TABLES_AT_0002 = tuple(name for name in TABLES if name not in TABLES_AFTER_0002)
 # Columns added to those tables after revision 0002 (a backup taken there has them as their defaults).
-COLUMNS_AFTER_0002 = frozenset({"token_generation", "review_due"})
+COLUMNS_AFTER_0002 = frozenset({"token_generation", "review_due", "pending_revision", "comment", "email"})
 SEARCH_INDEX = {
     "sqlite": "SELECT knowledge_id, title, summary, content, tags FROM knowledge_search_text ORDER BY knowledge_id",
     "postgresql": "SELECT * FROM knowledge_search ORDER BY knowledge_id",
@@ -112,22 +115,35 @@ def user(username: str) -> User:
 
 
 def populate(app: Flask) -> list[int]:
-    """Users, a new category, tagged entries and a second revision; returns the entry ids."""
+    """Users, a new category, tagged entries and an approved change of the first; returns the entry ids.
+
+    The entries are brought in as an import would, each in its status; the change of the approved
+    first entry goes through the review workflow (saved pending, submitted, approved by another user).
+    """
     with app.app_context():
-        ctx, admin = service_context(), user("admin")
+        ctx, admin, editor = service_context(), user("admin"), user("yamada")
         users.create_user(ctx, UserCreate(username="suzuki", display_name="鈴木", password="suzuki-pass-1"), admin)
         categories.create_category(ctx, "設備", admin)
-        ids = [writes.create_knowledge(ctx, KnowledgeCreate(**body), admin).id for body in ENTRIES]  # type: ignore[arg-type]
-        writes.update_knowledge(ctx, ids[0], KnowledgeUpdate(tags=["養生", "冬期", "保温"]), user("yamada"))
+        ids: list[int] = []
+        for body in ENTRIES:
+            fields = dict(body)
+            status = Status(str(fields.pop("status")))
+            ids.append(writes.create_knowledge(ctx, KnowledgeCreate.model_validate(fields), admin, status=status).id)
+        pending = writes.update_knowledge(ctx, ids[0], KnowledgeUpdate(tags=["養生", "冬期", "保温"]), editor)
+        submitted = workflow.take_step(ctx, ids[0], workflow.SUBMIT, pending.version, None, editor)
+        workflow.take_step(ctx, ids[0], workflow.APPROVE, submitted.version, "保温のタグを追加", admin)
+        attachments.add_attachment(ctx, ids[1], "打設記録.pdf", PDF, editor)
     app.extensions["mks_db"].engine.dispose()  # the CLI's pg_restore must not wait on the app's connections
     return ids
 
 
 def change(app: Flask, ids: list[int]) -> None:
-    """What happens after the backup: an entry deleted, another added, a password changed."""
+    """What happens after the backup: an entry deleted, another added, a password changed, a file deleted."""
     with app.app_context():
         ctx, admin = service_context(), user("admin")
         writes.delete_knowledge(ctx, ids[0], admin)
+        for item in attachments.list_attachments(ctx, ids[1], admin):
+            attachments.delete_attachment(ctx, item.id, admin)
         entry = KnowledgeCreate(title="鉄骨建方の精度管理", content="建入れ直しを確認する。", category="電気")
         categories.create_category(ctx, "電気", admin)
         writes.create_knowledge(ctx, entry, admin)
@@ -158,7 +174,9 @@ def test_round_trip_restores_every_row_and_the_search_index(
 ) -> None:
     ids = populate(app)
     before = contents(database_url)
-    assert len(before["knowledge"]) == 3 and len(before["knowledge_revisions"]) == 4
+    # Revisions: one per entry, the first entry's change saved pending, submitted and approved, and the
+    # second's attachment (a pending change of the approved entry).
+    assert len(before["knowledge"]) == 3 and len(before["knowledge_revisions"]) == 7
 
     result = run(database_url, tmp_path, "backup")
     assert result.exit_code == 0, result.output
@@ -169,7 +187,9 @@ def test_round_trip_restores_every_row_and_the_search_index(
     assert re.fullmatch(r"mks-\d{8}-\d{6}" + re.escape(SUFFIX[dialect(database_url)]), path.name)
     assert path.stat().st_mode & 0o777 == 0o600  # it holds password hashes
     assert "バックアップ中: 0%" in result.stderr and "バックアップ中: 100%" in result.stderr
-    assert [entry.name for entry in path.parent.iterdir()] == [path.name]  # no scratch file left behind
+    # No scratch file left behind; the attachment files beside the database's.
+    assert sorted(entry.name for entry in path.parent.iterdir()) == [path.name, f"{path.name}.attachments"]
+    assert f"添付ファイル 1 個: {path}.attachments" in result.stdout.splitlines()
 
     change(app, ids)
     changed = contents(database_url)
@@ -179,7 +199,7 @@ def test_round_trip_restores_every_row_and_the_search_index(
     head = migrate.head_revision()
     assert restored.stdout.splitlines() == [
         f"復元しました: {path}（スキーマ版 {head} → {head}）",
-        "ナレッジ 3 件、ユーザー 4 人",
+        "ナレッジ 3 件、ユーザー 5 人、添付ファイル 1 個を戻しました",  # the fixture's four accounts and suzuki
     ]
     # One line per 10%: the copy runs in small enough steps (pages, pg_restore items) to pass every mark.
     assert re.findall(r"^復元中: (\d+)%$", restored.stderr, re.MULTILINE) == [str(n) for n in range(0, 101, 10)]
@@ -193,9 +213,13 @@ def test_round_trip_restores_every_row_and_the_search_index(
     headers = {"Authorization": f"Bearer {token['access_token']}"}  # type: ignore[index]
     assert search_ids(client, headers, "養生") == {ids[0], ids[1]}  # 2 characters: the unigram/bigram index
     assert search_ids(client, headers, "加熱養生") == {ids[0]}  # 3+ characters: the trigram index
-    assert search_ids(client, headers, "保温") == {ids[0]}  # a tag only the second revision has
+    assert search_ids(client, headers, "保温") == {ids[0]}  # a tag only the approved change has
     assert search_ids(client, headers, "鉄骨建方") == set()  # added after the backup
     assert search_ids(client, headers, "足場 点検") == {ids[2]}
+    files = client.get(f"/api/v1/knowledge/{ids[1]}/attachments", headers=headers).json["items"]
+    assert [(item["filename"], item["size"]) for item in files] == [("打設記録.pdf", len(PDF))]
+    with client.get(f"/api/v1/attachments/{files[0]['id']}", headers=headers) as download:
+        assert download.data == PDF  # the file is back too
 
 
 def test_restore_brings_an_older_backup_to_the_current_schema(app: Flask, database_url: str, tmp_path: Path) -> None:

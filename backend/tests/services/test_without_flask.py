@@ -19,7 +19,7 @@ from mks.schemas.users import UserCreate, UserUpdate
 from mks.services import audit, auth, categories, users
 from mks.services.context import Context
 from mks.services.errors import Conflict, InvalidField, NotFound, Unauthenticated
-from mks.services.knowledge import reads, revisions, searches, writes
+from mks.services.knowledge import reads, revisions, searches, workflow, writes
 from mks.tokens import ALGORITHM
 
 SERVICES = Path(mks.services.__file__).parent
@@ -106,13 +106,15 @@ def test_knowledge_without_flask(ctx: Context, sessions: sessionmaker[Session]) 
     with pytest.raises(NotFound):  # a draft is not the partner's to read
         reads.read(ctx, entry.id, viewer)
 
-    update = KnowledgeUpdate(tags=["養生", "冬期"], status="review", version=1)  # type: ignore[arg-type]
+    update = KnowledgeUpdate(tags=["養生", "冬期"], version=1)
     assert writes.update_knowledge(ctx, entry.id, update, editor) == reads.read(ctx, entry.id, editor)
+    submitted = workflow.take_step(ctx, entry.id, workflow.SUBMIT, 2, None, editor)
+    assert submitted == reads.read(ctx, entry.id, editor)
     with pytest.raises(Conflict) as stale:
         writes.update_knowledge(ctx, entry.id, KnowledgeUpdate(title="古い版", version=1), editor)
-    assert (stale.value.code, stale.value.details) == ("version_conflict", [{"current_version": 2}])
-    with pytest.raises(Conflict) as transition:
-        writes.update_knowledge(ctx, entry.id, KnowledgeUpdate(status="archived"), editor)  # type: ignore[arg-type]
+    assert (stale.value.code, stale.value.details) == ("version_conflict", [{"current_version": 3}])
+    with pytest.raises(Conflict) as transition:  # in review already: only a draft is submitted
+        workflow.take_step(ctx, entry.id, workflow.SUBMIT, 3, None, editor)
     assert transition.value.code == "invalid_status_transition"
 
     with pytest.raises(NotFound):  # a partner's view of an entry in review is refused, and not counted
@@ -121,7 +123,7 @@ def test_knowledge_without_flask(ctx: Context, sessions: sessionmaker[Session]) 
     assert (row.title, row.status, row.version, row.view_count, sorted(row.tags)) == (
         "コンクリート打設の養生",
         "review",
-        2,
+        3,
         1,
         ["冬期", "養生"],
     )
@@ -138,20 +140,26 @@ def test_knowledge_without_flask(ctx: Context, sessions: sessionmaker[Session]) 
     assert [
         (found.record.revision, found.changed_fields) for found in revisions.list_revisions(ctx, entry.id, editor)
     ] == [
-        (2, ["tags", "status"]),
+        (3, ["status"]),
+        (2, ["tags"]),
         (1, list(Knowledge.TRACKED_FIELDS)),
     ]
     assert revisions.revision(ctx, entry.id, 1, editor).record.snapshot["status"] == "draft"
     with pytest.raises(NotFound) as no_revision:
-        revisions.revision(ctx, entry.id, 3, editor)
+        revisions.revision(ctx, entry.id, 4, editor)
     assert no_revision.value.code == "revision_not_found"
 
     writes.delete_knowledge(ctx, entry.id, editor)
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Knowledge)) == 0
         assert session.scalar(select(func.count()).select_from(KnowledgeRevision)) == 0
-    actions = [(entry.action, entry.actor_username) for entry in audit.search(ctx, AuditQuery(limit=3))[0]]
-    assert actions == [("knowledge.delete", "yamada"), ("knowledge.update", "yamada"), ("knowledge.create", "yamada")]
+    actions = [(entry.action, entry.actor_username) for entry in audit.search(ctx, AuditQuery(limit=4))[0]]
+    assert actions == [
+        ("knowledge.delete", "yamada"),
+        ("knowledge.submit", "yamada"),
+        ("knowledge.update", "yamada"),
+        ("knowledge.create", "yamada"),
+    ]
 
 
 def test_auth_without_flask(ctx: Context, sessions: sessionmaker[Session]) -> None:

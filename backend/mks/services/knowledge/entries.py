@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from ...models import Actor
+from ...models import Actor, KnowledgeRevision, as_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +49,51 @@ class EntrySummary:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingChange:
+    """Unapproved changes to an approved entry, as saved in its newest revision (in draft or review)."""
+
+    revision: int
+    status: str
+    title: str
+    summary: str
+    content: str
+    category: str
+    tags: list[str]
+    priority: str
+    project_code: str | None
+    owner_department: str | None
+    review_due: date | None
+    changed_by: Person | None
+    changed_at: datetime  # in UTC
+
+    @classmethod
+    def of(cls, record: KnowledgeRevision, changed_by: Person | None) -> PendingChange:
+        """The change as its revision saved it (its author passed in: a new record's relationship is unloaded)."""
+        saved = record.snapshot
+        review_due = saved["review_due"]
+        return cls(
+            record.revision,
+            saved["status"],
+            saved["title"],
+            saved["summary"],
+            saved["content"],
+            saved["category"],
+            saved["tags"],
+            saved["priority"],
+            saved["project_code"],
+            saved["owner_department"],
+            date.fromisoformat(review_due) if review_due is not None else None,
+            changed_by,
+            as_utc(record.changed_at),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class EntryDetail(EntrySummary):
-    """An entry as its own page shows it: with the body."""
+    """An entry as its own page shows it: with the body, and for writers its pending change."""
 
     content: str
+    pending: PendingChange | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +106,9 @@ class SearchHit(EntrySummary):
 
 @dataclass(frozen=True, slots=True)
 class QueuedEntry(EntrySummary):
-    """An entry waiting for review: who submitted it, and when (the revision that last moved it into review)."""
+    """An entry waiting for review: who submitted it, and when (the revision that last moved it into review).
+
+    Its version is the revision under review: the newest revision is always the entry's version."""
 
     submitted_by: Person | None
     submitted_at: datetime  # in UTC

@@ -98,6 +98,18 @@ def load_entry(ctx: Context, knowledge_id: int, actor: Actor) -> Knowledge:
     return visible(ctx.session.execute(_ENTRY, {"knowledge_id": knowledge_id}).scalar_one_or_none(), actor)
 
 
+_REVISION = select(KnowledgeRevision).where(
+    KnowledgeRevision.knowledge_id == bindparam("knowledge_id"), KnowledgeRevision.revision == bindparam("number")
+)
+
+
+def pending_change(ctx: Context, knowledge_id: int, pending_revision: int | None) -> KnowledgeRevision | None:
+    """The revision holding an approved entry's pending change, if it has one (read by writers only)."""
+    if pending_revision is None:
+        return None
+    return ctx.session.execute(_REVISION, {"knowledge_id": knowledge_id, "number": pending_revision}).scalar_one()
+
+
 def category(ctx: Context, name: str) -> Category:
     """The category of this name; InvalidField when there is none."""
     found = ctx.session.scalar(select(Category).where(Category.name == name))
@@ -159,7 +171,7 @@ _SUMMARIES = (
     .outerjoin(_creator, _creator.id == Knowledge.created_by_id)
     .outerjoin(_updater, _updater.id == Knowledge.updated_by_id)
 )
-_DETAIL_COLUMNS = _SUMMARIES.add_columns(Knowledge.content)
+_DETAIL_COLUMNS = _SUMMARIES.add_columns(Knowledge.content, Knowledge.pending_revision)
 SUMMARIES = _SUMMARIES.where(Knowledge.id.in_(bindparam("ids", expanding=True)))
 DETAILS = _DETAIL_COLUMNS.where(Knowledge.id.in_(bindparam("ids", expanding=True)))
 # One entry by id: an expanding IN would be rendered again on every call.

@@ -15,14 +15,16 @@ from ...schemas.knowledge import KnowledgeListQuery, SortKey
 from ..context import Context
 from ..errors import InvalidField
 from ..pages import fetch_page
-from .entries import EntryDetail, EntrySummary
+from .entries import EntryDetail, EntrySummary, PendingChange, Person
 from .queries import (
     COUNT_VIEW,
     DETAIL,
     LIST_FILTERS,
+    NOT_FOUND,
     SORT_KEYS,
     entry_of,
     list_statements,
+    pending_change,
     visible,
     visible_statuses,
 )
@@ -36,9 +38,18 @@ INVALID_CURSOR = functools.partial(
 
 
 def read(ctx: Context, knowledge_id: int, actor: Actor) -> EntryDetail:
-    """The entry, not counted as a view; NotFound when it does not exist or the actor may not see it."""
+    """The entry, not counted as a view; NotFound when it does not exist or the actor may not see it.
+
+    Writers also get its pending change; a viewer never learns of one.
+    """
     row = ctx.session.connection().execute(DETAIL, {"knowledge_id": knowledge_id}).first()
-    return visible(entry_of(EntryDetail, row, row.content) if row is not None else None, actor)
+    if row is None:
+        raise NOT_FOUND()
+    found = visible(entry_of(EntryDetail, row, row.content), actor)
+    pending = pending_change(ctx, knowledge_id, row.pending_revision) if visible_statuses(actor) is None else None
+    if pending is None:
+        return found
+    return replace(found, pending=PendingChange.of(pending, Person.of(pending.changed_by)))
 
 
 def view(ctx: Context, knowledge_id: int, actor: Actor) -> EntryDetail:

@@ -1,18 +1,19 @@
-"""The review workflow: the queue of entries waiting for review, oldest waiting first."""
+"""The review queue: entries waiting for review (their own text or a pending change), oldest waiting first."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from ...models import Knowledge, KnowledgeRevision, Status, User, as_utc
 from ..context import Context
 from .entries import Person, QueuedEntry
 from .queries import RECORDED_STATUS, SUMMARIES, entry_of
 
-# Every revision of the entries now in review, each entry's newest first: only the status it was saved in.
+# Every revision of the entries that may be in review (in it, or with a pending change), each entry's newest
+# first: only the status it was saved in.
 _IN_REVIEW = (
     select(
         KnowledgeRevision.knowledge_id,
@@ -21,7 +22,7 @@ _IN_REVIEW = (
         KnowledgeRevision.changed_at,
     )
     .join(Knowledge, Knowledge.id == KnowledgeRevision.knowledge_id)
-    .where(Knowledge.status == Status.REVIEW)
+    .where(or_(Knowledge.status == Status.REVIEW, Knowledge.pending_revision.is_not(None)))
     .order_by(KnowledgeRevision.knowledge_id, KnowledgeRevision.revision.desc())
 )
 
@@ -29,8 +30,9 @@ _IN_REVIEW = (
 def review_queue(ctx: Context, *, limit: int, offset: int) -> tuple[list[QueuedEntry], int]:
     """One page of the entries in review, the longest waiting first, and how many wait in all.
 
-    An entry was submitted by the first of its latest revisions saved in review: edits during the
-    review keep its place, and one sent back and submitted again waits from the new submission.
+    An entry is in review when its newest revision was saved in review. It was submitted by the first
+    of its latest revisions saved in review: edits during the review keep its place, and one sent
+    back and submitted again waits from the new submission.
     """
     submitted: dict[int, tuple[int | None, datetime]] = {}
     settled: set[int] = set()

@@ -1,0 +1,178 @@
+"""An entry's attachments (photos, PDFs): add, list, open, delete.
+
+A file is judged and normalized by ``mks.files`` (type from the bytes, orientation applied, GPS
+removed, thumbnail) and stored in the blob store before its row is written. Adding one is a change
+of the entry like an edit: it records a revision, and on an approved entry it waits for approval
+like a text change. A viewer sees only the attachments the entry had when it was last approved
+(added before the approval that its ``updated_at`` records, as nothing else changes an approved row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+from sqlalchemy import ColumnElement, func, select, true
+
+from ...files import RefusedFile, stored_form
+from ...models import Actor, Attachment, AuditAction, Knowledge, Status, as_utc, utcnow
+from .. import audit
+from ..context import Context
+from ..errors import Conflict, InvalidField, NotFound
+from .blobs import release_blobs
+from .entries import Person
+from .queries import load_entry, pending_change, visible_statuses
+from .writes import record_revision
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    id: int
+    knowledge_id: int
+    filename: str
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+    has_thumbnail: bool
+    uploaded_by: Person | None
+    created_at: datetime  # in UTC
+
+    @classmethod
+    def of(cls, found: Attachment, uploaded_by: Person | None) -> AttachmentInfo:
+        return cls(
+            found.id,
+            found.knowledge_id,
+            found.filename,
+            found.content_type,
+            found.size,
+            found.width,
+            found.height,
+            found.thumbnail_blob is not None,
+            uploaded_by,
+            as_utc(found.created_at),
+        )
+
+
+def _NOT_FOUND() -> NotFound:
+    return NotFound("attachment_not_found", "添付ファイルが見つかりません。")
+
+
+def _shown_to(actor: Actor, entry: Knowledge) -> ColumnElement[bool]:
+    """The attachments of the entry the actor may see (the entry itself passed the ``visible`` gate)."""
+    if visible_statuses(actor) is None:
+        return true()
+    shown: ColumnElement[bool] = Attachment.created_at <= entry.updated_at
+    return shown
+
+
+def add_attachment(ctx: Context, knowledge_id: int, filename: str, data: bytes, actor: Actor) -> AttachmentInfo:
+    """Store the file and attach it; InvalidField (field ``file``) for a file MKS does not store."""
+    session, settings = ctx.session, ctx.settings
+    entry = load_entry(ctx, knowledge_id, actor)
+    attached = session.scalar(select(func.count()).where(Attachment.knowledge_id == entry.id)) or 0
+    if attached >= settings.attachment_max_per_entry:
+        raise Conflict(
+            "too_many_attachments",
+            f"1 件のナレッジに添付できるのは {settings.attachment_max_per_entry} 個までです。"
+            "不要な添付を削除してください。",
+        )
+    try:
+        form = stored_form(data, max_pixels=settings.attachment_max_pixels, keep_gps=settings.attachment_keep_gps)
+    except RefusedFile as exc:
+        raise InvalidField("file", exc.code, exc.message) from None
+    blobs = ctx.dependencies.blobs
+    stored = Attachment(
+        knowledge_id=entry.id,
+        filename=filename,
+        content_type=form.content_type,
+        size=len(form.data),
+        blob=blobs.put(form.data),
+        thumbnail_blob=blobs.put(form.thumbnail) if form.thumbnail is not None else None,
+        thumbnail_size=len(form.thumbnail) if form.thumbnail is not None else None,
+        width=form.width,
+        height=form.height,
+        uploaded_by_id=actor.id,
+        created_at=utcnow(),
+    )
+    _record_change(ctx, entry, actor)
+    session.add(stored)
+    session.flush()
+    audit.record(
+        ctx,
+        AuditAction.ATTACHMENT_ADD,
+        actor,
+        target_type="knowledge",
+        target_id=entry.id,
+        attachment_id=stored.id,
+        filename=filename,
+        content_type=form.content_type,
+        size=stored.size,
+    )
+    session.commit()
+    return AttachmentInfo.of(stored, Person.of(actor))
+
+
+def _record_change(ctx: Context, entry: Knowledge, actor: Actor) -> None:
+    """A revision for the added file: on an approved entry a pending change (opened, or the one open)."""
+    if entry.status != Status.APPROVED:
+        record_revision(ctx, entry, actor, ["attachments"])
+        return
+    pending = pending_change(ctx, entry.id, entry.pending_revision)
+    snapshot = pending.snapshot if pending is not None else {**entry.snapshot(), "status": Status.DRAFT}
+    record_revision(ctx, entry, actor, ["attachments"], pending=snapshot)
+
+
+def list_attachments(ctx: Context, knowledge_id: int, actor: Actor) -> list[AttachmentInfo]:
+    """The entry's attachments the actor may see, oldest first."""
+    entry = load_entry(ctx, knowledge_id, actor)
+    found = ctx.session.scalars(
+        select(Attachment)
+        .where(Attachment.knowledge_id == entry.id, _shown_to(actor, entry))
+        .order_by(Attachment.created_at, Attachment.id)
+    )
+    return [AttachmentInfo.of(item, Person.of(item.uploaded_by)) for item in found]
+
+
+def _shown(ctx: Context, attachment_id: int, actor: Actor) -> Attachment:
+    """The attachment; NotFound alike when it does not exist and when the actor may not see it or its entry."""
+    found = ctx.session.get(Attachment, attachment_id)
+    if found is None:
+        raise _NOT_FOUND()
+    try:
+        entry = load_entry(ctx, found.knowledge_id, actor)
+    except NotFound:
+        raise _NOT_FOUND() from None
+    if visible_statuses(actor) is not None and as_utc(found.created_at) > as_utc(entry.updated_at):
+        raise _NOT_FOUND()
+    return found
+
+
+def open_attachment(
+    ctx: Context, attachment_id: int, actor: Actor, *, thumbnail: bool = False
+) -> tuple[AttachmentInfo, BinaryIO]:
+    """The attachment (or its thumbnail) to send, if the actor may see it."""
+    found = _shown(ctx, attachment_id, actor)
+    key = found.thumbnail_blob if thumbnail else found.blob
+    if key is None:
+        raise NotFound("thumbnail_not_found", "この添付ファイルにはサムネイルがありません（PDF）。")
+    return AttachmentInfo.of(found, Person.of(found.uploaded_by)), ctx.dependencies.blobs.open(key)
+
+
+def delete_attachment(ctx: Context, attachment_id: int, actor: Actor) -> None:
+    """Remove the attachment (at once, also from viewers), and its files when nothing else refers to them."""
+    found = _shown(ctx, attachment_id, actor)
+    keys = [key for key in (found.blob, found.thumbnail_blob) if key is not None]
+    audit.record(
+        ctx,
+        AuditAction.ATTACHMENT_DELETE,
+        actor,
+        target_type="knowledge",
+        target_id=found.knowledge_id,
+        attachment_id=found.id,
+        filename=found.filename,
+    )
+    ctx.session.delete(found)
+    ctx.session.commit()
+    release_blobs(ctx, keys)
