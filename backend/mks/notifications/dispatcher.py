@@ -54,7 +54,9 @@ def _attempt(settings: Settings, message: Notification) -> str:
     message.attempts += 1
     try:
         SENDERS[message.channel](settings, message)
-    except DeliveryError as exc:
+    except Exception as exc:  # a receiver's refusal (DeliveryError), or anything else: the message waits
+        if not isinstance(exc, DeliveryError):
+            log.exception("notification %s: unexpected failure", message.id)
         message.last_error = str(exc)[:500]
         if message.attempts >= settings.notify_max_attempts:
             message.state = NotificationState.FAILED
@@ -107,6 +109,8 @@ class Dispatcher:
                 deliver_due(self._sessions, self._settings, self._count)
             except SQLAlchemyError as exc:  # the database is away: the messages wait in it
                 log.warning("notifications: database unavailable, retrying: %s", exc)
+            except Exception:  # the thread must outlive any one round: the next poll tries again
+                log.exception("notifications: delivery round failed")
             self._woken.wait(self._settings.notify_poll_seconds)
             self._woken.clear()
 

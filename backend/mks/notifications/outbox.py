@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..config import Settings
 from ..models import Actor, Notification, Role, User, utcnow
@@ -42,7 +42,7 @@ class StepTaken:
     comment: str | None
 
 
-def recipients(session: Any, event: Event, authors: Collection[int], actor: Actor) -> list[str]:
+def recipients(session: Session, event: Event, authors: Collection[int], actor: Actor) -> list[str]:
     """The addresses to tell: approvers of a submission, the change's authors of a decision; never the actor."""
     query = select(User.email).where(User.is_active, User.email.is_not(None), User.id != actor.id)
     if event is Event.SUBMITTED:
@@ -52,7 +52,7 @@ def recipients(session: Any, event: Event, authors: Collection[int], actor: Acto
     return sorted(session.scalars(query))
 
 
-def enqueue(session: Any, settings: Settings, step: StepTaken, authors: Collection[int]) -> None:
+def enqueue(session: Session, settings: Settings, step: StepTaken, authors: Collection[int]) -> None:
     """Add the step's messages, one per configured channel, to the session's transaction."""
     label, opening = _WORDING[step.event]
     link = f"{settings.public_url.rstrip('/')}/knowledge/{step.knowledge_id}"
