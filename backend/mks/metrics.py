@@ -269,8 +269,8 @@ _STORED_BYTES = select(func.coalesce(func.sum(_BLOBS.c.bytes), 0))
 
 
 def database_counter(engine: Engine, active_window: timedelta) -> Callable[[], DatabaseCounts]:
-    """A function counting knowledge entries (all, and due for review), recently active users and revocations
-    with its own connection."""
+    """A function counting knowledge entries (all, and due for review), recently active users, revocations and
+    stored attachment bytes, with its own connection."""
 
     def count() -> DatabaseCounts:
         since = utcnow() - active_window

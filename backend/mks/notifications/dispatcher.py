@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .. import context, instrumentation
 from ..config import Settings
 from ..models import Notification, NotificationState, utcnow
 from .delivery import SENDERS, DeliveryError
@@ -25,7 +26,6 @@ from .delivery import SENDERS, DeliveryError
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
-EXTENSION = "mks_notifications"
 
 Count = Callable[[str, str], None]
 
@@ -120,14 +120,13 @@ def start_dispatcher(app: Flask) -> Dispatcher | None:
     settings: Settings = app.extensions["mks_settings"]
     if not (settings.smtp_host or settings.webhook_url):
         return None
-    metrics = app.extensions.get("mks_metrics")
+    metrics = app.extensions.get(instrumentation.EXTENSION)
 
     def count(channel: str, result: str) -> None:
         if metrics is not None:
             metrics.notifications.labels(channel=channel, result=result).inc()
 
     dispatcher = Dispatcher(app.extensions["mks_db"].session.session_factory, settings, count)
-    app.extensions[EXTENSION] = dispatcher
-    app.extensions["mks_services"].notification_added = dispatcher.wake
+    app.extensions[context.EXTENSION].notification_added = dispatcher.wake
     dispatcher.start()
     return dispatcher

@@ -65,6 +65,10 @@ class KnowledgeUpdate(Body):
     review_due: CalendarDate | None = Field(default=None, description=REVIEW_DUE_HELP)
     version: int | None = Field(default=None, ge=1, description="編集元の版。現在の版と違えば 409")
 
+    def changes(self) -> dict[str, Any]:
+        """The fields given, by name (without the version they were edited from)."""
+        return self.model_dump(exclude_unset=True, exclude={"version"})
+
 
 def _user_ref(user: User | None) -> UserRef | None:
     return UserRef.model_validate(user) if user is not None else None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import func, select
 
 from ...files import RefusedFile, stored_form
 from ...models import Actor, Attachment, AuditAction, Knowledge, Status, as_utc, utcnow
@@ -59,12 +59,9 @@ def _NOT_FOUND() -> NotFound:
     return NotFound("attachment_not_found", "添付ファイルが見つかりません。")
 
 
-def _shown_to(actor: Actor, entry: Knowledge) -> ColumnElement[bool]:
-    """The attachments of the entry the actor may see (the entry itself passed the ``visible`` gate)."""
-    if visible_statuses(actor) is None:
-        return true()
-    shown: ColumnElement[bool] = Attachment.created_at <= entry.updated_at
-    return shown
+def _shown_to(actor: Actor, entry: Knowledge, found: Attachment) -> bool:
+    """Whether the actor may see this attachment of the entry (the entry itself passed the ``visible`` gate)."""
+    return visible_statuses(actor) is None or as_utc(found.created_at) <= as_utc(entry.updated_at)
 
 
 def add_attachment(ctx: Context, knowledge_id: int, filename: str, data: bytes, actor: Actor) -> AttachmentInfo:
@@ -127,12 +124,11 @@ def _record_change(ctx: Context, entry: Knowledge, actor: Actor) -> None:
 def list_attachments(ctx: Context, knowledge_id: int, actor: Actor) -> list[AttachmentInfo]:
     """The entry's attachments the actor may see, oldest first."""
     entry = load_entry(ctx, knowledge_id, actor)
+    # At most MKS_ATTACHMENT_MAX_PER_ENTRY rows: filtered here, by the same rule as one attachment.
     found = ctx.session.scalars(
-        select(Attachment)
-        .where(Attachment.knowledge_id == entry.id, _shown_to(actor, entry))
-        .order_by(Attachment.created_at, Attachment.id)
+        select(Attachment).where(Attachment.knowledge_id == entry.id).order_by(Attachment.created_at, Attachment.id)
     )
-    return [AttachmentInfo.of(item, Person.of(item.uploaded_by)) for item in found]
+    return [AttachmentInfo.of(item, Person.of(item.uploaded_by)) for item in found if _shown_to(actor, entry, item)]
 
 
 def _shown(ctx: Context, attachment_id: int, actor: Actor) -> Attachment:
@@ -144,7 +140,7 @@ def _shown(ctx: Context, attachment_id: int, actor: Actor) -> Attachment:
         entry = load_entry(ctx, found.knowledge_id, actor)
     except NotFound:
         raise _NOT_FOUND() from None
-    if visible_statuses(actor) is not None and as_utc(found.created_at) > as_utc(entry.updated_at):
+    if not _shown_to(actor, entry, found):
         raise _NOT_FOUND()
     return found
 

@@ -10,15 +10,11 @@ from typing import Any, Literal
 from sqlalchemy import Select, select
 
 from ...models import Actor, Knowledge, KnowledgeRevision, Status
-from ...schemas.knowledge import KnowledgeUpdate
 from ..context import Context
 from ..errors import NotFound
 from .entries import EntryDetail
 from .queries import RECORDED_STATUS, load_entry, visible_revisions
-from .writes import update_knowledge
-
-# What a restore takes from a revision: every tracked field but the status, which only the workflow changes.
-RESTORED_FIELDS = tuple(name for name in Knowledge.TRACKED_FIELDS if name != "status")
+from .writes import changed_fields, edit_of, update_knowledge
 
 
 # Relative to a hidden predecessor, changed_fields would tell which fields an unapproved revision touched.
@@ -39,8 +35,7 @@ def _as_read(previous: KnowledgeRevision | None, current: KnowledgeRevision) -> 
         return ReadableRevision(current, current.changed_fields)  # nothing hidden in between
     if previous is None:
         return ReadableRevision(current, list(Knowledge.TRACKED_FIELDS))  # the first one the reader sees
-    changed = [name for name in Knowledge.TRACKED_FIELDS if previous.snapshot.get(name) != current.snapshot.get(name)]
-    return ReadableRevision(current, changed)
+    return ReadableRevision(current, changed_fields(previous.snapshot, current.snapshot))
 
 
 def list_revisions(ctx: Context, knowledge_id: int, actor: Actor) -> list[ReadableRevision]:
@@ -151,6 +146,4 @@ def restore(ctx: Context, knowledge_id: int, number: int, version: int | None, a
     A field the revision predates (saved before it was tracked) keeps its current value.
     """
     found = _numbered(ctx, _readable(load_entry(ctx, knowledge_id, actor).id, actor), number).snapshot
-    values = {name: found[name] for name in RESTORED_FIELDS if name in found}
-    data = KnowledgeUpdate.model_validate({**values, "version": version})
-    return update_knowledge(ctx, knowledge_id, data, actor, restored_from=number)
+    return update_knowledge(ctx, knowledge_id, edit_of(found, version), actor, restored_from=number)

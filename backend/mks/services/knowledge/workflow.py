@@ -10,19 +10,18 @@ approving and sending back tell the change's authors (mks.notifications), in the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
 
-from ...models import Actor, AuditAction, Knowledge, KnowledgeRevision, Status
+from ...models import Actor, AuditAction, KnowledgeRevision, Status
 from ...notifications.outbox import Event, StepTaken, enqueue
 from .. import audit
 from ..context import Context
 from ..errors import Conflict, Forbidden
 from .entries import EntryDetail, PendingChange, Person
 from .queries import RECORDED_STATUS, load_entry, pending_change
-from .writes import apply_fields, changed_fields, check_version, record_revision, written
+from .writes import apply_fields, changed_fields, check_version, edit_of, record_revision, written
 
 STAGE_NAMES = {
     Status.DRAFT: "下書き",
@@ -87,7 +86,7 @@ def take_step(
         )
     else:
         if pending is not None and step is APPROVE:
-            apply_fields(ctx, entry, _publishable(newest))
+            apply_fields(ctx, entry, edit_of(newest).changes())
         entry.status = step.leads_to
         entry.pending_revision = None
         with session.no_autoflush:  # reading the tags must not write the status ahead of record_revision
@@ -105,14 +104,6 @@ def take_step(
         ctx.dependencies.notification_added()
     # The updated_by relationship still holds the previous editor when the step changed the entry itself.
     return written(entry, Person.of(entry.created_by), Person.of(entry.updated_by) if pending_now else by, pending_now)
-
-
-def _publishable(saved: dict[str, Any]) -> dict[str, Any]:
-    """A pending change's fields as the entry takes them (all but the status; a date from its text)."""
-    values = {name: value for name, value in saved.items() if name in Knowledge.TRACKED_FIELDS and name != "status"}
-    if values.get("review_due") is not None:
-        values["review_due"] = date.fromisoformat(values["review_due"])
-    return values
 
 
 def authors_under_review(ctx: Context, knowledge_id: int) -> set[int]:

@@ -85,6 +85,17 @@ def _add_revision(
     return record
 
 
+# The fields an edit sets: every tracked field but the status, which only the workflow changes.
+EDITABLE_FIELDS = tuple(name for name in Knowledge.TRACKED_FIELDS if name != "status")
+
+
+def edit_of(snapshot: dict[str, Any], version: int | None = None) -> KnowledgeUpdate:
+    """The update that gives an entry a revision's fields but its status (a field the revision predates,
+    saved before it was tracked, is left as it is)."""
+    values = {name: snapshot[name] for name in EDITABLE_FIELDS if name in snapshot}
+    return KnowledgeUpdate.model_validate({**values, "version": version})
+
+
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """The tracked fields whose values differ between two snapshots."""
     return [name for name in Knowledge.TRACKED_FIELDS if before.get(name) != after.get(name)]
@@ -193,7 +204,7 @@ def update_knowledge(
     session = ctx.session
     entry = load_entry(ctx, knowledge_id, actor)
     check_version(entry, data.version)
-    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    changes = data.changes()
     details: dict[str, Any] = {"restored_from": restored_from} if restored_from is not None else {}
     if entry.status == Status.APPROVED:
         return _propose(ctx, entry, changes, actor, details)
