@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from .context import dependencies, service_context
 from .db import current_db, get_session
 from .demo import seed_demo
 from .models import Knowledge, Role, User
+from .schemas.transfer import FileFormat
 from .schemas.users import UserCreate, UserUpdate
 from .search.rebuild import reindex
 from .services import auth, users
@@ -36,7 +38,10 @@ from .services.backup import (
     inspect_backup,
     restore_backup,
 )
-from .services.errors import DomainError
+from .services.errors import DomainError, InvalidField
+from .services.transfer.exports import export_records
+from .services.transfer.formats import format_of, write_records
+from .services.transfer.imports import InvalidRows, check_file, import_file
 from .startup import ensure_jwt_secret, prepare, show_progress, startup_lock, wait_for_database
 from .storage import LocalBlobStore, copy_blobs
 
@@ -202,6 +207,102 @@ def reindex_command() -> None:
         f"検索索引を作り直しました（ナレッジ {rebuilt.entries} 件、"
         f"1 語として索引する語 {rebuilt.words} 語、うち今回追加 {rebuilt.words_learned} 語）。"
     )
+
+
+FORMAT_OPTION = click.option(
+    "--format",
+    "file_format",
+    type=click.Choice([member.value for member in FileFormat]),
+    default=None,
+    help="ファイル形式（省略時は拡張子 .csv / .jsonl から）",
+)
+ERRORS_SHOWN = 50
+
+
+def _file_format(path: Path, given: str | None) -> FileFormat:
+    try:
+        return FileFormat(given) if given else format_of(path.name)
+    except InvalidField as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def _importer(username: str | None) -> User:
+    """The user the imported entries are created by: the one named, else the first admin."""
+    if username is not None:
+        return _user(username)
+    admin = get_session().scalar(
+        select(User).where(User.role == Role.ADMIN, User.is_active.is_(True)).order_by(User.id).limit(1)
+    )
+    if admin is None:
+        _fail("管理者がいません。--user で作成者を指定してください。")
+    assert admin is not None
+    return admin
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@FORMAT_OPTION
+@click.option(
+    "--skip-invalid", is_flag=True, help="不正な行を飛ばして残りを取り込む（既定は 1 行でも不正なら何も取り込まない）"
+)
+@click.option("--user", "username", default=None, help="作成者として記録するユーザー（省略時は最初の管理者）")
+@click.option("--json", "as_json", is_flag=True, help="結果（不正な行の理由を含む）を JSON で出力する")
+def import_command(
+    path: Path, file_format: str | None, skip_invalid: bool, username: str | None, as_json: bool
+) -> None:
+    """CSV（上流 MKS のテンプレートの列）または JSON Lines のナレッジを取り込む。
+
+    先に全行を検証し、不正な行があれば行番号と理由を示して何も取り込まない（--skip-invalid なら残りを取り込む）。
+    external_id が既にあるナレッジの行は飛ばすので、同じファイルを何度取り込んでも重複しない。
+    検索索引も同じトランザクションで作る。
+    """
+    fmt = _file_format(path, file_format)
+    actor = _importer(username)
+    ctx = service_context()
+    checked = check_file(ctx, path, fmt)
+    for error in checked.errors[:ERRORS_SHOWN]:
+        click.echo(f"{error['row']} 行目 {error['field']}: {error['message']}（{error['type']}）", err=True)
+    if len(checked.errors) > ERRORS_SHOWN:
+        click.echo(f"ほか {len(checked.errors) - ERRORS_SHOWN} 件の理由は --json で確認できます。", err=True)
+    try:
+        with _progress("取り込み中") as progress:
+            done = import_file(ctx, path, fmt, actor, skip_invalid=skip_invalid, checked=checked, progress=progress)
+    except InvalidRows as exc:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}, ensure_ascii=False
+                )
+            )
+        raise click.ClickException(exc.message) from None
+    summary = {
+        "rows": checked.rows,
+        "imported": done.imported,
+        "already_imported": done.already_imported,
+        "invalid": done.invalid,
+        "errors": checked.errors,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    click.echo(
+        f"取り込みました: {done.imported} 件（全 {checked.rows} 行、"
+        f"取り込み済みのため飛ばした行 {done.already_imported}、不正なため飛ばした行 {done.invalid}）。"
+    )
+
+
+@main.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@FORMAT_OPTION
+@click.option("--revisions", is_flag=True, help="各ナレッジの全履歴を含める（JSON Lines のみ）")
+def export_command(path: Path, file_format: str | None, revisions: bool) -> None:
+    """全ナレッジを取り込みと同じ形式（CSV または JSON Lines）で書き出す。書き出したファイルはそのまま取り込める。"""
+    fmt = _file_format(path, file_format)
+    if revisions and fmt is FileFormat.CSV:
+        _fail("履歴を含む書き出しは JSON Lines（.jsonl）だけです。")
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        written = write_records(stream, fmt, export_records(service_context(), with_revisions=revisions))
+    click.echo(f"書き出しました: {path}（ナレッジ {written} 件）")
 
 
 @main.command("seed-demo")

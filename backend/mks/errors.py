@@ -23,6 +23,7 @@ from werkzeug.routing import RequestRedirect
 from .db import current_db
 from .instrumentation import count_error
 from .metrics import ERROR_TYPE_BY_STATUS
+from .schemas.common import field_errors
 from .services.errors import Conflict, DomainError, Forbidden, InvalidField, NotFound, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -44,29 +45,6 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
     431: ("header_fields_too_large", "リクエストヘッダーが大きすぎます。"),
     500: ("internal_error", "サーバー内部でエラーが発生しました。"),
     503: ("service_unavailable", "サービスが一時的に利用できません。"),
-}
-
-# Validation error types rendered as Japanese field messages; others fall back to pydantic's text.
-FIELD_MESSAGES = {
-    "missing": "必須項目です。",
-    "string_too_short": "短すぎます。",
-    "string_too_long": "長すぎます。",
-    "string_type": "文字列を指定してください。",
-    "string_unicode": "不正な文字が含まれています。",
-    "int_parsing": "整数を指定してください。",
-    "int_type": "整数を指定してください。",
-    "enum": "許可されていない値です。",
-    "literal_error": "許可されていない値です。",
-    "greater_than_equal": "値が小さすぎます。",
-    "less_than_equal": "値が大きすぎます。",
-    "extra_forbidden": "不明な項目です。",
-    "list_type": "配列を指定してください。",
-    "too_long": "要素が多すぎます。",
-    "datetime_from_date_parsing": "日時の形式が不正です。",
-    "datetime_parsing": "日時の形式が不正です。",
-    "value_error": "値が不正です。",
-    "string_pattern_mismatch": "使用できない文字が含まれているか、形式が正しくありません。",
-    "null_not_allowed": "null は指定できません（変更しない項目は省略してください）。",
 }
 
 
@@ -112,16 +90,7 @@ def error_response(error: ApiError) -> Response:
 
 def validation_error(exc: ValidationError, location: str) -> ApiError:
     """Turn a pydantic ValidationError into a 422 with one Japanese message per field."""
-    details = [
-        {
-            "location": location,
-            "field": ".".join(str(part) for part in item["loc"]) or location,
-            "type": item["type"],
-            "message": FIELD_MESSAGES.get(item["type"], item["msg"]),
-        }
-        for item in exc.errors(include_url=False, include_input=False)
-    ]
-    return ApiError(422, details=details)
+    return ApiError(422, details=[{"location": location, **error} for error in field_errors(exc, location)])
 
 
 # How the API answers each kind of domain refusal.

@@ -160,6 +160,8 @@ class Knowledge(Base):
     # An approved entry's row holds its approved text only: edits to it wait in this revision (saved as
     # draft or review) until they are approved and copied here. Always the entry's newest revision.
     pending_revision: Mapped[int | None] = mapped_column(Integer)
+    # The entry's id in the system it was imported from (mks import): importing it again finds this entry.
+    external_id: Mapped[str | None] = mapped_column(String(200))
 
     # Optimistic locking: every UPDATE checks and bumps the version, so a concurrent edit fails loudly.
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
@@ -167,6 +169,7 @@ class Knowledge(Base):
     __table_args__ = (
         Index("ix_knowledge_category_updated", "category_id", "updated_at", "id"),
         Index("ix_knowledge_status_updated", "status", "updated_at", "id"),
+        Index("ux_knowledge_external_id", "external_id", unique=True),
     )
 
     category: Mapped[Category] = relationship(lazy="joined")
@@ -335,6 +338,41 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class ImportState(StrEnum):
+    QUEUED = "queued"
+    VALIDATING = "validating"
+    IMPORTING = "importing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ImportJob(Base):
+    """An import of a file uploaded over the API, run outside the request; one runs at a time."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default=ImportState.QUEUED)
+    # 1 while the job runs, else NULL: the unique constraint lets one job run at a time.
+    running: Mapped[int | None] = mapped_column(Integer, unique=True, default=1)
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_format: Mapped[str] = mapped_column(String(8))
+    skip_invalid: Mapped[bool] = mapped_column(default=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Moved on with the progress: a running job not updated for a while has lost its process.
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    rows_total: Mapped[int | None] = mapped_column()
+    rows_done: Mapped[int] = mapped_column(default=0)
+    imported: Mapped[int] = mapped_column(default=0)
+    already_imported: Mapped[int] = mapped_column(default=0)
+    invalid: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    message: Mapped[str | None] = mapped_column(String(500))
+
+    created_by: Mapped[User | None] = relationship(lazy="joined")
+
+
 class AuditAction(StrEnum):
     KNOWLEDGE_CREATE = "knowledge.create"
     KNOWLEDGE_UPDATE = "knowledge.update"
@@ -344,6 +382,7 @@ class AuditAction(StrEnum):
     KNOWLEDGE_SEND_BACK = "knowledge.send_back"
     KNOWLEDGE_ARCHIVE = "knowledge.archive"
     KNOWLEDGE_UNARCHIVE = "knowledge.unarchive"
+    KNOWLEDGE_IMPORT = "knowledge.import"
     ATTACHMENT_ADD = "attachment.add"
     ATTACHMENT_DELETE = "attachment.delete"
     LOGIN = "auth.login"

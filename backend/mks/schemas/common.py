@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -104,3 +104,40 @@ def _no_default(schema: dict[str, Any]) -> None:
 # A field of a partial update that may be left out (None in Python) but not sent as null: null is not in
 # its JSON schema, and an explicit null is a field error.
 Omittable = Annotated[T | SkipJsonSchema[None], BeforeValidator(_not_null), Field(json_schema_extra=_no_default)]
+
+
+# Validation error types rendered as Japanese field messages; others fall back to pydantic's text.
+FIELD_MESSAGES = {
+    "missing": "必須項目です。",
+    "string_too_short": "短すぎます。",
+    "string_too_long": "長すぎます。",
+    "string_type": "文字列を指定してください。",
+    "string_unicode": "不正な文字が含まれています。",
+    "int_parsing": "整数を指定してください。",
+    "int_type": "整数を指定してください。",
+    "enum": "許可されていない値です。",
+    "literal_error": "許可されていない値です。",
+    "greater_than_equal": "値が小さすぎます。",
+    "less_than_equal": "値が大きすぎます。",
+    "extra_forbidden": "不明な項目です。",
+    "list_type": "配列を指定してください。",
+    "too_long": "要素が多すぎます。",
+    "datetime_from_date_parsing": "日時の形式が不正です。",
+    "datetime_parsing": "日時の形式が不正です。",
+    "value_error": "値が不正です。",
+    "string_pattern_mismatch": "使用できない文字が含まれているか、形式が正しくありません。",
+    "null_not_allowed": "null は指定できません（変更しない項目は省略してください）。",
+}
+
+
+def field_errors(exc: ValidationError, whole: str = "") -> list[dict[str, Any]]:
+    """One Japanese message per refused field, in the API's error vocabulary (``whole``: the field name of an
+    error about the input as a whole)."""
+    return [
+        {
+            "field": ".".join(str(part) for part in item["loc"]) or whole,
+            "type": item["type"],
+            "message": FIELD_MESSAGES.get(item["type"], item["msg"]),
+        }
+        for item in exc.errors(include_url=False, include_input=False)
+    ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -40,19 +40,20 @@ class SearchBackend(ABC):
         self.indexed_words = words.WordList()
 
     def index(
-        self, connection: Connection, document: IndexedDocument, indexed: words.IndexedWords | None = None
+        self, connection: Connection, documents: Iterable[IndexedDocument], indexed: words.IndexedWords | None = None
     ) -> None:
-        """Insert or replace the entry's document in the index, with the indexed words it holds (words.py).
+        """Insert or replace each entry's document in the index, with the indexed words it holds (words.py).
 
-        ``indexed``: the list as the caller holds it locked (a rebuild), else read under a shared lock.
+        ``indexed``: the list as the caller holds it locked (a rebuild), else read once, under a shared lock.
         """
-        normalized = document.normalized()
         if indexed is None:
             self.lock_words(connection, exclusive=False)
             indexed = self.indexed_words.current(connection)
-        found = indexed.found_in(normalized)
-        self.index_text(connection, document.knowledge_id, normalized, found)
-        impacts.store(connection, document.knowledge_id, normalized, found)
+        for document in documents:
+            normalized = document.normalized()
+            found = indexed.found_in(normalized)
+            self.index_text(connection, document.knowledge_id, normalized, found)
+            impacts.store(connection, document.knowledge_id, normalized, found)
 
     def remove(self, connection: Connection, knowledge_id: int) -> None:
         """Remove the entry from the index."""

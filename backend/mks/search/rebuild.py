@@ -72,7 +72,7 @@ def reindex(connection: Connection, backend: SearchBackend, progress: Callable[[
     done = 0
     progress(done, total)
     for document in documents(connection):
-        backend.index(connection, document, indexed)
+        backend.index(connection, [document], indexed)
         done += 1
         if done % BATCH == 0 or done == total:
             progress(done, total)

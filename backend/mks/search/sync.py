@@ -28,10 +28,8 @@ def install_sync(factory: sessionmaker[Session], backend: SearchBackend) -> None
 
     @event.listens_for(factory, "after_flush")
     def index_written(session: Session, _context: object) -> None:
-        connection = session.connection()
-        for entry in session.new:
-            if isinstance(entry, Knowledge):
-                backend.index(connection, IndexedDocument.of(entry.id, entry))
-        for entry in session.dirty:
-            if isinstance(entry, Knowledge) and _search_fields_changed(entry):
-                backend.index(connection, IndexedDocument.of(entry.id, entry))
+        written = [entry for entry in session.new if isinstance(entry, Knowledge)] + [
+            entry for entry in session.dirty if isinstance(entry, Knowledge) and _search_fields_changed(entry)
+        ]
+        if written:
+            backend.index(session.connection(), [IndexedDocument.of(entry.id, entry) for entry in written])

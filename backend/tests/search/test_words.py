@@ -139,13 +139,13 @@ def test_a_write_waits_while_reindex_holds_the_word_list(app: Flask, database_ur
             backend.lock_words(learner, exclusive=True)
             writer.execute(text("SET lock_timeout = '200ms'"))
             with pytest.raises(OperationalError, match="lock timeout"):
-                backend.index(writer, document)
+                backend.index(writer, [document])
             writer.rollback()
             learner.commit()
             # Writers share the lock: one holding it keeps no other waiting.
-            backend.index(writer, document)
+            backend.index(writer, [document])
             other.execute(text("SET lock_timeout = '200ms'"))
-            backend.index(other, replace(document, knowledge_id=2))
+            backend.index(other, [replace(document, knowledge_id=2)])
             other.rollback()
             writer.rollback()
     engine.dispose()

@@ -37,12 +37,14 @@ SUFFIX = {"sqlite": ".sqlite3", "postgresql": ".dump"}
 TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
 # Tables created after revision 0002 (a backup taken there has none of them).
 TABLES_AFTER_0002 = frozenset(
-    {"audit_log", "synonym_sets", "synonym_words", "knowledge_templates", "notifications", "attachments"}
+    {"audit_log", "synonym_sets", "synonym_words", "knowledge_templates", "notifications", "attachments", "import_jobs"}
 )
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 TABLES_AT_0002 = tuple(name for name in TABLES if name not in TABLES_AFTER_0002)
 # Columns added to those tables after revision 0002 (a backup taken there has them as their defaults).
-COLUMNS_AFTER_0002 = frozenset({"token_generation", "review_due", "pending_revision", "comment", "email"})
+COLUMNS_AFTER_0002 = frozenset(
+    {"token_generation", "review_due", "pending_revision", "comment", "email", "external_id"}
+)
 SEARCH_INDEX = {
     "sqlite": "SELECT knowledge_id, title, summary, content, tags FROM knowledge_search_text ORDER BY knowledge_id",
     "postgresql": "SELECT * FROM knowledge_search ORDER BY knowledge_id",

@@ -5,6 +5,7 @@ Create and update answer the entry as written, from the entity itself, without r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -101,30 +102,56 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return [name for name in Knowledge.TRACKED_FIELDS if before.get(name) != after.get(name)]
 
 
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to add: its fields, its status, and its id in the system it comes from (an import's)."""
+
+    data: KnowledgeCreate
+    status: Status = Status.DRAFT
+    external_id: str | None = None
+
+
+def add_entries(ctx: Context, new: list[NewEntry], actor: Actor) -> list[Knowledge]:
+    """Add the entries, each with its first revision, in the session's transaction (not committed).
+
+    One batch of INSERTs for many entries: the search index learns them at the flush (search/sync.py).
+    """
+    session = ctx.session
+    categories = {name: category(ctx, name) for name in {item.data.category for item in new}}
+    names = sorted({tag for item in new for tag in item.data.tags})
+    tags = dict(zip(names, _tags(session, names), strict=True))
+    entries = [
+        Knowledge(
+            **item.data.model_dump(exclude={"category", "tags"}),
+            status=item.status,
+            external_id=item.external_id,
+            category=categories[item.data.category],
+            tags=[tags[name] for name in item.data.tags],
+            created_by_id=actor.id,
+            updated_by_id=actor.id,
+        )
+        for item in new
+    ]
+    session.add_all(entries)
+    session.flush()
+    for entry in entries:
+        _add_revision(session, entry, actor, list(Knowledge.TRACKED_FIELDS))
+    return entries
+
+
 def create_knowledge(
     ctx: Context, data: KnowledgeCreate, actor: Actor, *, status: Status = Status.DRAFT
 ) -> EntryDetail:
     """Create an entry and its first revision; the entry as created.
 
-    Only the review workflow approves: ``status`` is for bringing in knowledge approved elsewhere (an
-    import by an admin, the demo corpus), never an API request's to choose.
+    Only the review workflow approves: ``status`` is for bringing in knowledge approved elsewhere (the
+    demo corpus), never an API request's to choose.
     """
-    session = ctx.session
-    entry = Knowledge(
-        **data.model_dump(exclude={"category", "tags"}),
-        status=status,
-        category=category(ctx, data.category),
-        tags=_tags(session, data.tags),
-        created_by_id=actor.id,
-        updated_by_id=actor.id,
-    )
-    session.add(entry)
-    session.flush()
-    _add_revision(session, entry, actor, list(Knowledge.TRACKED_FIELDS))
+    (entry,) = add_entries(ctx, [NewEntry(data, status)], actor)
     audit.record(
         ctx, AuditAction.KNOWLEDGE_CREATE, actor, target_type="knowledge", target_id=entry.id, title=entry.title
     )
-    session.commit()
+    ctx.session.commit()
     author = Person.of(actor)
     return written(entry, author, author)
 
