@@ -17,6 +17,7 @@ from pydantic import ValidationError as PydanticValidationError
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, Map, ValidationError
 
+from .config import Settings
 from .errors import ApiError, invalid_field_error, validation_error
 from .models import Role
 from .schemas.common import MAX_ID
@@ -60,9 +61,11 @@ class EndpointSpec:
     errors: tuple[int, ...] = field(default_factory=tuple)
     rate_limited: bool = False
     refresh: bool = False  # authenticated by a refresh token instead of an access token
-    produces: str = "application/json"
+    produces: str = "application/json"  # a file download of several types lists them, separated by ", "
     # A multipart/form-data upload: the form field of the file, passed to the view as ``upload``.
     upload: str | None = None
+    # The largest file the upload takes, from the settings.
+    upload_max_bytes: Callable[[Settings], int] = field(default=lambda settings: settings.attachment_max_bytes)
 
     def error_statuses(self) -> list[int]:
         """Every error status the route can answer, for the OpenAPI document."""
@@ -121,8 +124,8 @@ class Upload:
     data: bytes
 
 
-def _parse_upload(field_name: str) -> Upload:
-    limit: int = current_app.extensions["mks_settings"].attachment_max_bytes
+def _parse_upload(field_name: str, max_bytes: Callable[[Settings], int]) -> Upload:
+    limit = max_bytes(current_app.extensions["mks_settings"])
     # The form's other parts and boundaries ride on top of the file itself.
     request.max_content_length = limit + 64 * 1024
     if request.mimetype != "multipart/form-data":
@@ -132,9 +135,13 @@ def _parse_upload(field_name: str) -> Upload:
         raise ApiError(
             422, details=[{"location": "body", "field": field_name, "type": "missing", "message": "必須項目です。"}]
         )
-    data = uploaded.read(limit + 1)
+    try:
+        data = uploaded.read(limit + 1)
+    finally:  # a large part is spooled to a temporary file: closed here, not at garbage collection
+        uploaded.close()
     if len(data) > limit:
-        raise ApiError(413, "payload_too_large", f"ファイルが大きすぎます（上限 {limit // (1024 * 1024)} MiB）。")
+        shown = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+        raise ApiError(413, "payload_too_large", f"ファイルが大きすぎます（上限 {shown}）。")
     return Upload(_plain_name(uploaded.filename or ""), data)
 
 
@@ -178,7 +185,7 @@ def endpoint(**spec_fields: Any) -> Callable[[Callable[..., Any]], Callable[...,
             if spec.body is not None:
                 kwargs["body"] = _parse_body(spec.body)
             if spec.upload is not None:
-                kwargs["upload"] = _parse_upload(spec.upload)
+                kwargs["upload"] = _parse_upload(spec.upload, spec.upload_max_bytes)
             try:
                 result = view(**kwargs)
             except InvalidField as exc:

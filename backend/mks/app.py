@@ -21,6 +21,7 @@ from .routes import (
     reviews,
     synonyms,
     templates,
+    transfer,
     users,
 )
 from .search.sync import install_sync
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         users.bp,
         audit.bp,
         synonyms.bp,
+        transfer.bp,
     ]
     if settings.metrics_enabled:
         blueprints.append(metrics.bp)

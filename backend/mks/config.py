@@ -153,6 +153,8 @@ class Settings(BaseSettings):
     # Attachments (photos, PDFs): stored under <instance>/attachments, content-addressed.
     attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     attachment_max_per_entry: int = Field(default=30, ge=1)
+    # A file uploaded to import over the API (larger ones are imported with `mks import`).
+    import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     # An image larger than this many pixels is refused before it is decoded (a small file can hold gigapixels).
     attachment_max_pixels: int = Field(default=50_000_000, ge=1_000_000)
     # A site photo's GPS position can reveal a client's site: stripped unless this is set.

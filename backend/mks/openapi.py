@@ -78,7 +78,8 @@ def _operation(spec: EndpointSpec, parameters: list[dict[str, Any]], schemas: di
         response_schema = {"$ref": REF_TEMPLATE.format(model=spec.response.__name__)}
         success["content"] = {spec.produces: {"schema": response_schema}}
     elif spec.produces != "application/json":
-        success["content"] = {spec.produces: {"schema": {"type": "string"}}}
+        # A download may come in several types (an export as CSV or JSON Lines): one per comma.
+        success["content"] = {media: {"schema": {"type": "string"}} for media in spec.produces.split(", ")}
     responses = {str(spec.status): success}
     for status in spec.error_statuses():
         responses[str(status)] = {

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from mks import migrate
 from mks.app import create_app
 from mks.config import Settings
-from mks.context import service_context
+from mks.context import service_context, wait_for_background
 from mks.schemas.users import UserCreate
 from mks.services.users import create_user
 
@@ -156,6 +156,7 @@ def app(settings: Settings) -> Iterator[Flask]:
                 UserCreate(username=username, display_name=username, password=password, role=ROLES[username]),  # type: ignore[arg-type]
             )
     yield app
+    wait_for_background(app, timeout=60)
     app.extensions["mks_db"].engine.dispose()
 
 

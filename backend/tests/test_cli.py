@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -215,3 +216,74 @@ def test_search_reindex_rebuilds_the_index_from_the_entries(database_url: str, t
     assert result.stderr.splitlines()[0] == "検索索引の再作成: 0%"
     assert result.stderr.splitlines()[-1] == "検索索引の再作成: 100%"
     assert _search_total(database_url, "養生") == indexed
+
+
+UPSTREAM_CSV = (
+    "title,summary,category,owner,content,tags,status,priority,project,external_id\n"
+    "鉄筋のかぶり厚さ確認,配筋検査の要点,品質,工事部,スペーサーの間隔を測る。,鉄筋、かぶり厚さ,approved,high,P-001,old-1\n"
+    "足場の始業前点検,,安全,,手すりを確認する。,足場,,,,old-2\n"
+)
+
+
+def _add_admin(database_url: str, tmp_path: Path) -> Result:
+    return run(database_url, tmp_path, "create-user", "admin", "--role", "admin", "--password", "admin-pass-1")
+
+
+def test_import_reports_invalid_rows_by_number_and_imports_nothing_then_skips_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    assert (
+        run(database_url, tmp_path, "create-user", "admin", "--role", "admin", "--password", "admin-pass-1").exit_code
+        == 0
+    )
+    path = tmp_path / "upstream.csv"
+    path.write_text(UPSTREAM_CSV + ",要約だけ,品質,,,,,,,old-3\n")
+    refused = run(database_url, tmp_path, "import", str(path), "--json")
+    assert refused.exit_code == 1
+    assert refused.stderr.splitlines() == [
+        "4 行目 title: 必須項目です。（missing）",
+        "Error: 1 行が不正なため、何も取り込んでいません（全 3 行）。",
+    ]
+    assert json.loads(refused.stdout) == {
+        "error": {
+            "code": "invalid_rows",
+            "message": "1 行が不正なため、何も取り込んでいません（全 3 行）。",
+            "details": [{"row": 4, "field": "title", "type": "missing", "message": "必須項目です。"}],
+        }
+    }
+    assert _search_total(database_url, "かぶり厚さ") == 0
+
+    skipped = run(database_url, tmp_path, "import", str(path), "--skip-invalid")
+    assert skipped.exit_code == 0, skipped.output
+    assert (
+        skipped.stdout == "取り込みました: 2 件（全 3 行、取り込み済みのため飛ばした行 0、不正なため飛ばした行 1）。\n"
+    )
+    assert "取り込み中: 100%" in skipped.stderr
+    assert _search_total(database_url, "かぶり厚さ") == 1
+    again = run(database_url, tmp_path, "import", str(path), "--skip-invalid", "--json")
+    assert {name: json.loads(again.stdout)[name] for name in ("rows", "imported", "already_imported", "invalid")} == {
+        "rows": 3,
+        "imported": 0,
+        "already_imported": 2,
+        "invalid": 1,
+    }
+
+
+def test_export_writes_a_file_that_imports_again(database_url: str, tmp_path: Path) -> None:
+    assert (
+        run(database_url, tmp_path, "create-user", "admin", "--role", "admin", "--password", "admin-pass-1").exit_code
+        == 0
+    )
+    source = tmp_path / "upstream.csv"
+    source.write_text(UPSTREAM_CSV)
+    assert run(database_url, tmp_path, "import", str(source), "--user", "admin").exit_code == 0
+    exported = tmp_path / "all.jsonl"
+    result = run(database_url, tmp_path, "export", str(exported), "--revisions")
+    assert result.stdout == f"書き出しました: {exported}（ナレッジ 2 件）\n"
+    assert [json.loads(line)["external_id"] for line in exported.read_text().splitlines()] == ["old-1", "old-2"]
+    again = run(database_url, tmp_path, "import", str(exported))
+    assert again.stdout.startswith("取り込みました: 0 件（全 2 行、取り込み済みのため飛ばした行 2、")
+    refused = run(database_url, tmp_path, "export", str(tmp_path / "all.csv"), "--revisions")
+    assert (refused.exit_code, refused.stderr) == (1, "Error: 履歴を含む書き出しは JSON Lines（.jsonl）だけです。\n")
+    unknown = run(database_url, tmp_path, "export", str(tmp_path / "all.xlsx"))
+    assert unknown.stderr == "Error: CSV（.csv）または JSON Lines（.jsonl）のファイルを指定してください。\n"

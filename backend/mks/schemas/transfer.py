@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..models import ImportState, Priority, Status
 from .common import NO_NUL, CalendarDate, Code, Content, Department, Name, Query, Summary, TagNames, Timestamp, Title
@@ -117,3 +118,9 @@ class ImportUploadQuery(Query):
 class ExportQuery(Query):
     format: FileFormat = Field(default=FileFormat.JSONL, description="jsonl（JSON Lines）または csv")
     revisions: bool = Field(default=False, description="true なら各ナレッジに全履歴を含める（jsonl のみ）")
+
+    @model_validator(mode="after")
+    def _revisions_in_jsonl(self) -> Self:
+        if self.revisions and self.format is FileFormat.CSV:
+            raise PydanticCustomError("revisions_need_jsonl", "履歴を含む書き出しは jsonl だけです。")
+        return self

@@ -39,7 +39,7 @@ def test_every_route_is_documented_and_nothing_else(app: Flask, document: dict[s
     assert documented == routes
     # 29, the five of /api/v1/templates, a revision's diff and restore, the review queue, the five workflow steps,
     # the five of attachments
-    assert len(routes) == 47
+    assert len(routes) == 50
 
 
 def _validate(document: dict[str, Any], template: str, method: str, response: Any) -> None:
@@ -59,7 +59,7 @@ def _validate(document: dict[str, Any], template: str, method: str, response: An
 
 def _template(path: str) -> str:
     template = re.sub(r"/knowledge/\{(id|draft|review|archived)\}", "/knowledge/{knowledge_id}", path.split("?")[0])
-    template = template.replace("{attachment}", "{attachment_id}")
+    template = template.replace("{attachment}", "{attachment_id}").replace("{import}", "{job_id}")
     template = re.sub(r"/revisions/[0-9]+", "/revisions/{revision}", template)
     return (
         template.replace("{user}", "{user_id}").replace("{synonym}", "{set_id}").replace("{template}", "{template_id}")

@@ -12,11 +12,13 @@ from flask.testing import FlaskClient
 
 from ..conftest import Auth
 from ..test_files import photo
+from ..transfer import CSV, imported
 from ..workflow import created_in, step
 
 NEW_ENTRY = {"title": "権限テスト", "category": "安全"}
 # The body of an upload route: sent as multipart/form-data (see request_body), not as JSON.
 UPLOAD = {"file": "photo.jpg"}
+IMPORT_UPLOAD = {"file": "upstream.csv"}
 ALL = {"admin", "approver", "editor", "viewer"}
 WRITERS = {"admin", "approver", "editor"}
 APPROVERS = {"admin", "approver"}
@@ -24,7 +26,7 @@ APPROVERS = {"admin", "approver"}
 # (method, path, body) → allowed roles. {id} is an approved entry (version 3), {draft} yamada's draft
 # (version 1), {review} yamada's entry in review (version 2), {archived} an archived entry (version 2),
 # {attachment} a photo of an approved entry, added before its approval, {user} the viewer's user id,
-# {synonym} a synonym set, {template} a template.
+# {synonym} a synonym set, {template} a template, {import} a finished import.
 ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
     ("GET", "/api/v1/knowledge", None, ALL, 200),
     ("GET", "/api/v1/knowledge/search?q=権限", None, ALL, 200),
@@ -71,6 +73,9 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, set[str], int]] = [
     ("POST", "/api/v1/templates", {"name": "是正報告（外注）", "category": "品質"}, {"admin"}, 201),
     ("PUT", "/api/v1/templates/{template}", {"name": "施工手順", "category": "施工計画"}, {"admin"}, 200),
     ("DELETE", "/api/v1/templates/{template}", None, {"admin"}, 204),
+    ("POST", "/api/v1/imports", IMPORT_UPLOAD, {"admin"}, 202),
+    ("GET", "/api/v1/imports/{import}", None, {"admin"}, 200),
+    ("GET", "/api/v1/export", None, {"admin"}, 200),
     ("POST", "/api/v1/auth/logout", None, ALL, 204),
 ]
 _synonym_numbers = itertools.count(1)
@@ -81,9 +86,12 @@ ENTRY_PLACEHOLDERS["archived"] = ("archived", "admin")
 
 
 def request_body(body: dict[str, Any] | None) -> dict[str, Any]:
-    """The keyword arguments of client.open that send the body: a photo as multipart for UPLOAD, else JSON."""
+    """The keyword arguments of client.open that send the body: a photo as multipart for UPLOAD, a CSV file
+    for IMPORT_UPLOAD, else JSON."""
     if body is UPLOAD:
         return {"data": {"file": (io.BytesIO(photo()), "photo.jpg")}, "content_type": "multipart/form-data"}
+    if body is IMPORT_UPLOAD:
+        return {"data": {"file": (io.BytesIO(CSV.encode()), "upstream.csv")}, "content_type": "multipart/form-data"}
     return {"json": body}
 
 
@@ -111,6 +119,8 @@ def route_url(client: FlaskClient, auth: Auth, path: str) -> tuple[str, int | No
             entries[name] = created_in(client, auth.headers(author), auth.headers("kimura"), status, **NEW_ENTRY)["id"]
     if "{attachment}" in path:
         entries["attachment"] = _photographed(client, auth)
+    if "{import}" in path:
+        entries["import"] = imported(client, admin)["id"]
     viewer_id = client.get("/api/v1/auth/me", headers=auth.headers("partner")).json["id"]
     synonym_id = None
     if "{synonym}" in path:

@@ -121,18 +121,39 @@ def _jsonl_records(text: IO[str]) -> Iterator[Record]:
         yield Record(number, values)
 
 
-def write_records(stream: IO[str], file_format: FileFormat, records: Iterable[dict[str, Any]]) -> int:
-    """Write the records (COLUMNS, then id, created_at, updated_at; and revisions in JSON Lines); how many."""
-    written = 0
+# Rendered text is handed on in pieces of about this size (a download's chunks).
+CHUNK_CHARS = 64 * 1024
+
+
+def rendered(file_format: FileFormat, records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The file of these records, in pieces: COLUMNS, then id, created_at, updated_at (and revisions in JSON Lines)."""
+    buffer = io.StringIO()
     if file_format is FileFormat.CSV:
-        stream.write("\ufeff")
-        writer = csv.DictWriter(stream, fieldnames=[*COLUMNS, "id", "created_at", "updated_at"], lineterminator="\r\n")
+        buffer.write("\ufeff")
+        writer = csv.DictWriter(buffer, fieldnames=[*COLUMNS, "id", "created_at", "updated_at"], lineterminator="\r\n")
         writer.writeheader()
-        for record in records:
-            writer.writerow({**record, "tags": ",".join(record["tags"])})
-            written += 1
-        return written
     for record in records:
-        stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-        written += 1
+        if file_format is FileFormat.CSV:
+            writer.writerow({**record, "tags": ",".join(record["tags"])})
+        else:
+            buffer.write(json.dumps(record, ensure_ascii=False) + "\n")
+        if buffer.tell() >= CHUNK_CHARS:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def write_records(stream: IO[str], file_format: FileFormat, records: Iterable[dict[str, Any]]) -> int:
+    """Write the file of these records to the stream; how many records."""
+    written = 0
+
+    def counted() -> Iterator[dict[str, Any]]:
+        nonlocal written
+        for record in records:
+            written += 1
+            yield record
+
+    for piece in rendered(file_format, counted()):
+        stream.write(piece)
     return written

@@ -136,11 +136,13 @@ def import_file(
     *,
     skip_invalid: bool = False,
     checked: CheckedFile | None = None,
+    file_name: str | None = None,
     progress: Progress = _no_progress,
 ) -> Imported:
     """Import the file's valid rows as new entries, with their statuses, in one transaction committed at the end.
 
-    ``checked``: the file's check when the caller ran it already. InvalidRows when a row is invalid and
+    ``checked``: the file's check when the caller ran it already; ``file_name``: the name the audit entry
+    gives the file (else the path's). InvalidRows when a row is invalid and
     ``skip_invalid`` is not set. ``progress(done, total)`` counts the valid rows.
     """
     checked = checked or check_file(ctx, path, file_format)
@@ -172,7 +174,7 @@ def import_file(
         AuditAction.KNOWLEDGE_IMPORT,
         actor,
         target_type="knowledge",
-        file=path.name,
+        file=file_name or path.name,
         imported=imported,
         already_imported=already,
         invalid=checked.invalid,
