@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from .dialects import insert_unless_present
 from .models import RevokedToken, utcnow
 from .tokens import family
-
-# Both dialects spell "insert unless the key exists" the same way, each in its own module.
-_INSERTS: dict[str, Callable[[type[RevokedToken]], postgresql.Insert | sqlite.Insert]] = {
-    "postgresql": postgresql.insert,
-    "sqlite": sqlite.insert,
-}
 
 
 def revoke(session: Session, key: str, user_id: int, expires_at: datetime) -> bool:
@@ -27,9 +20,8 @@ def revoke(session: Session, key: str, user_id: int, expires_at: datetime) -> bo
     racing revocations never fail on the duplicate key.
     """
     statement = (
-        _INSERTS[session.get_bind().dialect.name](RevokedToken)
+        insert_unless_present(session, RevokedToken)
         .values(jti=key, user_id=user_id, expires_at=expires_at, revoked_at=utcnow())
-        .on_conflict_do_nothing()
         .returning(RevokedToken.jti)  # rowcount is not reported for an INSERT by every driver
     )
     return session.connection().execute(statement).first() is not None

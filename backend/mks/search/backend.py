@@ -10,7 +10,17 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, text
 
 from . import heads, impacts, words
-from .base import HEAD_SCORE, Facets, IndexedDocument, RankedPage, SearchFilters, SearchHit, SearchRequest, Tally
+from .base import (
+    HEAD_SCORE,
+    Facets,
+    IndexedDocument,
+    IndexedText,
+    RankedPage,
+    SearchFilters,
+    SearchHit,
+    SearchRequest,
+    Tally,
+)
 from .scoring import DF_CAP, Scorer, idf, phrase_of_query
 
 # A body tier of at most this many entries is ranked here (scoring.py), not by the database.
@@ -45,20 +55,24 @@ class SearchBackend(ABC):
         """Insert or replace each entry's document in the index, with the indexed words it holds (words.py).
 
         ``indexed``: the list as the caller holds it locked (a rebuild), else read once, under a shared lock.
+        The documents are written together: a few statements for many entries (an import's flush).
         """
         if indexed is None:
             self.lock_words(connection, exclusive=False)
             indexed = self.indexed_words.current(connection)
+        texts = []
         for document in documents:
             normalized = document.normalized()
-            found = indexed.found_in(normalized)
-            self.index_text(connection, document.knowledge_id, normalized, found)
-            impacts.store(connection, document.knowledge_id, normalized, found)
+            texts.append(IndexedText(document.knowledge_id, normalized, indexed.found_in(normalized)))
+        if texts:
+            self.remove(connection, [found.knowledge_id for found in texts])
+            self.insert_texts(connection, texts)
+            impacts.insert(connection, texts)
 
-    def remove(self, connection: Connection, knowledge_id: int) -> None:
-        """Remove the entry from the index."""
-        self.remove_text(connection, knowledge_id)
-        impacts.delete(connection, knowledge_id)
+    def remove(self, connection: Connection, knowledge_ids: Sequence[int]) -> None:
+        """Remove the entries from the index."""
+        self.remove_texts(connection, knowledge_ids)
+        impacts.delete(connection, knowledge_ids)
 
     def clear(self, connection: Connection) -> None:
         """Empty the index, before it is rebuilt from every entry."""
@@ -168,14 +182,13 @@ class SearchBackend(ABC):
         """
 
     @abstractmethod
-    def index_text(
-        self, connection: Connection, knowledge_id: int, normalized: dict[str, str], indexed_words: list[str]
-    ) -> None:
-        """Insert or replace the entry's normalized fields and the indexed words they hold in the backend's index."""
+    def insert_texts(self, connection: Connection, texts: Sequence[IndexedText]) -> None:
+        """Insert the entries' normalized fields and the indexed words they hold into the backend's own index
+        (none of them is in it)."""
 
     @abstractmethod
-    def remove_text(self, connection: Connection, knowledge_id: int) -> None:
-        """Remove the entry from the backend's own index."""
+    def remove_texts(self, connection: Connection, knowledge_ids: Sequence[int]) -> None:
+        """Remove the entries from the backend's own index."""
 
     @abstractmethod
     def clear_text(self, connection: Connection) -> None:

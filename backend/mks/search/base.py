@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy import Connection
+
 from .text import Term, normalize
 
 
@@ -58,6 +60,26 @@ class IndexedDocument:
     def normalized(self) -> dict[str, str]:
         """Every field, normalized as queries are."""
         return {name: normalize(value) for name, value in self.text.items()}
+
+
+@dataclass(frozen=True)
+class IndexedText:
+    """A document as the index stores it: its normalized fields, and the indexed words they hold (words.py)."""
+
+    knowledge_id: int
+    normalized: dict[str, str]
+    indexed_words: list[str]
+
+
+def insert_rows(connection: Connection, insert: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run ``insert`` (an INSERT up to its VALUES) for every row, through the driver's own placeholders.
+
+    A search index row is written per token: SQLAlchemy's processing of each row's parameters cost
+    as much as the database's insert (mks import, docs/benchmarks.md).
+    """
+    if rows:
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        connection.exec_driver_sql(f"{insert} VALUES ({', '.join([mark] * len(rows[0]))})", list(rows))
 
 
 @dataclass(frozen=True)

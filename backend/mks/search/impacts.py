@@ -15,9 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
-from .base import HEAD_FIELDS
+from .base import HEAD_FIELDS, IndexedText, insert_rows
 from .scoring import field_scales, frequency
 from .text import runs
 
@@ -93,22 +93,26 @@ class ListLengths:
         return found
 
 
-def store(
-    connection: Connection, knowledge_id: int, normalized: dict[str, str], indexed_words: Sequence[str] = ()
-) -> None:
-    """Replace the entry's impacts."""
-    delete(connection, knowledge_id)
-    found = impacts(normalized, indexed_words)
-    rows = [{"token": piece, "impact": impact, "id": knowledge_id} for piece, impact in found.items()]
-    if rows:
-        connection.execute(
-            text("INSERT INTO knowledge_head_impacts (token, impact, knowledge_id) VALUES (:token, :impact, :id)"),
-            rows,
-        )
+def insert(connection: Connection, texts: Sequence[IndexedText]) -> None:
+    """Insert the entries' impacts (they have none yet)."""
+    insert_rows(
+        connection,
+        "INSERT INTO knowledge_head_impacts (token, impact, knowledge_id)",
+        [
+            (piece, impact, found.knowledge_id)
+            for found in texts
+            for piece, impact in impacts(found.normalized, found.indexed_words).items()
+        ],
+    )
 
 
-def delete(connection: Connection, knowledge_id: int) -> None:
-    connection.execute(text("DELETE FROM knowledge_head_impacts WHERE knowledge_id = :id"), {"id": knowledge_id})
+def delete(connection: Connection, knowledge_ids: Sequence[int]) -> None:
+    connection.execute(
+        text("DELETE FROM knowledge_head_impacts WHERE knowledge_id IN :ids").bindparams(
+            bindparam("ids", expanding=True)
+        ),
+        {"ids": list(knowledge_ids)},
+    )
 
 
 def clear(connection: Connection) -> None:

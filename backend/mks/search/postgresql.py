@@ -35,14 +35,15 @@ from .backend import SearchBackend
 from .base import (
     FIELD_COLUMNS,
     FIELD_NAMES,
-    FIELD_PARAMS,
     FIELDS,
     HEAD_FIELDS,
     K1,
     B,
+    IndexedText,
     SearchHit,
     SearchRequest,
     checked_in_text,
+    insert_rows,
 )
 from .heads import TextRow
 from .scoring import DF_CAP, idf
@@ -143,25 +144,25 @@ class PostgresSearch(SearchBackend):
         lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         connection.execute(text(f"SELECT {lock}(:key)"), {"key": WORDS_LOCK})
 
-    def index_text(
-        self, connection: Connection, knowledge_id: int, normalized: dict[str, str], indexed_words: list[str]
-    ) -> None:
-        connection.execute(
-            text(
-                f"INSERT INTO knowledge_search (knowledge_id, {FIELD_COLUMNS}, head, body) "
-                f"VALUES (:id, {FIELD_PARAMS}, CAST(:head AS tsvector), CAST(:body AS tsvector)) "
-                f"ON CONFLICT (knowledge_id) DO UPDATE SET {UPSERT}"
-            ),
-            {
-                "id": knowledge_id,
-                **normalized,
-                "head": tsvector(normalized, HEAD_FIELDS, indexed_words),
-                "body": tsvector(normalized, FIELD_NAMES, indexed_words),
-            },
+    def insert_texts(self, connection: Connection, texts: Sequence[IndexedText]) -> None:
+        insert_rows(
+            connection,
+            f"INSERT INTO knowledge_search (knowledge_id, {FIELD_COLUMNS}, head, body)",
+            [
+                (
+                    found.knowledge_id,
+                    *(found.normalized[name] for name in FIELD_NAMES),
+                    tsvector(found.normalized, HEAD_FIELDS, found.indexed_words),
+                    tsvector(found.normalized, FIELD_NAMES, found.indexed_words),
+                )
+                for found in texts
+            ],
         )
 
-    def remove_text(self, connection: Connection, knowledge_id: int) -> None:
-        connection.execute(text("DELETE FROM knowledge_search WHERE knowledge_id = :id"), {"id": knowledge_id})
+    def remove_texts(self, connection: Connection, knowledge_ids: Sequence[int]) -> None:
+        connection.execute(
+            text("DELETE FROM knowledge_search WHERE knowledge_id = ANY(:ids)"), {"ids": list(knowledge_ids)}
+        )
 
     def _average_lengths(self, connection: Connection) -> dict[str, float]:
         now = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -51,6 +52,12 @@ def tag_names(connection: Connection, ids: list[int]) -> dict[int, str]:
     return {knowledge_id: " ".join(sorted(found)) for knowledge_id, found in names.items()}
 
 
+def in_batches(documents: Iterator[IndexedDocument], size: int) -> Iterator[list[IndexedDocument]]:
+    """The documents, ``size`` at a time (the last batch may be smaller)."""
+    while batch := list(itertools.islice(documents, size)):
+        yield batch
+
+
 @dataclass(frozen=True)
 class Reindexed:
     entries: int
@@ -71,9 +78,8 @@ def reindex(connection: Connection, backend: SearchBackend, progress: Callable[[
     indexed = backend.indexed_words.current(connection)
     done = 0
     progress(done, total)
-    for document in documents(connection):
-        backend.index(connection, [document], indexed)
-        done += 1
-        if done % BATCH == 0 or done == total:
-            progress(done, total)
+    for batch in in_batches(documents(connection), BATCH):
+        backend.index(connection, batch, indexed)
+        done += len(batch)
+        progress(done, total)
     return Reindexed(done, learned, len(indexed.words))

@@ -24,7 +24,7 @@ to the entries holding it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
@@ -33,12 +33,13 @@ from .backend import SearchBackend
 from .base import (
     FIELD_COLUMNS,
     FIELD_NAMES,
-    FIELD_PARAMS,
     FIELDS,
     HEAD_FIELDS,
+    IndexedText,
     SearchHit,
     SearchRequest,
     checked_in_text,
+    insert_rows,
 )
 from .heads import TextRow
 from .text import Phrase, Term, index_tokens, phrase_of, whole_query
@@ -46,14 +47,16 @@ from .text import Phrase, Term, index_tokens, phrase_of, whole_query
 WEIGHTS = ", ".join(str(field.weight) for field in FIELDS)
 
 
-def tokens_row(normalized: dict[str, str], indexed_words: Sequence[str] = ()) -> dict[str, str]:
-    """The index row of a normalized document: each field's tokens, then the indexed words it holds, space-separated.
+def tokens_row(normalized: Mapping[str, str], indexed_words: Sequence[str] = ()) -> dict[str, str]:
+    """The index row of a normalized document (its FIELD_NAMES, in order): each field's tokens, then the indexed
+    words it holds, space-separated.
 
     A word follows the field's last token; no phrase holds a word (words.py), so none can span them.
     """
+    values = {name: normalized[name] for name in FIELD_NAMES}
     return {
         name: " ".join([*index_tokens(value), *(word for word in indexed_words if word in value)])
-        for name, value in normalized.items()
+        for name, value in values.items()
     }
 
 
@@ -85,43 +88,53 @@ class SqliteSearch(SearchBackend):
     tier_counted_in_join = False
     also_indexed = (("knowledge_tokens", "rowid"),)
 
-    def index_text(
-        self, connection: Connection, knowledge_id: int, normalized: dict[str, str], indexed_words: list[str]
-    ) -> None:
-        self.remove_text(connection, knowledge_id)
-        connection.execute(
-            text(
-                f"INSERT INTO knowledge_search_text(knowledge_id, {FIELD_COLUMNS}, words) "
-                f"VALUES (:id, {FIELD_PARAMS}, :words)"
-            ),
-            {"id": knowledge_id, **normalized, "words": " ".join(indexed_words)},
+    def insert_texts(self, connection: Connection, texts: Sequence[IndexedText]) -> None:
+        insert_rows(
+            connection,
+            f"INSERT INTO knowledge_search_text(knowledge_id, {FIELD_COLUMNS}, words)",
+            [
+                (found.knowledge_id, *(found.normalized[name] for name in FIELD_NAMES), " ".join(found.indexed_words))
+                for found in texts
+            ],
         )
-        connection.execute(
-            text(f"INSERT INTO knowledge_tokens(rowid, {FIELD_COLUMNS}) VALUES (:id, {FIELD_PARAMS})"),
-            {"id": knowledge_id, **tokens_row(normalized, indexed_words)},
+        insert_rows(
+            connection,
+            f"INSERT INTO knowledge_tokens(rowid, {FIELD_COLUMNS})",
+            [(found.knowledge_id, *tokens_row(found.normalized, found.indexed_words).values()) for found in texts],
         )
 
-    def remove_text(self, connection: Connection, knowledge_id: int) -> None:
+    def remove_texts(self, connection: Connection, knowledge_ids: Sequence[int]) -> None:
         old = (
             connection.execute(
-                text(f"SELECT {FIELD_COLUMNS}, words FROM knowledge_search_text WHERE knowledge_id = :id"),
-                {"id": knowledge_id},
+                text(
+                    f"SELECT knowledge_id, {FIELD_COLUMNS}, words FROM knowledge_search_text WHERE knowledge_id IN :ids"
+                ).bindparams(bindparam("ids", expanding=True)),
+                {"ids": list(knowledge_ids)},
             )
             .mappings()
-            .first()
+            .all()
         )
-        if old is None:
+        if not old:
             return
-        # The words the row was indexed with, as kept beside its text: the list may have grown since.
-        normalized = {name: old[name] for name in FIELD_NAMES}
-        connection.execute(
-            text(
-                f"INSERT INTO knowledge_tokens(knowledge_tokens, rowid, {FIELD_COLUMNS}) "
-                f"VALUES ('delete', :id, {FIELD_PARAMS})"
-            ),
-            {"id": knowledge_id, **tokens_row(normalized, old["words"].split())},
+        # The words each row was indexed with, as kept beside its text: the list may have grown since.
+        insert_rows(
+            connection,
+            f"INSERT INTO knowledge_tokens(knowledge_tokens, rowid, {FIELD_COLUMNS})",
+            [
+                (
+                    "delete",
+                    row["knowledge_id"],
+                    *tokens_row({name: row[name] for name in FIELD_NAMES}, row["words"].split()).values(),
+                )
+                for row in old
+            ],
         )
-        connection.execute(text("DELETE FROM knowledge_search_text WHERE knowledge_id = :id"), {"id": knowledge_id})
+        connection.execute(
+            text("DELETE FROM knowledge_search_text WHERE knowledge_id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": [row["knowledge_id"] for row in old]},
+        )
 
     def clear_text(self, connection: Connection) -> None:
         connection.execute(text("INSERT INTO knowledge_tokens(knowledge_tokens) VALUES ('delete-all')"))

@@ -22,9 +22,9 @@ def install_sync(factory: sessionmaker[Session], backend: SearchBackend) -> None
     def unindex_deleted(session: Session, _context: object, _instances: object) -> None:
         # Before the entry's row goes: its delete cascades to the index's text table, from which
         # SQLite's contentless FTS5 table learns the tokens to take out (sqlite.py).
-        for entry in session.deleted:
-            if isinstance(entry, Knowledge):
-                backend.remove(session.connection(), entry.id)
+        deleted = [entry.id for entry in session.deleted if isinstance(entry, Knowledge)]
+        if deleted:
+            backend.remove(session.connection(), deleted)
 
     @event.listens_for(factory, "after_flush")
     def index_written(session: Session, _context: object) -> None:

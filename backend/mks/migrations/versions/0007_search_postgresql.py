@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import text
 
+from mks.search.base import IndexedText
 from mks.search.postgresql import PostgresSearch
-from mks.search.rebuild import documents
+from mks.search.rebuild import BATCH, documents, in_batches
 
 revision = "0007"
 down_revision = "0006"
@@ -40,8 +41,8 @@ def upgrade() -> None:
     connection = op.get_bind()
     backend = PostgresSearch()
     # The backend's own tables only: later revisions add and fill the rest (0009: head impacts).
-    for document in documents(connection):
-        backend.index_text(connection, document.knowledge_id, document.normalized(), [])
+    for batch in in_batches(documents(connection), BATCH):
+        backend.insert_texts(connection, [IndexedText(found.knowledge_id, found.normalized(), []) for found in batch])
     op.execute("CREATE INDEX ix_knowledge_search_head ON knowledge_search USING gin (head)")
     op.execute("CREATE INDEX ix_knowledge_search_body ON knowledge_search USING gin (body)")
     op.execute("ANALYZE knowledge_search")

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 from mks.search import impacts
-from mks.search.rebuild import documents
+from mks.search.base import IndexedText
+from mks.search.rebuild import BATCH, documents, in_batches
 
 revision = "0009"
 down_revision = "0008"
@@ -33,8 +34,8 @@ def upgrade() -> None:
         "ix_knowledge_head_impacts_knowledge", "knowledge_head_impacts", ["knowledge_id", "token", "impact"]
     )
     connection = op.get_bind()
-    for document in documents(connection):
-        impacts.store(connection, document.knowledge_id, document.normalized())
+    for batch in in_batches(documents(connection), BATCH):
+        impacts.insert(connection, [IndexedText(found.knowledge_id, found.normalized(), []) for found in batch])
 
 
 def downgrade() -> None:

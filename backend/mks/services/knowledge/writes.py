@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from ...dialects import insert_unless_present
 from ...models import Actor, Attachment, AuditAction, Knowledge, KnowledgeRevision, Status, Tag, as_utc, utcnow
 from ...schemas.knowledge import KnowledgeCreate, KnowledgeUpdate
 from .. import audit
@@ -51,15 +51,13 @@ def written(
 
 def _tags(session: Session, names: list[str]) -> list[Tag]:
     existing = {tag.name: tag for tag in session.scalars(select(Tag).where(Tag.name.in_(names)))}
-    # New names in one order for every request: each insert waits for a concurrent one of the same
-    # name, and two requests creating the same two tags in opposite orders would deadlock.
-    for name in sorted(set(names) - existing.keys()):
-        try:
-            with session.begin_nested():
-                existing[name] = Tag(name=name)
-                session.add(existing[name])
-        except IntegrityError:  # another request created it first
-            existing[name] = session.scalars(select(Tag).where(Tag.name == name)).one()
+    missing = sorted(set(names) - existing.keys())
+    if missing:
+        # In one order for every request: each insert waits for a concurrent one of the same name, and
+        # two requests adding the same two tags in opposite orders would deadlock. A name another
+        # request added first is left as it is, and read below like the others.
+        session.execute(insert_unless_present(session, Tag).values([{"name": name} for name in missing]))
+        existing.update((tag.name, tag) for tag in session.scalars(select(Tag).where(Tag.name.in_(missing))))
     return [existing[name] for name in names]
 
 
