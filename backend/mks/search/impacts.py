@@ -95,15 +95,13 @@ class ListLengths:
 
 def insert(connection: Connection, texts: Sequence[IndexedText]) -> None:
     """Insert the entries' impacts (they have none yet)."""
-    insert_rows(
-        connection,
-        "INSERT INTO knowledge_head_impacts (token, impact, knowledge_id)",
-        [
-            (piece, impact, found.knowledge_id)
-            for found in texts
-            for piece, impact in impacts(found.normalized, found.indexed_words).items()
-        ],
-    )
+    rows = [
+        (piece, impact, found.knowledge_id)
+        for found in texts
+        for piece, impact in impacts(found.normalized, found.indexed_words).items()
+    ]
+    # In key order: each insert then lands beside the previous one in the B-tree.
+    insert_rows(connection, "INSERT INTO knowledge_head_impacts (token, impact, knowledge_id)", sorted(rows))
 
 
 def delete(connection: Connection, knowledge_ids: Sequence[int]) -> None:

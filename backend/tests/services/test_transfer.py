@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from mks.dialects import BULK_CACHE_KIB, bulk_load
 from mks.models import AuditEntry, Knowledge, KnowledgeRevision, Role, User
 from mks.schemas.knowledge import KnowledgeUpdate, SearchQuery
 from mks.schemas.transfer import FileFormat
@@ -181,3 +182,13 @@ def test_an_export_holds_every_entry_with_its_revisions_and_imports_again(
             write_records(written, file_format, export_records(ctx))
         again = import_file(ctx, path, file_format, admin)
         assert (again.imported, again.already_imported, again.invalid) == (0, 2, 0)
+
+
+def test_a_bulk_load_enlarges_the_sqlite_page_cache_and_restores_it(ctx: Context) -> None:
+    connection = ctx.session.connection()
+    if connection.dialect.name != "sqlite":
+        pytest.skip("a setting of SQLite's connections")
+    before = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    with bulk_load(ctx.session):
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar_one() == -BULK_CACHE_KIB
+    assert connection.exec_driver_sql("PRAGMA cache_size").scalar_one() == before == -2000

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from ...dialects import bulk_load
 from ...models import Actor, AuditAction, Category, Knowledge
 from ...schemas.common import field_errors
 from ...schemas.transfer import FileFormat, ImportRow
@@ -25,7 +26,7 @@ from ..knowledge.writes import NewEntry, add_entries
 from .formats import read_records
 
 # Rows added per flush: one batch of INSERTs each, and the session holds no more entries than this.
-BATCH = 500
+BATCH = 1_000
 # Errors kept for the report: enough to fix a file, bounded for a file where every row is wrong.
 ERRORS_KEPT = 1_000
 
@@ -162,22 +163,23 @@ def import_file(
         batch.clear()
         progress(done, checked.valid)
 
-    for _row, valid, _errors in _rows(ctx, path, file_format):
-        if valid is not None:
-            batch.append(valid)
-            if len(batch) == BATCH:
-                add_batch()
-    if batch:
-        add_batch()
-    audit.record(
-        ctx,
-        AuditAction.KNOWLEDGE_IMPORT,
-        actor,
-        target_type="knowledge",
-        file=file_name or path.name,
-        imported=imported,
-        already_imported=already,
-        invalid=checked.invalid,
-    )
-    ctx.session.commit()
+    with bulk_load(ctx.session):
+        for _row, valid, _errors in _rows(ctx, path, file_format):
+            if valid is not None:
+                batch.append(valid)
+                if len(batch) == BATCH:
+                    add_batch()
+        if batch:
+            add_batch()
+        audit.record(
+            ctx,
+            AuditAction.KNOWLEDGE_IMPORT,
+            actor,
+            target_type="knowledge",
+            file=file_name or path.name,
+            imported=imported,
+            already_imported=already,
+            invalid=checked.invalid,
+        )
+        ctx.session.commit()
     return Imported(imported, already, checked.invalid)
