@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import overhead, relevance, scrape, search, throughput
+from . import imports, overhead, relevance, scrape, search, throughput
 from .config import BenchConfig
 from .report import Figure, machine, table
 from .versions import software
@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, Callable[[BenchConfig], list[Figure]]] = {
     "search": search.run,
     "relevance": relevance.run,
     "throughput": throughput.run,
+    "import": imports.run,
 }
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"

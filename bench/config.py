@@ -10,6 +10,16 @@ POSTGRES_URL = os.environ.get("MKS_BENCH_POSTGRES_URL", "postgresql+psycopg://po
 
 
 @dataclass(frozen=True)
+class ImportRun:
+    """One run of the import benchmark: a file of ``entries`` generated entries, in ``file_format``
+    ("jsonl" or "csv"), imported into an empty database of ``dialect`` ("sqlite" or "postgresql")."""
+
+    dialect: str
+    file_format: str
+    entries: int
+
+
+@dataclass(frozen=True)
 class BenchConfig:
     """Settings shared by every benchmark.
 
@@ -29,6 +39,13 @@ class BenchConfig:
     rounds: int = 30
     # Entries loaded for the benchmarks that are not about search scale.
     serving_entries: int = 2_000
+    # The import benchmark: JSON Lines at the target's 100,000 entries on SQLite, a smaller CSV file (the
+    # other reader), and 10,000 entries on PostgreSQL, where 100,000 take long on this machine.
+    import_runs: tuple[ImportRun, ...] = (
+        ImportRun("sqlite", "jsonl", 100_000),
+        ImportRun("sqlite", "csv", 10_000),
+        ImportRun("postgresql", "jsonl", 10_000),
+    )
 
     @classmethod
     def for_smoke(cls, work_dir: Path) -> BenchConfig:
@@ -40,4 +57,9 @@ class BenchConfig:
             load_seconds=1.0,
             rounds=2,
             serving_entries=100,
+            import_runs=(
+                ImportRun("sqlite", "jsonl", 200),
+                ImportRun("sqlite", "csv", 100),
+                ImportRun("postgresql", "jsonl", 200),
+            ),
         )

@@ -14,6 +14,7 @@ import math
 import random
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -29,7 +30,7 @@ from mks.search.rebuild import reindex
 from mks.services.users import create_user
 from mks.startup import prepare
 
-from .databases import size_bytes
+from .databases import size_of
 from .server import BENCH_PASSWORD, BENCH_USER, JWT_SECRET
 from .vocabulary import RARE_PERIOD, RARE_TERMS, ranked_terms
 
@@ -244,12 +245,21 @@ def _build_index() -> None:
             connection.execute(text("VACUUM ANALYZE"))
 
 
-def build_database(database_url: str, count: int) -> LoadReport:
-    """Migrate the empty database at database_url, add the bench admin, load ``count`` generated entries."""
+@dataclass(frozen=True)
+class Prepared:
+    """An empty database, migrated, with the bench admin: its category names and the admin's id."""
+
+    categories: list[str]
+    admin_id: int
+
+
+@contextmanager
+def prepared(database_url: str) -> Iterator[Prepared]:
+    """Migrate the empty database at database_url and add the bench admin; the block runs in the
+    app's context, and every connection of the app is closed after it."""
     settings = _settings(database_url)
     prepare(settings)
     app = create_app(settings)
-    database = app.extensions["mks_db"]
     try:
         with app.app_context():
             categories = sorted(get_session().scalars(select(Category.name)))
@@ -263,16 +273,20 @@ def build_database(database_url: str, count: int) -> LoadReport:
                 ),
             )
             get_session().commit()
-            entries = list(generate(count, categories))
-            started = time.perf_counter()
-            _insert_rows(entries, admin.id)
-            rows_seconds = time.perf_counter() - started
-            started = time.perf_counter()
-            _build_index()
-            index_seconds = time.perf_counter() - started
+            yield Prepared(categories, admin.id)
     finally:
-        database.engine.dispose()
+        app.extensions["mks_db"].engine.dispose()
+
+
+def build_database(database_url: str, count: int) -> LoadReport:
+    """Migrate the empty database at database_url, add the bench admin, load ``count`` generated entries."""
+    with prepared(database_url) as database:
+        entries = list(generate(count, database.categories))
+        started = time.perf_counter()
+        _insert_rows(entries, database.admin_id)
+        rows_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        _build_index()
+        index_seconds = time.perf_counter() - started
     # Measured once every connection is closed: SQLite has then checkpointed its WAL into the file.
-    size = size_bytes(database.engine)
-    database.engine.dispose()
-    return LoadReport(count, rows_seconds, index_seconds, size)
+    return LoadReport(count, rows_seconds, index_seconds, size_of(database_url))

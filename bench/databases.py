@@ -45,3 +45,12 @@ def size_bytes(engine: Engine) -> int:
 
 def bench_engine(database_url: str) -> Engine:
     return create_engine(database_url)
+
+
+def size_of(database_url: str) -> int:
+    """size_bytes of the database at database_url, on an engine of its own."""
+    engine = bench_engine(database_url)
+    try:
+        return size_bytes(engine)
+    finally:
+        engine.dispose()

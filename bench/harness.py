@@ -39,13 +39,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def backend_env(instance: Path, port: int, **settings: str) -> dict[str, str]:
-    """This process's environment without MKS/Prometheus/Flask variables, serving ``instance`` on
-    127.0.0.1:``port``, plus the given settings (``database_url="…"`` becomes MKS_DATABASE_URL)."""
+def command_env(instance: Path, **settings: str) -> dict[str, str]:
+    """This process's environment without MKS/Prometheus/Flask variables, with ``instance`` as the
+    instance folder, plus the given settings (``database_url="…"`` becomes MKS_DATABASE_URL)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(SCRUBBED_PREFIXES)}
-    env.update({"MKS_HOST": "127.0.0.1", "MKS_PORT": str(port), "MKS_INSTANCE_PATH": str(instance)})
+    env["MKS_INSTANCE_PATH"] = str(instance)
     env.update({f"MKS_{name.upper()}": value for name, value in settings.items()})
     return env
+
+
+def backend_env(instance: Path, port: int, **settings: str) -> dict[str, str]:
+    """command_env for a server of ``instance`` on 127.0.0.1:``port`` (the given settings still win)."""
+    return command_env(instance, **{"host": "127.0.0.1", "port": str(port), **settings})
 
 
 def _tail(log: IO[bytes]) -> str:

@@ -16,7 +16,7 @@ from bench.search import QUERIES
 from .tools import require_tools
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-BENCHMARKS = {"計装オーバーヘッド", "スクレイプ時間", "日本語検索", "検索の関連度", "スループット"}
+BENCHMARKS = {"計装オーバーヘッド", "スクレイプ時間", "日本語検索", "検索の関連度", "スループット", "一括取り込み"}
 
 
 def _rows(table: str) -> list[list[str]]:
@@ -54,6 +54,14 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
     assert shares["SQLite 300件 2文字・頻出「養生」 一致率"] == shares["PostgreSQL 300件 2文字・頻出「養生」 一致率"]
     relevance_rows = [row[1] for row in rows if row[0] == "検索の関連度"]
     assert relevance_rows == ["SQLite MRR", "SQLite nDCG@10", "PostgreSQL MRR", "PostgreSQL nDCG@10"]
+    # Each smoke import run (checked by the harness: every entry imported and indexed, none twice) has 5 figures.
+    import_rows = [row[1] for row in rows if row[0] == "一括取り込み"]
+    assert len(import_rows) == 3 * 5
+    assert [name for name in import_rows if name.endswith("mks import（プロセス全体）")] == [
+        "SQLite 200件 JSON Lines mks import（プロセス全体）",
+        "SQLite 100件 CSV mks import（プロセス全体）",
+        "PostgreSQL 200件 JSON Lines mks import（プロセス全体）",
+    ]
 
 
 def test_revision_comparison_reports_both_revisions() -> None:
