@@ -69,8 +69,7 @@ def in_background(work: Callable[[Context], None], name: str) -> threading.Threa
     def run() -> None:
         try:
             with app.app_context():
-                ctx = service_context()
-                work(Context(ctx.session, ctx.settings, ctx.dependencies, ctx.search, address))
+                work(dataclasses.replace(service_context(), client_address=address))
         finally:
             running.discard(thread)
 

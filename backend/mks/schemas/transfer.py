@@ -79,10 +79,12 @@ class ImportRow(BaseModel):
 
 
 class RowError(BaseModel):
-    """Why one row (or the file, row 0) cannot be imported: the API's error vocabulary, with the row number."""
+    """Why one row cannot be imported (or the file could not be read on from it): the API's error vocabulary,
+    with the row number."""
 
     row: int = Field(
-        description="行番号（CSV は表計算ソフトと同じく見出しが 1 行目、JSON Lines は行番号。ファイル全体は 0）"
+        description="行番号（CSV は表計算ソフトと同じく見出しが 1 行目、JSON Lines は行番号。"
+        "field が file のときは読めなくなった行）"
     )
     field: str
     type: str

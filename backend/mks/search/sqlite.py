@@ -53,11 +53,11 @@ def tokens_row(normalized: Mapping[str, str], indexed_words: Sequence[str] = ())
 
     A word follows the field's last token; no phrase holds a word (words.py), so none can span them.
     """
-    values = {name: normalized[name] for name in FIELD_NAMES}
-    return {
-        name: " ".join([*index_tokens(value), *(word for word in indexed_words if word in value)])
-        for name, value in values.items()
-    }
+    return {name: _field_tokens(normalized[name], indexed_words) for name in FIELD_NAMES}
+
+
+def _field_tokens(value: str, indexed_words: Sequence[str]) -> str:
+    return " ".join([*index_tokens(value), *(word for word in indexed_words if word in value)])
 
 
 def _fts(phrase: Phrase) -> str:

@@ -44,7 +44,9 @@ class Record:
     error: dict[str, Any] | None = None
 
 
-def _error(row: int, field: str, kind: str, message: str) -> dict[str, Any]:
+def row_error(row: int, field: str, kind: str, message: str) -> dict[str, Any]:
+    """Why a row cannot be imported, in the API's error vocabulary (``field`` names the column, or the row or
+    file as a whole), with its number."""
     return {"row": row, "field": field, "type": kind, "message": message}
 
 
@@ -72,7 +74,7 @@ def read_records(stream: IO[bytes], file_format: FileFormat) -> Iterator[Record]
         yield Record(
             row + 1,
             {},
-            _error(
+            row_error(
                 row + 1, "file", "encoding", "文字コードを読めません（UTF-8 または Shift_JIS で保存してください）。"
             ),
         )
@@ -87,18 +89,18 @@ def _csv_records(text: IO[str]) -> Iterator[Record]:
     unknown = [name for name in header if name not in COLUMNS and name not in EXPORT_ONLY_COLUMNS]
     if unknown or "title" not in header:
         message = f"不明な列があります: {', '.join(unknown)}" if unknown else "見出し行に title 列がありません。"
-        yield Record(1, {}, _error(1, "header", "unknown_column" if unknown else "missing_column", message))
+        yield Record(1, {}, row_error(1, "header", "unknown_column" if unknown else "missing_column", message))
         return
     try:
         for index, cells in enumerate(reader, start=2):
             if len(cells) > len(header):
-                yield Record(index, {}, _error(index, "row", "too_many_cells", "見出しより多くのセルがあります。"))
+                yield Record(index, {}, row_error(index, "row", "too_many_cells", "見出しより多くのセルがあります。"))
                 continue
             # An empty cell is an omitted field: the field's default applies, as in a JSON row without it.
             yield Record(index, {name: cell for name, cell in zip(header, cells, strict=False) if cell != ""})
     except csv.Error as exc:
         yield Record(
-            reader.line_num, {}, _error(reader.line_num, "file", "invalid_csv", f"CSV として読めません: {exc}")
+            reader.line_num, {}, row_error(reader.line_num, "file", "invalid_csv", f"CSV として読めません: {exc}")
         )
 
 
@@ -109,13 +111,13 @@ def _jsonl_records(text: IO[str]) -> Iterator[Record]:
         try:
             values = json.loads(line)
         except ValueError:
-            yield Record(number, {}, _error(number, "row", "invalid_json", "JSON として読めません。"))
+            yield Record(number, {}, row_error(number, "row", "invalid_json", "JSON として読めません。"))
             continue
         if not isinstance(values, dict):
             yield Record(
                 number,
                 {},
-                _error(number, "row", "object_expected", "1 行に 1 つの JSON オブジェクトを書いてください。"),
+                row_error(number, "row", "object_expected", "1 行に 1 つの JSON オブジェクトを書いてください。"),
             )
             continue
         yield Record(number, values)

@@ -23,7 +23,7 @@ from .. import audit
 from ..context import Context
 from ..errors import DomainError
 from ..knowledge.writes import NewEntry, add_entries
-from .formats import read_records
+from .formats import read_records, row_error
 
 # Rows added per flush: one batch of INSERTs each, and the session holds no more entries than this.
 BATCH = 1_000
@@ -34,7 +34,7 @@ Progress = Callable[[int, int], None]
 
 
 def _no_progress(_done: int, _total: int) -> None:
-    """Progress goes unreported (an API job's is its row's)."""
+    """Progress goes unreported (an API job reports its state, not its rows, while it imports)."""
 
 
 @dataclass
@@ -66,7 +66,6 @@ class InvalidRows(DomainError):
             f"{checked.invalid} 行が不正なため、何も取り込んでいません（全 {checked.rows} 行）。",
             details=checked.errors,
         )
-        self.checked = checked
 
 
 def _rows(
@@ -88,7 +87,7 @@ def _rows(
             errors = []
             if row.category not in categories:
                 errors.append(
-                    _row_error(
+                    row_error(
                         record.row,
                         "category",
                         "unknown_category",
@@ -98,16 +97,12 @@ def _rows(
             if row.external_id is not None:
                 if row.external_id in external_ids:
                     errors.append(
-                        _row_error(
+                        row_error(
                             record.row, "external_id", "duplicate_external_id", "同じ external_id の行が前にあります。"
                         )
                     )
                 external_ids.add(row.external_id)
             yield record.row, (None if errors else row), errors
-
-
-def _row_error(row: int, field_name: str, kind: str, message: str) -> dict[str, Any]:
-    return {"row": row, "field": field_name, "type": kind, "message": message}
 
 
 def check_file(ctx: Context, path: Path, file_format: FileFormat) -> CheckedFile:

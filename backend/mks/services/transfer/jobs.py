@@ -90,14 +90,15 @@ def run_import(ctx: Context, job_id: int) -> None:
     try:
         actor = ctx.session.scalars(select(User).where(User.id == job.created_by_id)).one()
         _moved_on(ctx, job, ImportState.VALIDATING)
-        checked = check_file(ctx, path, FileFormat(job.file_format))
+        file_format = FileFormat(job.file_format)
+        checked = check_file(ctx, path, file_format)
         errors = checked.errors[:ERRORS_SHOWN]
         _moved_on(ctx, job, ImportState.IMPORTING, rows_total=checked.rows, invalid=checked.invalid, errors=errors)
         try:
             done = import_file(
                 ctx,
                 path,
-                FileFormat(job.file_format),
+                file_format,
                 actor,
                 skip_invalid=job.skip_invalid,
                 checked=checked,
