@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
-from . import errors, http_security, instrumentation, ratelimit, security
+from . import errors, http_security, instrumentation, pages, ratelimit, security
 from .api import IdConverter, endpoint
 from .config import Settings
 from .db import Database
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ]
     if settings.metrics_enabled:
         blueprints.append(metrics.bp)
+    pages.init_app(app)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, has_request_context, jsonify, request
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -27,6 +27,8 @@ from .schemas.common import field_errors
 from .services.errors import Conflict, DomainError, Forbidden, InvalidField, NotFound, Unauthenticated
 
 log = logging.getLogger(__name__)
+# The app's error page renderers, by the name of the blueprint whose requests they answer.
+ERROR_PAGES = "mks_error_pages"
 
 # Default code and message for each HTTP status the service answers.
 HTTP_ERRORS: dict[int, tuple[str, str]] = {
@@ -76,9 +78,15 @@ def error_kind(status: int, code: str, message: str) -> Callable[[], ApiError]:
 
 
 def error_response(error: ApiError) -> Response:
-    """Render an ApiError as the JSON envelope, counting it in mks_errors_total (a redirect is no error)."""
+    """Render an ApiError as the JSON envelope (or a blueprint's error page), counting it in mks_errors_total
+    (a redirect is no error)."""
     if error.status >= 400:
         count_error(ERROR_TYPE_BY_STATUS[error.status])
+    # A blueprint of pages answers with a page of its own (mks.pages): people, not programs, read it.
+    render_page = current_app.extensions.get(ERROR_PAGES, {}).get(request.blueprint) if has_request_context() else None
+    if render_page is not None:
+        page: Response = render_page(error)
+        return page
     body: dict[str, Any] = {"code": error.code, "message": error.message, "status": error.status}
     if error.details is not None:
         body["details"] = error.details

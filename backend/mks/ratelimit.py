@@ -81,7 +81,8 @@ def _valid_login_name() -> str | None:
     # The key is built before the view validates the body: only a name the view would accept may
     # become a key, so no input can make the key itself fail (deep nesting, lone surrogates) or huge.
     try:
-        payload = request.get_json(silent=True)
+        # The API sends JSON; the sign-in page, a form.
+        payload = request.get_json(silent=True) if request.is_json else request.form
         return _LOGIN_NAME.validate_python(payload.get("username")) if isinstance(payload, dict) else None
     except (RecursionError, ValidationError):
         return None

@@ -100,6 +100,13 @@ def issue(keys: TokenKeys, user_id: int, kind: str, **claims: Any) -> str:
     return jwt.encode(payload, keys.secret, algorithm=ALGORITHM)
 
 
+def _request_token() -> str:
+    # A page's session cookie (mks.pages.session) carries the same access token an API client
+    # sends in its Authorization header; only page requests read the cookie.
+    cookie_token: str | None = g.get("mks_cookie_token")
+    return cookie_token if cookie_token is not None else _bearer_token()
+
+
 def _bearer_token() -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, rest = header.strip().partition(" ")
@@ -126,7 +133,7 @@ def _optional_claims_valid(claims: dict[str, Any]) -> bool:
 def _decoded_claims() -> dict[str, Any]:
     try:
         claims: dict[str, Any] = jwt.decode(
-            _bearer_token(), token_keys().secret, algorithms=[ALGORITHM], options={"require": _REQUIRED_CLAIMS}
+            _request_token(), token_keys().secret, algorithms=[ALGORITHM], options={"require": _REQUIRED_CLAIMS}
         )
     except jwt.InvalidTokenError as exc:
         error = next((known for cls, known in _DECODE_ERRORS.items() if isinstance(exc, cls)), TOKEN_INVALID)

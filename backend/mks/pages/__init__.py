@@ -1,0 +1,14 @@
+"""The web pages: Japanese, server-rendered, over the same services, permissions and errors as the API."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from ..errors import ERROR_PAGES
+from .views import bp, error_page
+
+
+def init_app(app: Flask) -> None:
+    """Serve the pages, and answer a page request's errors with a Japanese page instead of the JSON envelope."""
+    app.register_blueprint(bp)
+    app.extensions.setdefault(ERROR_PAGES, {})[bp.name] = error_page

@@ -1,0 +1,200 @@
+"""The pages through the real app and its SQLite file: session, CSRF, search, entries, errors, hostile text.
+
+The browser tests (test_browser.py) drive the same pages in Chromium; these check each rule's exact answer.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import PASSWORDS
+from tests.workflow import created_in, publish
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(client: FlaskClient, path: str = "/login") -> str:
+    found = CSRF.search(client.get(path).get_data(as_text=True))
+    assert found is not None
+    return found.group(1)
+
+
+def sign_in(client: FlaskClient, username: str, password: str | None = None, next_path: str = "") -> Any:
+    form = {"username": username, "password": password or PASSWORDS[username], "next": next_path}
+    return client.post("/login", data={"csrf_token": csrf_of(client), **form})
+
+
+def session_cookie(client: FlaskClient) -> str | None:
+    cookie = client.get_cookie("mks_session")
+    return cookie.value if cookie is not None else None
+
+
+def test_a_page_without_a_session_leads_to_sign_in_and_back(client: FlaskClient) -> None:
+    response = client.get("/?q=足場")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/?q%3D%E8%B6%B3%E5%A0%B4"
+    signed = sign_in(client, "yamada", next_path="/?q=足場")
+    assert signed.status_code == 302
+    assert signed.headers["Location"] == "/?q=%E8%B6%B3%E5%A0%B4"
+    cookie = next(header for header in signed.headers.getlist("Set-Cookie") if header.startswith("mks_session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+
+
+def test_sign_in_refuses_a_form_without_its_csrf_token(client: FlaskClient) -> None:
+    client.get("/login")  # sets the CSRF cookie
+    response = client.post("/login", data={"username": "yamada", "password": PASSWORDS["yamada"], "csrf_token": "x"})
+    assert response.status_code == 403
+    assert "フォームの有効期限が切れました" in response.get_data(as_text=True)
+    assert session_cookie(client) is None
+
+
+def test_a_wrong_password_and_an_unknown_user_get_the_same_japanese_message(client: FlaskClient) -> None:
+    wrong = sign_in(client, "yamada", "not-the-password")
+    unknown = sign_in(client, "nobody", "not-the-password")
+    assert wrong.status_code == unknown.status_code == 401
+    message = "ユーザー名またはパスワードが正しくありません。"
+    assert message in wrong.get_data(as_text=True) and message in unknown.get_data(as_text=True)
+    assert session_cookie(client) is None
+
+
+def test_the_next_page_stays_on_this_site(client: FlaskClient) -> None:
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        client.delete_cookie("mks_session")
+        response = sign_in(client, "yamada", next_path=target)
+        assert response.headers["Location"] == "/"
+
+
+def test_search_shows_the_count_and_highlighted_snippets(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    publish(client, editor, approver, title="足場の点検手順", summary="朝礼前に足場を点検する", content="手すり")
+    publish(client, editor, approver, title="型枠の解体", summary="解体の順序", content="足場は使わない。")
+    sign_in(client, "partner")
+    page = client.get("/?q=足場 点検").get_data(as_text=True)
+    assert '<p class="count" id="count">1件</p>' in page
+    assert "足場の点検手順" in page and "型枠の解体" not in page
+    assert "朝礼前に<mark>足場</mark>を<mark>点検</mark>する" in page
+    empty = client.get("/?q=量子暗号").get_data(as_text=True)
+    assert "「量子暗号」に一致するナレッジはありません。" in empty
+
+
+def test_a_count_above_the_exact_bound_reads_as_at_least(
+    app: Flask, client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    for number in range(3):
+        publish(client, editor, approver, title=f"足場の点検 {number}", summary="足場", content="点検")
+    app.extensions["mks_settings"].search_exact_total = 2
+    sign_in(client, "yamada")
+    assert '<p class="count" id="count">2件以上</p>' in client.get("/?q=足場").get_data(as_text=True)
+
+
+def test_a_viewer_never_opens_an_unapproved_entry(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    draft = created_in(client, editor, approver, "draft", title="社内向け原価メモ", summary="原価", content="非公開")
+    approved = publish(client, editor, approver, title="公開手順", summary="手順", content="公開")
+    sign_in(client, "partner")
+    for path in (f"/knowledge/{draft['id']}", f"/knowledge/{draft['id']}/print"):
+        response = client.get(path)
+        assert response.status_code == 404
+        page = response.get_data(as_text=True)
+        assert "ページが見つかりません" in page and "社内向け原価メモ" not in page
+    assert "社内向け原価メモ" not in client.get("/?q=原価").get_data(as_text=True)
+    assert client.get(f"/knowledge/{approved['id']}").status_code == 200
+
+
+def test_an_entry_page_shows_its_facts_and_counts_the_view(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    body = "## 手順\n\n1. 測る"
+    entry = publish(client, editor, approver, title="鉄筋のかぶり厚さ", summary="確認手順", content=body, tags=["鉄筋"])
+    sign_in(client, "partner")
+    page = client.get(f"/knowledge/{entry['id']}").get_data(as_text=True)
+    assert '<span class="badge status-approved">承認済み</span>' in page
+    assert f"第{entry['version']}版" in page
+    assert "閲覧 1回" in page
+    assert "<h2>手順</h2>" in page and "<li>測る</li>" in page
+    printed = client.get(f"/knowledge/{entry['id']}/print").get_data(as_text=True)
+    assert "ログアウト" not in printed  # no page chrome
+    assert f"第{entry['version']}版 ・ 承認済み" in printed
+
+
+class Elements(HTMLParser):
+    """The tags and attributes of a page as a browser parses them (escaped text is text)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attributes: list[tuple[str, str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attributes += [(tag, name, value) for name, value in attrs]
+
+
+HOSTILE = (
+    '<script>alert(1)</script>\n\n<img src=x onerror="alert(2)">\n\n[link](javascript:alert(3))\n\n'
+    '<a href="#" style="color:red" onclick="alert(4)">x</a>'
+)
+
+
+def test_hostile_markdown_and_titles_cannot_run_script(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    title = "<script>alert(5)</script>足場"
+    entry = publish(client, editor, approver, title=title, summary="<b>要約</b>", content=HOSTILE)
+    sign_in(client, "yamada")
+    for path in (f"/knowledge/{entry['id']}", f"/knowledge/{entry['id']}/print", "/?q=足場"):
+        elements = Elements()
+        elements.feed(client.get(path).get_data(as_text=True))
+        assert "script" not in elements.tags and "style" not in elements.tags, path
+        assert not [name for _tag, name, _value in elements.attributes if name.startswith("on") or name == "style"]
+        assert not [value for _tag, name, value in elements.attributes if "javascript:" in (value or "")]
+    assert "&lt;script&gt;alert(5)&lt;/script&gt;足場" in client.get(f"/knowledge/{entry['id']}").get_data(as_text=True)
+
+
+def test_pages_have_their_own_content_security_policy(client: FlaskClient) -> None:
+    page = client.get("/login")
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'; script-src 'self'; style-src 'self'")
+    assert "unsafe-inline" not in page.headers["Content-Security-Policy"]
+    api = client.get("/health")
+    assert api.headers["Content-Security-Policy"].startswith("default-src 'none'; frame-ancestors 'none'")
+
+
+def test_sign_out_ends_the_session_everywhere(client: FlaskClient) -> None:
+    sign_in(client, "yamada")
+    token = session_cookie(client)
+    assert client.get("/").status_code == 200
+    response = client.post("/logout", data={"csrf_token": csrf_of(client, "/")})
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert session_cookie(client) is None
+    # The same token, kept by someone else, no longer works for pages or the API.
+    client.set_cookie("mks_session", token or "")
+    assert client.get("/").status_code == 302
+    api = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 401 and api.json["error"]["code"] == "token_revoked"
+
+
+def test_disabling_a_user_ends_their_page_session_at_once(client: FlaskClient, admin: dict[str, str]) -> None:
+    sign_in(client, "partner")
+    assert client.get("/").status_code == 200
+    users = client.get("/api/v1/users", headers=admin).json["items"]
+    partner = next(user for user in users if user["username"] == "partner")
+    assert client.patch(f"/api/v1/users/{partner['id']}", json={"is_active": False}, headers=admin).status_code == 200
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/login?next=/"
+
+
+def test_sign_out_without_the_csrf_token_changes_nothing(client: FlaskClient) -> None:
+    sign_in(client, "yamada")
+    response = client.post("/logout", data={})
+    assert response.status_code == 403
+    assert client.get("/").status_code == 200
