@@ -1,15 +1,130 @@
-"""The browser-test chain end to end: Chromium, through Playwright, reads a page of the real server."""
+"""Journey 1 of JOURNEYS.md (朝礼前の確認) in Chromium on a tablet-sized screen, against the real server.
+
+A partner's foreman signs in, types 足場 点検 through the IME, opens the approved entry, prints it,
+cannot reach an internal draft by its URL, and signs out. Screenshots of each page go to
+MKS_SCREENSHOTS_DIR when it is set (docs/screenshots holds the committed ones).
+"""
 
 from __future__ import annotations
 
-import json
+import os
+from pathlib import Path
+from typing import Any
 
-from playwright.sync_api import Page
+import pytest
+import requests
+from playwright.sync_api import Browser, Page
 
 from .conftest import LiveServer
 
+TABLET = {"width": 768, "height": 1024}
+VIEWER = ("partner", "partner-pass-1")
+APPROVER = ("kimura", "kimura-pass-1")
 
-def test_browser_reads_health_from_the_live_server(live_server: LiveServer, page: Page) -> None:
-    response = page.goto(f"{live_server.base_url}/health")
-    assert response is not None and response.status == 200
-    assert json.loads(page.inner_text("body"))["status"] == "ok"
+
+class Api:
+    """The live server's API, as one user."""
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.base_url = base_url
+        response = requests.post(
+            f"{base_url}/api/v1/auth/login", json={"username": username, "password": password}, timeout=10
+        )
+        response.raise_for_status()
+        self.headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = requests.post(f"{self.base_url}/api/v1{path}", json=body, headers=self.headers, timeout=10)
+        assert response.status_code in (200, 201), response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+
+@pytest.fixture(scope="module")
+def entries(live_server: LiveServer) -> dict[str, int]:
+    """An approved procedure and an internal draft, written by the admin; the approver and the partner."""
+    admin = Api(live_server.base_url, live_server.username, live_server.password)
+    for (username, password), role in ((APPROVER, "approver"), (VIEWER, "viewer")):
+        admin.post("/users", {"username": username, "display_name": f"{username} さん", "password": password, "role": role})
+    approver = Api(live_server.base_url, *APPROVER)
+    procedure = admin.post(
+        "/knowledge",
+        {
+            "title": "足場の始業前点検の手順",
+            "summary": "朝礼前に足場の手すり・布板・壁つなぎを点検する",
+            "content": "## 点検項目\n\n1. 手すりの緩み\n2. 布板の外れ\n3. 壁つなぎ\n\n| 項目 | 判定 |\n|---|---|\n| 手すり | 良 |",
+            "category": "安全",
+            "tags": ["足場", "点検"],
+        },
+    )
+    submitted = admin.post(f"/knowledge/{procedure['id']}/submit", {"version": procedure["version"]})
+    approver.post(f"/knowledge/{procedure['id']}/approve", {"version": submitted["version"]})
+    draft = admin.post(
+        "/knowledge", {"title": "社内向け原価メモ", "summary": "原価", "content": "足場 点検 の費用", "category": "安全"}
+    )
+    return {"procedure": procedure["id"], "draft": draft["id"]}
+
+
+def _screenshot(page: Page, name: str) -> None:
+    folder = os.environ.get("MKS_SCREENSHOTS_DIR")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def test_a_partner_finds_prints_and_never_sees_a_draft_on_a_tablet(
+    live_server: LiveServer, browser: Browser, entries: dict[str, int]
+) -> None:
+    context = browser.new_context(locale="ja-JP", viewport=TABLET, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.base_url}/")
+        assert page.url == f"{live_server.base_url}/login?next=/"
+        _screenshot(page, "login")
+        page.get_by_label("ユーザー名").fill(VIEWER[0])
+        page.get_by_label("パスワード").fill(VIEWER[1])
+        page.get_by_role("button", name="ログイン").click()
+        page.wait_for_url(f"{live_server.base_url}/")
+
+        # Typed through the IME: a composition of あしば, then the confirmed text; Enter then searches.
+        box = page.get_by_label("検索語")
+        box.focus()
+        ime = context.new_cdp_session(page)
+        ime.send("Input.imeSetComposition", {"text": "あしば", "selectionStart": 3, "selectionEnd": 3})
+        ime.send("Input.insertText", {"text": "足場 点検"})
+        assert box.input_value() == "足場 点検"
+        box.press("Enter")
+        page.wait_for_url("**/?q=*")
+        assert page.locator("#count").inner_text() == "1件"  # the draft mentions both words too
+        hit = page.locator(".hits li").first
+        assert hit.locator(".hit-title").inner_text() == "足場の始業前点検の手順"
+        assert hit.locator("mark").all_inner_texts() == ["足場", "点検"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= TABLET["width"]
+        _screenshot(page, "search")
+
+        hit.locator(".hit-title").click()
+        page.wait_for_url(f"**/knowledge/{entries['procedure']}")
+        assert page.locator(".badge").first.inner_text() == "承認済み"
+        assert page.locator(".body li").all_inner_texts() == ["手すりの緩み", "布板の外れ", "壁つなぎ"]
+        _screenshot(page, "entry")
+
+        page.get_by_role("link", name="印刷").click()
+        page.wait_for_url(f"**/knowledge/{entries['procedure']}/print")
+        page.emulate_media(media="print")
+        assert page.locator("header").count() == 0  # no page chrome on paper
+        assert page.locator("h1").inner_text() == "足場の始業前点検の手順"
+        _screenshot(page, "print")
+        page.emulate_media(media="screen")
+
+        response = page.goto(f"{live_server.base_url}/knowledge/{entries['draft']}")
+        assert response is not None and response.status == 404
+        assert page.locator("h1").inner_text() == "ページが見つかりません"
+        assert "社内向け原価メモ" not in page.content()
+
+        page.goto(f"{live_server.base_url}/")
+        page.get_by_role("button", name="ログアウト").click()
+        page.wait_for_url(f"{live_server.base_url}/login")
+        assert [cookie["name"] for cookie in context.cookies()] == ["mks_csrf"]
+        page.goto(f"{live_server.base_url}/")
+        assert page.url == f"{live_server.base_url}/login?next=/"
+    finally:
+        context.close()
