@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 EXTENSION = "mks_metrics"
-LOGIN_ENDPOINT = "auth.login"
+# The API's and the sign-in page's login: a refused attempt at either is a rate-limited login.
+LOGIN_ENDPOINTS = frozenset({"auth.login", "pages.login"})
 
 
 def current_metrics() -> Metrics | None:
@@ -53,7 +54,7 @@ def count_rate_limit_hit(_limit: RequestLimit) -> None:
     """flask-limiter's breach callback: count the refused request (and a refused login attempt)."""
     if (metrics := current_metrics()) is not None:
         metrics.rate_limit_hits.labels(endpoint=endpoint_label(request)).inc()
-        if request.endpoint == LOGIN_ENDPOINT:
+        if request.endpoint in LOGIN_ENDPOINTS:
             metrics.auth_attempts.labels(status="rate_limited").inc()
 
 

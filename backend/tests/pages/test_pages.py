@@ -198,3 +198,24 @@ def test_sign_out_without_the_csrf_token_changes_nothing(client: FlaskClient) ->
     response = client.post("/logout", data={})
     assert response.status_code == 403
     assert client.get("/").status_code == 200
+
+
+def test_sign_in_is_rate_limited_per_username_with_a_japanese_page_and_counted(
+    app: Flask, client: FlaskClient
+) -> None:
+    app.extensions["mks_settings"].ratelimit_login_per_username = "2 per minute"
+    for address in ("10.0.0.1", "10.0.0.2"):
+        client.environ_base["REMOTE_ADDR"] = address
+        assert sign_in(client, "yamada", "wrong-password").status_code == 401
+    client.environ_base["REMOTE_ADDR"] = "10.0.0.3"
+    refused = sign_in(client, "yamada")  # the right password, a third client: still refused
+    assert refused.status_code == 429
+    page = refused.get_data(as_text=True)
+    assert "アクセスが集中しています" in page and "リクエストが多すぎます。" in page
+    assert session_cookie(client) is None
+    registry = app.extensions["mks_scrape_registry"]
+    assert registry.get_sample_value("mks_auth_attempts_total", {"status": "rate_limited"}) == 1
+    assert registry.get_sample_value("mks_auth_attempts_total", {"status": "failure"}) == 2
+    # Pages are counted under their route templates, like the API.
+    labels = {"method": "POST", "endpoint": "/login", "status": "429"}
+    assert registry.get_sample_value("mks_http_requests_total", labels) == 1
