@@ -35,6 +35,9 @@ _LEGACY_REFRESH_CLAIM = "rjti"
 # Their family id is derived from the refresh token's id, so it never equals a token id.
 _LEGACY_FAMILY = uuid.UUID("6f1c9a52-3d2e-4b8e-9a41-0c5b7e2d9f10")
 _SCHEME = "bearer"
+# The web pages' blueprint, and the cookie holding a browser session's access token.
+PAGES_BLUEPRINT = "pages"
+SESSION_COOKIE = "mks_session"
 
 TOKEN_MISSING = error_kind(401, "token_missing", "認証トークンがありません。")
 TOKEN_INVALID = error_kind(401, "token_invalid", "トークンが不正です。")
@@ -101,10 +104,14 @@ def issue(keys: TokenKeys, user_id: int, kind: str, **claims: Any) -> str:
 
 
 def _request_token() -> str:
-    # A page's session cookie (mks.pages.session) carries the same access token an API client
-    # sends in its Authorization header; only page requests read the cookie.
-    cookie_token: str | None = g.get("mks_cookie_token")
-    return cookie_token if cookie_token is not None else _bearer_token()
+    # A page request (mks.pages) carries the same access token in its session cookie; reading it here
+    # lets every reader of a request's token, the rate limiter's keys included, find it.
+    if request.blueprint == PAGES_BLUEPRINT:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            raise TOKEN_MISSING()
+        return token
+    return _bearer_token()
 
 
 def _bearer_token() -> str:

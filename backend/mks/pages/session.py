@@ -23,9 +23,8 @@ from ..errors import ApiError, error_kind
 from ..models import CurrentUser
 from ..security import token_claims, verify_token
 from ..services.errors import DomainError
-from ..tokens import ACCESS, FAMILY, GENERATION, family, issue, token_keys
+from ..tokens import ACCESS, FAMILY, GENERATION, SESSION_COOKIE, family, issue, token_keys
 
-SESSION_COOKIE = "mks_session"
 CSRF_COOKIE = "mks_csrf"
 CSRF_FIELD = "csrf_token"
 
@@ -34,21 +33,12 @@ CSRF_FAILED = error_kind(
 )
 
 
-def load() -> None:
-    """Hand the session cookie's token to the verification the API uses (tokens.py reads it from g)."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        g.mks_cookie_token = token
-
-
 def signed_in_user() -> CurrentUser | None:
     """The user of a valid session cookie; None without one (missing, expired, revoked, user disabled)."""
-    if "mks_cookie_token" not in g:
-        return None
     try:
         return verify_token()
     except (ApiError, DomainError):
-        g.mks_end_session = True
+        g.mks_end_session = SESSION_COOKIE in request.cookies
         return None
 
 

@@ -12,12 +12,13 @@ from pydantic import ValidationError
 from ..context import service_context
 from ..errors import ApiError
 from ..models import CurrentUser, Role, Status
-from ..ratelimit import login_per_client, login_per_username
+from ..ratelimit import login_per_client, login_per_username, search_limit
 from ..schemas.knowledge import SearchQuery
 from ..security import token_claims
 from ..services import auth
 from ..services.errors import InvalidField, Unauthenticated
 from ..services.knowledge import reads, searches
+from ..tokens import PAGES_BLUEPRINT
 from . import session
 from .markdown import to_html
 
@@ -36,8 +37,9 @@ STATUS_LABELS = {
 }
 ROLE_LABELS = {Role.VIEWER: "閲覧者", Role.EDITOR: "編集者", Role.APPROVER: "承認者", Role.ADMIN: "管理者"}
 
-bp = Blueprint("pages", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
-bp.before_request(session.load)
+bp = Blueprint(
+    PAGES_BLUEPRINT, __name__, template_folder="templates", static_folder="static", static_url_path="/static"
+)
 bp.before_request(session.check_csrf)
 
 
@@ -108,6 +110,7 @@ def logout(user: CurrentUser) -> Any:
 
 
 @bp.get("/")
+@search_limit()  # the API's search budget, shared: the same user, the same searches
 @signed_in
 def search(user: CurrentUser) -> Any:
     q = request.args.get("q", "").strip()

@@ -45,14 +45,17 @@ def entries(live_server: LiveServer) -> dict[str, int]:
     """An approved procedure and an internal draft, written by the admin; the approver and the partner."""
     admin = Api(live_server.base_url, live_server.username, live_server.password)
     for (username, password), role in ((APPROVER, "approver"), (VIEWER, "viewer")):
-        admin.post("/users", {"username": username, "display_name": f"{username} さん", "password": password, "role": role})
+        admin.post(
+            "/users", {"username": username, "display_name": f"{username} さん", "password": password, "role": role}
+        )
     approver = Api(live_server.base_url, *APPROVER)
     procedure = admin.post(
         "/knowledge",
         {
             "title": "足場の始業前点検の手順",
             "summary": "朝礼前に足場の手すり・布板・壁つなぎを点検する",
-            "content": "## 点検項目\n\n1. 手すりの緩み\n2. 布板の外れ\n3. 壁つなぎ\n\n| 項目 | 判定 |\n|---|---|\n| 手すり | 良 |",
+            "content": "## 点検項目\n\n1. 手すりの緩み\n2. 布板の外れ\n3. 壁つなぎ\n\n"
+            "| 項目 | 判定 |\n|---|---|\n| 手すり | 良 |",
             "category": "安全",
             "tags": ["足場", "点検"],
         },
@@ -60,7 +63,8 @@ def entries(live_server: LiveServer) -> dict[str, int]:
     submitted = admin.post(f"/knowledge/{procedure['id']}/submit", {"version": procedure["version"]})
     approver.post(f"/knowledge/{procedure['id']}/approve", {"version": submitted["version"]})
     draft = admin.post(
-        "/knowledge", {"title": "社内向け原価メモ", "summary": "原価", "content": "足場 点検 の費用", "category": "安全"}
+        "/knowledge",
+        {"title": "社内向け原価メモ", "summary": "原価", "content": "足場 点検 の費用", "category": "安全"},
     )
     return {"procedure": procedure["id"], "draft": draft["id"]}
 

@@ -6,13 +6,17 @@ The browser tests (test_browser.py) drive the same pages in Chromium; these chec
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
+import jwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from mks.tokens import ACCESS, ALGORITHM, FAMILY, GENERATION, issue, token_keys
 from tests.conftest import PASSWORDS
 from tests.workflow import created_in, publish
 
@@ -200,9 +204,7 @@ def test_sign_out_without_the_csrf_token_changes_nothing(client: FlaskClient) ->
     assert client.get("/").status_code == 200
 
 
-def test_sign_in_is_rate_limited_per_username_with_a_japanese_page_and_counted(
-    app: Flask, client: FlaskClient
-) -> None:
+def test_sign_in_is_rate_limited_per_username_with_a_japanese_page_and_counted(app: Flask, client: FlaskClient) -> None:
     app.extensions["mks_settings"].ratelimit_login_per_username = "2 per minute"
     for address in ("10.0.0.1", "10.0.0.2"):
         client.environ_base["REMOTE_ADDR"] = address
@@ -219,3 +221,32 @@ def test_sign_in_is_rate_limited_per_username_with_a_japanese_page_and_counted(
     # Pages are counted under their route templates, like the API.
     labels = {"method": "POST", "endpoint": "/login", "status": "429"}
     assert registry.get_sample_value("mks_http_requests_total", labels) == 1
+
+
+def test_a_session_in_use_is_renewed_in_the_second_half_of_its_life(app: Flask, client: FlaskClient) -> None:
+    sign_in(client, "yamada")
+    assert client.get("/").headers.getlist("Set-Cookie") == []  # fresh: nothing to renew
+    with app.app_context():  # not around the requests: they would share its g
+        keys = token_keys()
+    first = jwt.decode(session_cookie(client) or "", keys.secret, algorithms=[ALGORITHM])
+    # The same login's token with a minute left of its 30.
+    short = replace(keys, access_lifetime=timedelta(minutes=1))
+    claims = {GENERATION: first[GENERATION], FAMILY: first[FAMILY]}
+    client.delete_cookie("mks_session")
+    client.set_cookie("mks_session", issue(short, int(first["sub"]), ACCESS, role="editor", **claims))
+    assert client.get("/").status_code == 200
+    renewed = jwt.decode(session_cookie(client) or "", keys.secret, algorithms=[ALGORITHM])
+    assert renewed[FAMILY] == first[FAMILY] and renewed["sub"] == first["sub"]
+    assert renewed["exp"] - renewed["iat"] == 30 * 60
+
+
+def test_page_searches_spend_the_api_search_budget(app: Flask, client: FlaskClient) -> None:
+    app.extensions["mks_settings"].ratelimit_search = "2 per minute"
+    sign_in(client, "yamada")
+    token = session_cookie(client)
+    assert client.get("/?q=足場").status_code == 200
+    api = client.get("/api/v1/knowledge/search?q=足場", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 200
+    refused = client.get("/?q=点検")
+    assert refused.status_code == 429
+    assert "アクセスが集中しています" in refused.get_data(as_text=True)
