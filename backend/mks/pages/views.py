@@ -1,23 +1,29 @@
-"""The pages' routes: sign in and out, search, an entry and its print view. Thin: the services decide."""
+"""The pages' routes: sign in and out, search, an entry, its print view and history, the review queue.
+
+Thin: the services decide, as for the API.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Concatenate, ParamSpec
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
+from ..api import ANY_ROLE, EDITORS
 from ..context import service_context
 from ..errors import ApiError
-from ..models import CurrentUser, Role, Status
+from ..models import CurrentUser, Role, Status, as_utc
 from ..ratelimit import login_per_client, login_per_username, search_limit
 from ..schemas.knowledge import SearchQuery
 from ..security import token_claims
 from ..services import auth
 from ..services.errors import InvalidField, Unauthenticated
-from ..services.knowledge import reads, searches
+from ..services.knowledge import reads, reviews, revisions, searches
 from ..tokens import PAGES_BLUEPRINT
 from . import session
 from .markdown import to_html
@@ -50,22 +56,59 @@ def _finish(response: Response) -> Response:
     return session.save(response)
 
 
+FIELD_LABELS = {
+    "title": "題名",
+    "summary": "要約",
+    "content": "本文",
+    "category": "カテゴリ",
+    "tags": "タグ",
+    "status": "ステータス",
+    "priority": "優先度",
+    "project_code": "プロジェクト",
+    "owner_department": "担当部署",
+    "review_due": "再確認日",
+}
+
+
+# Stored times are UTC; the people reading them are in Japan.
+JAPAN = ZoneInfo("Asia/Tokyo")
+
+
+@bp.app_template_filter("local")
+def _local(moment: datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time as Japan's clock shows it."""
+    return as_utc(moment).astimezone(JAPAN).strftime(pattern)
+
+
 @bp.app_context_processor
 def _page_globals() -> dict[str, Any]:
-    return {"csrf_token": session.csrf_token, "csrf_field": session.CSRF_FIELD, "status_labels": STATUS_LABELS}
+    return {
+        "csrf_token": session.csrf_token,
+        "csrf_field": session.CSRF_FIELD,
+        "status_labels": STATUS_LABELS,
+        "field_labels": FIELD_LABELS,
+    }
 
 
-def signed_in(view: Callable[Concatenate[CurrentUser, P], Any]) -> Callable[P, Any]:
-    """The view for a signed-in user (passed first); anyone else goes to the sign-in page and back."""
+def signed_in(roles: frozenset[Role]) -> Callable[[Callable[Concatenate[CurrentUser, P], Any]], Callable[P, Any]]:
+    """The view for a signed-in user of one of the roles (the user passed first), as api.endpoint allows them.
 
-    @functools.wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        user = session.signed_in_user()
-        if user is None:
-            return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
-        return view(user, *args, **kwargs)
+    Anyone not signed in goes to the sign-in page and back; another role gets the 403 page.
+    """
 
-    return wrapper
+    def decorate(view: Callable[Concatenate[CurrentUser, P], Any]) -> Callable[P, Any]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            user = session.signed_in_user()
+            if user is None:
+                return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+            if user.role not in roles:
+                raise ApiError(403)
+            return view(user, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def _safe_next(target: str | None) -> str:
@@ -101,7 +144,7 @@ def login() -> Any:
 
 
 @bp.post("/logout")
-@signed_in
+@signed_in(ANY_ROLE)
 def logout(user: CurrentUser) -> Any:
     auth.logout(service_context(), user, token_claims())
     response = redirect(url_for("pages.login"))
@@ -111,10 +154,10 @@ def logout(user: CurrentUser) -> Any:
 
 @bp.get("/")
 @search_limit()  # the API's search budget, shared: the same user, the same searches
-@signed_in
+@signed_in(ANY_ROLE)
 def search(user: CurrentUser) -> Any:
     q = request.args.get("q", "").strip()
-    context: dict[str, Any] = {"user": user, "role_label": ROLE_LABELS[Role(user.role)], "q": q}
+    context: dict[str, Any] = {**_chrome(user), "q": q}
     if not q:
         return render_template("search.html", **context, results=None, error=None)
     try:
@@ -134,19 +177,42 @@ def _offset() -> int:
 
 
 @bp.get("/knowledge/<id:knowledge_id>")
-@signed_in
+@signed_in(ANY_ROLE)
 def entry(user: CurrentUser, knowledge_id: int) -> Any:
     found = reads.view(service_context(), knowledge_id, user)
-    return render_template(
-        "entry.html", user=user, role_label=ROLE_LABELS[Role(user.role)], entry=found, body=to_html(found.content)
-    )
+    return render_template("entry.html", **_chrome(user), entry=found, body=to_html(found.content))
 
 
 @bp.get("/knowledge/<id:knowledge_id>/print")
-@signed_in
+@signed_in(ANY_ROLE)
 def print_view(user: CurrentUser, knowledge_id: int) -> Any:
     found = reads.read(service_context(), knowledge_id, user)
     return render_template("print.html", entry=found, body=to_html(found.content))
+
+
+@bp.get("/knowledge/<id:knowledge_id>/history")
+@signed_in(ANY_ROLE)
+def history(user: CurrentUser, knowledge_id: int) -> Any:
+    ctx = service_context()
+    found = reads.read(ctx, knowledge_id, user)
+    return render_template(
+        "history.html", **_chrome(user), entry=found, revisions=revisions.list_revisions(ctx, knowledge_id, user)
+    )
+
+
+@bp.get("/reviews")
+@signed_in(EDITORS)
+def review_queue(user: CurrentUser) -> Any:
+    offset = _offset()
+    waiting, total = reviews.review_queue(service_context(), limit=PAGE_SIZE, offset=offset)
+    return render_template(
+        "reviews.html", **_chrome(user), waiting=waiting, total=total, offset=offset, page_size=PAGE_SIZE
+    )
+
+
+def _chrome(user: CurrentUser) -> dict[str, Any]:
+    """What the page's header shows of the user: the name, the role, and the links the role may follow."""
+    return {"user": user, "role_label": ROLE_LABELS[Role(user.role)], "writer": user.role in EDITORS}
 
 
 def error_page(error: ApiError) -> Response:

@@ -111,6 +111,11 @@ def test_a_partner_finds_prints_and_never_sees_a_draft_on_a_tablet(
         assert page.locator(".body li").all_inner_texts() == ["手すりの緩み", "布板の外れ", "壁つなぎ"]
         _screenshot(page, "entry")
 
+        page.get_by_role("link", name="改訂履歴").click()
+        page.wait_for_url(f"**/knowledge/{entries['procedure']}/history")
+        assert page.locator("tbody td:first-child").all_inner_texts() == ["第3版"]  # the approved one only
+        page.go_back()
+
         page.get_by_role("link", name="印刷").click()
         page.wait_for_url(f"**/knowledge/{entries['procedure']}/print")
         page.emulate_media(media="print")

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
@@ -18,7 +19,7 @@ from flask.testing import FlaskClient
 
 from mks.tokens import ACCESS, ALGORITHM, FAMILY, GENERATION, issue, token_keys
 from tests.conftest import PASSWORDS
-from tests.workflow import created_in, publish
+from tests.workflow import created_in, publish, step
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -250,3 +251,42 @@ def test_page_searches_spend_the_api_search_budget(app: Flask, client: FlaskClie
     refused = client.get("/?q=点検")
     assert refused.status_code == 429
     assert "アクセスが集中しています" in refused.get_data(as_text=True)
+
+
+def test_the_review_queue_is_for_writers_only(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    created_in(client, editor, approver, "review", title="型枠の解体手順", summary="解体", content="順序")
+    sign_in(client, "kimura")
+    page = client.get("/reviews").get_data(as_text=True)
+    assert '<p class="count" id="count">1件（待っている時間の長い順）</p>' in page
+    assert "型枠の解体手順" in page and "<td>yamada</td>" in page and "<td>第2版</td>" in page
+    submitted = client.get("/api/v1/knowledge/review-queue", headers=approver).json["items"][0]["submitted_at"]
+    in_japan = datetime.fromisoformat(submitted).astimezone(ZoneInfo("Asia/Tokyo"))  # UTC+9, shown as such
+    assert f"<td>{in_japan:%Y-%m-%d %H:%M}</td>" in page
+    assert "レビュー待ち</a>" in client.get("/").get_data(as_text=True)
+    client.delete_cookie("mks_session")
+    sign_in(client, "partner")
+    refused = client.get("/reviews")
+    assert refused.status_code == 403
+    assert "この操作を行う権限がありません" in refused.get_data(as_text=True)
+    assert "レビュー待ち</a>" not in client.get("/").get_data(as_text=True)
+
+
+def test_history_shows_a_viewer_the_approved_revisions_only(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    entry = created_in(client, editor, approver, "review", title="足場の点検", summary="点検", content="手すり")
+    sent_back = step(client, approver, entry, "send-back", reason="写真が不足しています")
+    approved = step(client, approver, step(client, editor, sent_back, "submit"), "approve")
+    sign_in(client, "yamada")
+    rows = re.findall(r"<td>第(\d+)版</td>", client.get(f"/knowledge/{approved['id']}/history").get_data(as_text=True))
+    assert rows == ["5", "4", "3", "2", "1"]
+    page = client.get(f"/knowledge/{approved['id']}/history").get_data(as_text=True)
+    assert "<td>写真が不足しています</td>" in page
+    assert "<td>題名・要約・本文・カテゴリ・タグ・ステータス・優先度・プロジェクト・担当部署・再確認日</td>" in page
+    client.delete_cookie("mks_session")
+    sign_in(client, "partner")
+    seen = client.get(f"/knowledge/{approved['id']}/history").get_data(as_text=True)
+    assert re.findall(r"<td>第(\d+)版</td>", seen) == ["5"]
+    assert "写真が不足しています" not in seen
