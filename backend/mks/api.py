@@ -23,12 +23,22 @@ from .models import Role
 from .schemas.common import MAX_ID
 from .security import require_roles, verify_token
 from .services.errors import InvalidField
+from .services.knowledge import workflow
 from .tokens import REFRESH
 
 ANY_ROLE = frozenset(Role)
 EDITORS = frozenset({Role.ADMIN, Role.APPROVER, Role.EDITOR})
 APPROVERS = frozenset({Role.ADMIN, Role.APPROVER})
 ADMINS = frozenset({Role.ADMIN})
+# Who may take each review workflow step, for the API's routes and the pages' buttons alike: writers
+# submit, approvers (and admins) decide.
+STEP_ROLES: dict[workflow.Step, frozenset[Role]] = {
+    workflow.SUBMIT: EDITORS,
+    workflow.APPROVE: APPROVERS,
+    workflow.SEND_BACK: APPROVERS,
+    workflow.ARCHIVE: APPROVERS,
+    workflow.UNARCHIVE: APPROVERS,
+}
 
 SPEC_ATTRIBUTE = "mks_endpoint_spec"
 

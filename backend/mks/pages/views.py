@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec
 from zoneinfo import ZoneInfo
@@ -14,18 +15,19 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
-from ..api import ANY_ROLE, EDITORS
+from ..api import ANY_ROLE, EDITORS, STEP_ROLES
 from ..context import service_context
 from ..errors import ApiError
-from ..models import CurrentUser, Role, Status, as_utc
+from ..models import CurrentUser, Priority, Role, Status, as_utc
 from ..ratelimit import login_per_client, login_per_username, search_limit
-from ..schemas.knowledge import SearchQuery
+from ..schemas.knowledge import KnowledgeCreate, KnowledgeUpdate, SearchQuery, SendBackIn, WorkflowStepIn
 from ..security import token_claims
-from ..services import auth
-from ..services.errors import InvalidField, Unauthenticated
-from ..services.knowledge import reads, reviews, revisions, searches
+from ..services import auth, categories
+from ..services.errors import Conflict, InvalidField, Unauthenticated
+from ..services.knowledge import reads, reviews, revisions, searches, workflow, writes
+from ..services.knowledge.entries import EntryDetail
 from ..tokens import PAGES_BLUEPRINT
-from . import session
+from . import forms, session
 from .markdown import to_html
 
 P = ParamSpec("P")
@@ -180,7 +182,9 @@ def _offset() -> int:
 @signed_in(ANY_ROLE)
 def entry(user: CurrentUser, knowledge_id: int) -> Any:
     found = reads.view(service_context(), knowledge_id, user)
-    return render_template("entry.html", **_chrome(user), entry=found, body=to_html(found.content))
+    return render_template(
+        "entry.html", **_chrome(user), entry=found, body=to_html(found.content), steps=_offered_steps(user, found)
+    )
 
 
 @bp.get("/knowledge/<id:knowledge_id>/print")
@@ -207,6 +211,138 @@ def review_queue(user: CurrentUser) -> Any:
     waiting, total = reviews.review_queue(service_context(), limit=PAGE_SIZE, offset=offset)
     return render_template(
         "reviews.html", **_chrome(user), waiting=waiting, total=total, offset=offset, page_size=PAGE_SIZE
+    )
+
+
+PRIORITIES = [(Priority.LOW, "低"), (Priority.NORMAL, "通常"), (Priority.HIGH, "高"), (Priority.CRITICAL, "緊急")]
+# The steps an entry page offers, in the order its buttons show them.
+STEPS = {
+    "submit": (workflow.SUBMIT, "レビュー依頼"),
+    "approve": (workflow.APPROVE, "承認"),
+    "send-back": (workflow.SEND_BACK, "差戻し"),
+    "archive": (workflow.ARCHIVE, "アーカイブ"),
+    "unarchive": (workflow.UNARCHIVE, "アーカイブから戻す"),
+}
+
+
+def _offered_steps(user: CurrentUser, found: EntryDetail) -> list[tuple[str, str]]:
+    """The steps the server would allow this user on the entry now: by role, and by the entry's stage."""
+    stage = Status(found.pending.status if found.pending is not None else found.status)
+    return [
+        (name, label)
+        for name, (step, label) in STEPS.items()
+        if user.role in STEP_ROLES[step] and stage in step.starts_from
+    ]
+
+
+@bp.post("/knowledge/<id:knowledge_id>/steps/<name>")
+@signed_in(EDITORS)
+def take_step(user: CurrentUser, knowledge_id: int, name: str) -> Any:
+    if name not in STEPS:
+        raise ApiError(404)
+    step, _label = STEPS[name]
+    if user.role not in STEP_ROLES[step]:
+        raise ApiError(403)
+    form = {"version": request.form.get("version", "")}
+    comment = request.form.get("comment") or None
+    try:
+        if step is workflow.SEND_BACK:
+            sent = SendBackIn.model_validate({**form, "reason": comment or ""})
+            version, comment = sent.version, sent.reason
+        else:
+            body = WorkflowStepIn.model_validate({**form, "comment": comment})
+            version, comment = body.version, body.comment
+    except ValidationError:
+        message = "差戻しの理由を入力してください（1,000 文字まで）。" if step is workflow.SEND_BACK else None
+        raise ApiError(422, message=message) from None
+    workflow.take_step(service_context(), knowledge_id, step, version, comment, user)
+    return redirect(url_for("pages.entry", knowledge_id=knowledge_id))
+
+
+@bp.route("/knowledge/new", methods=["GET", "POST"])
+@signed_in(EDITORS)
+def new_entry(user: CurrentUser) -> Any:
+    ctx = service_context()
+    values: dict[str, Any] = {
+        "title": "",
+        "summary": "",
+        "content": "",
+        "category": "",
+        "tags": [],
+        "priority": "normal",
+    }
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = forms.entry_values(request.form)
+        try:
+            created = writes.create_knowledge(ctx, KnowledgeCreate.model_validate(values), user)
+        except ValidationError as refused:
+            errors = forms.messages(refused)
+        else:
+            return redirect(url_for("pages.entry", knowledge_id=created.id))
+    return _editor(user, "ナレッジの作成", values, errors, version=None, draft_key="new"), 422 if errors else 200
+
+
+@bp.route("/knowledge/<id:knowledge_id>/edit", methods=["GET", "POST"])
+@signed_in(EDITORS)
+def edit_entry(user: CurrentUser, knowledge_id: int) -> Any:
+    ctx = service_context()
+    found = reads.read(ctx, knowledge_id, user)
+    shown = found.pending if found.pending is not None else found  # a writer edits the newest text
+    values: dict[str, Any] = {name: getattr(shown, name) for name in (*forms.ENTRY_FIELDS, "tags")}
+    errors: dict[str, str] = {}
+    conflict = None
+    if request.method == "POST":
+        values = forms.entry_values(request.form)
+        try:
+            update = KnowledgeUpdate.model_validate({**values, "version": request.form.get("version", "")})
+            writes.update_knowledge(ctx, knowledge_id, update, user)
+        except ValidationError as refused:
+            errors = forms.messages(refused)
+        except Conflict as refused:
+            if refused.code != "version_conflict":
+                raise
+            ctx.session.rollback()
+            # Never overwrite silently: show what is saved now beside the user's text, which the form keeps.
+            conflict = reads.read(ctx, knowledge_id, user)
+            conflict = replace(conflict, **_newest_text(conflict))
+        else:
+            return redirect(url_for("pages.entry", knowledge_id=knowledge_id))
+    version = conflict.version if conflict is not None else found.version
+    response = _editor(
+        user, f"編集: {found.title}", values, errors, version=version, draft_key=str(knowledge_id), conflict=conflict
+    )
+    return response, 409 if conflict is not None else 422 if errors else 200
+
+
+def _newest_text(found: EntryDetail) -> dict[str, Any]:
+    """The entry's newest title, summary and body: its pending change's, when it has one."""
+    shown = found.pending if found.pending is not None else found
+    return {"title": shown.title, "summary": shown.summary, "content": shown.content}
+
+
+def _editor(
+    user: CurrentUser,
+    heading: str,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    *,
+    version: int | None,
+    draft_key: str,
+    conflict: EntryDetail | None = None,
+) -> str:
+    names = [category.name for category, _count in categories.list_categories(service_context(), user)]
+    return render_template(
+        "edit.html",
+        **_chrome(user),
+        heading=heading,
+        values=values,
+        errors=errors,
+        version=version,
+        draft_key=draft_key,
+        conflict=conflict,
+        categories=names,
+        priorities=PRIORITIES,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from ..api import APPROVERS, EDITORS, endpoint
+from ..api import EDITORS, STEP_ROLES, endpoint
 from ..context import service_context
 from ..schemas.common import Page
 from ..schemas.knowledge import KnowledgeOut, ReviewQueueItem, ReviewQueuePage, SendBackIn, WorkflowStepIn
@@ -37,7 +37,7 @@ def _step(knowledge_id: int, step: workflow.Step, version: int, comment: str | N
 @endpoint(
     summary="レビュー依頼（下書き → レビュー中。承認者に通知）",
     tag="reviews",
-    roles=EDITORS,
+    roles=STEP_ROLES[workflow.SUBMIT],
     body=WorkflowStepIn,
     response=KnowledgeOut,
     errors=(404, 409),
@@ -50,7 +50,7 @@ def submit(knowledge_id: int, body: WorkflowStepIn) -> KnowledgeOut:
 @endpoint(
     summary="承認（レビュー中 → 承認済み。閲覧者に公開。自分が書いた変更は承認できない）",
     tag="reviews",
-    roles=APPROVERS,
+    roles=STEP_ROLES[workflow.APPROVE],
     body=WorkflowStepIn,
     response=KnowledgeOut,
     errors=(404, 409),
@@ -63,7 +63,7 @@ def approve(knowledge_id: int, body: WorkflowStepIn) -> KnowledgeOut:
 @endpoint(
     summary="差し戻し（レビュー中 → 下書き。理由は必須で、作成者に通知）",
     tag="reviews",
-    roles=APPROVERS,
+    roles=STEP_ROLES[workflow.SEND_BACK],
     body=SendBackIn,
     response=KnowledgeOut,
     errors=(404, 409),
@@ -76,7 +76,7 @@ def send_back(knowledge_id: int, body: SendBackIn) -> KnowledgeOut:
 @endpoint(
     summary="アーカイブ（閲覧者に非公開。未承認の変更案は破棄し、版には残る）",
     tag="reviews",
-    roles=APPROVERS,
+    roles=STEP_ROLES[workflow.ARCHIVE],
     body=WorkflowStepIn,
     response=KnowledgeOut,
     errors=(404, 409),
@@ -89,7 +89,7 @@ def archive(knowledge_id: int, body: WorkflowStepIn) -> KnowledgeOut:
 @endpoint(
     summary="アーカイブから戻す（下書きに戻る。公開には再度の承認が必要）",
     tag="reviews",
-    roles=APPROVERS,
+    roles=STEP_ROLES[workflow.UNARCHIVE],
     body=WorkflowStepIn,
     response=KnowledgeOut,
     errors=(404, 409),

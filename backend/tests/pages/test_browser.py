@@ -137,3 +137,46 @@ def test_a_partner_finds_prints_and_never_sees_a_draft_on_a_tablet(
         assert page.url == f"{live_server.base_url}/login?next=/"
     finally:
         context.close()
+
+
+def test_an_editor_keeps_a_draft_across_a_reload_and_an_approver_approves_it(
+    live_server: LiveServer, browser: Browser, entries: dict[str, int]
+) -> None:
+    admin = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 800})
+    approver = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 800})
+    try:
+        page = admin.new_page()
+        _sign_in(page, live_server.base_url, live_server.username, live_server.password)
+        page.get_by_role("link", name="新規作成").click()
+        page.get_by_label("題名").fill("ヒヤリハット報告: 開口部")
+        page.get_by_label("本文（Markdown）").fill("## 状況\n\n開口部の養生が外れていた。")
+        page.reload()  # the connection on site is lost, the page comes back
+        assert page.locator("#draft-restored").is_visible()
+        assert page.get_by_label("題名").input_value() == "ヒヤリハット報告: 開口部"
+        _screenshot(page, "edit")
+        page.get_by_role("button", name="保存").click()
+        page.wait_for_url("**/knowledge/*")
+        created = page.url
+        page.get_by_role("button", name="レビュー依頼").click()
+        page.wait_for_url(created)
+        assert page.locator(".badge").first.inner_text() == "レビュー中"
+
+        reviewer = approver.new_page()
+        _sign_in(reviewer, live_server.base_url, *APPROVER)
+        reviewer.get_by_role("link", name="レビュー待ち").click()
+        reviewer.get_by_role("link", name="ヒヤリハット報告: 開口部").click()
+        _screenshot(reviewer, "review")
+        reviewer.get_by_role("button", name="承認").click()
+        reviewer.wait_for_url(created)
+        assert reviewer.locator(".badge").first.inner_text() == "承認済み"
+    finally:
+        admin.close()
+        approver.close()
+
+
+def _sign_in(page: Page, base_url: str, username: str, password: str) -> None:
+    page.goto(f"{base_url}/login")
+    page.get_by_label("ユーザー名").fill(username)
+    page.get_by_label("パスワード").fill(password)
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_url(f"{base_url}/")

@@ -290,3 +290,80 @@ def test_history_shows_a_viewer_the_approved_revisions_only(
     seen = client.get(f"/knowledge/{approved['id']}/history").get_data(as_text=True)
     assert re.findall(r"<td>第(\d+)版</td>", seen) == ["5"]
     assert "写真が不足しています" not in seen
+
+
+def form_of(client: FlaskClient, path: str) -> dict[str, str]:
+    """The CSRF token and version a page's form carries."""
+    page = client.get(path).get_data(as_text=True)
+    version = re.search(r'name="version" value="(\d+)"', page)
+    return {"csrf_token": csrf_of(client, path), **({"version": version.group(1)} if version else {})}
+
+
+def test_a_writer_creates_an_entry_and_bad_fields_are_named_in_japanese(client: FlaskClient) -> None:
+    sign_in(client, "yamada")
+    fields = {
+        "title": "",
+        "summary": "要約",
+        "content": "本文",
+        "category": "安全",
+        "tags": "足場、点検",
+        "priority": "high",
+    }
+    refused = client.post("/knowledge/new", data={**form_of(client, "/knowledge/new"), **fields})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert '<p class="error" id="title-error">' in page and 'value="足場 点検"' in page  # the input is kept
+    created = client.post("/knowledge/new", data={**form_of(client, "/knowledge/new"), **fields, "title": "足場の点検"})
+    assert created.status_code == 302
+    entry = client.get(created.headers["Location"]).get_data(as_text=True)
+    assert "<h1>足場の点検</h1>" in entry and '<span class="badge status-draft">下書き</span>' in entry
+    assert "<li>点検</li><li>足場</li>" in entry
+
+
+def test_a_late_save_shows_the_other_change_beside_yours_and_overwrites_only_when_asked(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    entry = created_in(client, editor, approver, "draft", title="型枠の解体", summary="順序", content="最初の本文")
+    sign_in(client, "yamada")
+    path = f"/knowledge/{entry['id']}/edit"
+    mine = {**form_of(client, path), "title": "型枠の解体", "summary": "順序", "category": "安全", "tags": ""}
+    mine |= {"priority": "normal", "content": "私の本文"}
+    theirs = {"version": entry["version"], "content": "相手の本文"}
+    assert client.put(f"/api/v1/knowledge/{entry['id']}", json=theirs, headers=approver).status_code == 200
+    late = client.post(path, data=mine)
+    assert late.status_code == 409
+    page = late.get_data(as_text=True)
+    assert f"ほかの人が先に保存しました（第{entry['version'] + 1}版）" in page
+    assert '<pre class="plain">相手の本文</pre>' in page and ">私の本文</textarea>" in page
+    assert client.get(f"/api/v1/knowledge/{entry['id']}", headers=editor).json["content"] == "相手の本文"
+    again = client.post(path, data={**mine, "version": str(entry["version"] + 1)})  # the user chose theirs over
+    assert again.status_code == 302
+    assert client.get(f"/api/v1/knowledge/{entry['id']}", headers=editor).json["content"] == "私の本文"
+
+
+def test_an_entry_page_offers_the_steps_the_server_allows_and_takes_them(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    entry = created_in(client, editor, approver, "draft", title="杭の施工計画", summary="計画", content="本文")
+    path = f"/knowledge/{entry['id']}"
+    sign_in(client, "yamada")
+    assert re.findall(r"<button type=\"submit\"[^>]*>([^<]+)</button>", client.get(path).get_data(as_text=True)) == [
+        "ログアウト",
+        "レビュー依頼",
+    ]
+    assert client.post(f"{path}/steps/submit", data=form_of(client, path)).status_code == 302
+    client.delete_cookie("mks_session")
+    sign_in(client, "kimura")
+    buttons = re.findall(r"<button type=\"submit\"[^>]*>([^<]+)</button>", client.get(path).get_data(as_text=True))
+    assert buttons == ["ログアウト", "承認", "差戻し", "アーカイブ"]
+    refused = client.post(f"{path}/steps/send-back", data=form_of(client, path))
+    assert refused.status_code == 422
+    assert "差戻しの理由を入力してください" in refused.get_data(as_text=True)
+    sent = client.post(f"{path}/steps/send-back", data={**form_of(client, path), "comment": "写真が不足しています"})
+    assert sent.status_code == 302
+    found = client.get(f"/api/v1/knowledge/{entry['id']}", headers=editor).json
+    assert found["status"] == "draft"
+    assert "<td>写真が不足しています</td>" in client.get(f"{path}/history").get_data(as_text=True)
+    client.delete_cookie("mks_session")
+    sign_in(client, "partner")
+    assert client.post(f"{path}/steps/approve", data=form_of(client, "/")).status_code == 403
