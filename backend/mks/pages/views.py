@@ -9,7 +9,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Concatenate, ParamSpec
+from typing import Any, Concatenate, Literal, ParamSpec
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
@@ -202,6 +202,31 @@ def history(user: CurrentUser, knowledge_id: int) -> Any:
     return render_template(
         "history.html", **_chrome(user), entry=found, revisions=revisions.list_revisions(ctx, knowledge_id, user)
     )
+
+
+@bp.get("/knowledge/<id:knowledge_id>/revisions/<id:number>/diff")
+@signed_in(ANY_ROLE)
+def revision_diff(user: CurrentUser, knowledge_id: int, number: int) -> Any:
+    ctx = service_context()
+    found = reads.read(ctx, knowledge_id, user)
+    asked = request.args.get("against", "")
+    against: int | Literal["approved"] | None = None
+    if asked == "approved":
+        against = "approved"
+    elif asked.isascii() and asked.isdecimal() and len(asked) <= 9:
+        against = int(asked)
+    compared = revisions.diff(ctx, knowledge_id, number, against, user)
+    return render_template("diff.html", **_chrome(user), entry=found, diff=compared)
+
+
+@bp.post("/knowledge/<id:knowledge_id>/revisions/<id:number>/restore")
+@signed_in(EDITORS)
+def restore_revision(user: CurrentUser, knowledge_id: int, number: int) -> Any:
+    version = request.form.get("version", "")
+    if not (version.isascii() and version.isdecimal() and len(version) <= 9):
+        raise ApiError(422)
+    revisions.restore(service_context(), knowledge_id, number, int(version), user)
+    return redirect(url_for("pages.entry", knowledge_id=knowledge_id))
 
 
 @bp.get("/reviews")

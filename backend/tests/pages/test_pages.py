@@ -372,3 +372,33 @@ def test_an_entry_page_offers_the_steps_the_server_allows_and_takes_them(
     client.delete_cookie("mks_session")
     sign_in(client, "partner")
     assert client.post(f"{path}/steps/approve", data=form_of(client, "/")).status_code == 403
+
+
+def test_an_approver_compares_a_change_with_the_approved_version_and_a_writer_restores_one(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    entry = publish(client, editor, approver, title="足場の点検", summary="点検", content="手すり\n布板\n壁つなぎ")
+    changed = {"version": entry["version"], "content": "手すり\n布板（二重）\n壁つなぎ", "tags": ["足場"]}
+    change = client.put(f"/api/v1/knowledge/{entry['id']}", json=changed, headers=editor).json
+    pending = change["pending"]["revision"]
+    sign_in(client, "kimura")
+    page = client.get(f"/knowledge/{entry['id']}").get_data(as_text=True)
+    link = f"/knowledge/{entry['id']}/revisions/{pending}/diff?against=approved"
+    assert f'<a href="{link}">承認済みの版との差分</a>' in page
+    compared = client.get(link).get_data(as_text=True)
+    assert f"第{entry['version']}版 → 第{pending}版" in compared
+    assert "<td>タグ</td>\n      <td></td>\n      <td>足場</td>" in compared
+    lines = re.findall(
+        r'<div class="line (\w+)">(?:<(?:del|ins)><span class="visually-hidden">[^<]+</span>)?([^<]*)', compared
+    )
+    assert lines == [("equal", "  手すり"), ("delete", "- 布板"), ("insert", "+ 布板（二重）"), ("equal", "  壁つなぎ")]
+    client.delete_cookie("mks_session")
+    sign_in(client, "partner")
+    assert client.get(link).status_code == 404  # the change is not approved
+    client.delete_cookie("mks_session")
+    sign_in(client, "yamada")
+    history = f"/knowledge/{entry['id']}/history"
+    restored = client.post(f"/knowledge/{entry['id']}/revisions/1/restore", data=form_of(client, history))
+    assert restored.status_code == 302
+    found = client.get(f"/api/v1/knowledge/{entry['id']}", headers=editor).json
+    assert found["pending"]["content"] == "手すり\n布板\n壁つなぎ" and found["pending"]["tags"] == []
