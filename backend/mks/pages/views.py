@@ -15,14 +15,15 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
-from ..api import ANY_ROLE, EDITORS, STEP_ROLES
+from ..api import ADMINS, ANY_ROLE, EDITORS, STEP_ROLES
 from ..context import service_context
 from ..errors import ApiError
 from ..models import CurrentUser, Priority, Role, Status, as_utc
 from ..ratelimit import login_per_client, login_per_username, search_limit
 from ..schemas.knowledge import KnowledgeCreate, KnowledgeUpdate, SearchQuery, SendBackIn, WorkflowStepIn
+from ..schemas.users import UserCreate, UserUpdate
 from ..security import token_claims
-from ..services import auth, categories
+from ..services import auth, categories, users
 from ..services.errors import Conflict, InvalidField, Unauthenticated
 from ..services.knowledge import reads, reviews, revisions, searches, workflow, writes
 from ..services.knowledge.entries import EntryDetail
@@ -371,9 +372,54 @@ def _editor(
     )
 
 
+@bp.route("/admin/users", methods=["GET", "POST"])
+@signed_in(ADMINS)
+def admin_users(user: CurrentUser) -> Any:
+    ctx = service_context()
+    errors: dict[str, str] = {}
+    values = {name: request.form.get(name, "") for name in ("username", "display_name", "role")}
+    if request.method == "POST":
+        try:
+            data = UserCreate.model_validate({**values, "password": request.form.get("password", "")})
+            users.create_user(ctx, data, user)
+        except ValidationError as refused:
+            errors = forms.messages(refused)
+        except Conflict as refused:
+            errors = {"username": refused.message}
+        else:
+            return redirect(url_for("pages.admin_users"))
+    page = render_template(
+        "users.html", **_chrome(user), users=users.list_users(ctx), values=values, errors=errors, roles=ROLE_LABELS
+    )
+    return page, 422 if errors else 200
+
+
+@bp.post("/admin/users/<id:user_id>")
+@signed_in(ADMINS)
+def admin_user(user: CurrentUser, user_id: int) -> Any:
+    changes: dict[str, Any] = {}
+    if "role" in request.form:
+        changes["role"] = request.form["role"]
+    if "is_active" in request.form:
+        changes["is_active"] = request.form["is_active"] == "true"
+    if request.form.get("password"):
+        changes["password"] = request.form["password"]
+    try:
+        data = UserUpdate.model_validate(changes)
+    except ValidationError as refused:
+        raise ApiError(422, message="・".join(forms.messages(refused).values())) from None
+    users.update_user(service_context(), user_id, data, user)
+    return redirect(url_for("pages.admin_users"))
+
+
 def _chrome(user: CurrentUser) -> dict[str, Any]:
     """What the page's header shows of the user: the name, the role, and the links the role may follow."""
-    return {"user": user, "role_label": ROLE_LABELS[Role(user.role)], "writer": user.role in EDITORS}
+    return {
+        "user": user,
+        "role_label": ROLE_LABELS[Role(user.role)],
+        "writer": user.role in EDITORS,
+        "admin": user.role in ADMINS,
+    }
 
 
 def error_page(error: ApiError) -> Response:

@@ -402,3 +402,34 @@ def test_an_approver_compares_a_change_with_the_approved_version_and_a_writer_re
     assert restored.status_code == 302
     found = client.get(f"/api/v1/knowledge/{entry['id']}", headers=editor).json
     assert found["pending"]["content"] == "手すり\n布板\n壁つなぎ" and found["pending"]["tags"] == []
+
+
+def test_an_admin_adds_a_partner_and_disabling_a_user_ends_their_session(app: Flask) -> None:
+    admin, partner = app.test_client(), app.test_client()
+    sign_in(partner, "partner")
+    assert partner.get("/").status_code == 200
+    sign_in(admin, "admin")
+    account = {"username": "tanaka", "display_name": "田中（協力会社）", "password": "tanaka-pass-1", "role": "viewer"}
+    added = admin.post("/admin/users", data={**form_of(admin, "/admin/users"), **account})
+    assert added.status_code == 302
+    again = admin.post("/admin/users", data={**form_of(admin, "/admin/users"), **account})
+    assert again.status_code == 422
+    assert "このユーザー名は既に使われています" in again.get_data(as_text=True)
+    page = admin.get("/admin/users").get_data(as_text=True)
+    row = re.search(r'<tr id="user-tanaka">(.*?)</tr>', page, re.S)
+    assert (
+        row is not None and "<td>田中（協力会社）</td>" in row.group(1) and '"viewer" selected>閲覧者' in row.group(1)
+    )
+    users = admin.get("/api/v1/users", headers=admin_headers(admin)).json["items"]
+    target = next(found for found in users if found["username"] == "partner")
+    disabled = admin.post(f"/admin/users/{target['id']}", data={**form_of(admin, "/admin/users"), "is_active": "false"})
+    assert disabled.status_code == 302
+    assert partner.get("/").headers["Location"] == "/login?next=/"  # at once
+    assert "<td>無効</td>" in admin.get("/admin/users").get_data(as_text=True)
+    sign_in(partner, "yamada")
+    assert partner.get("/admin/users").status_code == 403
+
+
+def admin_headers(client: FlaskClient) -> dict[str, str]:
+    response = client.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORDS["admin"]})
+    return {"Authorization": f"Bearer {response.json['access_token']}"}
