@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Concatenate, Literal, ParamSpec
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from ..api import ADMINS, ANY_ROLE, EDITORS, STEP_ROLES
@@ -23,10 +23,11 @@ from ..ratelimit import login_per_client, login_per_username, search_limit
 from ..schemas.knowledge import KnowledgeCreate, KnowledgeUpdate, SearchQuery, SendBackIn, WorkflowStepIn
 from ..schemas.users import UserCreate, UserUpdate
 from ..security import token_claims
-from ..services import auth, categories, users
+from ..services import alerts, auth, categories, users
 from ..services.errors import Conflict, InvalidField, Unauthenticated
 from ..services.knowledge import reads, reviews, revisions, searches, workflow, writes
 from ..services.knowledge.entries import EntryDetail
+from ..services.metrics_summary import summarize
 from ..tokens import PAGES_BLUEPRINT
 from . import forms, session
 from .markdown import to_html
@@ -410,6 +411,29 @@ def admin_user(user: CurrentUser, user_id: int) -> Any:
         raise ApiError(422, message="・".join(forms.messages(refused).values())) from None
     users.update_user(service_context(), user_id, data, user)
     return redirect(url_for("pages.admin_users"))
+
+
+# The three provisioned Grafana dashboards (backend/monitoring/grafana/dashboards), by uid.
+GRAFANA_DASHBOARDS = {
+    "mks-app-overview": "アプリケーション概要",
+    "mks-api-performance": "APIパフォーマンス",
+    "mks-system-resources": "システムリソース",
+}
+
+
+@bp.get("/admin/monitoring")
+@signed_in(ADMINS)
+def monitoring(user: CurrentUser) -> Any:
+    settings = service_context().settings
+    registry = current_app.extensions.get("mks_scrape_registry")
+    return render_template(
+        "monitoring.html",
+        **_chrome(user),
+        summary=summarize(registry) if registry is not None else None,
+        alerts=alerts.current_alerts(settings.prometheus_url) if settings.prometheus_url else None,
+        grafana=settings.grafana_url.rstrip("/") if settings.grafana_url else None,
+        dashboards=GRAFANA_DASHBOARDS,
+    )
 
 
 def _chrome(user: CurrentUser) -> dict[str, Any]:

@@ -79,11 +79,17 @@ def wait_for_target(prometheus: str, health: str) -> None:
 
 
 @contextmanager
-def bare_prometheus(storage: Path, *flags: str, auth: tuple[str, str] | None = None) -> Iterator[str]:
-    """A Prometheus with no scrape targets on the given storage, until the block ends; yields its URL."""
+def bare_prometheus(
+    storage: Path,
+    *flags: str,
+    auth: tuple[str, str] | None = None,
+    config_text: str = "global:\n  scrape_interval: 1h\n",
+) -> Iterator[str]:
+    """A Prometheus with no scrape targets (or the given configuration) on the storage, until the block ends;
+    yields its URL."""
     storage.mkdir(parents=True, exist_ok=True)
     config = storage / "bare-prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 1h\n")
+    config.write_text(config_text)
     port = free_port()
     command = [
         "prometheus",

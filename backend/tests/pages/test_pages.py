@@ -5,10 +5,13 @@ The browser tests (test_browser.py) drive the same pages in Chromium; these chec
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,10 +22,12 @@ from flask.testing import FlaskClient
 
 from mks.tokens import ACCESS, ALGORITHM, FAMILY, GENERATION, issue, token_keys
 from tests.conftest import PASSWORDS
+from tests.monitoring.stack import api, bare_prometheus, require_prometheus
 from tests.workflow import created_in, publish, step
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
+BACKEND = Path(__file__).resolve().parents[2]
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -433,3 +438,49 @@ def test_an_admin_adds_a_partner_and_disabling_a_user_ends_their_session(app: Fl
 def admin_headers(client: FlaskClient) -> dict[str, str]:
     response = client.post("/api/v1/auth/login", json={"username": "admin", "password": PASSWORDS["admin"]})
     return {"Authorization": f"Bearer {response.json['access_token']}"}
+
+
+ALWAYS_FIRING = """groups:
+  - name: page-test
+    rules:
+      - alert: MKSPageTestAlert
+        expr: vector(1)
+        labels:
+          severity: critical
+        annotations:
+          summary: ページの確認用のアラート
+"""
+
+
+def test_the_monitoring_page_shows_the_figures_the_alerts_and_the_dashboards(
+    app: Flask, client: FlaskClient, editor: dict[str, str], approver: dict[str, str], tmp_path: Path
+) -> None:
+    require_prometheus()
+    for title in ("足場の点検", "型枠の解体"):
+        created_in(client, editor, approver, "draft", title=title, summary="要約", content="本文")
+    rules = tmp_path / "rules.yml"
+    rules.write_text(ALWAYS_FIRING)
+    config = f"global:\n  scrape_interval: 1h\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\n"
+    sign_in(client, "admin")
+    settings = app.extensions["mks_settings"]
+    assert "MKS_PROMETHEUS_URL を設定すると" in client.get("/admin/monitoring").get_data(as_text=True)
+    with bare_prometheus(tmp_path / "prometheus", config_text=config) as prometheus:
+        for _ in range(40):  # bounded: the rule is evaluated every second
+            if api(prometheus, "alerts")["alerts"]:
+                break
+            time.sleep(0.25)
+        settings.prometheus_url, settings.grafana_url = prometheus, "http://grafana.example:3000/"
+        page = client.get("/admin/monitoring").get_data(as_text=True)
+    assert '<dd id="knowledge-total">2件</dd>' in page
+    assert "<tr><td>MKSPageTestAlert</td><td>発生中</td><td>critical</td><td>ページの確認用のアラート</td>" in page
+    provisioned = {
+        json.loads(path.read_text())["uid"] for path in (BACKEND / "monitoring/grafana/dashboards").glob("*.json")
+    }
+    links = set(re.findall(r'<a href="http://grafana.example:3000/d/([\w-]+)">', page))
+    assert links == provisioned and len(links) == 3
+    settings.prometheus_url = "http://127.0.0.1:9"  # nothing listens there
+    down = client.get("/admin/monitoring").get_data(as_text=True)
+    assert "Prometheus（http://127.0.0.1:9）に接続できません" in down
+    client.delete_cookie("mks_session")
+    sign_in(client, "kimura")
+    assert client.get("/admin/monitoring").status_code == 403
