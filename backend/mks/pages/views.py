@@ -20,7 +20,14 @@ from ..context import service_context
 from ..errors import ApiError
 from ..models import CurrentUser, Priority, Role, Status, as_utc
 from ..ratelimit import login_per_client, login_per_username, search_limit
-from ..schemas.knowledge import KnowledgeCreate, KnowledgeUpdate, SearchQuery, SendBackIn, WorkflowStepIn
+from ..schemas.knowledge import (
+    KnowledgeCreate,
+    KnowledgeListQuery,
+    KnowledgeUpdate,
+    SearchQuery,
+    SendBackIn,
+    WorkflowStepIn,
+)
 from ..schemas.users import UserCreate, UserUpdate
 from ..security import token_claims
 from ..services import alerts, auth, categories, users
@@ -411,6 +418,35 @@ def admin_user(user: CurrentUser, user_id: int) -> Any:
         raise ApiError(422, message="・".join(forms.messages(refused).values())) from None
     users.update_user(service_context(), user_id, data, user)
     return redirect(url_for("pages.admin_users"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@signed_in(ANY_ROLE)
+def account(user: CurrentUser) -> Any:
+    ctx = service_context()
+    errors: dict[str, str] = {}
+    changed = False
+    if request.method == "POST":
+        try:
+            data = UserUpdate.model_validate({"password": request.form.get("new_password", "")})
+            renewed = users.change_own_password(ctx, user, request.form.get("current_password", ""), data)
+        except ValidationError as refused:
+            errors = {"new_password": forms.messages(refused)["password"]}
+        except InvalidField as refused:
+            errors = {refused.field: refused.message}
+        else:
+            # Every session of the user ended with the change: this browser continues with a new one.
+            access_token, _refresh_token = auth.issue_tokens(ctx, renewed)
+            response = redirect(url_for("pages.account", changed="1"))
+            session.start(response, access_token)
+            return response
+    changed = request.args.get("changed") == "1"
+    mine: list[Any] = []
+    if user.role in EDITORS:
+        query = KnowledgeListQuery(created_by=user.username, limit=100)
+        mine, _total, _cursor = reads.list_knowledge(ctx, query, user)
+    page = render_template("account.html", **_chrome(user), mine=mine, errors=errors, changed=changed)
+    return page, 422 if errors else 200
 
 
 # The three provisioned Grafana dashboards (backend/monitoring/grafana/dashboards), by uid.

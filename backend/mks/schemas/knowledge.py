@@ -27,6 +27,7 @@ from .common import (
     TagNames,
     Timestamp,
     Title,
+    Username,
 )
 from .users import UserRef
 
@@ -181,6 +182,7 @@ class KnowledgeListQuery(Page):
     review_due_before: CalendarDate | None = Field(
         default=None, description="見直し期限（review_due）がこの日以前のもの（YYYY-MM-DD、その日を含む）"
     )
+    created_by: Username | None = Field(default=None, description="このユーザー名の人が作成したもの")
     sort: SortKey = SortKey.UPDATED_DESC
 
     @field_validator("cursor")

@@ -11,9 +11,12 @@ from ..models import Actor, AuditAction, Role, User
 from ..schemas.users import UserCreate, UserUpdate
 from . import audit
 from .context import Context
-from .errors import Conflict, NotFound
+from .errors import Conflict, InvalidField, NotFound
 
 USERNAME_TAKEN = functools.partial(Conflict, "username_taken", "このユーザー名は既に使われています。")
+WRONG_PASSWORD = functools.partial(
+    InvalidField, "current_password", "wrong_password", "現在のパスワードが正しくありません。"
+)
 
 
 def list_users(ctx: Context) -> list[User]:
@@ -96,3 +99,14 @@ def update_user(ctx: Context, user_id: int, data: UserUpdate, actor: Actor | Non
         ctx.session.execute(update(User).where(User.id == user.id).values(token_generation=User.token_generation + 1))
     ctx.session.commit()
     return user
+
+
+def change_own_password(ctx: Context, actor: Actor, current_password: str, data: UserUpdate) -> User:
+    """The actor's new password (``data.password``), given the current one; InvalidField when that is wrong.
+
+    As any password change, it ends every session of the user, this one included: the caller starts a new one.
+    """
+    user = get_user(ctx, actor.id)
+    if not ctx.dependencies.passwords.verify(user.password_hash, current_password):
+        raise WRONG_PASSWORD()
+    return update_user(ctx, actor.id, UserUpdate(password=data.password), actor)

@@ -484,3 +484,31 @@ def test_the_monitoring_page_shows_the_figures_the_alerts_and_the_dashboards(
     client.delete_cookie("mks_session")
     sign_in(client, "kimura")
     assert client.get("/admin/monitoring").status_code == 403
+
+
+def test_my_page_lists_my_entries_and_changes_my_password_ending_my_other_sessions(
+    app: Flask, client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    created_in(client, editor, approver, "review", title="自分の手順", summary="要約", content="本文")
+    created_in(client, approver, approver, "draft", title="他人の手順", summary="要約", content="本文")
+    other_device = client.get("/api/v1/auth/me", headers=editor)
+    assert other_device.status_code == 200
+    sign_in(client, "yamada")
+    page = client.get("/account").get_data(as_text=True)
+    assert "自分の手順" in page and "他人の手順" not in page and "status-review" in page
+    wrong = client.post(
+        "/account", data={**form_of(client, "/account"), "current_password": "x", "new_password": "long-enough-1"}
+    )
+    assert wrong.status_code == 422 and "現在のパスワードが正しくありません。" in wrong.get_data(as_text=True)
+    short = {"current_password": PASSWORDS["yamada"], "new_password": "short"}
+    refused = client.post("/account", data={**form_of(client, "/account"), **short})
+    assert refused.status_code == 422 and '<p class="error">短すぎます。</p>' in refused.get_data(as_text=True)
+    before = session_cookie(client)
+    new = {"current_password": PASSWORDS["yamada"], "new_password": "yamada-new-pass-2"}
+    changed = client.post("/account", data={**form_of(client, "/account"), **new})
+    assert changed.status_code == 302 and changed.headers["Location"] == "/account?changed=1"
+    assert session_cookie(client) != before
+    assert "パスワードを変更しました。" in client.get("/account?changed=1").get_data(as_text=True)
+    assert client.get("/api/v1/auth/me", headers=editor).status_code == 401  # the other device's login ended
+    api = client.post("/api/v1/auth/login", json={"username": "yamada", "password": "yamada-new-pass-2"})
+    assert api.status_code == 200

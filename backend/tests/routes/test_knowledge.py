@@ -203,6 +203,7 @@ def corpus(client: FlaskClient, admin: dict[str, str], approver: dict[str, str])
         ({"category": "安全", "status": "approved", "tag": "点検"}, ["足場の点検手順"]),
         ({"project_code": "PRJ-A", "status": "draft", "sort": "title"}, ["実行予算の見直し"]),
         ({"sort": "title"}, ["出来形のドローン測量", "実行予算の見直し", "足場の点検手順", "鉄筋かぶり厚さの確認"]),
+        ({"created_by": "admin", "status": "draft"}, ["実行予算の見直し"]),
         ({"sort": "-priority"}, ["足場の点検手順", "出来形のドローン測量", "実行予算の見直し", "鉄筋かぶり厚さの確認"]),
         (
             {"sort": "updated_at"},
@@ -343,3 +344,11 @@ def test_head_does_not_count_a_view(client: FlaskClient, editor: dict[str, str],
     assert client.head(f"{BASE}/{created['id']}", headers=editor).status_code == 200
     with app.app_context():
         assert get_session().get(Knowledge, created["id"]).view_count == 1
+
+
+def test_the_list_filters_by_author(client: FlaskClient, editor: dict[str, str], admin: dict[str, str]) -> None:
+    mine = create(client, editor, title="自分のナレッジ")
+    create(client, admin, title="管理者のナレッジ")
+    found = client.get(BASE, query_string={"created_by": "yamada"}, headers=admin).json
+    assert [item["id"] for item in found["items"]] == [mine["id"]] and found["total"] == 1
+    assert client.get(BASE, query_string={"created_by": "nobody"}, headers=admin).json["total"] == 0

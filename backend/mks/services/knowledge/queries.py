@@ -263,6 +263,9 @@ LIST_FILTERS: dict[str, Callable[[], ColumnElement[bool]]] = {
     "updated_before": lambda: Knowledge.updated_at < bindparam("updated_before"),
     # Due on that day or earlier.
     "review_due_before": lambda: Knowledge.review_due <= bindparam("review_due_before"),
+    "created_by": lambda: (
+        Knowledge.created_by_id == select(User.id).where(User.username == bindparam("created_by")).scalar_subquery()
+    ),
 }
 
 
