@@ -11,6 +11,7 @@ fi
 .venv-test/bin/python -m pip install --quiet --upgrade pip
 .venv-test/bin/python -m pip install --quiet -r requirements-dev.txt
 .venv-test/bin/python -m pip install --quiet --no-deps -e .
+.venv-test/bin/python -m tests.pages.axe >/dev/null  # the browser tests' accessibility checker (pinned, verified)
 .venv-test/bin/ruff check . ../bench
 .venv-test/bin/ruff format --check . ../bench
 .venv-test/bin/mypy

@@ -15,10 +15,15 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page
 
+from mks.config import Settings
+
+from .axe import SCRIPT as AXE
 from .conftest import LiveServer
 
 TABLET = {"width": 768, "height": 1024}
+LOCKOUT_THRESHOLD = Settings().login_lockout_threshold  # the live server's, which keeps the default
 VIEWER = ("partner", "partner-pass-1")
+LOCKED = ("nakamura", "nakamura-pass-1")  # a user who forgets their password
 APPROVER = ("kimura", "kimura-pass-1")
 
 
@@ -44,7 +49,7 @@ class Api:
 def entries(live_server: LiveServer) -> dict[str, int]:
     """An approved procedure and an internal draft, written by the admin; the approver and the partner."""
     admin = Api(live_server.base_url, live_server.username, live_server.password)
-    for (username, password), role in ((APPROVER, "approver"), (VIEWER, "viewer")):
+    for (username, password), role in ((APPROVER, "approver"), (VIEWER, "viewer"), (LOCKED, "viewer")):
         admin.post(
             "/users", {"username": username, "display_name": f"{username} さん", "password": password, "role": role}
         )
@@ -69,6 +74,16 @@ def entries(live_server: LiveServer) -> dict[str, int]:
     return {"procedure": procedure["id"], "draft": draft["id"]}
 
 
+def assert_accessible(page: Page) -> None:
+    """No serious or critical axe-core violation on the page as it is now (WCAG 2 A and AA rules)."""
+    page.evaluate(AXE.read_text())  # through DevTools: the page's own CSP allows its scripts only
+    found = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa', 'best-practice']}))"
+        ".violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))"
+    )
+    assert [v for v in found if v["impact"] in ("serious", "critical")] == [], page.url
+
+
 def _screenshot(page: Page, name: str) -> None:
     folder = os.environ.get("MKS_SCREENSHOTS_DIR")
     if folder:
@@ -84,6 +99,7 @@ def test_a_partner_finds_prints_and_never_sees_a_draft_on_a_tablet(
         page.goto(f"{live_server.base_url}/")
         assert page.url == f"{live_server.base_url}/login?next=/"
         _screenshot(page, "login")
+        assert_accessible(page)
         page.get_by_label("ユーザー名").fill(VIEWER[0])
         page.get_by_label("パスワード").fill(VIEWER[1])
         page.get_by_role("button", name="ログイン").click()
@@ -104,12 +120,14 @@ def test_a_partner_finds_prints_and_never_sees_a_draft_on_a_tablet(
         assert hit.locator("mark").all_inner_texts() == ["足場", "点検"]
         assert page.evaluate("document.documentElement.scrollWidth") <= TABLET["width"]
         _screenshot(page, "search")
+        assert_accessible(page)
 
         hit.locator(".hit-title").click()
         page.wait_for_url(f"**/knowledge/{entries['procedure']}")
         assert page.locator(".badge").first.inner_text() == "承認済み"
         assert page.locator(".body li").all_inner_texts() == ["手すりの緩み", "布板の外れ", "壁つなぎ"]
         _screenshot(page, "entry")
+        assert_accessible(page)
 
         page.get_by_role("link", name="改訂履歴").click()
         page.wait_for_url(f"**/knowledge/{entries['procedure']}/history")
@@ -154,6 +172,7 @@ def test_an_editor_keeps_a_draft_across_a_reload_and_an_approver_approves_it(
         assert page.locator("#draft-restored").is_visible()
         assert page.get_by_label("題名").input_value() == "ヒヤリハット報告: 開口部"
         _screenshot(page, "edit")
+        assert_accessible(page)
         page.get_by_role("button", name="保存").click()
         page.wait_for_url("**/knowledge/*")
         created = page.url
@@ -166,6 +185,7 @@ def test_an_editor_keeps_a_draft_across_a_reload_and_an_approver_approves_it(
         reviewer.get_by_role("link", name="レビュー待ち").click()
         reviewer.get_by_role("link", name="ヒヤリハット報告: 開口部").click()
         _screenshot(reviewer, "review")
+        assert_accessible(reviewer)
         reviewer.get_by_role("button", name="承認").click()
         reviewer.wait_for_url(created)
         assert reviewer.locator(".badge").first.inner_text() == "承認済み"
@@ -180,3 +200,21 @@ def _sign_in(page: Page, base_url: str, username: str, password: str) -> None:
     page.get_by_label("パスワード").fill(password)
     page.get_by_role("button", name="ログイン").click()
     page.wait_for_url(f"{base_url}/")
+
+
+def test_repeated_wrong_passwords_lock_the_account_with_the_same_message(
+    live_server: LiveServer, browser: Browser, entries: dict[str, int]
+) -> None:
+    context = browser.new_context(locale="ja-JP")
+    page = context.new_page()
+    try:
+        message = "ユーザー名またはパスワードが正しくありません。"
+        for password in [*(["wrong-password"] * LOCKOUT_THRESHOLD), LOCKED[1]]:  # the right one last: locked
+            page.goto(f"{live_server.base_url}/login")
+            page.get_by_label("ユーザー名").fill(LOCKED[0])
+            page.get_by_label("パスワード").fill(password)
+            page.get_by_role("button", name="ログイン").click()
+            assert page.get_by_role("alert").inner_text() == message
+        assert [cookie["name"] for cookie in context.cookies()] == ["mks_csrf"]
+    finally:
+        context.close()
