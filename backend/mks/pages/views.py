@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Concatenate, Literal, ParamSpec
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, send_from_directory, url_for
 from pydantic import ValidationError
 
 from ..api import ADMINS, ANY_ROLE, EDITORS, STEP_ROLES
@@ -127,6 +127,14 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith(("//", "/\\")):
         return target
     return url_for("pages.search")
+
+
+@bp.get("/sw.js")
+def service_worker() -> Response:
+    # Served from the root, so that its scope is every page (a worker controls only pages below its path).
+    response = send_from_directory(bp.static_folder or "", "sw.js", mimetype="text/javascript", max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.get("/login")

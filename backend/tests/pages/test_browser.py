@@ -8,12 +8,14 @@ MKS_SCREENSHOTS_DIR when it is set (docs/screenshots holds the committed ones).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from mks.config import Settings
 
@@ -93,7 +95,7 @@ def _screenshot(page: Page, name: str) -> None:
 def test_a_partner_finds_prints_and_never_sees_a_draft_on_a_tablet(
     live_server: LiveServer, browser: Browser, entries: dict[str, int]
 ) -> None:
-    context = browser.new_context(locale="ja-JP", viewport=TABLET, has_touch=True)
+    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport=TABLET, has_touch=True)
     page = context.new_page()
     try:
         page.goto(f"{live_server.base_url}/")
@@ -129,6 +131,18 @@ def test_a_partner_finds_prints_and_never_sees_a_draft_on_a_tablet(
         _screenshot(page, "entry")
         assert_accessible(page)
 
+        # Pinned for the site, then read again with the network off.
+        page.get_by_role("button", name="オフライン用に保存").click()
+        expect(page.get_by_role("button", name="オフライン用に保存しました")).to_be_visible()
+        context.set_offline(True)
+        page.reload()
+        assert re.fullmatch(r"オフライン（\d\d:\d\d 時点）", page.get_by_role("status").inner_text())
+        assert page.locator("h1").inner_text() == "足場の始業前点検の手順"
+        _screenshot(page, "offline")
+        context.set_offline(False)
+        page.reload()
+        assert page.locator(".offline-banner").count() == 0
+
         page.get_by_role("link", name="改訂履歴").click()
         page.wait_for_url(f"**/knowledge/{entries['procedure']}/history")
         assert page.locator("tbody td:first-child").all_inner_texts() == ["第3版"]  # the approved one only
@@ -153,6 +167,14 @@ def test_a_partner_finds_prints_and_never_sees_a_draft_on_a_tablet(
         assert [cookie["name"] for cookie in context.cookies()] == ["mks_csrf"]
         page.goto(f"{live_server.base_url}/")
         assert page.url == f"{live_server.base_url}/login?next=/"
+        # Signing out forgets what was pinned: the next person on this tablet reads nothing offline.
+        for _ in range(40):
+            if not page.evaluate("caches.has('mks-pinned-v1')"):
+                break
+            page.wait_for_timeout(100)
+        context.set_offline(True)
+        with pytest.raises(PlaywrightError):
+            page.goto(f"{live_server.base_url}/knowledge/{entries['procedure']}")
     finally:
         context.close()
 
