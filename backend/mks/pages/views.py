@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ..api import ADMINS, ANY_ROLE, EDITORS, STEP_ROLES
 from ..context import service_context
 from ..errors import ApiError
-from ..models import CurrentUser, Priority, Role, Status, as_utc
+from ..models import CurrentUser, KnowledgeTemplate, Priority, Role, Status, as_utc
 from ..ratelimit import login_per_client, login_per_username, search_limit
 from ..schemas.knowledge import (
     KnowledgeCreate,
@@ -30,7 +30,7 @@ from ..schemas.knowledge import (
 )
 from ..schemas.users import UserCreate, UserUpdate
 from ..security import token_claims
-from ..services import alerts, auth, categories, users
+from ..services import alerts, auth, categories, templates, users
 from ..services.errors import Conflict, InvalidField, Unauthenticated
 from ..services.knowledge import reads, reviews, revisions, searches, workflow, writes
 from ..services.knowledge.entries import EntryDetail
@@ -313,6 +313,11 @@ def new_entry(user: CurrentUser) -> Any:
         "tags": [],
         "priority": "normal",
     }
+    chosen = request.args.get("template", "")
+    if chosen.isascii() and chosen.isdecimal() and len(chosen) <= 9:
+        found = templates.get_template(ctx, int(chosen))
+        values = {name: getattr(found, name) for name in ("title", "summary", "content", "tags", "priority")}
+        values["category"] = found.category.name
     errors: dict[str, str] = {}
     if request.method == "POST":
         values = forms.entry_values(request.form)
@@ -322,7 +327,16 @@ def new_entry(user: CurrentUser) -> Any:
             errors = forms.messages(refused)
         else:
             return redirect(url_for("pages.entry", knowledge_id=created.id))
-    return _editor(user, "ナレッジの作成", values, errors, version=None, draft_key="new"), 422 if errors else 200
+    page = _editor(
+        user,
+        "ナレッジの作成",
+        values,
+        errors,
+        version=None,
+        draft_key=f"new:{chosen}",
+        choices=templates.list_templates(ctx),
+    )
+    return page, 422 if errors else 200
 
 
 @bp.route("/knowledge/<id:knowledge_id>/edit", methods=["GET", "POST"])
@@ -372,6 +386,7 @@ def _editor(
     version: int | None,
     draft_key: str,
     conflict: EntryDetail | None = None,
+    choices: list[KnowledgeTemplate] | None = None,
 ) -> str:
     names = [category.name for category, _count in categories.list_categories(service_context(), user)]
     return render_template(
@@ -383,6 +398,7 @@ def _editor(
         version=version,
         draft_key=draft_key,
         conflict=conflict,
+        templates=choices or [],
         categories=names,
         priorities=PRIORITIES,
     )

@@ -512,3 +512,15 @@ def test_my_page_lists_my_entries_and_changes_my_password_ending_my_other_sessio
     assert client.get("/api/v1/auth/me", headers=editor).status_code == 401  # the other device's login ended
     api = client.post("/api/v1/auth/login", json={"username": "yamada", "password": "yamada-new-pass-2"})
     assert api.status_code == 200
+
+
+def test_a_new_entry_starts_from_a_template(client: FlaskClient, editor: dict[str, str]) -> None:
+    found = client.get("/api/v1/templates", headers=editor).json["items"]
+    template = next(item for item in found if item["name"] == "ヒヤリハット報告")
+    sign_in(client, "yamada")
+    offered = client.get("/knowledge/new").get_data(as_text=True)
+    assert f'<a href="/knowledge/new?template={template["id"]}">ヒヤリハット報告</a>' in offered
+    page = client.get(f"/knowledge/new?template={template['id']}").get_data(as_text=True)
+    assert f'name="title" value="{template["title"]}"' in page
+    assert f"<option selected>{template['category']}</option>" in page
+    assert f">{template['content']}</textarea>" in page
