@@ -18,8 +18,9 @@ from pydantic import ValidationError
 from ..api import ADMINS, ANY_ROLE, EDITORS, STEP_ROLES
 from ..context import service_context
 from ..errors import ApiError
-from ..models import CurrentUser, KnowledgeTemplate, Priority, Role, Status, as_utc
+from ..models import AuditAction, CurrentUser, KnowledgeTemplate, Priority, Role, Status, as_utc
 from ..ratelimit import login_per_client, login_per_username, search_limit
+from ..schemas.audit import AuditQuery
 from ..schemas.knowledge import (
     KnowledgeCreate,
     KnowledgeListQuery,
@@ -30,7 +31,7 @@ from ..schemas.knowledge import (
 )
 from ..schemas.users import UserCreate, UserUpdate
 from ..security import token_claims
-from ..services import alerts, auth, categories, templates, users
+from ..services import alerts, audit, auth, categories, templates, users
 from ..services.errors import Conflict, InvalidField, Unauthenticated
 from ..services.knowledge import reads, reviews, revisions, searches, workflow, writes
 from ..services.knowledge.entries import EntryDetail
@@ -471,6 +472,49 @@ def account(user: CurrentUser) -> Any:
         mine, _total, _cursor = reads.list_knowledge(ctx, query, user)
     page = render_template("account.html", **_chrome(user), mine=mine, errors=errors, changed=changed)
     return page, 422 if errors else 200
+
+
+ACTION_LABELS = {
+    AuditAction.KNOWLEDGE_CREATE: "ナレッジの作成",
+    AuditAction.KNOWLEDGE_UPDATE: "ナレッジの編集",
+    AuditAction.KNOWLEDGE_DELETE: "ナレッジの削除",
+    AuditAction.KNOWLEDGE_SUBMIT: "レビュー依頼",
+    AuditAction.KNOWLEDGE_APPROVE: "承認",
+    AuditAction.KNOWLEDGE_SEND_BACK: "差戻し",
+    AuditAction.KNOWLEDGE_ARCHIVE: "アーカイブ",
+    AuditAction.KNOWLEDGE_UNARCHIVE: "アーカイブから戻す",
+    AuditAction.KNOWLEDGE_IMPORT: "一括取り込み",
+    AuditAction.ATTACHMENT_ADD: "添付ファイルの追加",
+    AuditAction.ATTACHMENT_DELETE: "添付ファイルの削除",
+    AuditAction.LOGIN: "ログイン",
+    AuditAction.LOGIN_FAILED: "ログインの失敗",
+    AuditAction.LOGOUT: "ログアウト",
+    AuditAction.USER_CREATE: "ユーザーの追加",
+    AuditAction.USER_UPDATE: "ユーザーの変更",
+    AuditAction.USER_ROLE_CHANGE: "ロールの変更",
+    AuditAction.CATEGORY_CREATE: "カテゴリの追加",
+    AuditAction.TEMPLATE_CREATE: "テンプレートの追加",
+    AuditAction.TEMPLATE_UPDATE: "テンプレートの変更",
+    AuditAction.TEMPLATE_DELETE: "テンプレートの削除",
+    AuditAction.SYNONYM_CREATE: "同義語の追加",
+    AuditAction.SYNONYM_UPDATE: "同義語の変更",
+    AuditAction.SYNONYM_DELETE: "同義語の削除",
+    AuditAction.TOKENS_PURGE: "失効トークンの削除",
+}
+
+
+@bp.get("/admin/audit")
+@signed_in(ADMINS)
+def audit_log(user: CurrentUser) -> Any:
+    asked = {name: value for name in ("actor", "action") if (value := request.args.get(name, "").strip())}
+    try:
+        query = AuditQuery.model_validate({**asked, "limit": PAGE_SIZE * 5, "offset": _offset()})
+    except ValidationError:
+        raise ApiError(422, message="絞り込みの条件が正しくありません。") from None
+    found, total = audit.search(service_context(), query)
+    return render_template(
+        "audit.html", **_chrome(user), entries=found, total=total, asked=asked, actions=ACTION_LABELS, query=query
+    )
 
 
 # The three provisioned Grafana dashboards (backend/monitoring/grafana/dashboards), by uid.

@@ -20,6 +20,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from mks.models import AuditAction
+from mks.pages.views import ACTION_LABELS
 from mks.tokens import ACCESS, ALGORITHM, FAMILY, GENERATION, issue, token_keys
 from tests.conftest import PASSWORDS
 from tests.monitoring.stack import api, bare_prometheus, require_prometheus
@@ -524,3 +526,19 @@ def test_a_new_entry_starts_from_a_template(client: FlaskClient, editor: dict[st
     assert f'name="title" value="{template["title"]}"' in page
     assert f"<option selected>{template['category']}</option>" in page
     assert f">{template['content']}</textarea>" in page
+
+
+def test_the_audit_log_filters_by_user_and_action(app: Flask, client: FlaskClient) -> None:
+    other = app.test_client()
+    sign_in(other, "yamada")
+    sign_in(client, "nobody", "wrong-password")
+    sign_in(client, "admin")
+    page = client.get("/admin/audit?actor=yamada").get_data(as_text=True)
+    rows = re.findall(r"<tr><td>[^<]+</td><td>([^<]+)</td><td>([^<]+)</td>", page)
+    assert rows == [("yamada", "ログイン")]
+    assert '<p class="count" id="count">1件（新しい順）</p>' in page
+    failed = client.get("/admin/audit?action=auth.login_failed").get_data(as_text=True)
+    assert re.findall(r"<tr><td>[^<]+</td><td>([^<]+)</td><td>([^<]+)</td>", failed) == [("nobody", "ログインの失敗")]
+    assert set(ACTION_LABELS) == set(AuditAction)  # every action reads in Japanese
+    assert client.get("/admin/audit?action=no.such").status_code == 422
+    assert other.get("/admin/audit").status_code == 403
