@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from ..errors import ERROR_PAGES
-from .views import bp, error_page
+from . import account, admin, knowledge  # noqa: F401 - each adds its routes to the blueprint
+from .common import bp, error_page
 
 
 def init_app(app: Flask) -> None:

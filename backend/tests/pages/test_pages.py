@@ -21,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mks.models import AuditAction
-from mks.pages.views import ACTION_LABELS
+from mks.pages.labels import ACTION_LABELS
 from mks.tokens import ACCESS, ALGORITHM, FAMILY, GENERATION, issue, token_keys
 from tests.conftest import PASSWORDS
 from tests.monitoring.stack import api, bare_prometheus, require_prometheus

@@ -1,0 +1,98 @@
+"""The admin's pages: users, the audit log, monitoring."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, redirect, render_template, request, url_for
+from pydantic import ValidationError
+
+from ..api import ADMINS
+from ..context import service_context
+from ..errors import ApiError
+from ..models import CurrentUser
+from ..schemas.audit import AuditQuery
+from ..schemas.users import UserCreate, UserUpdate
+from ..services import alerts, audit, users
+from ..services.errors import Conflict
+from ..services.metrics_summary import summarize
+from . import forms
+from .common import PAGE_SIZE, bp, chrome, request_offset, signed_in
+from .labels import ACTION_LABELS, ROLE_LABELS
+
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@signed_in(ADMINS)
+def admin_users(user: CurrentUser) -> Any:
+    ctx = service_context()
+    errors: dict[str, str] = {}
+    values = {name: request.form.get(name, "") for name in ("username", "display_name", "role")}
+    if request.method == "POST":
+        try:
+            data = UserCreate.model_validate({**values, "password": request.form.get("password", "")})
+            users.create_user(ctx, data, user)
+        except ValidationError as refused:
+            errors = forms.messages(refused)
+        except Conflict as refused:
+            errors = {"username": refused.message}
+        else:
+            return redirect(url_for("pages.admin_users"))
+    page = render_template(
+        "users.html", **chrome(user), users=users.list_users(ctx), values=values, errors=errors, roles=ROLE_LABELS
+    )
+    return page, 422 if errors else 200
+
+
+@bp.post("/admin/users/<id:user_id>")
+@signed_in(ADMINS)
+def admin_user(user: CurrentUser, user_id: int) -> Any:
+    changes: dict[str, Any] = {}
+    if "role" in request.form:
+        changes["role"] = request.form["role"]
+    if "is_active" in request.form:
+        changes["is_active"] = request.form["is_active"] == "true"
+    if request.form.get("password"):
+        changes["password"] = request.form["password"]
+    try:
+        data = UserUpdate.model_validate(changes)
+    except ValidationError as refused:
+        raise ApiError(422, message="・".join(forms.messages(refused).values())) from None
+    users.update_user(service_context(), user_id, data, user)
+    return redirect(url_for("pages.admin_users"))
+
+
+@bp.get("/admin/audit")
+@signed_in(ADMINS)
+def audit_log(user: CurrentUser) -> Any:
+    asked = {name: value for name in ("actor", "action") if (value := request.args.get(name, "").strip())}
+    try:
+        query = AuditQuery.model_validate({**asked, "limit": PAGE_SIZE * 5, "offset": request_offset()})
+    except ValidationError:
+        raise ApiError(422, message="絞り込みの条件が正しくありません。") from None
+    found, total = audit.search(service_context(), query)
+    return render_template(
+        "audit.html", **chrome(user), entries=found, total=total, asked=asked, actions=ACTION_LABELS, query=query
+    )
+
+
+# The three provisioned Grafana dashboards (backend/monitoring/grafana/dashboards), by uid.
+GRAFANA_DASHBOARDS = {
+    "mks-app-overview": "アプリケーション概要",
+    "mks-api-performance": "APIパフォーマンス",
+    "mks-system-resources": "システムリソース",
+}
+
+
+@bp.get("/admin/monitoring")
+@signed_in(ADMINS)
+def monitoring(user: CurrentUser) -> Any:
+    settings = service_context().settings
+    registry = current_app.extensions.get("mks_scrape_registry")
+    return render_template(
+        "monitoring.html",
+        **chrome(user),
+        summary=summarize(registry) if registry is not None else None,
+        alerts=alerts.current_alerts(settings.prometheus_url) if settings.prometheus_url else None,
+        grafana=settings.grafana_url.rstrip("/") if settings.grafana_url else None,
+        dashboards=GRAFANA_DASHBOARDS,
+    )
