@@ -61,7 +61,7 @@ def signed_in(roles: frozenset[Role]) -> Callable[[Callable[Concatenate[CurrentU
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
             user = session.signed_in_user()
             if user is None:
-                return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+                return redirect(url_for("pages.login", next=back_after_sign_in()))
             if user.role not in roles:
                 raise ApiError(403)
             return view(user, *args, **kwargs)
@@ -69,6 +69,12 @@ def signed_in(roles: frozenset[Role]) -> Callable[[Callable[Concatenate[CurrentU
         return wrapper
 
     return decorate
+
+
+def back_after_sign_in() -> str:
+    """Where signing in leads back to: this page; after a form sent once the session had ended, the start page
+    (the form's address answers POST only, and its content is not kept)."""
+    return request.full_path.rstrip("?") if request.method == "GET" else ""
 
 
 def chrome(user: CurrentUser) -> dict[str, Any]:
@@ -98,9 +104,7 @@ def service_worker() -> Response:
 def error_page(error: ApiError) -> Response:
     """A page request's error as a Japanese page; without a valid session, the way to sign in."""
     if error.status == 401:
-        response = Response(
-            status=302, headers={"Location": url_for("pages.login", next=request.full_path.rstrip("?"))}
-        )
+        response = Response(status=302, headers={"Location": url_for("pages.login", next=back_after_sign_in())})
         session.end(response)
         return response
     response = Response(render_template("error.html", error=error), status=error.status)

@@ -542,3 +542,15 @@ def test_the_audit_log_filters_by_user_and_action(app: Flask, client: FlaskClien
     assert set(ACTION_LABELS) == set(AuditAction)  # every action reads in Japanese
     assert client.get("/admin/audit?action=no.such").status_code == 422
     assert other.get("/admin/audit").status_code == 403
+
+
+def test_a_form_sent_after_the_session_ended_leads_to_sign_in_and_the_start_page(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    entry = created_in(client, editor, approver, "draft", title="杭の施工", summary="要約", content="本文")
+    sign_in(client, "yamada")
+    form = form_of(client, f"/knowledge/{entry['id']}")
+    client.delete_cookie("mks_session")  # the session ended meanwhile
+    sent = client.post(f"/knowledge/{entry['id']}/steps/submit", data=form)
+    assert sent.status_code == 302 and sent.headers["Location"] == "/login?next="
+    assert client.get(f"/api/v1/knowledge/{entry['id']}", headers=editor).json["status"] == "draft"
