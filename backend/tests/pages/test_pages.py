@@ -5,6 +5,7 @@ The browser tests (test_browser.py) drive the same pages in Chromium; these chec
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import time
@@ -554,3 +555,16 @@ def test_a_form_sent_after_the_session_ended_leads_to_sign_in_and_the_start_page
     sent = client.post(f"/knowledge/{entry['id']}/steps/submit", data=form)
     assert sent.status_code == 302 and sent.headers["Location"] == "/login?next="
     assert client.get(f"/api/v1/knowledge/{entry['id']}", headers=editor).json["status"] == "draft"
+
+
+def test_every_page_loads_at_most_150_kb_of_script_and_style_gzipped(client: FlaskClient) -> None:
+    # Every script and style the pages use is one of these files; a page loads at most all of them.
+    static = BACKEND / "mks/pages/static"
+    files = sorted(path.name for path in static.iterdir() if path.suffix in (".js", ".css"))
+    assert files == ["editor.js", "mks.css", "offline.js", "print.css", "sw.js"]
+    total = 0
+    for name in files:
+        with client.get(f"/static/{name}") as response:  # a file response holds the file open
+            assert response.status_code == 200
+            total += len(gzip.compress(response.get_data()))
+    assert total <= 150 * 1024
