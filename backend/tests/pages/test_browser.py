@@ -240,3 +240,39 @@ def test_repeated_wrong_passwords_lock_the_account_with_the_same_message(
         assert [cookie["name"] for cookie in context.cookies()] == ["mks_csrf"]
     finally:
         context.close()
+
+
+def test_two_editors_save_the_same_entry_and_the_second_chooses(
+    live_server: LiveServer, browser: Browser, entries: dict[str, int]
+) -> None:
+    first_context = browser.new_context(locale="ja-JP")
+    second_context = browser.new_context(locale="ja-JP")
+    try:
+        admin = Api(live_server.base_url, live_server.username, live_server.password)
+        shared = admin.post(
+            "/knowledge", {"title": "型枠の解体手順", "summary": "順序", "content": "最初の本文", "category": "安全"}
+        )
+        edit = f"{live_server.base_url}/knowledge/{shared['id']}/edit"
+        first, second = first_context.new_page(), second_context.new_page()
+        _sign_in(first, live_server.base_url, live_server.username, live_server.password)
+        _sign_in(second, live_server.base_url, *APPROVER)
+        first.goto(edit)
+        second.goto(edit)
+        first.get_by_label("本文（Markdown）").fill("一人目の本文")
+        first.get_by_role("button", name="保存").click()
+        first.wait_for_url(f"**/knowledge/{shared['id']}")
+
+        second.get_by_label("本文（Markdown）").fill("二人目の本文")
+        second.get_by_role("button", name="保存").click()
+        conflict = second.get_by_role("alert")
+        assert conflict.locator("h2").inner_text() == f"ほかの人が先に保存しました（第{shared['version'] + 1}版）"
+        assert conflict.locator("pre").inner_text() == "一人目の本文"
+        assert second.get_by_label("本文（Markdown）").input_value() == "二人目の本文"  # nothing lost
+        _screenshot(second, "conflict")
+        assert_accessible(second)
+        second.get_by_role("button", name="保存").click()  # the second chose their own text
+        second.wait_for_url(f"**/knowledge/{shared['id']}")
+        assert second.locator(".body").inner_text() == "二人目の本文"
+    finally:
+        first_context.close()
+        second_context.close()
