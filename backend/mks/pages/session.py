@@ -48,6 +48,7 @@ def start(response: BaseResponse, access_token: str) -> None:
 
 
 def end(response: BaseResponse) -> None:
+    """Forget the browser's session."""
     response.delete_cookie(SESSION_COOKIE, path="/", secure=request.is_secure, httponly=True, samesite="Lax")
 
 
