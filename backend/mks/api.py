@@ -14,6 +14,7 @@ from typing import Any
 from flask import Response, current_app, request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
+from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter, Map, ValidationError
 
@@ -145,14 +146,20 @@ def _parse_upload(field_name: str, max_bytes: Callable[[Settings], int]) -> Uplo
         raise ApiError(
             422, details=[{"location": "body", "field": field_name, "type": "missing", "message": "必須項目です。"}]
         )
+    return read_upload(uploaded, limit)
+
+
+def read_upload(uploaded: FileStorage, limit: int) -> Upload:
+    """The file's name (without folders) and bytes; 413 when it is over the limit."""
     try:
         data = uploaded.read(limit + 1)
     finally:  # a large part is spooled to a temporary file: closed here, not at garbage collection
         uploaded.close()
+    name = _plain_name(uploaded.filename or "")
     if len(data) > limit:
         shown = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
-        raise ApiError(413, "payload_too_large", f"ファイルが大きすぎます（上限 {shown}）。")
-    return Upload(_plain_name(uploaded.filename or ""), data)
+        raise ApiError(413, "payload_too_large", f"ファイルが大きすぎます（{name}、上限 {shown}）。")
+    return Upload(name, data)
 
 
 def _plain_name(name: str) -> str:

@@ -112,13 +112,21 @@ DOMAIN_STATUSES: dict[type[DomainError], int] = {
 
 def domain_error(exc: DomainError) -> ApiError:
     """The API's answer to a refusal of a use case: its kind's status, with the refusal's code, message, details."""
+    if isinstance(exc, InvalidField):
+        # Reached from a page's form only (an API endpoint names the field's location itself): the field's own
+        # message is the one to show.
+        return invalid_field_error(exc, "body", message=exc.message)
     status = next(code for kind, code in DOMAIN_STATUSES.items() if isinstance(exc, kind))
     return ApiError(status, exc.code, exc.message, details=exc.details)
 
 
-def invalid_field_error(exc: InvalidField, location: str) -> ApiError:
+def invalid_field_error(exc: InvalidField, location: str, *, message: str | None = None) -> ApiError:
     """A 422 naming the refused field at its location in the request, shaped like a validation error."""
-    return ApiError(422, details=[{"location": location, "field": exc.field, "type": exc.kind, "message": exc.message}])
+    return ApiError(
+        422,
+        message=message,
+        details=[{"location": location, "field": exc.field, "type": exc.kind, "message": exc.message}],
+    )
 
 
 def _from_http_exception(exc: HTTPException) -> ApiError:

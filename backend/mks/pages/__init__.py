@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..errors import ERROR_PAGES
-from . import account, admin, knowledge  # noqa: F401 - each adds its routes to the blueprint
+from . import account, admin, attachments, catalog, knowledge  # noqa: F401 - each adds its routes to the blueprint
 from .common import bp, error_page
 
 

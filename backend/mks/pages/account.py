@@ -16,7 +16,7 @@ from ..schemas.users import UserUpdate
 from ..security import token_claims
 from ..services import auth, users
 from ..services.errors import InvalidField, Unauthenticated
-from ..services.knowledge import reads
+from ..services.knowledge import reads, reviews
 from . import forms, session
 from .common import bp, chrome, signed_in
 
@@ -84,8 +84,12 @@ def account(user: CurrentUser) -> Any:
             return response
     changed = request.args.get("changed") == "1"
     mine: list[Any] = []
+    sent_back: dict[int, str] = {}
     if user.role in EDITORS:
         query = KnowledgeListQuery(created_by=user.username, limit=100)
         mine, _total, _cursor = reads.list_knowledge(ctx, query, user)
-    page = render_template("account.html", **chrome(user), mine=mine, errors=errors, changed=changed)
+        sent_back = reviews.send_back_reasons(ctx, [entry.id for entry in mine])
+    page = render_template(
+        "account.html", **chrome(user), mine=mine, sent_back=sent_back, errors=errors, changed=changed
+    )
     return page, 422 if errors else 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, redirect, render_template, request, url_for
@@ -13,10 +14,11 @@ from ..errors import ApiError
 from ..models import CurrentUser
 from ..schemas.audit import AuditQuery
 from ..schemas.users import UserCreate, UserUpdate
-from ..services import alerts, audit, users
+from ..services import alerts, audit, trends, users
 from ..services.errors import Conflict
 from ..services.metrics_summary import summarize
 from . import forms
+from .charts import Sparkline, sparkline
 from .common import PAGE_SIZE, bp, chrome, request_offset, signed_in
 from .labels import ACTION_LABELS, ROLE_LABELS
 
@@ -83,15 +85,38 @@ GRAFANA_DASHBOARDS = {
 }
 
 
+# The charts of the figures of trends.QUERIES, in this order: name, and how the latest value is written
+# (as the figures above them, /api/metrics/summary, write it; requests per second with the dashboard's 2 decimals).
+TREND_CHARTS: dict[str, tuple[str, Callable[[float], str]]] = {
+    "requests_per_second": ("リクエスト数（毎秒）", lambda value: f"{value:.2f}"),
+    "error_ratio": ("エラー率（5xx）", lambda value: f"{value * 100:.2f}%"),
+    "latency_p95_seconds": ("応答時間 p95", lambda value: f"{value * 1000:.0f} ms"),
+    "active_users": ("アクティブユーザー", lambda value: f"{value:.0f}人"),
+}
+
+
+def trend_charts(found: trends.Trends) -> list[Sparkline]:
+    """The small charts of the figures read (none when they could not be read)."""
+    if found.error:
+        return []
+    return [
+        sparkline(title, found.series.get(name, []), found.start, found.end, found.step, written)
+        for name, (title, written) in TREND_CHARTS.items()
+    ]
+
+
 @bp.get("/admin/monitoring")
 @signed_in(ADMINS)
 def monitoring(user: CurrentUser) -> Any:
     settings = service_context().settings
     registry = current_app.extensions.get("mks_scrape_registry")
+    found = trends.last_hour(settings.prometheus_url) if settings.prometheus_url else None
     return render_template(
         "monitoring.html",
         **chrome(user),
         summary=summarize(registry) if registry is not None else None,
+        trends=found,
+        charts=trend_charts(found) if found is not None else [],
         alerts=alerts.current_alerts(settings.prometheus_url) if settings.prometheus_url else None,
         grafana=settings.grafana_url.rstrip("/") if settings.grafana_url else None,
         dashboards=GRAFANA_DASHBOARDS,

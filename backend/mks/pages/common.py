@@ -9,9 +9,10 @@ import functools
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec
 
-from flask import Blueprint, Response, redirect, render_template, request, send_from_directory, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, send_from_directory, url_for
 
 from ..api import ADMINS, EDITORS
+from ..config import Settings
 from ..errors import ApiError
 from ..models import CurrentUser, Role
 from ..tokens import PAGES_BLUEPRINT
@@ -29,13 +30,25 @@ PAGE_POLICY = (
 bp = Blueprint(
     PAGES_BLUEPRINT, __name__, template_folder="templates", static_folder="static", static_url_path="/static"
 )
+# Files one form may send: a phone's few site photos at a time, each within MKS_ATTACHMENT_MAX_BYTES.
+MAX_FILES_PER_SEND = 5
+
+
+@bp.before_request
+def _allow_photo_uploads() -> None:
+    # Raised before the CSRF check reads the form: the photo form is far larger than any other.
+    if request.endpoint == "pages.add_attachments":
+        settings: Settings = current_app.extensions["mks_settings"]
+        request.max_content_length = MAX_FILES_PER_SEND * settings.attachment_max_bytes + 64 * 1024
+
+
 bp.before_request(session.check_csrf)
 bp.add_app_template_filter(local_time, "local")
 
 
 @bp.after_request
 def _finish(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)  # a stored file keeps its stricter one
     response.headers.setdefault("Cache-Control", "no-store")  # pages show what only this user may read
     return session.save(response)
 

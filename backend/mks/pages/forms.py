@@ -18,8 +18,13 @@ _TAG_SEPARATORS = re.compile(r"[\s,、，]+")
 def entry_values(form: MultiDict[str, str]) -> dict[str, Any]:
     """The entry fields of a submitted form, tags as a list."""
     values: dict[str, Any] = {name: form.get(name, "") for name in ENTRY_FIELDS}
-    values["tags"] = [tag for tag in _TAG_SEPARATORS.split(form.get("tags", "")) if tag]
+    values["tags"] = tag_names(form.get("tags", ""))
     return values
+
+
+def tag_names(typed: str) -> list[str]:
+    """The tags typed in one box, in their order."""
+    return [tag for tag in _TAG_SEPARATORS.split(typed) if tag]
 
 
 def messages(exc: ValidationError) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Literal
 
-from flask import redirect, render_template, request, url_for
+from flask import Response, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from ..api import ANY_ROLE, EDITORS, STEP_ROLES
@@ -16,10 +16,10 @@ from ..ratelimit import search_limit
 from ..schemas.knowledge import KnowledgeCreate, KnowledgeUpdate, SearchQuery, SendBackIn, WorkflowStepIn
 from ..services import categories, templates
 from ..services.errors import Conflict, InvalidField
-from ..services.knowledge import reads, reviews, revisions, searches, workflow, writes
+from ..services.knowledge import attachments, reads, reviews, revisions, searches, workflow, writes
 from ..services.knowledge.entries import EntryDetail
 from . import forms
-from .common import PAGE_SIZE, bp, chrome, request_offset, signed_in
+from .common import MAX_FILES_PER_SEND, PAGE_SIZE, bp, chrome, request_offset, signed_in
 from .labels import PRIORITIES
 from .markdown import to_html
 
@@ -46,17 +46,28 @@ def search(user: CurrentUser) -> Any:
 @bp.get("/knowledge/<id:knowledge_id>")
 @signed_in(ANY_ROLE)
 def entry(user: CurrentUser, knowledge_id: int) -> Any:
-    found = reads.view(service_context(), knowledge_id, user)
+    ctx = service_context()
+    found = reads.view(ctx, knowledge_id, user)
     return render_template(
-        "entry.html", **chrome(user), entry=found, body=to_html(found.content), steps=_offered_steps(user, found)
+        "entry.html",
+        **chrome(user),
+        entry=found,
+        body=to_html(found.content),
+        steps=_offered_steps(user, found),
+        files=attachments.list_attachments(ctx, knowledge_id, user),
+        max_files=MAX_FILES_PER_SEND,
+        # A partner never reads a draft, nor why it went back: only writers are told.
+        sent_back=reviews.send_back_reasons(ctx, [knowledge_id]).get(knowledge_id) if user.role in EDITORS else None,
     )
 
 
 @bp.get("/knowledge/<id:knowledge_id>/print")
 @signed_in(ANY_ROLE)
 def print_view(user: CurrentUser, knowledge_id: int) -> Any:
-    found = reads.read(service_context(), knowledge_id, user)
-    return render_template("print.html", entry=found, body=to_html(found.content))
+    ctx = service_context()
+    found = reads.read(ctx, knowledge_id, user)
+    files = attachments.list_attachments(ctx, knowledge_id, user)
+    return render_template("print.html", entry=found, body=to_html(found.content), files=files)
 
 
 @bp.get("/knowledge/<id:knowledge_id>/history")
@@ -103,6 +114,9 @@ def review_queue(user: CurrentUser) -> Any:
         "reviews.html", **chrome(user), waiting=waiting, total=total, offset=offset, page_size=PAGE_SIZE
     )
 
+
+# The most used tags the editor offers as the writer types one (the typeahead).
+TAG_SUGGESTIONS = 200
 
 # The steps an entry page offers, in the order its buttons show them.
 STEPS = {
@@ -218,6 +232,13 @@ def edit_entry(user: CurrentUser, knowledge_id: int) -> Any:
     return response, 409 if conflict is not None else 422 if errors else 200
 
 
+@bp.post("/preview")
+@signed_in(EDITORS)
+def preview(user: CurrentUser) -> Any:
+    """The editor's live preview: the Markdown as the entry page will show it, sanitized the same way."""
+    return Response(to_html(request.form.get("content", "")), mimetype="text/html")
+
+
 def _newest_text(found: EntryDetail) -> dict[str, Any]:
     """The entry's newest title, summary and body: its pending change's, when it has one."""
     shown = found.pending if found.pending is not None else found
@@ -235,9 +256,12 @@ def _editor(
     conflict: EntryDetail | None = None,
     choices: list[KnowledgeTemplate] | None = None,
 ) -> str:
-    names = [category.name for category, _count in categories.list_categories(service_context(), user)]
+    ctx = service_context()
+    names = [category.name for category, _count in categories.list_categories(ctx, user)]
     return render_template(
         "edit.html",
+        preview=to_html(values["content"]),
+        tag_suggestions=[name for name, _count in reads.tag_counts(ctx, user)[:TAG_SUGGESTIONS]],
         **chrome(user),
         heading=heading,
         values=values,

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, send_file
 
 from ..api import ANY_ROLE, EDITORS, Upload, endpoint
 from ..context import service_context
+from ..models import Actor
 from ..schemas.knowledge import AttachmentList, AttachmentOut
 from ..security import current_actor
 from ..services.knowledge import attachments
@@ -27,7 +28,8 @@ FILE_POLICY = "default-src 'none'; sandbox"
     errors=(404, 409),
 )
 def add_attachment(knowledge_id: int, upload: Upload) -> AttachmentOut:
-    added = attachments.add_attachment(service_context(), knowledge_id, upload.filename, upload.data, current_actor())
+    files = [(upload.filename, upload.data)]
+    (added,) = attachments.add_attachments(service_context(), knowledge_id, files, current_actor())
     return AttachmentOut.model_validate(added)
 
 
@@ -44,8 +46,9 @@ def list_attachments(knowledge_id: int) -> AttachmentList:
     return AttachmentList(items=[AttachmentOut.model_validate(item) for item in found])
 
 
-def _file_response(attachment_id: int, *, thumbnail: bool) -> Response:
-    info, stream = attachments.open_attachment(service_context(), attachment_id, current_actor(), thumbnail=thumbnail)
+def file_response(attachment_id: int, actor: Actor, *, thumbnail: bool) -> Response:
+    """The attachment (or its thumbnail) as the actor may see it; the pages send it the same way."""
+    info, stream = attachments.open_attachment(service_context(), attachment_id, actor, thumbnail=thumbnail)
     response = send_file(
         stream,
         mimetype="image/jpeg" if thumbnail else info.content_type,
@@ -69,7 +72,7 @@ def _file_response(attachment_id: int, *, thumbnail: bool) -> Response:
     errors=(404,),
 )
 def download(attachment_id: int) -> Response:
-    return _file_response(attachment_id, thumbnail=False)
+    return file_response(attachment_id, current_actor(), thumbnail=False)
 
 
 @bp.get("/attachments/<id:attachment_id>/thumbnail")
@@ -81,7 +84,7 @@ def download(attachment_id: int) -> Response:
     errors=(404,),
 )
 def thumbnail(attachment_id: int) -> Response:
-    return _file_response(attachment_id, thumbnail=True)
+    return file_response(attachment_id, current_actor(), thumbnail=True)
 
 
 @bp.delete("/attachments/<id:attachment_id>")

@@ -1,10 +1,32 @@
-"""The alerts Prometheus holds now (firing or pending), for the admin's monitoring page."""
+"""The alerts Prometheus holds now (firing or pending), for the admin's monitoring page.
+
+Also the one way the page reads Prometheus's HTTP API (`api_data`, `unreadable`), which `trends` shares.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
 from ..doctor.base import HttpError, get_json
+
+# What reading an answer can raise: no answer or an error status, a body that is not JSON (ValueError), or
+# JSON without the expected fields.
+READ_ERRORS = (HttpError, ValueError, KeyError, TypeError)
+
+
+def api_data(prometheus_url: str, path: str, **params: str) -> Any:
+    """The `data` of a Prometheus HTTP API answer (`/api/v1/<path>`), waiting at most the doctor's timeout."""
+    query = f"?{urlencode(params)}" if params else ""
+    return get_json(f"{prometheus_url.rstrip('/')}/api/v1/{path}{query}")["data"]
+
+
+def unreadable(prometheus_url: str, exc: Exception) -> str:
+    """Why the page shows nothing from Prometheus, for people (one of READ_ERRORS)."""
+    if isinstance(exc, HttpError):
+        return f"Prometheus（{prometheus_url}）に接続できません: {exc}"
+    return f"Prometheus（{prometheus_url}）の応答を読めません。"
 
 
 @dataclass(frozen=True)
@@ -27,7 +49,6 @@ class AlertStatus:
 def current_alerts(prometheus_url: str) -> AlertStatus:
     """The alerts of the Prometheus at the URL (its HTTP API), waiting at most the doctor's timeout."""
     try:
-        found = get_json(f"{prometheus_url.rstrip('/')}/api/v1/alerts")["data"]["alerts"]
         alerts = [
             Alert(
                 alert["labels"]["alertname"],
@@ -36,11 +57,9 @@ def current_alerts(prometheus_url: str) -> AlertStatus:
                 alert.get("annotations", {}).get("summary", ""),
                 alert.get("activeAt", ""),
             )
-            for alert in found
+            for alert in api_data(prometheus_url, "alerts")["alerts"]
         ]
-    except HttpError as exc:
-        return AlertStatus([], f"Prometheus（{prometheus_url}）に接続できません: {exc}")
-    except (ValueError, KeyError, TypeError):
-        return AlertStatus([], f"Prometheus（{prometheus_url}）の応答を読めません。")
+    except READ_ERRORS as exc:
+        return AlertStatus([], unreadable(prometheus_url, exc))
     alerts.sort(key=lambda alert: (alert.state != "firing", alert.name))
     return AlertStatus(alerts)

@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 
 from mks.models import AuditAction
 from mks.pages.labels import ACTION_LABELS
+from mks.pages.markdown import to_html
 from mks.tokens import ACCESS, ALGORITHM, FAMILY, GENERATION, issue, token_keys
 from tests.conftest import PASSWORDS
 from tests.monitoring.stack import api, bare_prometheus, require_prometheus
@@ -137,7 +138,8 @@ def test_an_entry_page_shows_its_facts_and_counts_the_view(
     assert "<h2>手順</h2>" in page and "<li>測る</li>" in page
     printed = client.get(f"/knowledge/{entry['id']}/print").get_data(as_text=True)
     assert "ログアウト" not in printed  # no page chrome
-    assert f"第{entry['version']}版 ・ 承認済み" in printed
+    approved_at = datetime.fromisoformat(entry["updated_at"]).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert f"第{entry['version']}版 ・ 承認済み\n・ 承認日 {approved_at:%Y-%m-%d}" in printed
 
 
 class Elements(HTMLParser):
@@ -177,6 +179,25 @@ def test_hostile_markdown_and_titles_cannot_run_script(
         assert not [name for _tag, name, _value in elements.attributes if name.startswith("on") or name == "style"]
         assert not [value for _tag, name, value in elements.attributes if "javascript:" in (value or "")]
     assert "&lt;script&gt;alert(5)&lt;/script&gt;足場" in client.get(f"/knowledge/{entry['id']}").get_data(as_text=True)
+
+
+def test_the_editor_previews_as_the_entry_page_shows_and_offers_the_tags_in_use(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    publish(client, editor, approver, title="足場の点検", tags=["足場", "点検"])
+    publish(client, editor, approver, title="足場の組立", tags=["足場"])
+    sign_in(client, "yamada")
+    editor_page = client.get("/knowledge/new").get_data(as_text=True)
+    assert '<datalist id="tag-suggestions"><option value="足場"><option value="点検"></datalist>' in editor_page
+    token = csrf_of(client, "/knowledge/new")
+    previewed = client.post("/preview", data={"csrf_token": token, "content": HOSTILE + "\n\n## 手順"})
+    assert (previewed.status_code, previewed.mimetype) == (200, "text/html")
+    assert previewed.get_data(as_text=True) == to_html(HOSTILE + "\n\n## 手順")
+    assert "<h2>手順</h2>" in previewed.get_data(as_text=True) and "<script" not in previewed.get_data(as_text=True)
+    assert client.post("/preview", data={"csrf_token": "forged", "content": "x"}).status_code == 403
+    client.delete_cookie("mks_session")
+    sign_in(client, "partner")
+    assert client.post("/preview", data={"csrf_token": csrf_of(client, "/"), "content": "x"}).status_code == 403
 
 
 def test_pages_have_their_own_content_security_policy(client: FlaskClient) -> None:
@@ -362,13 +383,14 @@ def test_an_entry_page_offers_the_steps_the_server_allows_and_takes_them(
     sign_in(client, "yamada")
     assert re.findall(r"<button type=\"submit\"[^>]*>([^<]+)</button>", client.get(path).get_data(as_text=True)) == [
         "ログアウト",
+        "添付する",
         "レビュー依頼",
     ]
     assert client.post(f"{path}/steps/submit", data=form_of(client, path)).status_code == 302
     client.delete_cookie("mks_session")
     sign_in(client, "kimura")
     buttons = re.findall(r"<button type=\"submit\"[^>]*>([^<]+)</button>", client.get(path).get_data(as_text=True))
-    assert buttons == ["ログアウト", "承認", "差戻し", "アーカイブ"]
+    assert buttons == ["ログアウト", "添付する", "承認", "差戻し", "アーカイブ"]
     refused = client.post(f"{path}/steps/send-back", data=form_of(client, path))
     assert refused.status_code == 422
     assert "差戻しの理由を入力してください" in refused.get_data(as_text=True)
@@ -377,6 +399,13 @@ def test_an_entry_page_offers_the_steps_the_server_allows_and_takes_them(
     found = client.get(f"/api/v1/knowledge/{entry['id']}", headers=editor).json
     assert found["status"] == "draft"
     assert "<td>写真が不足しています</td>" in client.get(f"{path}/history").get_data(as_text=True)
+    client.delete_cookie("mks_session")
+    sign_in(client, "yamada")  # the author is told why, on the entry and on their own page
+    told = "<strong>差戻し（理由）</strong>: 写真が不足しています</p>"
+    assert told in client.get(path).get_data(as_text=True)
+    assert told in client.get("/account").get_data(as_text=True)
+    assert client.post(f"{path}/steps/submit", data=form_of(client, path)).status_code == 302
+    assert told not in client.get("/account").get_data(as_text=True)  # submitted again: no longer waiting for them
     client.delete_cookie("mks_session")
     sign_in(client, "partner")
     assert client.post(f"{path}/steps/approve", data=form_of(client, "/")).status_code == 403

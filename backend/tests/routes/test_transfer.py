@@ -133,7 +133,7 @@ def test_an_upload_over_the_limit_is_refused(database_url: str, tmp_path: Path) 
         headers = Auth(app.test_client()).headers("admin")
         response = upload(app.test_client(), headers, CSV * (1 + 64 * 1024 // len(CSV.encode())))
         refused = (response.status_code, response.json["error"]["message"])
-        assert refused == (413, "ファイルが大きすぎます（上限 64 KiB）。")
+        assert refused == (413, "ファイルが大きすぎます（upstream.csv、上限 64 KiB）。")
     finally:
         app.extensions["mks_db"].engine.dispose()
 

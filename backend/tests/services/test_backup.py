@@ -134,7 +134,7 @@ def populate(app: Flask) -> list[int]:
         pending = writes.update_knowledge(ctx, ids[0], KnowledgeUpdate(tags=["養生", "冬期", "保温"]), editor)
         submitted = workflow.take_step(ctx, ids[0], workflow.SUBMIT, pending.version, None, editor)
         workflow.take_step(ctx, ids[0], workflow.APPROVE, submitted.version, "保温のタグを追加", admin)
-        attachments.add_attachment(ctx, ids[1], "打設記録.pdf", PDF, editor)
+        attachments.add_attachments(ctx, ids[1], [("打設記録.pdf", PDF)], editor)
     app.extensions["mks_db"].engine.dispose()  # the CLI's pg_restore must not wait on the app's connections
     return ids
 

@@ -9,6 +9,7 @@ like a text change. A viewer sees only the attachments the entry had when it was
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
@@ -64,51 +65,64 @@ def _shown_to(actor: Actor, entry: Knowledge, found: Attachment) -> bool:
     return visible_statuses(actor) is None or as_utc(found.created_at) <= as_utc(entry.updated_at)
 
 
-def add_attachment(ctx: Context, knowledge_id: int, filename: str, data: bytes, actor: Actor) -> AttachmentInfo:
-    """Store the file and attach it; InvalidField (field ``file``) for a file MKS does not store."""
+def add_attachments(
+    ctx: Context, knowledge_id: int, files: Sequence[tuple[str, bytes]], actor: Actor
+) -> list[AttachmentInfo]:
+    """Store the files (name, bytes) and attach them, all or none, as one change of the entry.
+
+    InvalidField (field ``file``) for a file MKS does not store: every file is judged before any is kept.
+    """
     session, settings = ctx.session, ctx.settings
     entry = load_entry(ctx, knowledge_id, actor)
     attached = session.scalar(select(func.count()).where(Attachment.knowledge_id == entry.id)) or 0
-    if attached >= settings.attachment_max_per_entry:
+    if attached + len(files) > settings.attachment_max_per_entry:
         raise Conflict(
             "too_many_attachments",
-            f"1 件のナレッジに添付できるのは {settings.attachment_max_per_entry} 個までです。"
-            "不要な添付を削除してください。",
+            f"1 件のナレッジに添付できるのは {settings.attachment_max_per_entry} 個までです"
+            f"（いま {attached} 個）。不要な添付を削除してください。",
         )
-    try:
-        form = stored_form(data, max_pixels=settings.attachment_max_pixels, keep_gps=settings.attachment_keep_gps)
-    except RefusedFile as exc:
-        raise InvalidField("file", exc.code, exc.message) from None
-    blobs = ctx.dependencies.blobs
-    stored = Attachment(
-        knowledge_id=entry.id,
-        filename=filename,
-        content_type=form.content_type,
-        size=len(form.data),
-        blob=blobs.put(form.data),
-        thumbnail_blob=blobs.put(form.thumbnail) if form.thumbnail is not None else None,
-        thumbnail_size=len(form.thumbnail) if form.thumbnail is not None else None,
-        width=form.width,
-        height=form.height,
-        uploaded_by_id=actor.id,
-        created_at=utcnow(),
-    )
+    forms = []
+    for filename, data in files:
+        try:
+            forms.append(
+                stored_form(data, max_pixels=settings.attachment_max_pixels, keep_gps=settings.attachment_keep_gps)
+            )
+        except RefusedFile as exc:
+            message = exc.message if len(files) == 1 else f"{filename}: {exc.message}"
+            raise InvalidField("file", exc.code, message) from None
     _record_change(ctx, entry, actor)
-    session.add(stored)
-    session.flush()
-    audit.record(
-        ctx,
-        AuditAction.ATTACHMENT_ADD,
-        actor,
-        target_type="knowledge",
-        target_id=entry.id,
-        attachment_id=stored.id,
-        filename=filename,
-        content_type=form.content_type,
-        size=stored.size,
-    )
+    blobs = ctx.dependencies.blobs
+    added = []
+    for (filename, _data), form in zip(files, forms, strict=True):
+        stored = Attachment(
+            knowledge_id=entry.id,
+            filename=filename,
+            content_type=form.content_type,
+            size=len(form.data),
+            blob=blobs.put(form.data),
+            thumbnail_blob=blobs.put(form.thumbnail) if form.thumbnail is not None else None,
+            thumbnail_size=len(form.thumbnail) if form.thumbnail is not None else None,
+            width=form.width,
+            height=form.height,
+            uploaded_by_id=actor.id,
+            created_at=utcnow(),
+        )
+        session.add(stored)
+        session.flush()
+        audit.record(
+            ctx,
+            AuditAction.ATTACHMENT_ADD,
+            actor,
+            target_type="knowledge",
+            target_id=entry.id,
+            attachment_id=stored.id,
+            filename=filename,
+            content_type=form.content_type,
+            size=stored.size,
+        )
+        added.append(AttachmentInfo.of(stored, Person.of(actor)))
     session.commit()
-    return AttachmentInfo.of(stored, Person.of(actor))
+    return added
 
 
 def _record_change(ctx: Context, entry: Knowledge, actor: Actor) -> None:
@@ -156,8 +170,10 @@ def open_attachment(
     return AttachmentInfo.of(found, Person.of(found.uploaded_by)), ctx.dependencies.blobs.open(key)
 
 
-def delete_attachment(ctx: Context, attachment_id: int, actor: Actor) -> None:
-    """Remove the attachment (at once, also from viewers), and its files when nothing else refers to them."""
+def delete_attachment(ctx: Context, attachment_id: int, actor: Actor) -> int:
+    """Remove the attachment (at once, also from viewers), and its files when nothing else refers to them.
+
+    Returns the id of the entry it belonged to."""
     found = _shown(ctx, attachment_id, actor)
     keys = [key for key in (found.blob, found.thumbnail_blob) if key is not None]
     audit.record(
@@ -169,6 +185,8 @@ def delete_attachment(ctx: Context, attachment_id: int, actor: Actor) -> None:
         attachment_id=found.id,
         filename=found.filename,
     )
+    knowledge_id = found.knowledge_id
     ctx.session.delete(found)
     ctx.session.commit()
     release_blobs(ctx, keys)
+    return knowledge_id

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from ...models import Knowledge, KnowledgeRevision, Status, User, as_utc
 from ..context import Context
@@ -58,3 +59,35 @@ def review_queue(ctx: Context, *, limit: int, offset: int) -> tuple[list[QueuedE
         if (found := rows.get(knowledge_id)) is not None:  # else deleted since the first statement
             entries.append(entry_of(QueuedEntry, found, Person.of(submitters.get(by or 0)), at))
     return entries, len(waiting)
+
+
+def send_back_reasons(ctx: Context, knowledge_ids: Collection[int]) -> dict[int, str]:
+    """Why each of the entries was sent back, for those that wait for their author since: their newest revision
+    moved them from review to draft (a send-back; an unarchiving starts from the archive), with its reason."""
+    if not knowledge_ids:
+        return {}
+    newest = (
+        select(
+            KnowledgeRevision.knowledge_id,
+            RECORDED_STATUS.label("status"),
+            KnowledgeRevision.comment,
+            func.row_number()
+            .over(partition_by=KnowledgeRevision.knowledge_id, order_by=KnowledgeRevision.revision.desc())
+            .label("rank"),
+        )
+        .where(KnowledgeRevision.knowledge_id.in_(list(knowledge_ids)))
+        .subquery()
+    )
+    rows: Any = ctx.session.execute(
+        select(newest).where(newest.c.rank <= 2).order_by(newest.c.knowledge_id, newest.c.rank)
+    )
+    newest_of: dict[int, tuple[str, str | None]] = {}
+    reasons: dict[int, str] = {}
+    for knowledge_id, status, comment, rank in rows:
+        if rank == 1:
+            newest_of[knowledge_id] = (status, comment)
+            continue
+        newest_status, reason = newest_of[knowledge_id]
+        if status == Status.REVIEW and newest_status == Status.DRAFT and reason:
+            reasons[knowledge_id] = reason
+    return reasons
