@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     notify_poll_seconds: float = Field(default=2.0, gt=0)
     # The address people open MKS at, for links in notifications.
     public_url: str = Field(default="http://localhost:5100", pattern=r"^https?://")
-    # The monitoring page (mks.pages): where it reads the alerts, and where its dashboard links go.
+    # The monitoring page (mks.pages): where it reads the last hour and the alerts, and where its dashboard links go.
     prometheus_url: str | None = Field(default=None, pattern=r"^https?://")
     grafana_url: str | None = Field(default=None, pattern=r"^https?://")
 

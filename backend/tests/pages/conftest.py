@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import Browser, sync_playwright
 
 from ..conftest import PASSWORDS, add_admin
+from ..monitoring.stack import bare_prometheus
 from ..servers import GUNICORN, serve, server_env
 
 # The system browser (the chromium package), not one downloaded by `playwright install`.
 CHROMIUM = "/usr/bin/chromium"
 ADMIN = "admin"  # the user add_admin creates
+RECORDING_RULES = Path(__file__).resolve().parents[2] / "monitoring" / "prometheus" / "recording-rules.yml"
 
 
 @dataclass(frozen=True)
@@ -42,15 +45,30 @@ def live_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory)
     shutil.copyfile(sqlite_template, database)
     database_url = f"sqlite:///{database}"
     add_admin(database_url, folder / "setup", PASSWORDS[ADMIN])
-    env = server_env(
-        folder / "instance",
-        database_url,
-        workers="2",
-        # Every test logs in from the same address over one session-long server: production limits would
-        # throttle the suite, not the app under test.
-        ratelimit_login_per_client="1000 per minute",
-        ratelimit_login_per_username="1000 per minute",
+    # The monitoring page reads a real Prometheus, which scrapes this server once it runs.
+    with bare_prometheus(folder / "prometheus", "--web.enable-lifecycle") as prometheus_url:
+        env = server_env(
+            folder / "instance",
+            database_url,
+            workers="2",
+            prometheus_url=prometheus_url,
+            # Every test logs in from the same address over one session-long server: production limits would
+            # throttle the suite, not the app under test.
+            ratelimit_login_per_client="1000 per minute",
+            ratelimit_login_per_username="1000 per minute",
+        )
+        # serve() yields once; resuming it after the session stops the server.
+        for base_url in serve(GUNICORN, env):
+            _scrape(prometheus_url, folder / "prometheus" / "bare-prometheus.yml", base_url)
+            yield LiveServer(base_url, ADMIN, PASSWORDS[ADMIN])
+
+
+def _scrape(prometheus_url: str, config: Path, base_url: str) -> None:
+    """Have the Prometheus scrape the server every second, with the deployment's recording rules."""
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: [{RECORDING_RULES}]\n"
+        "scrape_configs:\n"
+        f"  - {{job_name: mks-backend, static_configs: [{{targets: ['{base_url.removeprefix('http://')}']}}]}}\n"
     )
-    # serve() yields once; resuming it after the session stops the server.
-    for base_url in serve(GUNICORN, env):
-        yield LiveServer(base_url, ADMIN, PASSWORDS[ADMIN])
+    requests.post(f"{prometheus_url}/-/reload", timeout=10).raise_for_status()

@@ -7,6 +7,7 @@ MKS_SCREENSHOTS_DIR when it is set (docs/screenshots holds the committed ones).
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
@@ -14,11 +15,13 @@ from typing import Any
 
 import pytest
 import requests
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
 from mks.config import Settings
 
+from ..test_files import photo
 from .axe import SCRIPT as AXE
 from .conftest import LiveServer
 
@@ -179,41 +182,203 @@ def test_a_partner_finds_prints_and_never_sees_a_draft_on_a_tablet(
         context.close()
 
 
-def test_an_editor_keeps_a_draft_across_a_reload_and_an_approver_approves_it(
+def test_an_editor_reports_with_photos_and_an_approver_sends_it_back_then_approves(
     live_server: LiveServer, browser: Browser, entries: dict[str, int]
 ) -> None:
-    admin = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 800})
-    approver = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 800})
+    desktop = {"locale": "ja-JP", "timezone_id": "Asia/Tokyo", "viewport": {"width": 1280, "height": 800}}
+    writer, approver = browser.new_context(**desktop), browser.new_context(**desktop)
+    partner = browser.new_context(locale="ja-JP", viewport=TABLET, has_touch=True)
     try:
-        page = admin.new_page()
+        # Journey 2: from the template, with a live preview and tags offered; the draft survives a reload.
+        page = writer.new_page()
         _sign_in(page, live_server.base_url, live_server.username, live_server.password)
         page.get_by_role("link", name="新規作成").click()
-        page.get_by_label("題名").fill("ヒヤリハット報告: 開口部")
+        page.get_by_role("link", name="ヒヤリハット報告").click()
+        page.wait_for_url("**/knowledge/new?template=*")
+        assert page.get_by_label("題名").input_value() == "【ヒヤリハット】"
+        page.get_by_label("題名").fill("【ヒヤリハット】開口部の養生外れ")
         page.get_by_label("本文（Markdown）").fill("## 状況\n\n開口部の養生が外れていた。")
+        expect(page.locator("#preview h2")).to_have_text(["状況"])  # rendered by the server as the entry page will
+        tags = page.get_by_label("タグ（空白か読点で区切る）")
+        tags.fill("ヒヤリハット 足")
+        assert page.locator("#tag-suggestions option").evaluate_all("options => options.map(o => o.value)") == [
+            "ヒヤリハット 足場"
+        ]
+        tags.fill("ヒヤリハット 足場")
         page.reload()  # the connection on site is lost, the page comes back
         assert page.locator("#draft-restored").is_visible()
-        assert page.get_by_label("題名").input_value() == "ヒヤリハット報告: 開口部"
+        assert page.get_by_label("題名").input_value() == "【ヒヤリハット】開口部の養生外れ"
+        expect(page.locator("#preview p")).to_have_text(["開口部の養生が外れていた。"])
         _screenshot(page, "edit")
         assert_accessible(page)
         page.get_by_role("button", name="保存").click()
         page.wait_for_url("**/knowledge/*")
         created = page.url
+
+        # Two site photos from the phone at once; what is stored has no GPS position.
+        page.get_by_label(re.compile("写真・PDF を追加")).set_input_files(
+            [
+                {"name": "開口部-北.jpg", "mimeType": "image/jpeg", "buffer": photo()},
+                {"name": "開口部-南.jpg", "mimeType": "image/jpeg", "buffer": photo(turned=True)},
+            ]
+        )
+        page.get_by_role("button", name="添付する").click()
+        page.wait_for_url(f"{created}#attachments")
+        images = page.locator(".files img")
+        assert images.evaluate_all("images => images.map(i => [i.alt, i.naturalWidth > 0])") == [
+            ["写真: 開口部-北.jpg", True],
+            ["写真: 開口部-南.jpg", True],
+        ]
+        stored = page.request.get(live_server.base_url + images.first.locator("xpath=..").get_attribute("href"))
+        assert 0x8825 not in Image.open(io.BytesIO(stored.body())).getexif()  # no GPS
+        _screenshot(page, "photos")
+        assert_accessible(page)
         page.get_by_role("button", name="レビュー依頼").click()
         page.wait_for_url(created)
         assert page.locator(".badge").first.inner_text() == "レビュー中"
 
+        # Journey 3: the queue, oldest first; sent back with a reason the author then reads.
         reviewer = approver.new_page()
         _sign_in(reviewer, live_server.base_url, *APPROVER)
         reviewer.get_by_role("link", name="レビュー待ち").click()
-        reviewer.get_by_role("link", name="ヒヤリハット報告: 開口部").click()
+        reviewer.get_by_role("link", name="【ヒヤリハット】開口部の養生外れ").click()
         _screenshot(reviewer, "review")
         assert_accessible(reviewer)
+        reviewer.get_by_label("差戻しの理由").fill("写真が不足しています")
+        reviewer.get_by_role("button", name="差戻し").click()
+        reviewer.wait_for_url(created)
+        assert reviewer.locator(".badge").first.inner_text() == "下書き"
+
+        page.get_by_role("link", name=re.compile("（管理者）$")).click()  # 自分のページ
+        mine = page.locator("tr", has_text="【ヒヤリハット】開口部の養生外れ")
+        assert mine.locator(".sent-back").inner_text() == "差戻し（理由）: 写真が不足しています"
+        mine.get_by_role("link").click()
+        assert page.locator(".sent-back").inner_text() == "差戻し（理由）: 写真が不足しています"
+        page.get_by_label(re.compile("写真・PDF を追加")).set_input_files(
+            {"name": "開口部-全景.png", "mimeType": "image/png", "buffer": photo(image_format="PNG")}
+        )
+        page.get_by_role("button", name="添付する").click()
+        page.wait_for_url(f"{created}#attachments")
+        assert page.locator(".files img").count() == 3
+        page.get_by_role("button", name="レビュー依頼").click()
+        page.wait_for_url(created)
+
+        reviewer.get_by_role("link", name="レビュー待ち").click()
+        reviewer.get_by_role("link", name="【ヒヤリハット】開口部の養生外れ").click()
         reviewer.get_by_role("button", name="承認").click()
         reviewer.wait_for_url(created)
         assert reviewer.locator(".badge").first.inner_text() == "承認済み"
+
+        # The partner now reads it, photos included.
+        reader = partner.new_page()
+        _sign_in(reader, live_server.base_url, *VIEWER)
+        reader.goto(created)
+        assert reader.locator("h1").inner_text() == "【ヒヤリハット】開口部の養生外れ"
+        assert reader.locator(".files img").count() == 3
+        assert reader.get_by_role("button", name="添付する").count() == 0
     finally:
-        admin.close()
+        writer.close()
         approver.close()
+        partner.close()
+
+
+def test_an_admin_adds_a_partner_ends_a_leavers_sessions_and_reads_the_audit_log_and_the_monitoring_page(
+    live_server: LiveServer, browser: Browser, entries: dict[str, int]
+) -> None:
+    desktop = {"locale": "ja-JP", "timezone_id": "Asia/Tokyo", "viewport": {"width": 1280, "height": 800}}
+    office, leavers_pc = browser.new_context(**desktop), browser.new_context(**desktop)
+    try:
+        leaver_id = Api(live_server.base_url, live_server.username, live_server.password).post(
+            "/users", {"username": "sato", "display_name": "佐藤", "password": "sato-pass-1", "role": "editor"}
+        )["id"]
+        leaver = leavers_pc.new_page()
+        _sign_in(leaver, live_server.base_url, "sato", "sato-pass-1")
+
+        page = office.new_page()
+        _sign_in(page, live_server.base_url, live_server.username, live_server.password)
+        page.get_by_role("link", name="ユーザー管理").click()
+        page.get_by_label("ユーザー名", exact=True).fill("tanaka")
+        page.get_by_label("表示名", exact=True).fill("田中（協力会社）")
+        page.get_by_label("初期パスワード").fill("tanaka-pass-1")
+        page.get_by_label("ロール", exact=True).select_option("viewer")
+        page.get_by_role("button", name="追加").click()
+        page.wait_for_url("**/admin/users")
+        added = page.locator("#user-tanaka")
+        assert added.locator("td").nth(1).inner_text() == "田中（協力会社）"
+        assert added.get_by_label("tanaka のロール").input_value() == "viewer"
+
+        # The leaver is disabled: their open session ends at their next page.
+        page.locator("#user-sato").get_by_role("button", name="無効にする").click()
+        page.wait_for_url("**/admin/users")
+        assert page.locator("#user-sato td").nth(3).inner_text() == "無効"
+        _screenshot(page, "users")
+        assert_accessible(page)
+        leaver.reload()
+        assert leaver.url == f"{live_server.base_url}/login?next=/"
+
+        page.get_by_role("link", name="監査ログ").click()
+        page.get_by_label("ユーザー名").fill(live_server.username)
+        page.get_by_label("操作").select_option("user.update")
+        page.get_by_role("button", name="絞り込み").click()
+        page.wait_for_url("**/admin/audit?*")
+        newest = page.locator("tbody tr").first.locator("td")
+        assert newest.all_inner_texts()[1:4] == [live_server.username, "ユーザーの変更", f"user {leaver_id}"]
+        _screenshot(page, "audit")
+        assert_accessible(page)
+
+        # The monitoring page charts what the real Prometheus scraped from this server.
+        page.get_by_role("link", name="監視").click()
+        requests_chart = page.get_by_role("img", name=re.compile("^過去1時間のリクエスト数"))
+        for _ in range(30):  # bounded: the recording rules need two scrapes, a second apart
+            if not (requests_chart.get_attribute("aria-label") or "").endswith("データなし"):
+                break
+            page.wait_for_timeout(1000)
+            page.reload()
+        assert re.fullmatch(
+            r"過去1時間のリクエスト数（毎秒）。最新 \d+\.\d\d", requests_chart.get_attribute("aria-label") or ""
+        )
+        assert page.locator(".sparkline path").count() >= 1
+        _screenshot(page, "monitoring")
+        assert_accessible(page)
+    finally:
+        office.close()
+        leavers_pc.close()
+
+
+def test_a_writer_compares_two_revisions_and_restores_the_older_one(
+    live_server: LiveServer, browser: Browser, entries: dict[str, int]
+) -> None:
+    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo")
+    try:
+        admin = Api(live_server.base_url, live_server.username, live_server.password)
+        entry = admin.post(
+            "/knowledge",
+            {"title": "型枠の存置期間", "summary": "期間", "content": "せき板 3日\n支保工 28日", "category": "品質"},
+        )
+        response = requests.put(
+            f"{live_server.base_url}/api/v1/knowledge/{entry['id']}",
+            json={"version": entry["version"], "content": "せき板 5日\n支保工 28日"},
+            headers=admin.headers,
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        page = context.new_page()
+        _sign_in(page, live_server.base_url, live_server.username, live_server.password)
+        page.goto(f"{live_server.base_url}/knowledge/{entry['id']}/history")
+        assert page.locator("tbody td:first-child").all_inner_texts() == ["第2版", "第1版"]
+        page.locator("tbody tr").first.get_by_role("link", name="差分").click()
+        assert page.locator(".diff del").all_text_contents() == ["削除: - せき板 3日"]
+        assert page.locator(".diff ins").all_text_contents() == ["追加: + せき板 5日"]
+        _screenshot(page, "diff")
+        assert_accessible(page)
+        page.go_back()
+        page.locator("tbody tr").nth(1).get_by_role("button", name="この版に戻す").click()
+        page.wait_for_url(f"**/knowledge/{entry['id']}")
+        assert page.locator(".body").inner_text() == "せき板 3日 支保工 28日"  # one paragraph
+        page.get_by_role("link", name="改訂履歴").click()
+        assert page.locator("tbody td:first-child").all_inner_texts() == ["第3版", "第2版", "第1版"]
+    finally:
+        context.close()
 
 
 def _sign_in(page: Page, base_url: str, username: str, password: str) -> None:
