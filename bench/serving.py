@@ -54,10 +54,11 @@ def serve_copy(source: Path, name: str, *, workers: int, **options: Any) -> Abst
     return running(source.parent / name, _copy_url(source, name), workers=workers, **options)
 
 
-def detail_paths(config: BenchConfig) -> list[str]:
-    """Detail pages of entries spread over the whole corpus (every entry is visible to the bench admin)."""
+def detail_paths(config: BenchConfig, prefix: str = "/api/v1") -> list[str]:
+    """Entries spread over the whole corpus (every entry is visible to the bench admin): the API's detail
+    routes, or with ``prefix=""`` the entries' pages."""
     count = min(DETAIL_IDS, config.serving_entries)
-    return [f"/api/v1/knowledge/{1 + index * config.serving_entries // count}" for index in range(count)]
+    return [f"{prefix}/knowledge/{1 + index * config.serving_entries // count}" for index in range(count)]
 
 
 def list_path(**filters: str) -> str:
@@ -66,3 +67,8 @@ def list_path(**filters: str) -> str:
 
 def search_path() -> str:
     return "/api/v1/knowledge/search?" + urlencode({"q": COMMON_TERM_3, "limit": PAGE})
+
+
+def search_page_path() -> str:
+    """The search page of the same query (it shows 20 results, as the API's page of search_path)."""
+    return "/?" + urlencode({"q": COMMON_TERM_3})

@@ -38,9 +38,13 @@ class Route:
     share_target: Target
 
 
+# Each page beside its JSON twin: the detail and its entry page, the search API and the search page.
 ROUTES = (
     Route("detail", "詳細", at_least(40)),
     Route("list", "一覧 20 件", at_least(25)),
+    Route("page", "ナレッジの画面", at_least(30)),
+    Route("search", "検索 20 件", at_least(10)),
+    Route("search-page", "検索画面", at_least(10)),
 )
 
 
@@ -110,8 +114,16 @@ def shares_of_health(results: dict[str, list[wrk.WrkResult]], route: str) -> lis
 
 
 def route_paths(config: BenchConfig) -> dict[str, list[str]]:
-    """What wrk loads, by route key: /health (the ceiling), a rotation of detail pages, the first list page."""
-    return {"health": ["/health"], "detail": serving.detail_paths(config), "list": [serving.list_path()]}
+    """What wrk loads, by route key: /health (the ceiling), a rotation of entries through the API and as
+    pages, the first list page, and the first page of a common word's search through the API and as a page."""
+    return {
+        "health": ["/health"],
+        "detail": serving.detail_paths(config),
+        "list": [serving.list_path()],
+        "page": serving.detail_paths(config, prefix=""),
+        "search": [serving.search_path()],
+        "search-page": [serving.search_page_path()],
+    }
 
 
 def measure(config: BenchConfig, servers: Mapping[K, Server]) -> dict[K, dict[str, list[wrk.WrkResult]]]:
@@ -119,6 +131,9 @@ def measure(config: BenchConfig, servers: Mapping[K, Server]) -> dict[K, dict[st
     paths = route_paths(config)
     results: dict[K, dict[str, list[wrk.WrkResult]]] = {key: {route: [] for route in paths} for key in servers}
     scripts = config.work_dir / "throughput"
+    for server in servers.values():
+        for targets in paths.values():
+            wrk.answering(server.base_url, targets, server.token)
     if not config.smoke:  # warm-up: caches of every worker
         for server in servers.values():
             for route, targets in paths.items():

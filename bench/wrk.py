@@ -13,6 +13,8 @@ import requests
 
 from .server import pinned
 
+# The pages' session cookie (mks.tokens.SESSION_COOKIE): it holds the same access token.
+SESSION_COOKIE = "mks_session"
 # The reference concurrency of every load figure (BENCHMARKS.md: say the concurrency).
 CONNECTIONS = 8
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1_000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -36,12 +38,14 @@ class WrkResult:
 
 
 def lua_script(paths: Sequence[str], token: str) -> str:
-    """A wrk script sending the paths in turn (per connection thread), with the bearer token."""
+    """A wrk script sending the paths in turn (per connection thread), with the token as the API's bearer
+    token and as the pages' session cookie (each reads its own)."""
     quoted = ", ".join(json.dumps(path) for path in paths)
     return (
         f"local paths = {{{quoted}}}\n"
         "local next_path = 0\n"
         f'wrk.headers["Authorization"] = {json.dumps("Bearer " + token)}\n'
+        f'wrk.headers["Cookie"] = {json.dumps(f"{SESSION_COOKIE}={token}")}\n'
         "request = function()\n"
         "  next_path = next_path % #paths + 1\n"
         "  return wrk.format(nil, paths[next_path])\n"
@@ -115,11 +119,25 @@ def run(
         raise WrkError(f"{error}\n{_statuses(base_url, paths, token)}") from None
 
 
+def answering(base_url: str, paths: Sequence[str], token: str) -> None:
+    """Raise WrkError unless every path answers 200 now: wrk counts a 3xx as success, and a page whose
+    session was refused answers with a quick redirect to the sign-in page."""
+    failing = _failing(base_url, paths, token, ok=range(200, 201))
+    if failing:
+        raise WrkError(f"not answering 200: {failing}")
+
+
 def _statuses(base_url: str, paths: Sequence[str], token: str) -> str:
     """Which of the paths fail, asked once each: the diagnosis wrk's report cannot give."""
+    return "failing now: " + (_failing(base_url, paths, token, ok=range(200, 400)) or "none")
+
+
+def _failing(base_url: str, paths: Sequence[str], token: str, *, ok: range) -> str:
+    """The paths whose status, asked once each (redirects not followed), is not in ``ok``."""
+    headers = {"Authorization": f"Bearer {token}", "Cookie": f"{SESSION_COOKIE}={token}"}
     failing = []
     for path in dict.fromkeys(paths):
-        status = requests.get(base_url + path, headers={"Authorization": f"Bearer {token}"}, timeout=60).status_code
-        if not 200 <= status < 400:
+        status = requests.get(base_url + path, headers=headers, timeout=60, allow_redirects=False).status_code
+        if status not in ok:
             failing.append(f"{status} {path}")
-    return "failing now: " + ("; ".join(failing) or "none")
+    return "; ".join(failing)

@@ -47,8 +47,13 @@ def test_smoke_run_reports_every_figure(tmp_path: Path) -> None:
         assert math.isfinite(number) and number >= 0, (benchmark, name, value)
         assert (target, verdict) == ("—", "—"), "smoke runs judge no target"
     search_rows = [row for row in rows if row[0] == "日本語検索"]
-    # 300 entries on 2 databases: 3 load figures + 3 figures per query.
-    assert len(search_rows) == 2 * (3 + len(QUERIES) * 3)
+    # 300 entries on 2 databases: 3 load figures + 4 figures per query (API, search page, LIKE ratio, share).
+    assert len(search_rows) == 2 * (3 + len(QUERIES) * 4)
+    page_rows = [row[1] for row in search_rows if row[1].endswith("検索画面 HTTP p95")]
+    assert page_rows[:2] == [
+        "SQLite 300件 1文字・頻出「杭」 検索画面 HTTP p95",
+        "SQLite 300件 1文字・希少「鑿」 検索画面 HTTP p95",
+    ]
     shares = {row[1]: row[2] for row in search_rows if row[1].endswith("一致率")}
     assert shares["SQLite 300件 3文字以上・該当なし「量子暗号通信」 一致率"] == "0.00 %"
     assert shares["SQLite 300件 2文字・頻出「養生」 一致率"] == shares["PostgreSQL 300件 2文字・頻出「養生」 一致率"]
@@ -82,5 +87,14 @@ def test_revision_comparison_reports_both_revisions() -> None:
         "一覧 20 件 req/s ÷ /health",
         "一覧 20 件 p50",
         "一覧 20 件 p99",
+        "ナレッジの画面 req/s ÷ /health",
+        "ナレッジの画面 p50",
+        "ナレッジの画面 p99",
+        "検索 20 件 req/s ÷ /health",
+        "検索 20 件 p50",
+        "検索 20 件 p99",
+        "検索画面 req/s ÷ /health",
+        "検索画面 p50",
+        "検索画面 p99",
     ]
     assert all(len(row) == 3 for row in tables["throughput"])
