@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -23,24 +24,41 @@ from .common import MAX_FILES_PER_SEND, PAGE_SIZE, bp, chrome, request_offset, s
 from .labels import PRIORITIES
 from .markdown import to_html
 
+# The search page's filter chips, as the search API's parameters of the same names.
+SEARCH_FILTERS = ("category", "status", "tag")
+
 
 @bp.get("/")
 @search_limit()  # the API's search budget, shared: the same user, the same searches
 @signed_in(ANY_ROLE)
 def search(user: CurrentUser) -> Any:
     q = request.args.get("q", "").strip()
-    context: dict[str, Any] = {**chrome(user), "q": q}
+    chosen = {name: value for name in SEARCH_FILTERS if (value := request.args.get(name, "").strip())}
+    context: dict[str, Any] = {**chrome(user), "q": q, "chosen": chosen, "search_url": _search_url(q, chosen)}
     if not q:
         return render_template("search.html", **context, results=None, error=None)
     try:
-        query = SearchQuery(q=q, limit=PAGE_SIZE, offset=request_offset())
+        query = SearchQuery.model_validate(
+            {"q": q, **chosen, "facets": True, "limit": PAGE_SIZE, "offset": request_offset()}
+        )
         results = searches.search(service_context(), query, user)
-    except ValidationError:
-        error = "検索語は 200 文字以内で指定してください。"
+    except ValidationError as refused:
+        messages = forms.messages(refused)
+        error = "検索語は 200 文字以内で指定してください。" if "q" in messages else "絞り込みの条件が正しくありません。"
         return render_template("search.html", **context, results=None, error=error)
     except InvalidField as refused:
         return render_template("search.html", **context, results=None, error=refused.message)
     return render_template("search.html", **context, results=results, offset=query.offset, page_size=PAGE_SIZE)
+
+
+def _search_url(q: str, chosen: dict[str, str]) -> Callable[..., str]:
+    """The search page's address with some filters changed (a value of None or "" leaves one out), for links."""
+
+    def url(**changes: str | int | None) -> str:
+        params = {name: value for name, value in {**chosen, **changes}.items() if value not in (None, "", 0)}
+        return url_for("pages.search", q=q, **params)  # type: ignore[arg-type]  # url_for's own keywords unused
+
+    return url
 
 
 @bp.get("/knowledge/<id:knowledge_id>")

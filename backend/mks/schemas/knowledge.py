@@ -197,6 +197,8 @@ class KnowledgeListQuery(Page):
 class SearchQuery(Page):
     q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NO_NUL)]
     category: Name | None = None
+    status: Status | None = Field(default=None, description="このステータスの一致だけ（閲覧者は承認済みだけ）")
+    tag: Name | None = Field(default=None, description="このタグを持つ一致だけ")
     facets: bool = Field(
         default=False,
         description="true: カテゴリ別・ステータス別の件数（facets）も返す。一致ごとにカテゴリとステータスを読むため、"

@@ -84,20 +84,24 @@ def insert_rows(connection: Connection, insert: str, rows: Sequence[tuple[Any, .
 
 @dataclass(frozen=True)
 class SearchFilters:
-    """Restrictions applied with the search: visible statuses and an optional category."""
+    """Restrictions applied with the search: the statuses searched (those visible, or the one chosen of them),
+    and an optional category and tag."""
 
     statuses: tuple[str, ...] | None = None
     category_id: int | None = None
+    tag: str | None = None
 
     @property
     def restrict(self) -> bool:
         """Whether the filters leave out any entry."""
-        return self.statuses is not None or self.category_id is not None
+        return self.statuses is not None or self.category_id is not None or self.tag is not None
 
     def sql_conditions(self, params: dict[str, Any]) -> list[str]:
         """SQL conditions on the ``knowledge`` table, adding their bound values to params."""
         conditions = []
-        if self.statuses is not None:
+        if self.statuses == ():
+            conditions.append("1 = 0")  # a status chosen that the searcher may not see
+        elif self.statuses is not None:
             names = []
             for index, status in enumerate(self.statuses):
                 params[f"status{index}"] = status
@@ -106,6 +110,12 @@ class SearchFilters:
         if self.category_id is not None:
             params["category_id"] = self.category_id
             conditions.append("knowledge.category_id = :category_id")
+        if self.tag is not None:
+            params["tag"] = self.tag
+            conditions.append(
+                "EXISTS (SELECT 1 FROM knowledge_tags JOIN tags ON tags.id = knowledge_tags.tag_id "
+                "WHERE knowledge_tags.knowledge_id = knowledge.id AND tags.name = :tag)"
+            )
         return conditions
 
 

@@ -11,9 +11,11 @@ import re
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import jwt
@@ -98,6 +100,38 @@ def test_search_shows_the_count_and_highlighted_snippets(
     assert "朝礼前に<mark>足場</mark>を<mark>点検</mark>する" in page
     empty = client.get("/?q=量子暗号").get_data(as_text=True)
     assert "「量子暗号」に一致するナレッジはありません。" in empty
+
+
+def test_search_chips_narrow_by_category_status_and_tag_and_keep_the_query(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    publish(client, editor, approver, title="足場の点検", category="安全", tags=["朝礼", "点検"])
+    publish(client, editor, approver, title="足場の組立", category="安全", tags=["組立"])
+    publish(client, editor, approver, title="足場の費用", category="原価", tags=["朝礼"])
+    created_in(client, editor, approver, "draft", title="足場の下書き", category="安全", tags=["朝礼"])
+    sign_in(client, "yamada")
+    page = client.get("/?q=足場").get_data(as_text=True)
+    chips = re.findall(r'<a href="(/\?[^"]*)"( aria-current="true")?>([^<]+)</a>', page.split('class="count"')[0])
+    assert [(unquote(unescape(href)), bool(current), text) for href, current, text in chips] == [
+        ("/?q=足場", True, "すべて"),
+        ("/?q=足場&category=安全", False, "安全（3）"),
+        ("/?q=足場&category=原価", False, "原価（1）"),
+        ("/?q=足場", True, "すべて"),
+        ("/?q=足場&status=draft", False, "下書き（1）"),
+        ("/?q=足場&status=approved", False, "承認済み（3）"),
+    ]
+    assert '<a href="/?q=%E8%B6%B3%E5%A0%B4&amp;tag=%E6%9C%9D%E7%A4%BC">朝礼</a>' in page  # each hit's tags filter
+    narrowed = client.get("/?q=足場&category=安全&status=approved&tag=朝礼").get_data(as_text=True)
+    assert '<p class="count" id="count">1件</p>' in narrowed and "足場の点検" in narrowed
+    assert 'aria-label="タグ「朝礼」の絞り込みを解除">朝礼 ×</a>' in narrowed
+    assert "更新 kimura 20" in narrowed  # who updated it (the approval), and when
+    unknown = client.get("/?q=足場&category=存在しない").get_data(as_text=True)
+    assert '<p class="error" role="alert">' in unknown
+    client.delete_cookie("mks_session")
+    sign_in(client, "partner")
+    partner_page = client.get("/?q=足場").get_data(as_text=True)
+    assert "ステータス" not in partner_page and "下書き" not in partner_page
+    assert '<p class="count" id="count">3件</p>' in partner_page
 
 
 def test_a_count_above_the_exact_bound_reads_as_at_least(

@@ -159,3 +159,22 @@ def test_facets_above_the_bound_are_lower_bounds(
     )
     # 安全 holds more matches than the bound: its own total is a lower bound too.
     assert found(search(client, admin, "足場", category="安全"))[:2] == (3, "gte")
+
+
+def test_a_status_and_a_tag_narrow_the_matches_as_the_page_chips_do(
+    client: FlaskClient, admin: dict[str, str], approver: dict[str, str], viewer: dict[str, str], corpus: None
+) -> None:
+    tagged = created_in(
+        client, admin, approver, "approved", **entry(title="足場の点検 10", tags=["朝礼"], category="安全")
+    )
+    created_in(client, admin, approver, "draft", **entry(title="足場の点検 11", tags=["朝礼"], category="品質"))
+    approved = search(client, admin, "足場", status="approved")
+    assert found(approved) == (5, "eq", facets({"安全": 4, "品質": 1}, {"approved": 5}, exact=True))
+    assert {item["status"] for item in approved["items"]} == {"approved"}
+    by_tag = search(client, admin, "足場", tag="朝礼")
+    assert found(by_tag) == (2, "eq", facets({"品質": 1, "安全": 1}, {"draft": 1, "approved": 1}, exact=True))
+    both = search(client, admin, "足場", tag="朝礼", status="approved", category="安全")
+    assert [item["id"] for item in both["items"]] == [tagged["id"]]
+    # A partner asking for drafts is told of none, and an unknown tag matches nothing.
+    assert found(search(client, viewer, "足場", status="draft")) == (0, "eq", facets({}, {}, exact=True))
+    assert search(client, admin, "足場", tag="存在しないタグ")["total"] == 0

@@ -77,7 +77,7 @@ def search(ctx: Context, query: SearchQuery, actor: Actor) -> SearchResults:
             "検索語を追加して絞り込んでください。",
         )
     category_id = category(ctx, query.category).id if query.category is not None else None
-    filters = SearchFilters(statuses=visible_statuses(actor), category_id=category_id)
+    filters = SearchFilters(_statuses(actor, query.status), category_id, query.tag)
     request = SearchRequest(
         terms,
         filters,
@@ -104,6 +104,14 @@ def search(ctx: Context, query: SearchQuery, actor: Actor) -> SearchResults:
         [term.text for term in terms],
         parsed.ignored,
     )
+
+
+def _statuses(actor: Actor, chosen: Status | None) -> tuple[str, ...] | None:
+    """The statuses searched: those the actor may see (None: all), narrowed to the one chosen."""
+    visible = visible_statuses(actor)
+    if chosen is None:
+        return visible
+    return (chosen,) if visible is None or chosen in visible else ()
 
 
 def _named(connection: Connection, facets: Facets) -> SearchFacets:
