@@ -29,6 +29,8 @@ from .services.errors import Conflict, DomainError, Forbidden, InvalidField, Not
 log = logging.getLogger(__name__)
 # The app's error page renderers, by the name of the blueprint whose requests they answer.
 ERROR_PAGES = "mks_error_pages"
+# Its key for requests no route answers (request.blueprint is None).
+UNROUTED = None
 
 # Default code and message for each HTTP status the service answers.
 HTTP_ERRORS: dict[int, tuple[str, str]] = {
@@ -82,8 +84,7 @@ def error_response(error: ApiError) -> Response:
     (a redirect is no error)."""
     if error.status >= 400:
         count_error(ERROR_TYPE_BY_STATUS[error.status])
-    # A blueprint of pages answers with a page of its own (mks.pages): people, not programs, read it.
-    render_page = current_app.extensions.get(ERROR_PAGES, {}).get(request.blueprint) if has_request_context() else None
+    render_page = _page_renderer() if has_request_context() else None
     if render_page is not None:
         page: Response = render_page(error)
         return page
@@ -94,6 +95,17 @@ def error_response(error: ApiError) -> Response:
     response.status_code = error.status
     response.headers.update(error.headers)
     return response
+
+
+def _page_renderer() -> Callable[[ApiError], Response] | None:
+    """The error page renderer for this request, if people read its answer, not programs: a blueprint of pages
+    (mks.pages), or, for an address no route serves outside the API, a browser (which asks for HTML first)."""
+    renderers: dict[str | None, Callable[[ApiError], Response]] = current_app.extensions.get(ERROR_PAGES, {})
+    if request.blueprint is not None:
+        return renderers.get(request.blueprint)
+    browser = request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+    browser = browser and not request.path.startswith("/api/")
+    return renderers.get(UNROUTED) if browser else None
 
 
 def validation_error(exc: ValidationError, location: str) -> ApiError:

@@ -122,4 +122,6 @@ def error_page(error: ApiError) -> Response:
         return response
     response = Response(render_template("error.html", error=error), status=error.status)
     response.headers.update(error.headers)
+    # Also for an address outside the blueprint, which _finish does not see: its own style sheet must load.
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
     return response

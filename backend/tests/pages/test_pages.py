@@ -242,6 +242,19 @@ def test_pages_have_their_own_content_security_policy(client: FlaskClient) -> No
     assert api.headers["Content-Security-Policy"].startswith("default-src 'none'; frame-ancestors 'none'")
 
 
+def test_an_address_nothing_serves_is_a_japanese_page_for_a_browser_and_json_for_a_program(
+    client: FlaskClient,
+) -> None:
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    page = client.get("/knowledeg/1", headers=browser)
+    assert (page.status_code, page.mimetype) == (404, "text/html")
+    assert "<h1>ページが見つかりません</h1>" in page.get_data(as_text=True)
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'; script-src 'self'; style-src 'self'")
+    for path, headers in (("/knowledeg/1", {"Accept": "*/*"}), ("/api/v1/nothing", browser)):
+        answer = client.get(path, headers=headers)
+        assert (answer.status_code, answer.json["error"]["code"]) == (404, "not_found")
+
+
 def test_sign_out_ends_the_session_everywhere(client: FlaskClient) -> None:
     sign_in(client, "yamada")
     token = session_cookie(client)
