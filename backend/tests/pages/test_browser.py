@@ -225,6 +225,8 @@ def test_an_editor_reports_with_photos_and_an_approver_sends_it_back_then_approv
         page.get_by_role("button", name="添付する").click()
         page.wait_for_url(f"{created}#attachments")
         images = page.locator(".files img")
+        images.last.scroll_into_view_if_needed()  # the thumbnails load lazily, once in view
+        page.wait_for_function("[...document.querySelectorAll('.files img')].every(i => i.complete)")
         assert images.evaluate_all("images => images.map(i => [i.alt, i.naturalWidth > 0])") == [
             ["写真: 開口部-北.jpg", True],
             ["写真: 開口部-南.jpg", True],
