@@ -24,8 +24,8 @@ from .common import MAX_FILES_PER_SEND, PAGE_SIZE, bp, chrome, request_offset, s
 from .labels import PRIORITIES
 from .markdown import to_html
 
-# The search page's filter chips, as the search API's parameters of the same names.
-SEARCH_FILTERS = ("category", "status", "tag")
+# The search page's filter chips and order, as the search API's parameters of the same names.
+SEARCH_CHOICES = ("category", "status", "tag", "sort")
 
 
 @bp.get("/")
@@ -33,7 +33,7 @@ SEARCH_FILTERS = ("category", "status", "tag")
 @signed_in(ANY_ROLE)
 def search(user: CurrentUser) -> Any:
     q = request.args.get("q", "").strip()
-    chosen = {name: value for name in SEARCH_FILTERS if (value := request.args.get(name, "").strip())}
+    chosen = {name: value for name in SEARCH_CHOICES if (value := request.args.get(name, "").strip())}
     context: dict[str, Any] = {**chrome(user), "q": q, "chosen": chosen, "search_url": _search_url(q, chosen)}
     if not q:
         return render_template("search.html", **context, results=None, error=None)

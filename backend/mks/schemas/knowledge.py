@@ -199,6 +199,10 @@ class SearchQuery(Page):
     category: Name | None = None
     status: Status | None = Field(default=None, description="このステータスの一致だけ（閲覧者は承認済みだけ）")
     tag: Name | None = Field(default=None, description="このタグを持つ一致だけ")
+    sort: Literal["relevance", "newest"] = Field(
+        default="relevance",
+        description="relevance: 関連度順（既定）。newest: すべての一致を更新の新しい順に（score は 0）",
+    )
     facets: bool = Field(
         default=False,
         description="true: カテゴリ別・ステータス別の件数（facets）も返す。一致ごとにカテゴリとステータスを読むため、"

@@ -86,13 +86,14 @@ class SearchBackend(ABC):
         fields weigh more, fields weighted by FIELDS). An entry holding every term in its HEAD_FIELDS
         ranks above every entry that does not (heads.py ranks those); the terms as one phrase rank
         above them scattered; equal scores go to the newer entry. ``total`` is exact up to
-        ``request.exact_total``, and so are the facets (see Facets).
+        ``request.exact_total``, and so are the facets (see Facets). With ``request.newest_first`` the
+        matches come by their last update instead, newest first, without a score.
         """
         indexed = self.indexed_words.for_search(connection).words
         request = replace(request, terms=[term.indexed_by(indexed) for term in request.terms])
         end = request.offset + request.limit
         bound = request.exact_total + 1
-        tier = heads.rank_heads(connection, self, request)
+        tier = heads.RankedTier([], None) if request.newest_first else heads.rank_heads(connection, self, request)
         facets = None
         if request.facets:
             # One pass over the matches counts both the facets and the total.
@@ -108,6 +109,9 @@ class SearchBackend(ABC):
             # ranked it, which no filter narrowed) is all a count without filters needs.
             reached = tier.size is not None and tier.size >= bound and not request.filters.restrict
             total = bound if reached else self.count(connection, request, bound=bound)
+        if request.newest_first:
+            newest = self._newest(connection, request)
+            return RankedPage(newest, min(total, request.exact_total), total <= request.exact_total, facets)
         best = tier.best
         hits = [SearchHit(head.knowledge_id, round(HEAD_SCORE + head.score, 6)) for head in best[request.offset :]]
         # The tier ends before the page does when it has fewer entries than the page asks for: then its
@@ -121,6 +125,19 @@ class SearchBackend(ABC):
             else:
                 hits += self.body_page(connection, request, limit=limit, offset=skipped)
         return RankedPage(hits, min(total, request.exact_total), total <= request.exact_total, facets)
+
+    def _newest(self, connection: Connection, request: SearchRequest) -> list[SearchHit]:
+        """The page asked for of every match passing the filters, newest update first (no score: 0)."""
+        params: dict[str, Any] = {"limit": request.limit, "offset": request.offset}
+        source = self.matching(request, params, with_entry=True)
+        rows = connection.execute(
+            text(
+                f"SELECT knowledge.id AS id {source} "
+                "ORDER BY knowledge.updated_at DESC, knowledge.id DESC LIMIT :limit OFFSET :offset"
+            ),
+            params,
+        )
+        return [SearchHit(row.id, 0.0) for row in rows]
 
     def _scored_body(
         self, connection: Connection, request: SearchRequest, *, limit: int, offset: int

@@ -180,6 +180,7 @@ class SearchRequest:
     offset: int
     exact_total: int
     facets: bool = False  # whether to count the matches per category and status
+    newest_first: bool = False  # every match by its last update, newest first, instead of by relevance
 
     def across_categories(self) -> SearchRequest:
         """The same search without its category filter."""

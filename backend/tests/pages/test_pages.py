@@ -119,7 +119,12 @@ def test_search_chips_narrow_by_category_status_and_tag_and_keep_the_query(
         ("/?q=足場", True, "すべて"),
         ("/?q=足場&status=draft", False, "下書き（1）"),
         ("/?q=足場&status=approved", False, "承認済み（3）"),
+        ("/?q=足場", True, "関連度順"),
+        ("/?q=足場&sort=newest", False, "新しい順"),
     ]
+    newest = client.get("/?q=足場&sort=newest").get_data(as_text=True)
+    titles = re.findall(r'class="hit-title" href="[^"]+">([^<]+)</a>', newest)
+    assert titles == ["足場の下書き", "足場の費用", "足場の組立", "足場の点検"]
     assert '<a href="/?q=%E8%B6%B3%E5%A0%B4&amp;tag=%E6%9C%9D%E7%A4%BC">朝礼</a>' in page  # each hit's tags filter
     narrowed = client.get("/?q=足場&category=安全&status=approved&tag=朝礼").get_data(as_text=True)
     assert '<p class="count" id="count">1件</p>' in narrowed and "足場の点検" in narrowed

@@ -178,3 +178,17 @@ def test_a_status_and_a_tag_narrow_the_matches_as_the_page_chips_do(
     # A partner asking for drafts is told of none, and an unknown tag matches nothing.
     assert found(search(client, viewer, "足場", status="draft")) == (0, "eq", facets({}, {}, exact=True))
     assert search(client, admin, "足場", tag="存在しないタグ")["total"] == 0
+
+
+def test_newest_first_lists_every_match_by_its_last_update_with_the_same_count(
+    client: FlaskClient, admin: dict[str, str], corpus: None
+) -> None:
+    ranked = search(client, admin, "足場", limit="20")
+    newest = search(client, admin, "足場", sort="newest", limit="4")
+    by_update = sorted(ranked["items"], key=lambda item: (item["updated_at"], item["id"]), reverse=True)
+    assert [item["id"] for item in newest["items"]] == [item["id"] for item in by_update[:4]]
+    assert (newest["total"], newest["facets"]) == (ranked["total"], ranked["facets"])
+    assert {item["score"] for item in newest["items"]} == {0.0}
+    second = search(client, admin, "足場", sort="newest", limit="4", offset="4", category="安全")
+    in_safety = [item["id"] for item in by_update if item["category"] == "安全"]
+    assert ([item["id"] for item in second["items"]], second["total"]) == (in_safety[4:8], 5)

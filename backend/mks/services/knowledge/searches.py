@@ -85,6 +85,7 @@ def search(ctx: Context, query: SearchQuery, actor: Actor) -> SearchResults:
         offset=query.offset,
         exact_total=ctx.settings.search_exact_total,
         facets=query.facets,
+        newest_first=query.sort == "newest",
     )
     connection = ctx.session.connection()
     page = ctx.search.search(connection, request)
