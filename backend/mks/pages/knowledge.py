@@ -279,7 +279,7 @@ def _editor(
     return render_template(
         "edit.html",
         preview=to_html(values["content"]),
-        tag_suggestions=[name for name, _count in reads.tag_counts(ctx, user)[:TAG_SUGGESTIONS]],
+        tag_suggestions=[name for name, _count in reads.tag_counts(ctx, user, TAG_SUGGESTIONS)],
         **chrome(user),
         heading=heading,
         values=values,

@@ -89,8 +89,9 @@ def list_knowledge(ctx: Context, query: KnowledgeListQuery, actor: Actor) -> tup
     return entries, found.total, _cursor_of(ctx, query.sort, found.rows[-1]) if found.more else None
 
 
-def tag_counts(ctx: Context, actor: Actor) -> list[tuple[str, int]]:
-    """Every tag in use on entries the actor can see, with its entry count, most used first."""
+def tag_counts(ctx: Context, actor: Actor, limit: int | None = None) -> list[tuple[str, int]]:
+    """Every tag in use on entries the actor can see (or the ``limit`` most used), with its entry count,
+    most used first."""
     statement = (
         select(Tag.name, func.count(knowledge_tags.c.knowledge_id))
         .join(knowledge_tags, knowledge_tags.c.tag_id == Tag.id)
@@ -101,4 +102,4 @@ def tag_counts(ctx: Context, actor: Actor) -> list[tuple[str, int]]:
     statuses = visible_statuses(actor)
     if statuses is not None:
         statement = statement.where(Knowledge.status.in_(statuses))
-    return [(name, count) for name, count in ctx.session.execute(statement)]
+    return [(name, count) for name, count in ctx.session.execute(statement.limit(limit))]
