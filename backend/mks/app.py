@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             app.extensions["mks_openapi"] = build_document(app)
         return jsonify(app.extensions["mks_openapi"])
 
+    instrumentation.start_known_series(app)
     return app
 
 

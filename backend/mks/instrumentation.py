@@ -38,6 +38,13 @@ def current_metrics() -> Metrics | None:
     return metrics
 
 
+def start_known_series(app: Flask) -> None:
+    """Export the alerts' counters at 0 for every route (Metrics.start_known_series): call once all are added."""
+    metrics: Metrics | None = app.extensions.get(EXTENSION)
+    if metrics is not None:
+        metrics.start_known_series(app.url_map.iter_rules())
+
+
 def count_error(error_type: str) -> None:
     """Count one error response of the current request."""
     if (metrics := current_metrics()) is not None:

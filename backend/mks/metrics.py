@@ -15,7 +15,7 @@ import os
 import platform
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, union
+from werkzeug.routing import Rule
 
 from . import __version__
 from .models import Attachment, Knowledge, RevokedToken, Status, User, utcnow
@@ -66,6 +67,8 @@ ERROR_TYPE_BY_STATUS = {
 }
 ERROR_TYPES = tuple(dict.fromkeys(ERROR_TYPE_BY_STATUS.values()))
 AUTH_STATUSES = ("success", "failure", "locked", "rate_limited")
+# The 5xx statuses the app answers (ERROR_TYPE_BY_STATUS): the error-rate alerts and the availability SLO count them.
+SERVER_ERROR_STATUSES = ("500", "503")
 DB_OPERATIONS = ("select", "insert", "update", "delete", "other")
 
 
@@ -153,6 +156,29 @@ class Metrics:
             "レート制限のストレージ（Redis）に届かず、制限なしで通したリクエスト数",
             registry=registry,
         )
+
+    def start_known_series(self, routes: Iterable[Rule]) -> None:
+        """Export at 0, from the start, every label set of a counter an alert or an SLO reads.
+
+        A series born at its first increment starts at 1, and rate() and increase() see no change:
+        one database error would never fire MKSDatabaseErrors, nor five failed logins count. The
+        sets are closed and bounded by the routes (docs/monitoring.md counts them): errors by type ×
+        route template, rate-limit refusals by route template, login outcomes, and the 5xx
+        answers of each route's methods. Every worker writes its own zeros (multiprocess mode),
+        so a scrape has them whichever workers have answered.
+        """
+        endpoints = {UNMATCHED_ENDPOINT: None}
+        for rule in routes:
+            endpoints[rule.rule] = None
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                for status in SERVER_ERROR_STATUSES:
+                    self.http_requests.labels(method=method, endpoint=rule.rule, status=status)
+        for endpoint in endpoints:
+            for error_type in ERROR_TYPES:
+                self.errors.labels(type=error_type, endpoint=endpoint)
+            self.rate_limit_hits.labels(endpoint=endpoint)
+        for status in AUTH_STATUSES:
+            self.auth_attempts.labels(status=status)
 
 
 @dataclass(frozen=True)

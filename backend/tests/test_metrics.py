@@ -18,7 +18,15 @@ from sqlalchemy import event
 
 from mks.app import create_app
 from mks.config import Settings
-from mks.metrics import LATENCY_BUCKETS, QUERY_BUCKETS, statement_operation
+from mks.metrics import (
+    AUTH_STATUSES,
+    ERROR_TYPES,
+    LATENCY_BUCKETS,
+    QUERY_BUCKETS,
+    SERVER_ERROR_STATUSES,
+    UNMATCHED_ENDPOINT,
+    statement_operation,
+)
 
 from .conftest import PASSWORDS, database_outage, make_settings
 from .metrics_script import (
@@ -117,6 +125,28 @@ def test_database_query_histogram_counts_every_statement(
 )
 def test_statement_operations(statement: str, operation: str) -> None:
     assert statement_operation(statement) == operation
+
+
+def test_the_alerts_counters_start_at_zero_for_every_route(app: Flask, client: FlaskClient) -> None:
+    """One error after start-up is an increase from 0, which rate() sees: no series is born at 1."""
+    samples = parse(scrape(client))
+    templates = {rule.rule for rule in app.url_map.iter_rules()}
+    endpoints = templates | {UNMATCHED_ENDPOINT}
+    methods = {
+        (method, rule.rule) for rule in app.url_map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    errors = samples["mks_errors_total"]
+    assert len(errors) == len(ERROR_TYPES) * len(endpoints) == 9 * 66
+    assert set(errors.values()) == {0}
+    assert samples["mks_auth_attempts_total"] == {(("status", status),): 0 for status in AUTH_STATUSES}
+    assert samples["mks_rate_limit_hits_total"] == {(("endpoint", endpoint),): 0 for endpoint in endpoints}
+    server_errors = {
+        labels: found
+        for labels, found in samples["mks_http_requests_total"].items()
+        if dict(labels)["status"] in SERVER_ERROR_STATUSES
+    }
+    assert len(server_errors) == len(methods) * 2 == 86 * 2
+    assert set(server_errors.values()) == {0}
 
 
 def test_unknown_paths_add_no_series(app: Flask, client: FlaskClient) -> None:
@@ -303,8 +333,8 @@ def test_summary_matches_the_registry(
     assert summary["application"]["active_users"] == 2  # admin and partner
     assert summary["application"]["version"] == "0.1.0"
     assert 0 <= summary["application"]["uptime_seconds"] < 600
-    assert summary["auth_attempts"] == {"success": 2, "failure": 1}
-    assert summary["errors"] == {"not_found": 1, "auth": 1, "forbidden": 1}
+    assert summary["auth_attempts"] == {"success": 2, "failure": 1, "locked": 0, "rate_limited": 0}
+    assert summary["errors"] == dict.fromkeys(ERROR_TYPES, 0) | {"not_found": 1, "auth": 1, "forbidden": 1}
     assert summary["rate_limit_hits"] == {}
     assert summary["top_endpoints"]["by_calls"][0] == {"endpoint": "/api/v1/auth/login", "calls": 3}
     assert summary["database"]["connections"] == 1  # this request's own session

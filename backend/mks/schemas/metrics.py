@@ -60,5 +60,5 @@ class MetricsSummary(BaseModel):
     top_endpoints: TopEndpoints
     errors: dict[str, int] = Field(description="mks_errors_total の type ごとの件数")
     auth_attempts: dict[str, int] = Field(description="ログイン試行の結果ごとの件数")
-    rate_limit_hits: dict[str, int] = Field(description="レート制限で拒否した件数（エンドポイント別）")
+    rate_limit_hits: dict[str, int] = Field(description="レート制限で拒否した件数（拒否のあったエンドポイント別）")
     database: DatabaseSummary

@@ -130,8 +130,9 @@ def summarize(registry: CollectorRegistry) -> dict[str, object]:
         "auth_attempts": {
             key: int(value) for key, value in samples.sum_by("mks_auth_attempts_total", "status").items()
         },
+        # Every route's series is exported from 0: only the endpoints that refused a request are listed.
         "rate_limit_hits": {
-            key: int(value) for key, value in samples.sum_by("mks_rate_limit_hits_total", "endpoint").items()
+            key: int(value) for key, value in samples.sum_by("mks_rate_limit_hits_total", "endpoint").items() if value
         },
         "database": {
             "connections": samples.value("mks_database_connections"),

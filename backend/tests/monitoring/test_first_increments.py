@@ -1,0 +1,113 @@
+"""The first error after start-up reaches the alerts: real gunicorn workers, a real Prometheus with the shipped rules.
+
+A counter series born at its first increment starts at 1, and rate() sees no change: before the
+series were exported at 0 (Metrics.start_known_series), one database error never fired
+MKSDatabaseErrors and the first failed logins were lost to every rate.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from ..servers import GUNICORN, backend_env, serve
+from .stack import MONITORING, api, bare_prometheus, require_prometheus, wait_for_target
+
+RULES = [MONITORING / "prometheus" / "recording-rules.yml", MONITORING / "prometheus" / "alert-rules.yml"]
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("first-increments")
+
+
+@pytest.fixture(scope="module")
+def backend(instance: Path) -> Iterator[str]:
+    """The backend under gunicorn (2 workers, multiprocess metrics) on SQLite, a write waiting 1 s at most."""
+    env = backend_env(
+        instance / "instance",
+        workers="2",
+        env="development",
+        database_lock_timeout_seconds="1",
+        ratelimit_key_prefix=f"mks-first-{uuid.uuid4().hex}",
+    )
+    yield from serve(GUNICORN, env)
+
+
+@pytest.fixture(scope="module")
+def prometheus(backend: str, instance: Path) -> Iterator[str]:
+    """A Prometheus scraping the backend and evaluating the shipped rules every second."""
+    require_prometheus()
+    config = (
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: [{', '.join(str(path) for path in RULES)}]\n"
+        "scrape_configs:\n"
+        f"  - {{job_name: mks-backend, static_configs: [{{targets: ['{backend.removeprefix('http://')}']}}]}}\n"
+    )
+    with bare_prometheus(instance / "prometheus", config_text=config) as url:
+        wait_for_target(url, "up")
+        time.sleep(2)  # a scrape of the zeros, and an evaluation on them
+        yield url
+
+
+def alert_states(prometheus: str, name: str) -> list[str]:
+    return [alert["state"] for alert in api(prometheus, "alerts")["alerts"] if alert["labels"]["alertname"] == name]
+
+
+def wait_for(condition: str, check: Callable[[], object]) -> None:
+    """Poll (bounded: 30 s) until check() is true."""
+    for _ in range(60):
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(condition)
+
+
+def test_one_database_error_makes_the_alert_pending(backend: str, prometheus: str, instance: Path) -> None:
+    assert alert_states(prometheus, "MKSDatabaseErrors") == []
+    login = requests.post(
+        f"{backend}/api/v1/auth/login", json={"username": "admin", "password": "admin123"}, timeout=10
+    )
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    lock = sqlite3.connect(instance / "instance" / "mks.sqlite3", isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        failed = requests.post(
+            f"{backend}/api/v1/knowledge", json={"title": "x", "category": "安全"}, headers=headers, timeout=10
+        )
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert failed.status_code == 503
+
+    wait_for("MKSDatabaseErrors never went pending", lambda: alert_states(prometheus, "MKSDatabaseErrors"))
+    assert alert_states(prometheus, "MKSDatabaseErrors") == ["pending"]  # `for: 2m` before it fires
+    errors = api(prometheus, "query", query='sum(mks_errors_total{type="db_error"})')["result"]
+    assert float(errors[0]["value"][1]) == 1
+
+
+def test_the_first_failed_logins_are_a_rate(backend: str, prometheus: str) -> None:
+    for _ in range(5):
+        refused = requests.post(
+            f"{backend}/api/v1/auth/login", json={"username": "admin", "password": "wrong"}, timeout=10
+        )
+        assert refused.status_code == 401
+
+    def counted() -> list[float]:
+        found = api(prometheus, "query", query='mks_auth_attempts_total{status="failure"}[1m]')["result"]
+        return [float(value) for _at, value in found[0]["values"]]
+
+    wait_for("the five failures were never scraped", lambda: counted()[-1] == 5)
+    values = counted()
+    assert values[0] == 0 and values[-1] == 5  # exported at 0 before the first failure: rate() sees all five
+
+    def rate() -> float:
+        return float(api(prometheus, "query", query="instance:mks_auth_failures:rate5m")["result"][0]["value"][1])
+
+    wait_for("the recording rule never saw the failures", lambda: rate() > 0)
