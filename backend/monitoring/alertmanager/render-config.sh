@@ -14,6 +14,11 @@
 #   E-mail:  ALERT_EMAIL_TO, ALERT_EMAIL_FROM, ALERT_SMTP_SMARTHOST (host:port),
 #            optional SMTP auth: ALERT_SMTP_USERNAME + ALERT_SMTP_PASSWORD
 #   Slack:   ALERT_SLACK_WEBHOOK_URL, optional ALERT_SLACK_CHANNEL (e.g. #mks-alerts)
+# Options:
+#   ALERT_SMTP_REQUIRE_TLS    true (default) or false: false for a relay without STARTTLS, whose sends
+#                             Alertmanager refuses otherwise
+#   ALERT_WARNING_GROUP_WAIT  how long a warning waits before it is sent (default 5m): long enough for
+#                             its critical twin to inhibit it
 #
 # The committed alertmanager.yml (no channel) is regenerated in this folder with:
 #   env -i PATH="$PATH" sh render-config.sh . /etc/alertmanager
@@ -38,6 +43,17 @@ SMTP_USERNAME=${ALERT_SMTP_USERNAME:-}
 SMTP_PASSWORD=${ALERT_SMTP_PASSWORD:-}
 SLACK_WEBHOOK_URL=${ALERT_SLACK_WEBHOOK_URL:-}
 SLACK_CHANNEL=${ALERT_SLACK_CHANNEL:-}
+SMTP_REQUIRE_TLS=${ALERT_SMTP_REQUIRE_TLS:-true}
+WARNING_GROUP_WAIT=${ALERT_WARNING_GROUP_WAIT:-5m}
+
+# These two are written without quotes: only the values Alertmanager reads as a boolean and a duration.
+case $SMTP_REQUIRE_TLS in
+  true | false) ;;
+  *) fail "ALERT_SMTP_REQUIRE_TLS は true か false です（値: $SMTP_REQUIRE_TLS）" ;;
+esac
+case $WARNING_GROUP_WAIT in
+  '' | *[!0-9smh]* | [!0-9]*) fail "ALERT_WARNING_GROUP_WAIT は 30s・5m・1h のような時間です（値: $WARNING_GROUP_WAIT）" ;;
+esac
 
 # Values are substituted line by line: a line break would cut the YAML.
 NL='
@@ -105,6 +121,8 @@ set -- "$@" -e "$(subst ALERT_EMAIL_FROM "$EMAIL_FROM")"
 set -- "$@" -e "$(subst ALERT_SMTP_SMARTHOST "$SMTP_SMARTHOST")"
 set -- "$@" -e "$(subst ALERT_SMTP_USERNAME "$SMTP_USERNAME")"
 set -- "$@" -e "$(subst ALERT_SLACK_CHANNEL "$SLACK_CHANNEL")"
+set -- "$@" -e "$(subst ALERT_SMTP_REQUIRE_TLS "$SMTP_REQUIRE_TLS")"
+set -- "$@" -e "$(subst ALERT_WARNING_GROUP_WAIT "$WARNING_GROUP_WAIT")"
 
 # --- Write the files ------------------------------------------------------------------------------
 {
@@ -138,7 +156,7 @@ onoff() {
 printf 'Alertmanager の設定を生成しました: %s\n' "$OUT/alertmanager.yml"
 printf '  Webhook: %s\n' "$(onoff "$WEBHOOK")"
 if [ "$EMAIL" = on ]; then
-  printf '  メール:  有効（SMTP 認証: %s）\n' "$(onoff "$SMTP_AUTH")"
+  printf '  メール:  有効（SMTP 認証: %s、STARTTLS 必須: %s）\n' "$(onoff "$SMTP_AUTH")" "$SMTP_REQUIRE_TLS"
 else
   printf '  メール:  無効\n'
 fi
@@ -149,6 +167,7 @@ elif [ "$SLACK" = on ]; then
 else
   printf '  Slack:   無効\n'
 fi
+printf '  warning の送信待ち: %s\n' "$WARNING_GROUP_WAIT"
 if [ "$WEBHOOK$EMAIL$SLACK" = offoffoff ]; then
   printf '  通知先が 1 つもありません。アラートは Alertmanager の画面（ポート 9093）でのみ確認できます。\n'
 fi

@@ -8,11 +8,14 @@ import re
 import shutil
 import stat
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,8 @@ ALERT_VARIABLES = (
     "ALERT_SLACK_WEBHOOK_URL",
     "ALERT_SLACK_CHANNEL",
 )
+# Settings with a default, rather than channels.
+ALERT_OPTIONS = {"ALERT_SMTP_REQUIRE_TLS": "true", "ALERT_WARNING_GROUP_WAIT": "5m"}
 WEBHOOK = {"ALERT_WEBHOOK_URL": "http://mks-backend:5100/hooks/alerts"}
 EMAIL = {
     "ALERT_EMAIL_TO": "ops@example.co.jp",
@@ -169,6 +174,7 @@ def test_render_with_all_channels(tmp_path: Path) -> None:
         assert email["to"] == EMAIL["ALERT_EMAIL_TO"]
         assert email["from"] == EMAIL["ALERT_EMAIL_FROM"]
         assert email["smarthost"] == EMAIL["ALERT_SMTP_SMARTHOST"]
+        assert email["require_tls"] is True  # Alertmanager's own default, written out
         assert email["auth_username"] == EMAIL["ALERT_SMTP_USERNAME"]
         assert email["auth_password_file"] == f"{tmp_path}/secrets/smtp-password"
         assert email["headers"]["Subject"] == '{{ template "mks.email.subject" . }}'
@@ -185,8 +191,32 @@ def test_render_with_all_channels(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     for secret in (EMAIL["ALERT_SMTP_PASSWORD"], SLACK["ALERT_SLACK_WEBHOOK_URL"]):
         assert secret not in text and secret not in output
-    assert "Webhook: 有効" in output and "メール:  有効（SMTP 認証: 有効）" in output
+    assert "Webhook: 有効" in output and "メール:  有効（SMTP 認証: 有効、STARTTLS 必須: true）" in output
     assert "Slack:   有効（チャンネル #mks-alerts）" in output
+
+
+def test_a_relay_without_starttls_and_a_shorter_warning_wait(tmp_path: Path) -> None:
+    config = rendered(tmp_path, EMAIL | {"ALERT_SMTP_REQUIRE_TLS": "false", "ALERT_WARNING_GROUP_WAIT": "90s"})
+    assert [email["require_tls"] for email in receivers(config)["critical"]["email_configs"]] == [False]
+    [warning] = [route for route in config["route"]["routes"] if route["receiver"] == "warning"]
+    assert warning["group_wait"] == "90s"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ALERT_SMTP_REQUIRE_TLS", "no"),
+        ("ALERT_SMTP_REQUIRE_TLS", "true\nx: 1"),
+        ("ALERT_WARNING_GROUP_WAIT", "soon"),
+        ("ALERT_WARNING_GROUP_WAIT", "5m'"),
+        ("ALERT_WARNING_GROUP_WAIT", "m5"),
+    ],
+)
+def test_options_are_checked_before_they_are_written(tmp_path: Path, variable: str, value: str) -> None:
+    result = render(tmp_path, {variable: value})
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"render-config.sh: {variable} は")
+    assert not (tmp_path / "alertmanager.yml").exists()
 
 
 def test_render_keeps_special_characters(tmp_path: Path) -> None:
@@ -301,10 +331,13 @@ def test_compose_renders_the_config_at_start() -> None:
     script = service["entrypoint"][-1]
     assert "/etc/alertmanager/render-config.sh /tmp/alertmanager &&" in script
     assert "exec /bin/alertmanager --config.file=/tmp/alertmanager/alertmanager.yml" in script
-    assert service["environment"] == {name: f"${{{name}:-}}" for name in ALERT_VARIABLES}
+    assert service["environment"] == {name: f"${{{name}:-}}" for name in ALERT_VARIABLES} | {
+        name: f"${{{name}:-{default}}}" for name, default in ALERT_OPTIONS.items()
+    }
     assert "./alertmanager:/etc/alertmanager:ro" in service["volumes"]
     placeholders = set(re.findall(r"\$\{(ALERT_[A-Z_]+)\}", CONFIG_TEMPLATE.read_text(encoding="utf-8")))
-    assert placeholders | {"ALERT_SMTP_PASSWORD", "ALERT_SLACK_WEBHOOK_URL"} == set(ALERT_VARIABLES)
+    from_files = {"ALERT_SMTP_PASSWORD", "ALERT_SLACK_WEBHOOK_URL"}  # written to secrets/, not into the file
+    assert placeholders | from_files == set(ALERT_VARIABLES) | set(ALERT_OPTIONS)
 
 
 # --- amtool check-config and routing ----------------------------------------------------------------------
@@ -412,17 +445,17 @@ def http(url: str, payload: Any = None) -> Any:
     return json.loads(body) if body.strip() else None
 
 
-@pytest.fixture
-def alertmanager_url(alertmanager_binary: str, tmp_path: Path) -> Iterator[str]:
-    """A real Alertmanager on the loopback with the no-channel configuration; stopped at the end."""
-    rendered(tmp_path / "config", {})
+@contextmanager
+def running_alertmanager(binary: str, folder: Path, env: dict[str, str]) -> Iterator[str]:
+    """A real Alertmanager on the loopback with the configuration rendered from ``env``, until the block ends."""
+    rendered(folder / "config", env)
     port = free_port()
-    log = (tmp_path / "alertmanager.log").open("w")
+    log = (folder / "alertmanager.log").open("w")
     process = subprocess.Popen(
         [
-            alertmanager_binary,
-            f"--config.file={tmp_path / 'config' / 'alertmanager.yml'}",
-            f"--storage.path={tmp_path / 'data'}",
+            binary,
+            f"--config.file={folder / 'config' / 'alertmanager.yml'}",
+            f"--storage.path={folder / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",
         ],
@@ -433,7 +466,7 @@ def alertmanager_url(alertmanager_binary: str, tmp_path: Path) -> Iterator[str]:
     try:
         deadline = time.monotonic() + 30
         while True:
-            assert process.poll() is None, (tmp_path / "alertmanager.log").read_text()
+            assert process.poll() is None, (folder / "alertmanager.log").read_text()
             try:
                 with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
                     if response.status == 200:
@@ -451,6 +484,87 @@ def alertmanager_url(alertmanager_binary: str, tmp_path: Path) -> Iterator[str]:
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def alertmanager_url(alertmanager_binary: str, tmp_path: Path) -> Iterator[str]:
+    """A real Alertmanager with the no-channel configuration."""
+    with running_alertmanager(alertmanager_binary, tmp_path, {}) as url:
+        yield url
+
+
+class WebhookReceiver(ThreadingHTTPServer):
+    """A local webhook receiver: the notifications Alertmanager delivered, in order of arrival."""
+
+    def __init__(self) -> None:
+        self.notifications: list[dict[str, Any]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                server.notifications.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/alerts"
+
+    def delivered(self) -> list[tuple[str, str]]:
+        """(status, alertname) of every alert of every notification so far."""
+        return [
+            (alert["status"], alert["labels"]["alertname"]) for note in self.notifications for alert in note["alerts"]
+        ]
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def firing(name: str, severity: str) -> dict[str, Any]:
+    """An alert as Prometheus sends it, firing on app:5100 for the next 30 minutes."""
+    now = datetime.now(UTC)
+    return {
+        "labels": {"alertname": name, "severity": severity, "job": "mks-backend", "instance": "app:5100"},
+        "annotations": {"summary": name},
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(minutes=30)).isoformat(),
+    }
+
+
+def test_a_warning_sent_before_its_critical_twin_is_never_delivered(
+    alertmanager_binary: str, tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    """An error burst: the 5m ratio crosses 5 % before 15 %, so HighErrorRate reaches Alertmanager first.
+
+    It waits (ALERT_WARNING_GROUP_WAIT, here 3 s instead of 5m) and its critical twin, arriving during
+    the wait, inhibits it: one page, not two. A warning without a critical twin is still delivered.
+    """
+    env = {"ALERT_WEBHOOK_URL": webhook.url, "ALERT_WARNING_GROUP_WAIT": "3s"}
+    with running_alertmanager(alertmanager_binary, tmp_path, env) as url:
+        http(f"{url}/api/v2/alerts", [firing("HighErrorRate", "warning"), firing("HighMemoryUsage", "warning")])
+        time.sleep(1)
+        http(f"{url}/api/v2/alerts", [firing("CriticalErrorRate", "critical")])
+        deadline = time.monotonic() + 20
+        while len(webhook.delivered()) < 2:
+            assert time.monotonic() < deadline, f"delivered: {webhook.delivered()}"
+            time.sleep(0.2)
+        time.sleep(4)  # past the warnings' wait once more: nothing else may come
+    assert webhook.delivered() == [("firing", "CriticalErrorRate"), ("firing", "HighMemoryUsage")]
 
 
 def test_critical_alert_inhibits_its_warning(alertmanager_url: str) -> None:

@@ -137,10 +137,10 @@ def all_targets(dashboard: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dic
 
 
 def alert_threshold(name: str) -> float:
-    """The number after `>` in the expr of alert `name` (alert-rules.yml)."""
+    """The number after `>` in the condition (the first line) of the expr of alert `name` (alert-rules.yml)."""
     rules = [rule for group in load_yaml(ALERT_RULES_FILE)["groups"] for rule in group["rules"]]
     [expr] = [rule["expr"] for rule in rules if rule.get("alert") == name]
-    [number] = re.findall(r">=?\s*([0-9]+(?:\.[0-9]+)?)", expr)
+    [number] = re.findall(r">=?\s*([0-9]+(?:\.[0-9]+)?)", expr.splitlines()[0])
     return float(number)
 
 

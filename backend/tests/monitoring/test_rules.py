@@ -24,6 +24,7 @@ RUNBOOK = BACKEND.parent / "docs" / "runbook.md"
 # Dashboards are built on these names: renaming one is a breaking change.
 RECORDING_NAMES = {
     "instance:mks_http_requests:rate5m",
+    "instance:mks_http_user_requests:rate5m",
     "instance:mks_http_requests_5xx:rate5m",
     "instance:mks_http_errors:ratio_rate5m",
     "instance:mks_http_request_duration_seconds:p50_5m",
@@ -39,6 +40,8 @@ RECORDING_NAMES = {
 }
 RECORDING_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 
+# The latency and error-rate alerts need this much traffic besides scrapes and probes.
+MINIMUM_TRAFFIC = " and on (job, instance) instance:mks_http_user_requests:rate5m >= 0.1"
 # alert -> (group, expr, for, severity): the thresholds dashboards and the runbook repeat.
 ALERTS = {
     "HighCPUUsage": ("mks-system", "mks_system_cpu_usage_percent > 80", "5m", "warning"),
@@ -49,18 +52,28 @@ ALERTS = {
     "CriticalDiskUsage": ("mks-system", "mks_system_disk_usage_percent > 98", "5m", "critical"),
     "SlowAPIResponse": (
         "mks-application",
-        "instance:mks_http_request_duration_seconds:p95_5m > 2",
+        "instance:mks_http_request_duration_seconds:p95_5m > 2" + MINIMUM_TRAFFIC,
         "5m",
         "warning",
     ),
     "CriticalAPIResponse": (
         "mks-application",
-        "instance:mks_http_request_duration_seconds:p95_5m > 5",
+        "instance:mks_http_request_duration_seconds:p95_5m > 5" + MINIMUM_TRAFFIC,
         "5m",
         "critical",
     ),
-    "HighErrorRate": ("mks-application", "instance:mks_http_errors:ratio_rate5m > 0.05", "3m", "warning"),
-    "CriticalErrorRate": ("mks-application", "instance:mks_http_errors:ratio_rate5m > 0.15", "3m", "critical"),
+    "HighErrorRate": (
+        "mks-application",
+        "instance:mks_http_errors:ratio_rate5m > 0.05" + MINIMUM_TRAFFIC,
+        "3m",
+        "warning",
+    ),
+    "CriticalErrorRate": (
+        "mks-application",
+        "instance:mks_http_errors:ratio_rate5m > 0.15" + MINIMUM_TRAFFIC,
+        "3m",
+        "critical",
+    ),
     "MKSDatabaseErrors": ("mks-application", "instance:mks_db_errors:rate5m > 0", "2m", "critical"),
     "MKSSlowDatabaseQueries": (
         "mks-application",
