@@ -18,6 +18,7 @@ EXPECTED_RULE_GROUPS = {
     "mks-availability",
     "mks-security",
     "mks-content",
+    "mks-monitoring",
 }
 MAX_SANE_INTERVAL_SECONDS = 60
 TSDB_WARNING_RATIO = 0.8
@@ -126,9 +127,13 @@ def check_rules(endpoints: Endpoints) -> Result:
 
 
 def check_alerts(endpoints: Endpoints) -> Result:
-    """Alerts firing now: critical is NG, warning is 警告."""
+    """Alerts firing now: critical is NG, warning is 警告. The Watchdog (severity none) always fires: not a problem."""
     name = "発火中のアラート"
-    firing = [a for a in prometheus_data(endpoints, "alerts")["alerts"] if a["state"] == "firing"]
+    firing = [
+        a
+        for a in prometheus_data(endpoints, "alerts")["alerts"]
+        if a["state"] == "firing" and a["labels"].get("severity") != "none"
+    ]
     if not firing:
         return Result(name, CheckStatus.OK, "なし")
     names = ", ".join(f"{a['labels']['alertname']}({a['labels'].get('severity', '?')})" for a in firing)

@@ -14,6 +14,8 @@
 #   E-mail:  ALERT_EMAIL_TO, ALERT_EMAIL_FROM, ALERT_SMTP_SMARTHOST (host:port),
 #            optional SMTP auth: ALERT_SMTP_USERNAME + ALERT_SMTP_PASSWORD
 #   Slack:   ALERT_SLACK_WEBHOOK_URL, optional ALERT_SLACK_CHANNEL (e.g. #mks-alerts)
+#   Dead-man's switch: ALERT_WATCHDOG_URL, a URL that expects the Watchdog alert every minute and
+#            pages when it stops (healthchecks.io, Dead Man's Snitch, an on-call tool's heartbeat)
 # Options:
 #   ALERT_SMTP_REQUIRE_TLS    true (default) or false: false for a relay without STARTTLS, whose sends
 #                             Alertmanager refuses otherwise
@@ -43,6 +45,7 @@ SMTP_USERNAME=${ALERT_SMTP_USERNAME:-}
 SMTP_PASSWORD=${ALERT_SMTP_PASSWORD:-}
 SLACK_WEBHOOK_URL=${ALERT_SLACK_WEBHOOK_URL:-}
 SLACK_CHANNEL=${ALERT_SLACK_CHANNEL:-}
+WATCHDOG_URL=${ALERT_WATCHDOG_URL:-}
 SMTP_REQUIRE_TLS=${ALERT_SMTP_REQUIRE_TLS:-true}
 WARNING_GROUP_WAIT=${ALERT_WARNING_GROUP_WAIT:-5m}
 
@@ -59,7 +62,7 @@ esac
 NL='
 '
 for value in "$WEBHOOK_URL" "$EMAIL_TO" "$EMAIL_FROM" "$SMTP_SMARTHOST" "$SMTP_USERNAME" "$SMTP_PASSWORD" \
-  "$SLACK_WEBHOOK_URL" "$SLACK_CHANNEL" "$CONFIG_DIR"; do
+  "$SLACK_WEBHOOK_URL" "$SLACK_CHANNEL" "$WATCHDOG_URL" "$CONFIG_DIR"; do
   case $value in *"$NL"*) fail "ALERT_* の値に改行を含めることはできません" ;; esac
 done
 
@@ -80,6 +83,9 @@ if [ -n "$EMAIL_TO$EMAIL_FROM$SMTP_SMARTHOST$SMTP_USERNAME$SMTP_PASSWORD" ]; the
     SMTP_AUTH=on
   fi
 fi
+
+WATCHDOG=off
+[ -z "$WATCHDOG_URL" ] || WATCHDOG=on
 
 SLACK=off
 SLACK_CHANNEL_SET=off
@@ -109,6 +115,7 @@ drop() {
 
 set -- -e '/^##/d'
 [ "$WEBHOOK" = on ] || set -- "$@" -e "$(drop webhook)"
+[ "$WATCHDOG" = on ] || set -- "$@" -e "$(drop watchdog)"
 [ "$EMAIL" = on ] || set -- "$@" -e "$(drop email)"
 [ "$SMTP_AUTH" = on ] || set -- "$@" -e "$(drop smtp-auth)"
 [ "$SLACK" = on ] || set -- "$@" -e "$(drop slack)"
@@ -116,6 +123,7 @@ set -- -e '/^##/d'
 set -- "$@" -e '/# @begin /d' -e '/# @end /d'
 set -- "$@" -e "$(subst CONFIG_DIR "$CONFIG_DIR")"
 set -- "$@" -e "$(subst ALERT_WEBHOOK_URL "$WEBHOOK_URL")"
+set -- "$@" -e "$(subst ALERT_WATCHDOG_URL "$WATCHDOG_URL")"
 set -- "$@" -e "$(subst ALERT_EMAIL_TO "$EMAIL_TO")"
 set -- "$@" -e "$(subst ALERT_EMAIL_FROM "$EMAIL_FROM")"
 set -- "$@" -e "$(subst ALERT_SMTP_SMARTHOST "$SMTP_SMARTHOST")"
@@ -167,6 +175,7 @@ elif [ "$SLACK" = on ]; then
 else
   printf '  Slack:   無効\n'
 fi
+printf '  生存確認（Watchdog）: %s\n' "$(onoff "$WATCHDOG")"
 printf '  warning の送信待ち: %s\n' "$WARNING_GROUP_WAIT"
 if [ "$WEBHOOK$EMAIL$SLACK" = offoffoff ]; then
   printf '  通知先が 1 つもありません。アラートは Alertmanager の画面（ポート 9093）でのみ確認できます。\n'

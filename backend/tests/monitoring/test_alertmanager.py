@@ -44,6 +44,7 @@ ALERT_VARIABLES = (
     "ALERT_SMTP_PASSWORD",
     "ALERT_SLACK_WEBHOOK_URL",
     "ALERT_SLACK_CHANNEL",
+    "ALERT_WATCHDOG_URL",
 )
 # Settings with a default, rather than channels.
 ALERT_OPTIONS = {"ALERT_SMTP_REQUIRE_TLS": "true", "ALERT_WARNING_GROUP_WAIT": "5m"}
@@ -147,17 +148,17 @@ def run_amtool(amtool: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_render_without_channels(tmp_path: Path) -> None:
-    """Nothing configured: three receivers without integrations, no secrets, templates copied."""
+    """Nothing configured: four receivers without integrations, no secrets, templates copied."""
     result = render(tmp_path, {})
     assert result.returncode == 0, result.stderr
     config = load(tmp_path / "alertmanager.yml")
-    assert list(receivers(config)) == ["null", "critical", "warning"]
+    assert list(receivers(config)) == ["null", "watchdog", "critical", "warning"]
     for receiver in config["receivers"]:
         assert not set(receiver) & set(INTEGRATIONS), receiver
     assert config["templates"] == [f"{tmp_path}/templates/*.tmpl"]
     assert (tmp_path / "templates" / "mks.tmpl").read_bytes() == MESSAGE_TEMPLATES.read_bytes()
     assert not (tmp_path / "secrets").exists()
-    assert result.stdout.count("無効") == 3
+    assert result.stdout.count("無効") == 4
     assert "通知先が 1 つもありません" in result.stdout
 
 
@@ -217,6 +218,17 @@ def test_options_are_checked_before_they_are_written(tmp_path: Path, variable: s
     assert result.returncode == 1
     assert result.stderr.startswith(f"render-config.sh: {variable} は")
     assert not (tmp_path / "alertmanager.yml").exists()
+
+
+def test_the_watchdog_goes_to_the_dead_mans_switch_only(tmp_path: Path) -> None:
+    config = rendered(tmp_path, WEBHOOK | {"ALERT_WATCHDOG_URL": "https://hc-ping.example.com/mks"})
+    assert receivers(config)["watchdog"]["webhook_configs"] == [
+        {"url": "https://hc-ping.example.com/mks", "send_resolved": False}
+    ]
+    watchdog = config["route"]["routes"][0]
+    assert watchdog["matchers"] == ['alertname="Watchdog"']
+    assert (watchdog["receiver"], watchdog["repeat_interval"]) == ("watchdog", "1m")
+    assert "continue" not in watchdog  # never also to the critical or warning receivers
 
 
 def test_render_keeps_special_characters(tmp_path: Path) -> None:
@@ -354,7 +366,7 @@ def test_amtool_accepts_rendered_config(amtool: str, tmp_path: Path, env: dict[s
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "SUCCESS" in output and "FAILED" not in output, output
-    assert "5 inhibit rules" in output and "3 receivers" in output, output
+    assert "5 inhibit rules" in output and "4 receivers" in output, output
 
 
 def test_amtool_accepts_committed_config(amtool: str) -> None:
@@ -367,7 +379,9 @@ def test_amtool_accepts_committed_config(amtool: str) -> None:
 
 ROUTE_CASES = [
     pytest.param(
-        [f"alertname={name}", f"severity={severity}", "job=mks-backend", "instance=app:5100"], severity, id=name
+        [f"alertname={name}", f"severity={severity}", "job=mks-backend", "instance=app:5100"],
+        "watchdog" if name == "Watchdog" else severity,
+        id=name,
     )
     for name, severity in sorted(alert_severities().items())
 ] + [
@@ -378,7 +392,8 @@ ROUTE_CASES = [
 
 @pytest.mark.parametrize(("labels", "receiver"), ROUTE_CASES)
 def test_every_alert_reaches_its_receiver(amtool: str, labels: list[str], receiver: str) -> None:
-    """Each alert of alert-rules.yml routes to the receiver named after its severity; others to null."""
+    """Each alert of alert-rules.yml routes to the receiver named after its severity (the Watchdog to its own);
+    others to null."""
     result = run_amtool(
         amtool,
         "config",
@@ -394,8 +409,10 @@ def test_every_alert_reaches_its_receiver(amtool: str, labels: list[str], receiv
 
 
 def test_every_alert_has_a_known_severity() -> None:
-    """Only warning and critical exist, so no alert of alert-rules.yml falls through to the null receiver."""
-    assert set(alert_severities().values()) == {"warning", "critical"}
+    """Only warning and critical exist, and the Watchdog's none: no alert of alert-rules.yml falls through to null."""
+    severities = alert_severities()
+    assert severities.pop("Watchdog") == "none"
+    assert set(severities.values()) == {"warning", "critical"}
 
 
 def test_routing_tree() -> None:
