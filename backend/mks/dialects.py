@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 _INSERTS: dict[str, Callable[[Any], postgresql.Insert | sqlite.Insert]] = {
@@ -45,3 +48,34 @@ def bulk_load(session: Session) -> Iterator[None]:
         yield
     finally:
         driver.execute(f"PRAGMA cache_size={before}")
+
+
+def can_write(connection: Connection, within_seconds: float) -> bool:
+    """Whether a write could start now: the lock a write takes is granted within the time, then released.
+
+    SQLite: the database's write lock (BEGIN IMMEDIATE), which one writer holds at a time. PostgreSQL:
+    the knowledge table's lock every INSERT, UPDATE and DELETE takes (ROW EXCLUSIVE), which only a
+    table lock (LOCK TABLE, a migration) refuses; other writers' row locks do not. Nothing is written.
+    """
+    wait_ms = max(1, int(within_seconds * 1000))
+    try:
+        if connection.dialect.name == "sqlite":
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            (before,) = driver.execute("PRAGMA busy_timeout").fetchone()
+            driver.execute(f"PRAGMA busy_timeout={wait_ms}")
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                driver.execute("ROLLBACK")
+            finally:
+                driver.execute(f"PRAGMA busy_timeout={before}")
+        else:
+            probe = connection.begin()
+            try:
+                connection.exec_driver_sql(f"SET LOCAL lock_timeout = {wait_ms}")
+                connection.exec_driver_sql("LOCK TABLE knowledge IN ROW EXCLUSIVE MODE")
+            finally:
+                probe.rollback()
+    except (DBAPIError, sqlite3.Error):
+        return False
+    return True

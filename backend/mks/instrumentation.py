@@ -139,21 +139,27 @@ class RequestMetrics:
 def _instrument_engine(engine: Engine, metrics: Metrics) -> None:
     # Every operation's series exists from the start (zero until used).
     by_operation = {name: metrics.database_query_duration.labels(operation=name) for name in DB_OPERATIONS}
+    failures = {name: metrics.database_query_errors.labels(operation=name) for name in DB_OPERATIONS}
     dialect = engine.dialect
 
     # SQLAlchemy hands over the same compiled strings again and again: classify each one once.
-    @functools.lru_cache(maxsize=1024)
-    def durations(statement: str) -> Histogram:
-        return by_operation[statement_operation(statement)]
+    operation_of = functools.lru_cache(maxsize=1024)(statement_operation)
 
     # Each hook runs the dialect's own execute and times it (returning True tells SQLAlchemy the
-    # statement ran): one event per statement instead of a before/after pair, and nothing to
-    # clean up when it fails (a failed statement is not timed).
+    # statement ran): one event per statement instead of a before/after pair. A failed statement is
+    # timed too, and counted: a write that waited 5 s on a lock and failed took 5 s (before, the p95
+    # stayed at 0.5 ms while every write failed).
     def timed(execute: Callable[..., object]) -> Callable[..., bool]:
         def run(cursor: Any, statement: str, *arguments: Any) -> bool:
+            operation = operation_of(statement)
             started = time.perf_counter()
-            execute(cursor, statement, *arguments)
-            durations(statement).observe(time.perf_counter() - started)
+            try:
+                execute(cursor, statement, *arguments)
+            except Exception:
+                failures[operation].inc()
+                raise
+            finally:
+                by_operation[operation].observe(time.perf_counter() - started)
             return True
 
         return run

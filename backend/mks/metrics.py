@@ -126,6 +126,12 @@ class Metrics:
             buckets=QUERY_BUCKETS,
             registry=registry,
         )
+        self.database_query_errors = Counter(
+            "mks_database_query_errors_total",
+            "失敗した SQL 文の数（ロック待ちの打ち切り・接続断など。時間は実行時間のヒストグラムにも入る）",
+            ["operation"],
+            registry=registry,
+        )
         self.database_connections = Gauge(
             "mks_database_connections",
             "プールから貸し出し中の DB 接続数（全ワーカー合計）",

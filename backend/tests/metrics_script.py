@@ -15,7 +15,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
-from mks.metrics import AUTH_STATUSES, ERROR_TYPES
+from mks.metrics import AUTH_STATUSES, DB_OPERATIONS, ERROR_TYPES
 
 Send = Callable[[str, str, dict[str, Any] | None, dict[str, str]], tuple[int, Any]]
 
@@ -151,6 +151,12 @@ def assert_script_metrics(exposition: str, health_probes: int = 0) -> None:
     assert samples["mks_active_users"][()] == 1  # admin only
     assert samples["mks_database_connections"][()] == 0  # every connection is back in its pool
     assert samples["mks_http_requests_in_progress"][()] == 1  # the scrape itself
+    # The write that waited on the lock failed: counted, and timed at the lock timeout (1 s) or more.
+    assert by(samples["mks_database_query_errors_total"], "operation") == dict.fromkeys(DB_OPERATIONS, 0) | {
+        "insert": 1
+    }
+    inserts = by(samples["mks_database_query_duration_seconds_bucket"], "operation", "le")
+    assert inserts["insert", "+Inf"] - inserts["insert", "1.0"] == 1
     queries = by(samples["mks_database_query_duration_seconds_count"], "operation")
     assert set(queries) <= {"select", "insert", "update", "delete", "other"}
     assert queries["select"] > 0 and queries["insert"] > 0

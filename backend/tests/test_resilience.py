@@ -30,6 +30,7 @@ from mks.schemas.users import UserCreate
 from mks.services.users import create_user
 
 from .conftest import PASSWORDS, database_outage, make_settings, postgres_database
+from .metrics_script import knowledge_table_locked
 from .servers import GUNICORN, free_port, serve_process, server_env
 from .tools import require_tools, unavailable
 
@@ -210,7 +211,7 @@ def test_redis_down_lets_api_calls_through_counts_them_and_ready_says_degraded(
         {
             "status": "degraded",
             "database": app.extensions["mks_db"].dialect,
-            "dependencies": {"database": "ok", "rate_limit_storage": "unavailable"},
+            "dependencies": {"database": "ok", "database_writes": "ok", "rate_limit_storage": "unavailable"},
         },
     )
     assert client.get("/health").status_code == 200
@@ -266,15 +267,37 @@ def test_ready_lists_each_dependency_when_the_database_is_down(app: Flask, clien
     assert client.get("/ready").json == {
         "status": "ok",
         "database": app.extensions["mks_db"].dialect,
-        "dependencies": {"database": "ok", "rate_limit_storage": "ok"},
+        "dependencies": {"database": "ok", "database_writes": "ok", "rate_limit_storage": "ok"},
     }
     with database_outage(app):
         ready = client.get("/ready")
     assert (ready.status_code, ready.json["error"]["code"], ready.json["error"]["details"]) == (
         503,
         "database_unavailable",
-        [{"dependency": "database", "status": "unavailable"}, {"dependency": "rate_limit_storage", "status": "ok"}],
+        [
+            {"dependency": "database", "status": "unavailable"},
+            {"dependency": "database_writes", "status": "unavailable"},
+            {"dependency": "rate_limit_storage", "status": "ok"},
+        ],
     )
+
+
+def test_ready_answers_503_while_a_held_lock_blocks_every_write(
+    app: Flask, client: FlaskClient, database_url: str
+) -> None:
+    """A table lock held elsewhere: reads still work, but every write would fail after its lock timeout."""
+    with knowledge_table_locked(database_url):
+        ready = client.get("/ready")
+    assert (ready.status_code, ready.json["error"]["message"], ready.json["error"]["details"]) == (
+        503,
+        "データベースがロックされていて、書き込みを始められません。",
+        [
+            {"dependency": "database", "status": "ok"},
+            {"dependency": "database_writes", "status": "unavailable"},
+            {"dependency": "rate_limit_storage", "status": "ok"},
+        ],
+    )
+    assert client.get("/ready").status_code == 200  # the probe left no lock or transaction behind
 
 
 class PostgresProxy:

@@ -45,6 +45,11 @@ DEPENDENCIES = {
         "データベース",
         "データベースを起動し、MKS_DATABASE_URL を確認してください（復旧すれば再起動は不要）。",
     ),
+    "database_writes": (
+        "データベースへの書き込み",
+        "ロックを持ったままのセッションを探して終わらせてください"
+        "（PostgreSQL: pg_stat_activity の state = 'idle in transaction'、SQLite: ファイルを開いている別のプロセス）。",
+    ),
     "rate_limit_storage": (
         "レート制限のストレージ",
         "Redis を起動し、MKS_RATELIMIT_STORAGE_URI を確認してください。"
@@ -64,7 +69,8 @@ def _ready_body(url: str) -> Any:
 
 
 def check_backend_dependencies(endpoints: Endpoints) -> Result:
-    """The backend's /ready: the database down is NG, the rate-limit storage down is 警告 (it fails open)."""
+    """The backend's /ready: the database down or locked against writes is NG, the rate-limit storage down is 警告
+    (it fails open)."""
     name = "バックエンドの依存先"
     try:
         body = _ready_body(f"{endpoints.backend}/ready")
@@ -82,7 +88,10 @@ def check_backend_dependencies(endpoints: Endpoints) -> Result:
     if not down:
         return Result(name, CheckStatus.OK, summary)
     fix = " ".join(DEPENDENCIES.get(d, (d, "バックエンドのログを確認してください。"))[1] for d in down)
-    return Result(name, CheckStatus.NG if "database" in down else CheckStatus.WARNING, summary, fix)
+    blocking = {"database", "database_writes"} & set(down)
+    if "database" in down:  # unreachable: nothing to say about its locks
+        fix = " ".join(DEPENDENCIES[d][1] for d in down if d != "database_writes")
+    return Result(name, CheckStatus.NG if blocking else CheckStatus.WARNING, summary, fix)
 
 
 def _backend_fix(error: str) -> str:

@@ -27,6 +27,7 @@ from mks.doctor import CheckStatus, parse_bytes, parse_seconds, scrape_error_fix
 from mks.doctor.search_index import DATABASE_FIX, check_search_index
 
 from ..conftest import database_outage, make_settings, postgres_database
+from ..metrics_script import knowledge_table_locked
 from ..routes.test_knowledge import create
 from ..search.test_drift import break_index
 from ..servers import APP_V2, backend_env, free_port, serve
@@ -104,7 +105,7 @@ def test_unreachable_prometheus_says_how_to_start_it(tmp_path: Path) -> None:
     assert "setup-monitoring.sh" in result.output
 
 
-def test_backend_dependencies_redis_down_is_a_warning_and_database_down_is_ng(
+def test_backend_dependencies_redis_down_is_a_warning_and_database_down_or_locked_is_ng(
     postgres_template: str, tmp_path: Path
 ) -> None:
     redis_nobody_listens = f"redis://127.0.0.1:{free_port()}/0"
@@ -117,17 +118,32 @@ def test_backend_dependencies_redis_down_is_a_warning_and_database_down_is_ng(
         backend = next(server)
         try:
             degraded = doctor("--backend-url", backend, "--prometheus-url", "http://127.0.0.1:9")
+            with knowledge_table_locked(url):
+                locked = doctor("--backend-url", backend, "--prometheus-url", "http://127.0.0.1:9")
             with database_outage(handle):
                 down = doctor("--backend-url", backend, "--prometheus-url", "http://127.0.0.1:9")
         finally:
             server.close()
             handle.extensions["mks_db"].engine.dispose()
     degraded_line = next(line for line in degraded.output.splitlines() if "バックエンドの依存先" in line)
-    assert degraded_line == "[警告] バックエンドの依存先: データベース: ok、レート制限のストレージ: unavailable"
+    assert degraded_line == (
+        "[警告] バックエンドの依存先: データベース: ok、データベースへの書き込み: ok、"
+        "レート制限のストレージ: unavailable"
+    )
     assert "MKS_RATELIMIT_STORAGE_URI を確認してください" in degraded.output
+    locked_line = next(line for line in locked.output.splitlines() if "バックエンドの依存先" in line)
+    assert locked_line == (
+        "[NG] バックエンドの依存先: データベース: ok、データベースへの書き込み: unavailable、"
+        "レート制限のストレージ: unavailable"
+    )
+    assert "pg_stat_activity の state = 'idle in transaction'" in locked.output
     down_line = next(line for line in down.output.splitlines() if "バックエンドの依存先" in line)
-    assert down_line == "[NG] バックエンドの依存先: データベース: unavailable、レート制限のストレージ: unavailable"
+    assert down_line == (
+        "[NG] バックエンドの依存先: データベース: unavailable、データベースへの書き込み: unavailable、"
+        "レート制限のストレージ: unavailable"
+    )
     assert "MKS_DATABASE_URL を確認してください" in down.output
+    assert "idle in transaction" not in down.output
 
 
 def test_search_index_out_of_step_is_ng_until_reindexed(
