@@ -79,6 +79,24 @@ class _RequestSeries(NamedTuple):
     api_calls: Counter | None
 
 
+# A proxy's X-Request-Start older than this is a wrong clock or a forged header, not a queue.
+MAX_QUEUE_SECONDS = 600.0
+
+
+def queue_seconds(header: str, now: float) -> float | None:
+    """How long ago a proxy stamped the request, from X-Request-Start: ``t=<seconds>`` (nginx's $msec), or
+    milliseconds or microseconds since the epoch (other proxies); None when it is not a time."""
+    try:
+        stamp = float(header.removeprefix("t="))
+    except ValueError:
+        return None
+    for scale in (1.0, 1e3, 1e6):  # seconds, milliseconds, microseconds: told apart by their size
+        if stamp / scale < 1e11:
+            waited = now - stamp / scale
+            return max(waited, 0.0) if waited < MAX_QUEUE_SECONDS else None
+    return None
+
+
 class RequestMetrics:
     """WSGI middleware around the Flask app: times, counts and tracks every request in one place.
 
@@ -90,6 +108,7 @@ class RequestMetrics:
     def __init__(self, wsgi_app: WSGIApplication, metrics: Metrics) -> None:
         self._wsgi_app = wsgi_app
         self._in_progress = metrics.http_requests_in_progress
+        self._queue = metrics.http_request_queue
 
         # Each label set's children are looked up once: the sets are closed (route templates,
         # folded methods, statuses), and labels() costs more than the increment itself.
@@ -112,6 +131,13 @@ class RequestMetrics:
 
         self._in_progress.inc()
         started = time.perf_counter()
+        # Only a trusted proxy's stamp counts: TrustedProxyFix (outside this middleware) applied
+        # werkzeug's ProxyFix, which keeps the original values under this key, to its requests only.
+        stamp = environ.get("HTTP_X_REQUEST_START")
+        if stamp is not None and "werkzeug.proxy_fix.orig" in environ:
+            waited = queue_seconds(stamp, time.time())
+            if waited is not None:
+                self._queue.observe(waited)
         try:
             return self._wsgi_app(environ, start)
         finally:
@@ -189,6 +215,7 @@ def init_app(app: Flask, settings: Settings, engine: Engine) -> None:
     )
     definitions, scrape = build_registries(scrape_collector)
     metrics = Metrics(definitions)
+    metrics.http_worker_threads.set(settings.threads)  # each worker's; summed over the live workers
     app.extensions[EXTENSION] = metrics
     app.extensions["mks_scrape_registry"] = scrape
     app.wsgi_app = RequestMetrics(app.wsgi_app, metrics)  # type: ignore[method-assign]

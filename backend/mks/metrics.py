@@ -115,6 +115,18 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.http_request_queue = Histogram(
+            "mks_http_request_queue_seconds",
+            "リバースプロキシが受けてからワーカーが処理を始めるまでの待ち時間（秒、X-Request-Start から）",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.http_worker_threads = Gauge(
+            "mks_http_worker_threads",
+            "要求を同時に処理できるスレッド数（全ワーカー合計。mks_http_requests_in_progress と比べる）",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self.api_calls = Counter(
             "mks_api_calls_total", "/api/ への呼び出し数", ["endpoint", "method"], registry=registry
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import shutil
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import event
 
 from mks.app import create_app
 from mks.config import Settings
+from mks.instrumentation import queue_seconds
 from mks.metrics import (
     AUTH_STATUSES,
     ERROR_TYPES,
@@ -147,6 +149,40 @@ def test_the_alerts_counters_start_at_zero_for_every_route(app: Flask, client: F
     }
     assert len(server_errors) == len(methods) * 2 == 86 * 2
     assert set(server_errors.values()) == {0}
+
+
+NOW = 1_733_200_000.0
+
+
+@pytest.mark.parametrize(
+    ("header", "waited"),
+    [
+        ("t=1733199999.750", 0.25),  # nginx: "t=${msec}", seconds
+        ("1733199999750", 0.25),  # milliseconds
+        ("t=1733199999750000", 0.25),  # microseconds
+        ("t=1733200001.000", 0.0),  # the proxy's clock a little ahead: no negative wait
+        ("t=1733199000.000", None),  # older than MAX_QUEUE_SECONDS: not a queue
+        ("t=", None),
+        ("t=soon", None),
+        ("t=nan", None),
+        ("-5", None),
+    ],
+)
+def test_queue_seconds_reads_the_proxys_stamp(header: str, waited: float | None) -> None:
+    assert queue_seconds(header, NOW) == waited
+
+
+def test_queue_time_is_measured_from_a_trusted_proxys_stamp_only(app: Flask, client: FlaskClient) -> None:
+    def counted(bound: str) -> float | None:
+        return value(app, "mks_http_request_queue_seconds_bucket", le=bound)
+
+    stamp = {"X-Request-Start": f"t={time.time() - 0.3:.3f}"}
+    assert client.get("/health", headers=stamp).status_code == 200  # from 127.0.0.1: a trusted proxy
+    assert (counted("0.25"), counted("0.5"), counted("+Inf")) == (0, 1, 1)
+    assert client.get("/health", headers=stamp, environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
+    assert client.get("/health").status_code == 200  # no stamp
+    assert value(app, "mks_http_request_queue_seconds_count") == 1
+    assert value(app, "mks_http_worker_threads") == 2  # MKS_THREADS of this one process
 
 
 def test_unknown_paths_add_no_series(app: Flask, client: FlaskClient) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pytest
 from mks.errors import HTTP_ERRORS
 
 from .conftest import add_admin
+from .metrics_script import parse
 from .nginx import require_nginx, running_nginx
 from .servers import GUNICORN, serve_process, server_env, shared_limits
 
@@ -171,3 +173,18 @@ def test_an_attachment_larger_than_the_api_body_limit_passes_nginx(stack: Stack)
     assert (status, json.loads(body)["size"]) == (201, len(pdf))
     over = {**upload, "Content-Length": str(22 * 1024 * 1024)}
     assert answer(stack.nginx.send(CLIENT_B, "POST", path, b"", over)) == envelope(413)
+
+
+def test_the_queue_before_a_worker_is_measured_from_nginxs_stamp_only(stack: Stack) -> None:
+    """nginx stamps X-Request-Start (replacing a client's); a stamp sent straight to gunicorn is not believed."""
+    forged = {"X-Request-Start": "t=1"}
+    for _ in range(3):
+        assert stack.nginx.send(CLIENT_A, "GET", "/health", headers=forged)[0] == 200
+    assert (
+        stack.gunicorn.send(CLIENT_A, "GET", "/health", headers={"X-Request-Start": f"t={time.time():.3f}"})[0] == 200
+    )
+    _status, _type, body = stack.gunicorn.send(CLIENT_A, "GET", "/metrics")
+    samples = parse(body.decode())
+    assert samples["mks_http_request_queue_seconds_count"][()] == 3
+    assert samples["mks_http_request_queue_seconds_bucket"][(("le", "+Inf"),)] == 3
+    assert samples["mks_http_worker_threads"][()] == 2 * 2  # two workers of MKS_THREADS=2

@@ -81,6 +81,13 @@ ALERTS = {
         "5m",
         "warning",
     ),
+    "MKSWorkersSaturated": (
+        "mks-application",
+        'avg_over_time(mks_http_requests_in_progress{job="mks-backend"}[5m])'
+        ' / on (job, instance) mks_http_worker_threads{job="mks-backend"} > 0.8',
+        "5m",
+        "warning",
+    ),
     "MKSBackendDown": ("mks-availability", 'up{job="mks-backend"} == 0', "1m", "critical"),
     "MKSMetricsAbsent": ("mks-availability", 'absent(up{job="mks-backend"})', "5m", "critical"),
     "MKSLoginFailureSpike": ("mks-security", "instance:mks_auth_failures:rate5m > 0.5", "2m", "warning"),
