@@ -39,6 +39,21 @@ def check_prometheus_ready(endpoints: Endpoints) -> Result:
     return Result(name, CheckStatus.OK, f"{endpoints.prometheus} は稼働中")
 
 
+def check_prometheus_config(endpoints: Endpoints) -> Result:
+    """Prometheus runs the configuration on disk: after a failed reload it runs on with the previous one."""
+    name = "Prometheus の設定"
+    info = prometheus_data(endpoints, "status/runtimeinfo")
+    if not info["reloadConfigSuccess"]:
+        return Result(
+            name,
+            CheckStatus.NG,
+            "再読み込みに失敗し、前の設定（ルールを含む）で動いています",
+            "promtool check config prometheus.yml と promtool check rules でエラーを直し、"
+            "curl -X POST <Prometheus>/-/reload で読み込ませてください（アラート PrometheusConfigReloadFailed）。",
+        )
+    return Result(name, CheckStatus.OK, f"最後の読み込みは成功（{info['lastConfigTime']}）")
+
+
 # The scrape errors Prometheus reports, the usual cause, and the fix (the guide's troubleshooting).
 SCRAPE_ERROR_CAUSES: list[tuple[re.Pattern[str], str]] = [
     (

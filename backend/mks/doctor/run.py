@@ -15,6 +15,7 @@ from .prometheus import (
     check_alerts,
     check_backend_target,
     check_intervals,
+    check_prometheus_config,
     check_prometheus_ready,
     check_retention,
     check_rules,
@@ -22,6 +23,7 @@ from .prometheus import (
 from .search_index import check_search_index
 
 PROMETHEUS_CHECKS: list[Callable[[Endpoints], Result]] = [
+    check_prometheus_config,
     check_backend_target,
     check_rules,
     check_alerts,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
@@ -32,7 +33,7 @@ from ..routes.test_knowledge import create
 from ..search.test_drift import break_index
 from ..servers import APP_V2, backend_env, free_port, serve
 from ..test_cli import run
-from .stack import native_prometheus, script_env, wait_for_target
+from .stack import bare_prometheus, native_prometheus, require_prometheus, script_env, wait_for_target
 
 
 def doctor(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -64,7 +65,7 @@ def test_healthy_stack_is_all_ok(stack: tuple[str, str, Iterator[str]], tmp_path
     same_database = {"MKS_INSTANCE_PATH": str(tmp_path / "instance")}  # the backend's (stack)
     result = doctor("--backend-url", backend, "--prometheus-url", prometheus, env=same_database)
     assert result.exit_code == 0, result.output
-    assert [line[:4] for line in result.output.splitlines() if line.startswith("[")] == ["[OK]"] * 9
+    assert [line[:4] for line in result.output.splitlines() if line.startswith("[")] == ["[OK]"] * 10
     as_json = doctor("--backend-url", backend, "--prometheus-url", prometheus, "--json", env=same_database)
     assert json.loads(as_json.output)["ok"] is True
     assert lines(as_json) == {
@@ -72,6 +73,7 @@ def test_healthy_stack_is_all_ok(stack: tuple[str, str, Iterator[str]], tmp_path
         "バックエンドの依存先": "OK",
         "検索索引": "OK",
         "Prometheus": "OK",
+        "Prometheus の設定": "OK",
         "ターゲット mks-backend": "OK",
         "ルール": "OK",
         "発火中のアラート": "OK",
@@ -326,3 +328,22 @@ def test_sizes(size: str, expected: float) -> None:
 @pytest.mark.parametrize(("duration", "expected"), [("15s", 15), ("1m30s", 90), ("500ms", 0.5), ("2h", 7200)])
 def test_durations(duration: str, expected: float) -> None:
     assert parse_seconds(duration) == expected
+
+
+def test_a_failed_reload_is_ng_although_prometheus_runs_on(tmp_path: Path) -> None:
+    """Prometheus keeps the previous configuration after a broken rules file is reloaded: doctor must say so."""
+    require_prometheus()
+    rules = tmp_path / "rules.yml"
+    rules.write_text("groups: []\n")
+    config = f"global: {{evaluation_interval: 1s}}\nrule_files: [{rules}]\n"
+    with bare_prometheus(tmp_path / "prometheus", "--web.enable-lifecycle", config_text=config) as prometheus:
+        healthy = doctor("--backend-url", "http://127.0.0.1:9", "--prometheus-url", prometheus, "--json")
+        rules.write_text("groups:\n  - name: broken\n    rules:\n      - alert: X\n        expr: rate(\n")
+        assert requests.post(f"{prometheus}/-/reload", timeout=10).status_code == 500
+        broken = doctor("--backend-url", "http://127.0.0.1:9", "--prometheus-url", prometheus)
+    assert lines(healthy)["Prometheus の設定"] == "OK"
+    assert (
+        "[NG] Prometheus の設定: 再読み込みに失敗し、前の設定（ルールを含む）で動いています\n"
+        "       → 対処: promtool check config prometheus.yml と promtool check rules でエラーを直し、"
+    ) in broken.output
+    assert "[OK] Prometheus: " in broken.output  # it still answers
