@@ -67,7 +67,7 @@ ERROR_TYPE_BY_STATUS = {
 }
 ERROR_TYPES = tuple(dict.fromkeys(ERROR_TYPE_BY_STATUS.values()))
 AUTH_STATUSES = ("success", "failure", "locked", "rate_limited")
-# The 5xx statuses the app answers (ERROR_TYPE_BY_STATUS): the error-rate alerts and the availability SLO count them.
+# The 5xx statuses the app answers (ERROR_TYPE_BY_STATUS), which the error-rate alerts count.
 SERVER_ERROR_STATUSES = ("500", "503")
 DB_OPERATIONS = ("select", "insert", "update", "delete", "other")
 
@@ -176,11 +176,11 @@ class Metrics:
         )
 
     def start_known_series(self, routes: Iterable[Rule]) -> None:
-        """Export at 0, from the start, every label set of a counter an alert or an SLO reads.
+        """Export at 0, from the start, every label set of a counter an alert reads.
 
         A series born at its first increment starts at 1, and rate() and increase() see no change:
         one database error would never fire MKSDatabaseErrors, nor five failed logins count. The
-        sets are closed and bounded by the routes (docs/monitoring.md counts them): errors by type ×
+        sets are closed and bounded by the routes (the README's metrics section counts them): errors by type ×
         route template, rate-limit refusals by route template, login outcomes, and the 5xx
         answers of each route's methods. Every worker writes its own zeros (multiprocess mode),
         so a scrape has them whichever workers have answered.
