@@ -42,6 +42,7 @@ from .base import (
     IndexedText,
     SearchHit,
     SearchRequest,
+    Tally,
     checked_in_text,
     insert_rows,
 )
@@ -224,6 +225,11 @@ class PostgresSearch(SearchBackend):
         where = self._where(request, params, BODY)
         return f"{JOINED if with_entry or request.filters.restrict else 'FROM knowledge_search s'} {where}"
 
+    def _bitmap_decides(self, request: SearchRequest, bound: int) -> bool:
+        """Whether the matches are best found through a bitmap of the GIN index (see count_matches)."""
+        single = all(len(phrase.tokens) == 1 for term in request.terms for phrase in term.phrases())
+        return single and bound > DF_CAP
+
     def count_matches(self, connection: Connection, request: SearchRequest, *, bound: int) -> int:
         """Counted from a bitmap of the GIN index when the index alone decides: every form one token, no filter.
 
@@ -235,11 +241,22 @@ class PostgresSearch(SearchBackend):
         finds a low bound sooner than a whole bitmap: the DF_CAP of IDF (1,000 matches of
         コンクリート: 6 ms read in the table, 15-20 ms in a bitmap of its 99,800).
         """
-        single = all(len(phrase.tokens) == 1 for term in request.terms for phrase in term.phrases())
-        if request.filters.restrict or not single or bound <= DF_CAP:
+        if request.filters.restrict or not self._bitmap_decides(request, bound):
             return super().count_matches(connection, request, bound=bound)
         with _planner_settings(connection, enable_seqscan="off", enable_indexscan="off"):
             return super().count_matches(connection, request, bound=bound)
+
+    def tally(self, connection: Connection, request: SearchRequest, *, bound: int) -> list[Tally]:
+        """Tallied from a bitmap of the GIN index when the index alone decides, as count_matches counts.
+
+        Left to itself the planner walked knowledge_search in key order to meet the bound early,
+        reading each row's body vector: 10,001 matches of 杭 at 30,000 entries took 160 ms that way,
+        43 ms through the bitmap (the search page's facets, on every common word).
+        """
+        if not self._bitmap_decides(request, bound):
+            return super().tally(connection, request, bound=bound)
+        with _planner_settings(connection, enable_seqscan="off", enable_indexscan="off"):
+            return super().tally(connection, request, bound=bound)
 
     def head_rows(self, connection: Connection, request: SearchRequest, ids: list[int] | None) -> Sequence[TextRow]:
         params: dict[str, Any] = {}

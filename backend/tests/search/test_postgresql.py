@@ -45,3 +45,31 @@ def test_a_count_of_whole_tokens_reads_a_bitmap_and_puts_the_planner_back(app: F
     assert kinds == ["settings", "count", "settings", "count", "count"]
     assigned = [(values["value0"], values["value1"]) for statement, values in sent if "set_config" in statement]
     assert assigned == [("off", "off"), ("off", "on")]  # enable_seqscan, enable_indexscan: both off, then as they were
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_facets_of_whole_tokens_are_tallied_from_a_bitmap(app: Flask) -> None:
+    """Left to itself the planner walked the index table in key order, reading each match's body vector."""
+    with app.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        session.add_all(
+            Knowledge(title=title, content=content, category_id=category_id, status=status)
+            for title, content, status in [
+                ("足場の点検", "本文", "draft"),
+                ("点検の記録", "足場を確認", "approved"),
+                ("足場の点検手順", "本文", "approved"),
+                ("足場の組立", "本文", "approved"),
+            ]
+        )
+        session.commit()
+        connection = get_session().connection()
+        backend = current_db().search
+        tallied = {}
+        with statements_sent(current_db().engine) as sent:
+            for q in ("足場 点検", "足場の点検"):
+                request = SearchRequest(parse_query(q).terms, SearchFilters(), limit=20, offset=0, exact_total=10)
+                tallied[q] = sorted((t.status, t.count) for t in backend.tally(connection, request, bound=10_001))
+    assert tallied == {"足場 点検": [("approved", 2), ("draft", 1)], "足場の点検": [("approved", 1), ("draft", 1)]}
+    kinds = ["settings" if "set_config" in statement else "tally" for statement, _ in sent]
+    assert kinds == ["settings", "tally", "settings", "tally"]  # a phrase: the planner chooses
