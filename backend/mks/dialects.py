@@ -40,14 +40,22 @@ def bulk_load(session: Session) -> Iterator[None]:
     if connection.dialect.name != "sqlite":
         yield
         return
+    with _sqlite_pragma(connection, "cache_size", -BULK_CACHE_KIB):
+        yield
+
+
+@contextmanager
+def _sqlite_pragma(connection: Connection, name: str, value: int) -> Iterator[Any]:
+    """A SQLite setting of the connection changed until the block ends, then put back; yields the driver's
+    connection. The connection may outlive the block in the pool."""
     driver = connection.connection.driver_connection
     assert driver is not None
-    (before,) = driver.execute("PRAGMA cache_size").fetchone()
-    driver.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+    (before,) = driver.execute(f"PRAGMA {name}").fetchone()
+    driver.execute(f"PRAGMA {name}={value}")
     try:
-        yield
+        yield driver
     finally:
-        driver.execute(f"PRAGMA cache_size={before}")
+        driver.execute(f"PRAGMA {name}={before}")
 
 
 def can_write(connection: Connection, within_seconds: float) -> bool:
@@ -60,15 +68,9 @@ def can_write(connection: Connection, within_seconds: float) -> bool:
     wait_ms = max(1, int(within_seconds * 1000))
     try:
         if connection.dialect.name == "sqlite":
-            driver = connection.connection.driver_connection
-            assert driver is not None
-            (before,) = driver.execute("PRAGMA busy_timeout").fetchone()
-            driver.execute(f"PRAGMA busy_timeout={wait_ms}")
-            try:
+            with _sqlite_pragma(connection, "busy_timeout", wait_ms) as driver:
                 driver.execute("BEGIN IMMEDIATE")
                 driver.execute("ROLLBACK")
-            finally:
-                driver.execute(f"PRAGMA busy_timeout={before}")
         else:
             probe = connection.begin()
             try:

@@ -61,6 +61,21 @@ def native_prometheus(env: dict[str, str]) -> Iterator[str]:
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
 
 
+RECORDING_RULES = MONITORING / "prometheus" / "recording-rules.yml"
+ALERT_RULES = MONITORING / "prometheus" / "alert-rules.yml"
+
+
+def backend_scrape_config(backend: str, *rule_files: Path) -> str:
+    """A Prometheus configuration that scrapes the backend as job mks-backend and evaluates the rule files,
+    both every second."""
+    return (
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"rule_files: [{', '.join(str(path) for path in rule_files)}]\n"
+        "scrape_configs:\n"
+        f"  - {{job_name: mks-backend, static_configs: [{{targets: ['{backend.removeprefix('http://')}']}}]}}\n"
+    )
+
+
 def api(prometheus: str, path: str, **params: str) -> Any:
     """The data of a Prometheus HTTP API answer."""
     response = requests.get(f"{prometheus}/api/v1/{path}", params=params, timeout=10)

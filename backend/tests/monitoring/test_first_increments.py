@@ -17,9 +17,15 @@ import pytest
 import requests
 
 from ..servers import GUNICORN, backend_env, serve
-from .stack import MONITORING, api, bare_prometheus, require_prometheus, wait_for_target
-
-RULES = [MONITORING / "prometheus" / "recording-rules.yml", MONITORING / "prometheus" / "alert-rules.yml"]
+from .stack import (
+    ALERT_RULES,
+    RECORDING_RULES,
+    api,
+    backend_scrape_config,
+    bare_prometheus,
+    require_prometheus,
+    wait_for_target,
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +50,7 @@ def backend(instance: Path) -> Iterator[str]:
 def prometheus(backend: str, instance: Path) -> Iterator[str]:
     """A Prometheus scraping the backend and evaluating the shipped rules every second."""
     require_prometheus()
-    config = (
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"rule_files: [{', '.join(str(path) for path in RULES)}]\n"
-        "scrape_configs:\n"
-        f"  - {{job_name: mks-backend, static_configs: [{{targets: ['{backend.removeprefix('http://')}']}}]}}\n"
-    )
+    config = backend_scrape_config(backend, RECORDING_RULES, ALERT_RULES)
     with bare_prometheus(instance / "prometheus", config_text=config) as url:
         wait_for_target(url, "up")
         time.sleep(2)  # a scrape of the zeros, and an evaluation on them

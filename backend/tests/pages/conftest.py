@@ -12,13 +12,12 @@ import requests
 from playwright.sync_api import Browser, sync_playwright
 
 from ..conftest import PASSWORDS, add_admin
-from ..monitoring.stack import bare_prometheus
+from ..monitoring.stack import RECORDING_RULES, backend_scrape_config, bare_prometheus
 from ..servers import GUNICORN, serve, server_env
 
 # The system browser (the chromium package), not one downloaded by `playwright install`.
 CHROMIUM = "/usr/bin/chromium"
 ADMIN = "admin"  # the user add_admin creates
-RECORDING_RULES = Path(__file__).resolve().parents[2] / "monitoring" / "prometheus" / "recording-rules.yml"
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,5 @@ def live_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory)
 
 def _scrape(prometheus_url: str, config: Path, base_url: str) -> None:
     """Have the Prometheus scrape the server every second, with the deployment's recording rules."""
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"rule_files: [{RECORDING_RULES}]\n"
-        "scrape_configs:\n"
-        f"  - {{job_name: mks-backend, static_configs: [{{targets: ['{base_url.removeprefix('http://')}']}}]}}\n"
-    )
+    config.write_text(backend_scrape_config(base_url, RECORDING_RULES))
     requests.post(f"{prometheus_url}/-/reload", timeout=10).raise_for_status()
