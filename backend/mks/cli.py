@@ -315,18 +315,18 @@ def seed_demo_command() -> None:
 @main.command(with_appcontext=False)
 @click.option("--backend-url", envvar="MKS_BACKEND_URL", default="http://localhost:5100", show_default=True)
 @click.option("--prometheus-url", envvar="PROMETHEUS_URL", default="http://localhost:9090", show_default=True)
-@click.option("--alertmanager-url", envvar="ALERTMANAGER_URL", default=None, help="指定すると Alertmanager も確認する")
+@click.option("--alertmanager-url", envvar="ALERTMANAGER_URL", default="http://localhost:9093", show_default=True)
 @click.option("--grafana-url", envvar="GRAFANA_URL", default=None, help="指定すると Grafana も確認する")
 @click.option("--json", "as_json", is_flag=True, help="結果を JSON で出力する")
 def doctor(
-    backend_url: str, prometheus_url: str, alertmanager_url: str | None, grafana_url: str | None, as_json: bool
+    backend_url: str, prometheus_url: str, alertmanager_url: str, grafana_url: str | None, as_json: bool
 ) -> None:
     """監視の不調と検索索引のずれを診断する（ガイドのトラブルシューティングを自動で実行）。NG があれば終了コード 1。"""
     settings = Settings()
     endpoints = checks.Endpoints(
         backend=backend_url.rstrip("/"),
         prometheus=prometheus_url.rstrip("/"),
-        alertmanager=alertmanager_url.rstrip("/") if alertmanager_url else None,
+        alertmanager=alertmanager_url.rstrip("/"),
         grafana=grafana_url.rstrip("/") if grafana_url else None,
         grafana_user=os.environ.get("GRAFANA_ADMIN_USER", "admin"),
         grafana_password=os.environ.get("GRAFANA_ADMIN_PASSWORD"),
@@ -334,7 +334,7 @@ def doctor(
     )
     results = list(checks.run_checks(endpoints, settings))
     click.echo(checks.as_json(results) if as_json else "\n".join(result.line() for result in results))
-    if any(result.status is checks.CheckStatus.NG for result in results):
+    if any(result.status is checks.CheckStatus.ERROR for result in results):
         sys.exit(1)
 
 

@@ -12,6 +12,7 @@
 #             同じ設定・ルールを localhost 向けに動かす。Grafana は起動しない。
 #
 # 環境変数（native）: MKS_TARGET（既定 localhost:5100）, PROMETHEUS_PORT（既定 9090）,
+#   ALERTMANAGER_PORT（既定 9093、Prometheus がアラートを送る localhost のポート）,
 #   MKS_MONITORING_DATA（既定 ./.native）, MKS_SCRAPE_INTERVAL / MKS_EVALUATION_INTERVAL（既定は設定ファイルどおり）,
 #   PROMETHEUS_RETENTION_TIME（15d）, PROMETHEUS_RETENTION_SIZE（10GB）
 set -euo pipefail
@@ -23,13 +24,14 @@ for arg in "$@"; do
   case "$arg" in
     up|down|status|check) VERB="$arg" ;;
     --native) NATIVE=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "不明な引数: $arg（up|down|status|check と --native が使えます）" >&2; exit 2 ;;
   esac
 done
 
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
 PROMETHEUS_URL="http://127.0.0.1:${PROMETHEUS_PORT}"
+ALERTMANAGER_PORT="${ALERTMANAGER_PORT:-9093}"
 RETENTION_TIME="${PROMETHEUS_RETENTION_TIME:-15d}"
 RETENTION_SIZE="${PROMETHEUS_RETENTION_SIZE:-10GB}"
 DATA_DIR="${MKS_MONITORING_DATA:-$HERE/.native}"
@@ -95,7 +97,7 @@ write_native_config() {
   local target="${MKS_TARGET:-localhost:5100}"
   sed -e "s#host.docker.internal:5100#${target}#" \
       -e "s#/etc/prometheus/#${HERE}/prometheus/#" \
-      -e "s#'alertmanager:9093'#'localhost:9093'#" \
+      -e "s#'alertmanager:9093'#'localhost:${ALERTMANAGER_PORT}'#" \
       -e "s#'localhost:9090'#'localhost:${PROMETHEUS_PORT}'#" \
       "$HERE/prometheus/prometheus.yml" > "$DATA_DIR/prometheus.yml"
   if [ -n "${MKS_SCRAPE_INTERVAL:-}" ]; then
@@ -109,11 +111,14 @@ write_native_config() {
 
 # check rules → test rules: the rules parse, and every alert fires (and stays silent) as its unit tests say.
 validate_rules() {
-  promtool check rules "$HERE/prometheus/recording-rules.yml" "$HERE/prometheus/alert-rules.yml" >/dev/null \
+  python3 "$HERE/slo.py" --check >/dev/null \
+    || { ng "prometheus/slo-rules.yml が slo.py の出力と違います（python3 slo.py で再生成）"; return 1; }
+  promtool check rules "$HERE/prometheus/recording-rules.yml" "$HERE/prometheus/alert-rules.yml" \
+    "$HERE/prometheus/slo-rules.yml" >/dev/null \
     || { ng "promtool check rules に失敗"; return 1; }
   promtool test rules "$HERE"/prometheus/tests/*.test.yml >/dev/null \
     || { ng "promtool test rules に失敗（promtool test rules $HERE/prometheus/tests/*.test.yml で詳細）"; return 1; }
-  ok "アラート・レコーディングルール（promtool check rules / test rules）"
+  ok "アラート・レコーディング・SLO ルール（slo.py --check、promtool check rules / test rules）"
 }
 
 validate_native() {

@@ -8,11 +8,12 @@ The modules follow the guide's sections: `backend`, `search_index`, `prometheus`
 """
 
 from .backend import metrics_headers
-from .base import CheckStatus, Endpoints, Result
+from .base import Check, CheckStatus, Endpoints, Result
 from .prometheus import parse_bytes, parse_seconds, scrape_error_fix
 from .run import as_json, run_checks
 
 __all__ = [
+    "Check",
     "CheckStatus",
     "Endpoints",
     "Result",

@@ -11,32 +11,37 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from ..config import Settings
-from .base import TIMEOUT_SECONDS, CheckStatus, Endpoints, HttpError, Result, get
+from .base import TIMEOUT_SECONDS, Check, CheckStatus, Endpoints, HttpError, Result, get
 
 
 def check_backend_metrics(endpoints: Endpoints) -> Result:
     """The backend's /metrics answers and parses as the Prometheus text format with the MKS metrics."""
-    name = "バックエンド /metrics"
     try:
         text = get(f"{endpoints.backend}/metrics", endpoints.metrics_headers).decode()
     except HttpError as exc:
         return Result(
-            name, CheckStatus.NG, f"{endpoints.backend}/metrics に接続できません（{exc}）", _backend_fix(str(exc))
+            Check.BACKEND_METRICS,
+            CheckStatus.ERROR,
+            f"{endpoints.backend}/metrics に接続できません（{exc}）",
+            _backend_fix(str(exc)),
         )
     try:
         families = {family.name for family in text_string_to_metric_families(text)}
     except ValueError as exc:
         return Result(
-            name, CheckStatus.NG, f"Prometheus 形式として読めません（{exc}）", "バックエンドのログを確認してください。"
+            Check.BACKEND_METRICS,
+            CheckStatus.ERROR,
+            f"Prometheus 形式として読めません（{exc}）",
+            "バックエンドのログを確認してください。",
         )
     if "mks_http_requests" not in families:
         return Result(
-            name,
-            CheckStatus.NG,
+            Check.BACKEND_METRICS,
+            CheckStatus.ERROR,
             "mks_http_requests_total がありません",
             "MKS_METRICS_ENABLED=true で起動してください。",
         )
-    return Result(name, CheckStatus.OK, f"{len(families)} 種類のメトリクスを取得")
+    return Result(Check.BACKEND_METRICS, CheckStatus.OK, f"{len(families)} 種類のメトリクスを取得")
 
 
 # What each dependency named by /ready is, for people, and what to do when it is unavailable.
@@ -71,13 +76,15 @@ def _ready_body(url: str) -> Any:
 def check_backend_dependencies(endpoints: Endpoints) -> Result:
     """The backend's /ready: the database down or locked against writes is NG, the rate-limit storage down is 警告
     (it fails open)."""
-    name = "バックエンドの依存先"
     try:
         body = _ready_body(f"{endpoints.backend}/ready")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         error = str(getattr(exc, "reason", exc))
         return Result(
-            name, CheckStatus.NG, f"{endpoints.backend}/ready に接続できません（{error}）", _backend_fix(error)
+            Check.BACKEND_DEPENDENCIES,
+            CheckStatus.ERROR,
+            f"{endpoints.backend}/ready に接続できません（{error}）",
+            _backend_fix(error),
         )
     if "error" in body:
         statuses = {item["dependency"]: item["status"] for item in body["error"].get("details") or []}
@@ -86,12 +93,12 @@ def check_backend_dependencies(endpoints: Endpoints) -> Result:
     down = [dependency for dependency, status in statuses.items() if status != "ok"]
     summary = "、".join(f"{DEPENDENCIES.get(d, (d, ''))[0]}: {status}" for d, status in statuses.items())
     if not down:
-        return Result(name, CheckStatus.OK, summary)
+        return Result(Check.BACKEND_DEPENDENCIES, CheckStatus.OK, summary)
     # An unreachable database has nothing to say about its locks.
     advised = [d for d in down if not (d == "database_writes" and "database" in down)]
     fix = " ".join(DEPENDENCIES.get(d, (d, "バックエンドのログを確認してください。"))[1] for d in advised)
     blocking = {"database", "database_writes"} & set(down)
-    return Result(name, CheckStatus.NG if blocking else CheckStatus.WARNING, summary, fix)
+    return Result(Check.BACKEND_DEPENDENCIES, CheckStatus.ERROR if blocking else CheckStatus.WARNING, summary, fix)
 
 
 def _backend_fix(error: str) -> str:

@@ -13,26 +13,87 @@ TIMEOUT_SECONDS = 5
 
 
 class CheckStatus(StrEnum):
-    """The verdict of one check (not a knowledge entry's workflow status, `models.Status`)."""
+    """The verdict of one check (not a knowledge entry's workflow status, `models.Status`): a stable id for
+    machines, and its label for people."""
 
-    OK = "OK"
-    WARNING = "警告"
-    NG = "NG"
+    OK = "ok"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def label(self) -> str:
+        return {"ok": "OK", "warning": "警告", "error": "NG"}[self.value]
+
+
+class Check(StrEnum):
+    """What a result is about: a stable id for machines (scripts match on it), and its label for people."""
+
+    BACKEND_METRICS = "backend_metrics"
+    BACKEND_DEPENDENCIES = "backend_dependencies"
+    SEARCH_INDEX = "search_index"
+    PROMETHEUS = "prometheus"
+    PROMETHEUS_CONFIG = "prometheus_config"
+    BACKEND_TARGET = "backend_target"
+    RULES = "rules"
+    ALERTS = "alerts"
+    INTERVALS = "intervals"
+    RETENTION = "retention"
+    ALERTMANAGER = "alertmanager"
+    ALERT_DELIVERY = "alert_delivery"
+    GRAFANA = "grafana"
+    GRAFANA_DATASOURCE = "grafana_datasource"
+    GRAFANA_API = "grafana_api"
+    GRAFANA_DASHBOARDS = "grafana_dashboards"
+
+    @property
+    def label(self) -> str:
+        return CHECK_LABELS[self]
+
+
+CHECK_LABELS = {
+    Check.BACKEND_METRICS: "バックエンド /metrics",
+    Check.BACKEND_DEPENDENCIES: "バックエンドの依存先",
+    Check.SEARCH_INDEX: "検索索引",
+    Check.PROMETHEUS: "Prometheus",
+    Check.PROMETHEUS_CONFIG: "Prometheus の設定",
+    Check.BACKEND_TARGET: "ターゲット mks-backend",
+    Check.RULES: "ルール",
+    Check.ALERTS: "発火中のアラート",
+    Check.INTERVALS: "収集・評価間隔",
+    Check.RETENTION: "データ保持",
+    Check.ALERTMANAGER: "Alertmanager",
+    Check.ALERT_DELIVERY: "アラートの送信",
+    Check.GRAFANA: "Grafana",
+    Check.GRAFANA_DATASOURCE: "Grafana データソース",
+    Check.GRAFANA_API: "Grafana API",
+    Check.GRAFANA_DASHBOARDS: "Grafana ダッシュボード",
+}
 
 
 @dataclass(frozen=True)
 class Result:
     """The outcome of one check: what was looked at, what was found, and the fix when not OK."""
 
-    name: str
+    check: Check
     status: CheckStatus
     message: str
     fix: str = ""
 
     def line(self) -> str:
         """One line for people."""
-        text = f"[{self.status.value}] {self.name}: {self.message}"
+        text = f"[{self.status.label}] {self.check.label}: {self.message}"
         return f"{text}\n       → 対処: {self.fix}" if self.fix else text
+
+    def as_dict(self) -> dict[str, str]:
+        """One entry of the JSON report: stable ids (`check`, `status`) beside the words people read."""
+        return {
+            "check": self.check.value,
+            "name": self.check.label,
+            "status": self.status.value,
+            "status_label": self.status.label,
+            "message": self.message,
+            "fix": self.fix,
+        }
 
 
 @dataclass(frozen=True)
@@ -41,7 +102,7 @@ class Endpoints:
 
     backend: str = "http://localhost:5100"
     prometheus: str = "http://localhost:9090"
-    alertmanager: str | None = None
+    alertmanager: str = "http://localhost:9093"
     grafana: str | None = None
     grafana_user: str = "admin"
     grafana_password: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from .base import CheckStatus, Endpoints, HttpError, Result, get_json
+from .base import Check, CheckStatus, Endpoints, HttpError, Result, get_json
 
 GRAFANA_FOLDER = "Mirai"
 GRAFANA_DASHBOARDS = {"mks-app-overview", "mks-api-performance", "mks-system-resources"}
@@ -25,15 +25,17 @@ def check_grafana(endpoints: Endpoints) -> list[Result]:
     except HttpError as exc:
         return [
             Result(
-                "Grafana",
-                CheckStatus.NG,
+                Check.GRAFANA,
+                CheckStatus.ERROR,
                 f"{base} に接続できません（{exc}）",
                 "./setup-monitoring.sh で起動してください。",
             )
         ]
     results = [
         Result(
-            "Grafana", CheckStatus.OK, f"稼働中（版 {health.get('version', '?')}、DB {health.get('database', '?')}）"
+            Check.GRAFANA,
+            CheckStatus.OK,
+            f"稼働中（版 {health.get('version', '?')}、DB {health.get('database', '?')}）",
         )
     ]
     try:
@@ -41,8 +43,8 @@ def check_grafana(endpoints: Endpoints) -> list[Result]:
         ok = datasource.get("status") == "OK"
         results.append(
             Result(
-                "Grafana データソース",
-                CheckStatus.OK if ok else CheckStatus.NG,
+                Check.GRAFANA_DATASOURCE,
+                CheckStatus.OK if ok else CheckStatus.ERROR,
                 datasource.get("message", ""),
                 "" if ok else "データソースの URL（http://prometheus:9090）と Prometheus の稼働を確認してください。",
             )
@@ -50,13 +52,13 @@ def check_grafana(endpoints: Endpoints) -> list[Result]:
         dashboards = get_json(f"{base}/api/search?type=dash-db&tag=mks", headers)
     except HttpError as exc:
         fix = "GRAFANA_ADMIN_USER / GRAFANA_ADMIN_PASSWORD（backend/monitoring/.env）を確認してください。"
-        return [*results, Result("Grafana API", CheckStatus.NG, f"呼び出しに失敗（{exc}）", fix)]
+        return [*results, Result(Check.GRAFANA_API, CheckStatus.ERROR, f"呼び出しに失敗（{exc}）", fix)]
     in_folder = {d["uid"] for d in dashboards if d.get("folderTitle") == GRAFANA_FOLDER}
     missing = GRAFANA_DASHBOARDS - in_folder
     results.append(
         Result(
-            "Grafana ダッシュボード",
-            CheckStatus.NG if missing else CheckStatus.OK,
+            Check.GRAFANA_DASHBOARDS,
+            CheckStatus.ERROR if missing else CheckStatus.OK,
             f"フォルダー「{GRAFANA_FOLDER}」に {len(in_folder & GRAFANA_DASHBOARDS)}/{len(GRAFANA_DASHBOARDS)} 件"
             + (f"（不足: {', '.join(sorted(missing))}）" if missing else ""),
             "docker logs mks-grafana | grep -i provision でプロビジョニングのエラーを確認してください。"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 
 from ..config import Settings
 from .alertmanager import check_alertmanager
 from .backend import check_backend_dependencies, check_backend_metrics
-from .base import CheckStatus, Endpoints, HttpError, Result
+from .base import Check, CheckStatus, Endpoints, HttpError, Result
 from .grafana import check_grafana
 from .prometheus import (
     check_alerts,
@@ -22,23 +21,31 @@ from .prometheus import (
 )
 from .search_index import check_search_index
 
-PROMETHEUS_CHECKS: list[Callable[[Endpoints], Result]] = [
-    check_prometheus_config,
-    check_backend_target,
-    check_rules,
-    check_alerts,
-    check_intervals,
-    check_retention,
+# Each check after Prometheus answers, under the name of its first result.
+PROMETHEUS_CHECKS: list[tuple[Check, Callable[[Endpoints], Result | list[Result]]]] = [
+    (Check.PROMETHEUS_CONFIG, check_prometheus_config),
+    (Check.BACKEND_TARGET, check_backend_target),
+    (Check.RULES, check_rules),
+    (Check.ALERTS, check_alerts),
+    (Check.INTERVALS, check_intervals),
+    (Check.RETENTION, check_retention),
+    (Check.ALERTMANAGER, check_alertmanager),
 ]
 
 
-def _guarded(name: str, check: Callable[[Endpoints], Result], endpoints: Endpoints) -> Result:
+def _guarded(check: Check, run: Callable[[Endpoints], Result | list[Result]], endpoints: Endpoints) -> list[Result]:
     try:
-        return check(endpoints)
+        results = run(endpoints)
     except (HttpError, KeyError, ValueError) as exc:
-        return Result(
-            name, CheckStatus.NG, f"確認できませんでした（{exc}）", "Prometheus の稼働と URL を確認してください。"
-        )
+        return [
+            Result(
+                check,
+                CheckStatus.ERROR,
+                f"確認できませんでした（{exc}）",
+                "Prometheus（と Alertmanager）の稼働と URL を確認してください。",
+            )
+        ]
+    return results if isinstance(results, list) else [results]
 
 
 def run_checks(endpoints: Endpoints, settings: Settings) -> Iterator[Result]:
@@ -49,10 +56,8 @@ def run_checks(endpoints: Endpoints, settings: Settings) -> Iterator[Result]:
     prometheus = check_prometheus_ready(endpoints)
     yield prometheus
     if prometheus.status is CheckStatus.OK:
-        for check in PROMETHEUS_CHECKS:
-            yield _guarded(check.__name__, check, endpoints)
-        if endpoints.alertmanager:
-            yield _guarded("Alertmanager", check_alertmanager, endpoints)
+        for check, run in PROMETHEUS_CHECKS:
+            yield from _guarded(check, run, endpoints)
     if endpoints.grafana:
         yield from check_grafana(endpoints)
 
@@ -60,7 +65,7 @@ def run_checks(endpoints: Endpoints, settings: Settings) -> Iterator[Result]:
 def as_json(results: list[Result]) -> str:
     """The results for machines."""
     return json.dumps(
-        {"ok": all(r.status is not CheckStatus.NG for r in results), "checks": [asdict(r) for r in results]},
+        {"ok": all(r.status is not CheckStatus.ERROR for r in results), "checks": [r.as_dict() for r in results]},
         ensure_ascii=False,
         indent=2,
     )

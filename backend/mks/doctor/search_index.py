@@ -10,9 +10,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..config import Settings
 from ..db import Database
 from ..search.drift import IndexDrift, index_drift
-from .base import CheckStatus, Result
+from .base import Check, CheckStatus, Result
 
-NAME = "検索索引"
 REINDEX_FIX = "mks search reindex を実行してください。"
 DATABASE_FIX = (
     "バックエンドと同じ設定（MKS_DATABASE_URL、未設定なら MKS_INSTANCE_PATH の mks.sqlite3）で実行しているか、"
@@ -25,18 +24,22 @@ def check_search_index(settings: Settings) -> Result:
     url = make_url(settings.effective_database_url)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
         # Connecting would create an empty database file where the operator expects theirs.
-        return Result(NAME, CheckStatus.NG, f"データベースのファイルがありません: {url.database}", DATABASE_FIX)
+        return Result(
+            Check.SEARCH_INDEX, CheckStatus.ERROR, f"データベースのファイルがありません: {url.database}", DATABASE_FIX
+        )
     database = Database(settings)
     try:
         with database.engine.connect() as connection:
             drift = index_drift(connection, database.search)
     except SQLAlchemyError as exc:
-        return Result(NAME, CheckStatus.NG, f"データベースを読めません（{_reason(exc)}）", DATABASE_FIX)
+        return Result(
+            Check.SEARCH_INDEX, CheckStatus.ERROR, f"データベースを読めません（{_reason(exc)}）", DATABASE_FIX
+        )
     finally:
         database.engine.dispose()
     if drift.in_step:
-        return Result(NAME, CheckStatus.OK, f"索引済み {drift.entries} 件（ナレッジと一致）")
-    return Result(NAME, CheckStatus.NG, "ナレッジと一致しません: " + _differences(drift), REINDEX_FIX)
+        return Result(Check.SEARCH_INDEX, CheckStatus.OK, f"索引済み {drift.entries} 件（ナレッジと一致）")
+    return Result(Check.SEARCH_INDEX, CheckStatus.ERROR, "ナレッジと一致しません: " + _differences(drift), REINDEX_FIX)
 
 
 def _differences(drift: IndexDrift) -> str:

@@ -63,6 +63,7 @@ def native_prometheus(env: dict[str, str]) -> Iterator[str]:
 
 RECORDING_RULES = MONITORING / "prometheus" / "recording-rules.yml"
 ALERT_RULES = MONITORING / "prometheus" / "alert-rules.yml"
+SLO_RULES = MONITORING / "prometheus" / "slo-rules.yml"
 
 
 def backend_scrape_config(backend: str, *rule_files: Path) -> str:
@@ -91,6 +92,16 @@ def wait_for_target(prometheus: str, health: str) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"mks-backend never became {health}")
+
+
+def wait_for_evaluation(prometheus: str) -> None:
+    """Wait (bounded) until Prometheus has evaluated every rule once."""
+    for _ in range(60):
+        rules = [rule for group in api(prometheus, "rules")["groups"] for rule in group["rules"]]
+        if rules and all(rule["health"] != "unknown" for rule in rules):
+            return
+        time.sleep(0.5)
+    raise AssertionError("some rules were never evaluated")
 
 
 @contextmanager

@@ -3,36 +3,38 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import stat
 import subprocess
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from ..servers import free_port
-from ..tools import unavailable
+from .alertmanager import (
+    WebhookReceiver,
+    alertmanager_binary_path,
+    firing,
+    http,
+    load,
+    render,
+    rendered,
+    required_tool,
+    running_alertmanager,
+)
 
 BACKEND = Path(__file__).resolve().parents[2]
 MONITORING = BACKEND / "monitoring"
 ALERTMANAGER_DIR = MONITORING / "alertmanager"
-RENDERER = ALERTMANAGER_DIR / "render-config.sh"
 CONFIG_TEMPLATE = ALERTMANAGER_DIR / "alertmanager.yml.tmpl"
 COMMITTED_CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"
 MESSAGE_TEMPLATES = ALERTMANAGER_DIR / "templates" / "mks.tmpl"
 ALERT_RULES = MONITORING / "prometheus" / "alert-rules.yml"
+SLO_RULES = MONITORING / "prometheus" / "slo-rules.yml"
 CONTACT_POINTS = MONITORING / "grafana" / "alerting" / "contact-points.yml"
 
 ALERT_VARIABLES = (
@@ -82,28 +84,14 @@ EXPECTED_INHIBITIONS = {
 }
 
 
-def load(path: Path) -> Any:
-    """Parse one YAML file."""
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def alert_severities() -> dict[str, str]:
-    """Alert name -> severity label, as alert-rules.yml defines them."""
+def alert_severities(rules: Path = ALERT_RULES) -> dict[str, str]:
+    """Alert name -> severity label, as a rule file defines them."""
     return {
         rule["alert"]: rule["labels"]["severity"]
-        for group in load(ALERT_RULES)["groups"]
+        for group in load(rules)["groups"]
         for rule in group["rules"]
         if "alert" in rule
     }
-
-
-def required_tool(*names: str) -> str:
-    """Path of the first tool found; missing fails under CI=true and skips elsewhere."""
-    for name in names:
-        path = shutil.which(name)
-        if path is not None:
-            return path
-    unavailable(f"{' / '.join(names)} not found on PATH: install 'prometheus-alertmanager' (Debian/Ubuntu)")
 
 
 @pytest.fixture(scope="module")
@@ -114,24 +102,7 @@ def amtool() -> str:
 
 @pytest.fixture(scope="module")
 def alertmanager_binary() -> str:
-    """Path of the Alertmanager server (Debian names it prometheus-alertmanager)."""
-    return required_tool("prometheus-alertmanager", "alertmanager")
-
-
-def render(
-    output: Path, env: dict[str, str], config_dir: str | None = None, shell: str = "sh", path: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run render-config.sh with only PATH and the given variables in its environment."""
-    args = [shell, str(RENDERER), str(output)] + ([config_dir] if config_dir else [])
-    environment = {"PATH": path or os.environ["PATH"], **env}
-    return subprocess.run(args, env=environment, capture_output=True, text=True, timeout=60, check=False)
-
-
-def rendered(output: Path, env: dict[str, str]) -> dict[str, Any]:
-    """Render successfully and return the parsed alertmanager.yml."""
-    result = render(output, env)
-    assert result.returncode == 0, result.stderr
-    return load(output / "alertmanager.yml")  # type: ignore[no-any-return]
+    return alertmanager_binary_path()
 
 
 def receivers(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -366,7 +337,7 @@ def test_amtool_accepts_rendered_config(amtool: str, tmp_path: Path, env: dict[s
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "SUCCESS" in output and "FAILED" not in output, output
-    assert "5 inhibit rules" in output and "4 receivers" in output, output
+    assert "8 inhibit rules" in output and "4 receivers" in output, output
 
 
 def test_amtool_accepts_committed_config(amtool: str) -> None:
@@ -437,70 +408,31 @@ def test_routing_tree() -> None:
 
 
 def test_inhibit_rules_pair_real_alerts() -> None:
-    """The five inhibit rules pair a critical alert with the warning of the same symptom, per job and instance."""
-    severities = alert_severities()
+    """Five inhibit rules pair a critical alert with the warning of the same symptom, per job and instance;
+    three let an error-budget page silence its ticket and the guide's alerts of its SLO, per job."""
+    severities = alert_severities() | alert_severities(SLO_RULES)
     pairs = set()
+    slo_rules = []
     for rule in load(COMMITTED_CONFIG)["inhibit_rules"]:
         source = re.fullmatch(r'alertname="(\w+)"', rule["source_matchers"][0])
-        target = re.fullmatch(r'alertname="(\w+)"', rule["target_matchers"][0])
+        target = re.fullmatch(r'alertname=~?"([\w|]+)"', rule["target_matchers"][0])
         assert source and target, rule
+        if source[1] == "MKSErrorBudgetBurn":
+            slo_rules.append((rule["source_matchers"][1], target[1], tuple(rule["equal"])))
+            continue
         assert severities[source[1]] == "critical" and severities[target[1]] == "warning"
         assert rule["equal"] == ["job", "instance"]
         pairs.add((source[1], target[1]))
     assert pairs == EXPECTED_INHIBITIONS
+    assert slo_rules == [
+        ('severity="critical"', "MKSErrorBudgetBurnTicket", ("job", "slo")),
+        ('slo="availability"', "HighErrorRate|CriticalErrorRate", ("job",)),
+        ('slo="latency"', "SlowAPIResponse|CriticalAPIResponse", ("job",)),
+    ]
+    assert {name for _source, targets, _equal in slo_rules for name in targets.split("|")} <= set(severities)
 
 
 # --- a real Alertmanager: inhibition ----------------------------------------------------------------------
-
-
-def http(url: str, payload: Any = None) -> Any:
-    """GET (or POST JSON) and return the decoded JSON answer, or None for an empty body."""
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        body = response.read()
-    return json.loads(body) if body.strip() else None
-
-
-@contextmanager
-def running_alertmanager(binary: str, folder: Path, env: dict[str, str]) -> Iterator[str]:
-    """A real Alertmanager on the loopback with the configuration rendered from ``env``, until the block ends."""
-    rendered(folder / "config", env)
-    port = free_port()
-    log = (folder / "alertmanager.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={folder / 'config' / 'alertmanager.yml'}",
-            f"--storage.path={folder / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, (folder / "alertmanager.log").read_text()
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            assert time.monotonic() < deadline, "Alertmanager not ready within 30 s"
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture
@@ -510,57 +442,10 @@ def alertmanager_url(alertmanager_binary: str, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-class WebhookReceiver(ThreadingHTTPServer):
-    """A local webhook receiver: the notifications Alertmanager delivered, in order of arrival."""
-
-    def __init__(self) -> None:
-        self.notifications: list[dict[str, Any]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                server.notifications.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/alerts"
-
-    def delivered(self) -> list[tuple[str, str]]:
-        """(status, alertname) of every alert of every notification so far."""
-        return [
-            (alert["status"], alert["labels"]["alertname"]) for note in self.notifications for alert in note["alerts"]
-        ]
-
-
 @pytest.fixture
 def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with WebhookReceiver() as receiver:
         yield receiver
-    finally:
-        receiver.shutdown()
-        receiver.server_close()
-
-
-def firing(name: str, severity: str) -> dict[str, Any]:
-    """An alert as Prometheus sends it, firing on app:5100 for the next 30 minutes."""
-    now = datetime.now(UTC)
-    return {
-        "labels": {"alertname": name, "severity": severity, "job": "mks-backend", "instance": "app:5100"},
-        "annotations": {"summary": name},
-        "startsAt": now.isoformat(),
-        "endsAt": (now + timedelta(minutes=30)).isoformat(),
-    }
 
 
 def test_a_warning_sent_before_its_critical_twin_is_never_delivered(

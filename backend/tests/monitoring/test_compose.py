@@ -58,6 +58,7 @@ def test_prometheus_retention_and_mounts(compose: dict[str, Any]) -> None:
     assert mounts["/etc/prometheus/prometheus.yml"] == "./prometheus/prometheus.yml"
     assert mounts["/etc/prometheus/alert-rules.yml"] == "./prometheus/alert-rules.yml"
     assert mounts["/etc/prometheus/recording-rules.yml"] == "./prometheus/recording-rules.yml"
+    assert mounts["/etc/prometheus/slo-rules.yml"] == "./prometheus/slo-rules.yml"
     assert "host.docker.internal:host-gateway" in prometheus["extra_hosts"]
     for container_path, host_path in mounts.items():
         if host_path.startswith("./"):
@@ -108,5 +109,9 @@ def test_prometheus_config_as_the_guide(prometheus_config: dict[str, Any]) -> No
     assert backend["metrics_path"] == "/metrics"
     assert backend["static_configs"] == [{"targets": ["host.docker.internal:5100"]}]
     assert jobs["prometheus"]["static_configs"] == [{"targets": ["localhost:9090"]}]
-    assert prometheus_config["rule_files"] == ["/etc/prometheus/recording-rules.yml", "/etc/prometheus/alert-rules.yml"]
+    assert prometheus_config["rule_files"] == [
+        "/etc/prometheus/recording-rules.yml",
+        "/etc/prometheus/alert-rules.yml",
+        "/etc/prometheus/slo-rules.yml",
+    ]
     assert prometheus_config["alerting"]["alertmanagers"][0]["static_configs"] == [{"targets": ["alertmanager:9093"]}]

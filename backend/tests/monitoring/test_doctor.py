@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,7 +35,20 @@ from ..routes.test_knowledge import create
 from ..search.test_drift import break_index
 from ..servers import APP_V2, backend_env, free_port, serve
 from ..test_cli import run
-from .stack import bare_prometheus, native_prometheus, require_prometheus, script_env, wait_for_target
+from .alertmanager import WebhookReceiver, alertmanager_binary_path, firing, http, running_alertmanager
+from .stack import (
+    ALERT_RULES,
+    RECORDING_RULES,
+    SLO_RULES,
+    api,
+    backend_scrape_config,
+    bare_prometheus,
+    native_prometheus,
+    require_prometheus,
+    script_env,
+    wait_for_evaluation,
+    wait_for_target,
+)
 
 
 def doctor(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -41,50 +56,71 @@ def doctor(*args: str, env: dict[str, str] | None = None) -> Result:
 
 
 def lines(result: Result) -> dict[str, str]:
-    """Check name → status, from the JSON output."""
-    return {check["name"]: check["status"] for check in json.loads(result.output)["checks"]}
+    """Check id → status id, from the JSON output."""
+    return {check["check"]: check["status"] for check in json.loads(result.output)["checks"]}
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[str, str, Iterator[str]]]:
-    """A backend (python app_v2.py, demo data) and Prometheus scraping it; the backend can be stopped."""
+    """A backend (python app_v2.py, demo data), Prometheus scraping it (setup-monitoring.sh --native) and an
+    Alertmanager without channels receiving its alerts; the backend can be stopped."""
     server = serve(APP_V2, backend_env(tmp_path / "instance"))
     backend = next(server)
-    prometheus_process = native_prometheus(script_env(backend, tmp_path / "prometheus"))
-    prometheus = next(prometheus_process)
+    env = script_env(backend, tmp_path / "prometheus")
+    env["ALERTMANAGER_PORT"] = str(free_port())
+    # Alertmanager first: Prometheus sends the Watchdog at its first evaluation.
+    alertmanager = running_alertmanager(
+        alertmanager_binary_path(), tmp_path / "alertmanager", {}, port=int(env["ALERTMANAGER_PORT"])
+    )
     try:
-        yield backend, prometheus, server
+        with alertmanager as alertmanager_url:
+            prometheus_process = native_prometheus(env)
+            try:
+                yield backend, next(prometheus_process), alertmanager_url, server
+            finally:
+                prometheus_process.close()
     finally:
         server.close()
-        prometheus_process.close()
 
 
-def test_healthy_stack_is_all_ok(stack: tuple[str, str, Iterator[str]], tmp_path: Path) -> None:
-    backend, prometheus, _server = stack
+Stack = tuple[str, str, str, Iterator[str]]
+
+
+def test_healthy_stack_is_all_ok(stack: Stack, tmp_path: Path) -> None:
+    backend, prometheus, alertmanager, _server = stack
     wait_for_target(prometheus, "up")
+    wait_for_evaluation(prometheus)
+    urls = ("--backend-url", backend, "--prometheus-url", prometheus, "--alertmanager-url", alertmanager)
     same_database = {"MKS_INSTANCE_PATH": str(tmp_path / "instance")}  # the backend's (stack)
-    result = doctor("--backend-url", backend, "--prometheus-url", prometheus, env=same_database)
+    result = doctor(*urls, env=same_database)
     assert result.exit_code == 0, result.output
-    assert [line[:4] for line in result.output.splitlines() if line.startswith("[")] == ["[OK]"] * 10
-    as_json = doctor("--backend-url", backend, "--prometheus-url", prometheus, "--json", env=same_database)
+    assert [line[:4] for line in result.output.splitlines() if line.startswith("[")] == ["[OK]"] * 12, result.output
+    as_json = doctor(*urls, "--json", env=same_database)
     assert json.loads(as_json.output)["ok"] is True
     assert lines(as_json) == {
-        "バックエンド /metrics": "OK",
-        "バックエンドの依存先": "OK",
-        "検索索引": "OK",
-        "Prometheus": "OK",
-        "Prometheus の設定": "OK",
-        "ターゲット mks-backend": "OK",
-        "ルール": "OK",
-        "発火中のアラート": "OK",
-        "収集・評価間隔": "OK",
-        "データ保持": "OK",
+        "backend_metrics": "ok",
+        "backend_dependencies": "ok",
+        "search_index": "ok",
+        "prometheus": "ok",
+        "prometheus_config": "ok",
+        "backend_target": "ok",
+        "rules": "ok",
+        "alerts": "ok",
+        "intervals": "ok",
+        "retention": "ok",
+        "alertmanager": "ok",
+        "alert_delivery": "ok",
     }
-    assert "保持 15d / 10GiB" in result.output  # Prometheus reads 10GB as 10 GiB
+    retention = next(line for line in result.output.splitlines() if line.startswith("[OK] データ保持: "))
+    # Prometheus reads 10GB as 10 GiB; 2.42 exports no WAL size, so its data folder is measured on disk.
+    size = re.fullmatch(r"\[OK\] データ保持: 保持 15d / 10GiB、使用 (\d+)KiB（ディスク上の (.+)）", retention)
+    assert size is not None, retention
+    assert int(size[1]) > 0
+    assert Path(size[2]) == tmp_path / "prometheus" / "data"
 
 
-def test_stopped_backend_is_reported_with_its_cause(stack: tuple[str, str, Iterator[str]]) -> None:
-    backend, prometheus, server = stack
+def test_stopped_backend_is_reported_with_its_cause(stack: Stack) -> None:
+    backend, prometheus, _alertmanager, server = stack
     wait_for_target(prometheus, "up")
     server.close()  # stop the backend
     wait_for_target(prometheus, "down")
@@ -95,8 +131,7 @@ def test_stopped_backend_is_reported_with_its_cause(stack: tuple[str, str, Itera
     assert "connection refused" in target_line
     assert "バックエンドが停止しているか、127.0.0.1 だけで待ち受けています" in result.output
     assert (
-        lines(doctor("--backend-url", backend, "--prometheus-url", prometheus, "--json"))["バックエンド /metrics"]
-        == "NG"
+        lines(doctor("--backend-url", backend, "--prometheus-url", prometheus, "--json"))["backend_metrics"] == "error"
     )
 
 
@@ -163,9 +198,11 @@ def test_search_index_out_of_step_is_ng_until_reindexed(
     ) in result.output
     assert run(database_url, tmp_path, "search", "reindex").exit_code == 0
     report = json.loads(run(database_url, tmp_path, "doctor", *nothing_listens, "--json").output)
-    assert next(check for check in report["checks"] if check["name"] == "検索索引") == {
+    assert next(check for check in report["checks"] if check["check"] == "search_index") == {
+        "check": "search_index",
         "name": "検索索引",
-        "status": "OK",
+        "status": "ok",
+        "status_label": "OK",
         "message": "索引済み 2 件（ナレッジと一致）",
         "fix": "",
     }
@@ -179,7 +216,7 @@ def test_search_index_check_creates_no_sqlite_file(tmp_path: Path) -> None:
     absent = tmp_path / "absent.sqlite3"
     missing = check_search_index(make_settings(f"sqlite:///{absent}", tmp_path / "instance"))
     assert (missing.status, missing.message, missing.fix) == (
-        CheckStatus.NG,
+        CheckStatus.ERROR,
         f"データベースのファイルがありません: {absent}",
         DATABASE_FIX,
     )
@@ -193,7 +230,7 @@ def test_search_index_check_gives_the_reason_a_database_cannot_be_read(empty_dat
     unmigrated = check_search_index(make_settings(empty_database_url, tmp_path / "instance"))
     reason = UNMIGRATED_REASONS[url.get_backend_name()]
     assert (unmigrated.status, unmigrated.message, unmigrated.fix) == (
-        CheckStatus.NG,
+        CheckStatus.ERROR,
         f"データベースを読めません（{reason}）",
         DATABASE_FIX,
     )
@@ -283,19 +320,19 @@ def grafana_doctor(url: str, password: str = "secret") -> dict[str, str]:
         env={"GRAFANA_ADMIN_USER": "admin", "GRAFANA_ADMIN_PASSWORD": password},
         catch_exceptions=False,
     )
-    return {name: status for name, status in lines(result).items() if name.startswith("Grafana")}
+    return {check: status for check, status in lines(result).items() if check.startswith("grafana")}
 
 
 def test_grafana_checks_pass_on_recorded_answers(grafana_replay: tuple[str, dict[str, Any]]) -> None:
     url, _responses = grafana_replay
-    assert grafana_doctor(url) == {"Grafana": "OK", "Grafana データソース": "OK", "Grafana ダッシュボード": "OK"}
+    assert grafana_doctor(url) == {"grafana": "ok", "grafana_datasource": "ok", "grafana_dashboards": "ok"}
 
 
 def test_grafana_missing_dashboard_and_bad_password(grafana_replay: tuple[str, dict[str, Any]]) -> None:
     url, responses = grafana_replay
     responses["/api/search?type=dash-db&tag=mks"][2]["folderTitle"] = "General"
-    assert grafana_doctor(url)["Grafana ダッシュボード"] == "NG"
-    assert grafana_doctor(url, password="wrong") == {"Grafana": "OK", "Grafana API": "NG"}
+    assert grafana_doctor(url)["grafana_dashboards"] == "error"
+    assert grafana_doctor(url, password="wrong") == {"grafana": "ok", "grafana_api": "error"}
 
 
 @pytest.mark.parametrize(
@@ -341,9 +378,103 @@ def test_a_failed_reload_is_ng_although_prometheus_runs_on(tmp_path: Path) -> No
         rules.write_text("groups:\n  - name: broken\n    rules:\n      - alert: X\n        expr: rate(\n")
         assert requests.post(f"{prometheus}/-/reload", timeout=10).status_code == 500
         broken = doctor("--backend-url", "http://127.0.0.1:9", "--prometheus-url", prometheus)
-    assert lines(healthy)["Prometheus の設定"] == "OK"
+    assert lines(healthy)["prometheus_config"] == "ok"
     assert (
         "[NG] Prometheus の設定: 再読み込みに失敗し、前の設定（ルールを含む）で動いています\n"
         "       → 対処: promtool check config prometheus.yml と promtool check rules でエラーを直し、"
     ) in broken.output
     assert "[OK] Prometheus: " in broken.output  # it still answers
+
+
+def alerting_to(port: int) -> str:
+    """Prometheus configuration lines that send alerts to an Alertmanager on this loopback port."""
+    return f"alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{port}']}}]}}]}}\n"
+
+
+def wait_for_destination(prometheus: str) -> None:
+    """Wait (bounded) until Prometheus has discovered its Alertmanager."""
+    for _ in range(60):
+        if api(prometheus, "alertmanagers")["activeAlertmanagers"]:
+            return
+        time.sleep(0.5)
+    raise AssertionError("Prometheus never discovered its Alertmanager")
+
+
+def test_alertmanager_is_checked_without_being_asked(tmp_path: Path) -> None:
+    """Without --alertmanager-url, doctor looks at localhost:9093: NG when Prometheus sends alerts there, 警告 when
+    Prometheus sends alerts nowhere (nobody is told)."""
+    require_prometheus()
+    with bare_prometheus(tmp_path / "sending", config_text=alerting_to(9093)) as prometheus:
+        wait_for_destination(prometheus)
+        sending = doctor("--backend-url", "http://127.0.0.1:9", "--prometheus-url", prometheus)
+    with bare_prometheus(tmp_path / "silent") as prometheus:
+        silent = doctor("--backend-url", "http://127.0.0.1:9", "--prometheus-url", prometheus, "--json")
+    assert (
+        "[NG] Alertmanager: http://localhost:9093 に接続できません（[Errno 111] Connection refused）。"
+        "Prometheus の送信先: http://127.0.0.1:9093/api/v2/alerts\n"
+        "       → 対処: Alertmanager を起動してください"
+    ) in sending.output
+    assert lines(silent)["alertmanager"] == "warning"
+    assert "alert_delivery" not in lines(silent)
+
+
+def test_notifications_that_all_fail_are_ng(tmp_path: Path) -> None:
+    """A webhook that answers 404 (a wrong URL): Alertmanager's notifications all fail, and doctor says so."""
+    require_prometheus()
+    with (
+        WebhookReceiver(status=404) as wrong_url,
+        running_alertmanager(alertmanager_binary_path(), tmp_path / "am", {"ALERT_WEBHOOK_URL": wrong_url.url}) as am,
+        bare_prometheus(tmp_path / "prometheus", config_text=alerting_to(int(am.rsplit(":", 1)[1]))) as prometheus,
+    ):
+        wait_for_destination(prometheus)
+        http(f"{am}/api/v2/alerts", [firing("MKSBackendDown", "critical")])
+        urls = ("--backend-url", "http://127.0.0.1:9", "--prometheus-url", prometheus, "--alertmanager-url", am)
+        for _ in range(60):  # bounded: a critical alert is sent at once (group_wait 0s), a 404 is not retried
+            checks = json.loads(doctor(*urls, "--json").output)["checks"]
+            delivery = next(check for check in checks if check["check"] == "alert_delivery")
+            if delivery["status"] != "ok":
+                break
+            time.sleep(0.5)
+    assert len(wrong_url.notifications) == 1
+    assert (delivery["status"], delivery["message"]) == (
+        "error",
+        "起動以来 Prometheus → Alertmanager 送信なし、webhook 0/1 件成功（失敗あり）",
+    )
+    assert "ALERT_SMTP_REQUIRE_TLS=false" in delivery["fix"]
+
+
+def test_a_target_on_the_wrong_port_is_named_as_such(tmp_path: Path) -> None:
+    require_prometheus()
+    wrong = free_port()
+    with bare_prometheus(tmp_path / "prometheus", config_text=backend_scrape_config(f"127.0.0.1:{wrong}")) as prom:
+        wait_for_target(prom, "down")
+        result = doctor("--backend-url", "http://127.0.0.1:5100", "--prometheus-url", prom)
+    assert (
+        f"       → 対処: ターゲットのポート {wrong} が、バックエンドのポート 5100（http://127.0.0.1:5100）と違います。"
+        "prometheus.yml の targets（native では MKS_TARGET）をバックエンドのポートに直してください。"
+    ) in result.output
+    assert "MKS_HOST=0.0.0.0" not in result.output  # the advice for a backend listening on 127.0.0.1 only
+
+
+def test_rules_and_targets_not_run_yet_are_warnings_not_ng(tmp_path: Path) -> None:
+    """Just after Prometheus starts, nothing is scraped or evaluated yet: that is not a fault. A daily interval
+    keeps this Prometheus there (its first scrape and evaluation come at an offset within the day)."""
+    require_prometheus()
+    config = backend_scrape_config("127.0.0.1:5100", RECORDING_RULES, ALERT_RULES, SLO_RULES).replace(
+        "scrape_interval: 1s, evaluation_interval: 1s", "scrape_interval: 1d, evaluation_interval: 1d"
+    )
+    with bare_prometheus(tmp_path / "prometheus", config_text=config) as prometheus:
+        undiscovered = doctor("--backend-url", "http://127.0.0.1:9", "--prometheus-url", prometheus, "--json")
+        for _ in range(60):  # bounded: until the job's target is discovered (it is not scraped for a day)
+            if api(prometheus, "targets")["activeTargets"]:
+                break
+            time.sleep(0.5)
+        report = doctor("--backend-url", "http://127.0.0.1:9", "--prometheus-url", prometheus, "--json")
+    assert lines(undiscovered)["backend_target"] == "warning"  # before discovery, or discovered and not scraped
+    checks = {check["check"]: check for check in json.loads(report.output)["checks"]}
+    assert (checks["backend_target"]["status"], checks["backend_target"]["message"]) == (
+        "warning",
+        "まだ収集されていません（http://127.0.0.1:5100/metrics）",
+    )
+    assert checks["rules"]["status"] == "warning"
+    assert checks["rules"]["message"].startswith("まだ評価されていないルール ")

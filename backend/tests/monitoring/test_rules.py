@@ -17,6 +17,8 @@ BACKEND = Path(__file__).resolve().parents[2]
 PROMETHEUS = BACKEND / "monitoring" / "prometheus"
 RECORDING_RULES = PROMETHEUS / "recording-rules.yml"
 ALERT_RULES = PROMETHEUS / "alert-rules.yml"
+SLO_RULES = PROMETHEUS / "slo-rules.yml"
+SLO_TESTS = (PROMETHEUS / "tests" / "slo-rules.test.yml", PROMETHEUS / "tests" / "slo-ticket.test.yml")
 RECORDING_TESTS = PROMETHEUS / "tests" / "recording-rules.test.yml"
 ALERT_TESTS = PROMETHEUS / "tests" / "alert-rules.test.yml"
 RUNBOOK = BACKEND.parent / "docs" / "runbook.md"
@@ -196,6 +198,8 @@ def run_promtool(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:
     [
         pytest.param(RECORDING_RULES, len(RECORDING_NAMES), id="recording-rules.yml"),
         pytest.param(ALERT_RULES, len(ALERTS), id="alert-rules.yml"),
+        # per SLO: 2 rates, 6 ratios, the budget left and the burn rate; 3 alerts (test_slo.py)
+        pytest.param(SLO_RULES, 2 * 13, id="slo-rules.yml"),
     ],
 )
 def test_promtool_check_rules(promtool: str, rule_file: Path, count: int) -> None:
@@ -207,7 +211,7 @@ def test_promtool_check_rules(promtool: str, rule_file: Path, count: int) -> Non
     assert len(rules(rule_file)) == count
 
 
-@pytest.mark.parametrize("test_file", [RECORDING_TESTS, ALERT_TESTS], ids=lambda path: path.name)
+@pytest.mark.parametrize("test_file", [RECORDING_TESTS, ALERT_TESTS, *SLO_TESTS], ids=lambda path: path.name)
 def test_promtool_unit_tests(promtool: str, test_file: Path) -> None:
     """The promtool unit tests of the rules pass."""
     result = run_promtool(promtool, "test", "rules", str(test_file.relative_to(PROMETHEUS)))

@@ -1,0 +1,123 @@
+"""The SLOs of monitoring/slo.py and the rules generated from them (prometheus/slo-rules.yml).
+
+promtool runs the unit tests of the generated rules (test_rules.py); here: the file is what the generator
+writes, every window pair is proven to fire and to resolve by those tests, and the SLOs fit the metrics.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from prometheus_client.utils import floatToGoString
+
+from mks.doctor import parse_seconds
+from mks.metrics import LATENCY_BUCKETS
+
+from .test_rules import PROMETHEUS, SLO_RULES, SLO_TESTS, load, runbook_anchors
+
+MONITORING = PROMETHEUS.parent
+GENERATOR = MONITORING / "slo.py"
+DEFAULT_RETENTION = "15d"  # setup-monitoring.sh and docker-compose.yml
+
+
+def generator() -> ModuleType:
+    """monitoring/slo.py, a script outside the package, as a module (registered: its dataclasses need it)."""
+    if "monitoring_slo" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("monitoring_slo", GENERATOR)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["monitoring_slo"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["monitoring_slo"]
+
+
+def check(folder: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(folder / "slo.py"), "--check"], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_committed_rules_are_the_generated_ones(tmp_path: Path) -> None:
+    assert check(MONITORING).returncode == 0
+    (tmp_path / "prometheus").mkdir()
+    shutil.copy(GENERATOR, tmp_path / "slo.py")
+    edited = SLO_RULES.read_text(encoding="utf-8").replace("> 0.0144", "> 0.02")
+    (tmp_path / "prometheus" / "slo-rules.yml").write_text(edited, encoding="utf-8")
+    refused = check(tmp_path)
+    assert refused.returncode == 1
+    assert "slo-rules.yml は slo.py の出力と違います（python3 slo.py で再生成）" in refused.stderr
+
+
+def test_the_alerts_are_the_workbooks_pairs() -> None:
+    """For each SLO: pages at 14.4x over 1h and 5m and at 6x over 6h and 30m, a ticket at 1x over 3d and 6h."""
+    found = {
+        (rule["alert"], rule["labels"]["slo"], rule["labels"]["long_window"]): (
+            " ".join(rule["expr"].split()),
+            rule["labels"]["severity"],
+        )
+        for group in load(SLO_RULES)["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    ratio = "slo:mks_sli_errors:ratio_rate"
+    expected = {}
+    for slo, budget in (("availability", 0.001), ("latency", 0.01)):
+        for alert, long, short, factor, severity in (
+            ("MKSErrorBudgetBurn", "1h", "5m", 14.4, "critical"),
+            ("MKSErrorBudgetBurn", "6h", "30m", 6, "critical"),
+            ("MKSErrorBudgetBurnTicket", "3d", "6h", 1, "warning"),
+        ):
+            threshold = round(factor * budget, 10)
+            expr = f'{ratio}{long}{{slo="{slo}"}} > {threshold} and {ratio}{short}{{slo="{slo}"}} > {threshold}'
+            expected[(alert, slo, long)] = (expr, severity)
+    assert found == expected
+
+
+def _firing_and_resolved() -> tuple[set[tuple[str, str, str]], set[tuple[str, str, str]]]:
+    """(alert, slo, long window) of every alert a promtool case expects firing, and of those a later case of
+    the same test expects resolved."""
+    firing: set[tuple[str, str, str]] = set()
+    resolved: set[tuple[str, str, str]] = set()
+    for path in SLO_TESTS:
+        for test in load(path)["tests"]:
+            cases: list[dict[str, Any]] = sorted(
+                test.get("alert_rule_test", []), key=lambda case: parse_seconds(case["eval_time"])
+            )
+            for index, case in enumerate(cases):
+                for alert in case.get("exp_alerts") or []:
+                    labels = alert["exp_labels"]
+                    key = (case["alertname"], labels["slo"], labels["long_window"])
+                    firing.add(key)
+                    if any(later["alertname"] == key[0] and not later.get("exp_alerts") for later in cases[index:]):
+                        resolved.add(key)
+    return firing, resolved
+
+
+def test_every_window_pair_fires_and_resolves_in_the_promtool_tests() -> None:
+    firing, resolved = _firing_and_resolved()
+    pages = {("MKSErrorBudgetBurn", "availability", "1h"), ("MKSErrorBudgetBurn", "availability", "6h")}
+    ticket = {("MKSErrorBudgetBurnTicket", "availability", "3d")}
+    latency = {("MKSErrorBudgetBurn", "latency", "1h")}  # the same generated pairs on the latency SLI
+    assert firing == resolved == pages | ticket | latency
+
+
+def test_the_latency_threshold_is_a_bucket_boundary_as_the_backend_writes_it() -> None:
+    threshold = generator().LATENCY_THRESHOLD
+    assert float(threshold) in LATENCY_BUCKETS
+    assert floatToGoString(float(threshold)) == threshold  # the `le` label value the selector must match
+
+
+def test_the_slo_window_fits_the_default_retention() -> None:
+    """The budget is summed over the SLO's window: Prometheus must still hold all of it."""
+    for objective in generator().OBJECTIVES:
+        assert parse_seconds(objective.window) <= parse_seconds(DEFAULT_RETENTION), objective.slo
+
+
+def test_the_runbook_explains_each_alert() -> None:
+    assert {"mkserrorbudgetburn", "mkserrorbudgetburnticket"} <= runbook_anchors()
