@@ -46,6 +46,11 @@ class Objective:
     def budget(self) -> float:
         return round(1 - self.objective, 10)
 
+    @property
+    def window_seconds(self) -> int:
+        number, unit = int(self.window[:-1]), self.window[-1]
+        return number * {"d": 86400, "h": 3600}[unit]
+
     def requests_over(self, window: str) -> str:
         return self.requests.replace("{w}", window)
 

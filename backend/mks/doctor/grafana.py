@@ -7,7 +7,7 @@ import base64
 from .base import Check, CheckStatus, Endpoints, HttpError, Result, get_json
 
 GRAFANA_FOLDER = "Mirai"
-GRAFANA_DASHBOARDS = {"mks-app-overview", "mks-api-performance", "mks-system-resources"}
+GRAFANA_DASHBOARDS = {"mks-app-overview", "mks-api-performance", "mks-system-resources", "mks-error-budget"}
 GRAFANA_DATASOURCE_UID = "mks-prometheus"
 
 
@@ -17,7 +17,7 @@ def _grafana_headers(endpoints: Endpoints) -> dict[str, str]:
 
 
 def check_grafana(endpoints: Endpoints) -> list[Result]:
-    """Grafana answers, its Prometheus datasource is healthy, and the three dashboards are in folder Mirai."""
+    """Grafana answers, its Prometheus datasource is healthy, and the four dashboards are in folder Mirai."""
     assert endpoints.grafana is not None
     base, headers = endpoints.grafana, _grafana_headers(endpoints)
     try:

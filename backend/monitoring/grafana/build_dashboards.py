@@ -22,6 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # backend/monitoring: the SLOs of slo.py
+import slo
+
 Panel = dict[str, Any]
 
 DATASOURCE_UID = "mks-prometheus"
@@ -325,8 +328,8 @@ def layout(rows: list[list[Panel]]) -> list[Panel]:
 # --- Dashboard frame ---------------------------------------------------------------------------------
 
 
-def template_variables() -> dict[str, Any]:
-    """$job (one job, default mks-backend) and $instance (several or All = .*)."""
+def template_variables(*, per_instance: bool = True) -> dict[str, Any]:
+    """$job (one job, default mks-backend) and, for series kept per instance, $instance (several or All = .*)."""
 
     def query_variable(name: str, label: str, query: str, **extra: Any) -> dict[str, Any]:
         return {
@@ -345,30 +348,29 @@ def template_variables() -> dict[str, Any]:
             **extra,
         }
 
-    return {
-        "list": [
-            query_variable(
-                "job",
-                "ジョブ",
-                "label_values(up, job)",
-                current={"selected": True, "text": "mks-backend", "value": "mks-backend"},
-                includeAll=False,
-                multi=False,
-            ),
-            query_variable(
-                "instance",
-                "インスタンス",
-                'label_values(up{job="$job"}, instance)',
-                allValue=".*",
-                current={"selected": True, "text": ["All"], "value": ["$__all"]},
-                includeAll=True,
-                multi=True,
-            ),
-        ]
-    }
+    job = query_variable(
+        "job",
+        "ジョブ",
+        "label_values(up, job)",
+        current={"selected": True, "text": "mks-backend", "value": "mks-backend"},
+        includeAll=False,
+        multi=False,
+    )
+    instance = query_variable(
+        "instance",
+        "インスタンス",
+        'label_values(up{job="$job"}, instance)',
+        allValue=".*",
+        current={"selected": True, "text": ["All"], "value": ["$__all"]},
+        includeAll=True,
+        multi=True,
+    )
+    return {"list": [job, instance] if per_instance else [job]}
 
 
-def dashboard(uid: str, title: str, description: str, rows: list[list[Panel]]) -> dict[str, Any]:
+def dashboard(
+    uid: str, title: str, description: str, rows: list[list[Panel]], *, per_instance: bool = True
+) -> dict[str, Any]:
     """A complete dashboard: shared settings, template variables, links to the other MKS dashboards."""
     return {
         "annotations": {"list": []},
@@ -393,7 +395,7 @@ def dashboard(uid: str, title: str, description: str, rows: list[list[Panel]]) -
         "refresh": "30s",
         "schemaVersion": 39,
         "tags": ["mks"],
-        "templating": template_variables(),
+        "templating": template_variables(per_instance=per_instance),
         "time": {"from": "now-1h", "to": "now"},
         "timepicker": {},
         "timezone": "Asia/Tokyo",
@@ -432,12 +434,14 @@ def app_overview() -> dict[str, Any]:
                     "データベースのナレッジ件数（archived を含む全ステータス）",
                     [target(f"max({series('mks_knowledge_total')})", "ナレッジ数")],
                     unit="short",
+                    width=3,
                 ),
                 stat(
                     "アクティブユーザー数",
                     "直近 15 分（MKS_ACTIVE_USER_WINDOW）に認証済みの操作をしたユーザー数",
                     [target(f"max({series('mks_active_users')})", "アクティブユーザー")],
                     unit="short",
+                    width=3,
                 ),
                 stat(
                     "リクエスト数",
@@ -445,6 +449,7 @@ def app_overview() -> dict[str, Any]:
                     [target(f"sum({series('instance:mks_http_requests:rate5m')})", "リクエスト/秒")],
                     unit="reqps",
                     decimals=2,
+                    width=3,
                 ),
                 stat(
                     "エラー率",
@@ -454,6 +459,20 @@ def app_overview() -> dict[str, Any]:
                     unit="percentunit",
                     threshold=ERRORS,
                     decimals=2,
+                ),
+                stat(
+                    "平均レスポンスタイム",
+                    "全リクエストの応答時間の平均（直近の rate 区間、選んだインスタンス全体）。"
+                    "少数の遅い要求は平均に埋もれるため、アラートは右の p95 で判定",
+                    [
+                        target(
+                            f"sum({rate('mks_http_request_duration_seconds_sum')})"
+                            f" / sum({rate('mks_http_request_duration_seconds_count')})",
+                            "平均",
+                        )
+                    ],
+                    unit="s",
+                    decimals=3,
                 ),
                 stat(
                     "p95 レスポンスタイム",
@@ -470,6 +489,7 @@ def app_overview() -> dict[str, Any]:
                     [target(series("up"), "{{instance}}")],
                     unit="short",
                     mappings=UP_MAPPINGS,
+                    width=3,
                 ),
             ],
             [
@@ -692,10 +712,96 @@ def system_resources() -> dict[str, Any]:
     )
 
 
+def slo_series(metric: str, slo: str | None = None) -> str:
+    """A selector of an SLO series: per job (the service, all instances), of one SLO or of all."""
+    matchers = 'job="$job"' + (f', slo="{slo}"' if slo else "")
+    return f"{metric}{{{matchers}}}"
+
+
+# Budget left: red when spent, yellow below a quarter.
+BUDGET_STEPS = {
+    "mode": "absolute",
+    "steps": [{"color": "red", "value": None}, {"color": "yellow", "value": 0}, {"color": "green", "value": 0.25}],
+}
+
+
+def error_budget() -> dict[str, Any]:
+    """エラーバジェット: the SLOs of slo.py, how much of their budget is left, and how fast it burns."""
+    budget_left, time_left = [], []
+    for objective in slo.OBJECTIVES:
+        remaining = slo_series("slo:mks_error_budget:remaining_ratio", objective.slo)
+        burn = slo_series("slo:mks_error_budget:burn_rate1h", objective.slo)
+        window = objective.window_seconds
+        left = stat(
+            f"残りのエラーバジェット（{objective.title}）",
+            f"{objective.sli}の目標 {objective.objective:.1%}（{objective.window}）で許される目標外の応答のうち、"
+            "まだ使っていない割合。0 未満は目標割れ。",
+            [target(remaining, objective.slo)],
+            unit="percentunit",
+            decimals=1,
+            width=6,
+        )
+        left["fieldConfig"]["defaults"]["thresholds"] = BUDGET_STEPS
+        left["options"]["colorMode"] = "background"
+        budget_left.append(left)
+        time_left.append(
+            stat(
+                f"使い切るまで（{objective.title}）",
+                "直近 1 時間の消費速度が続いたとき、残りのバジェットを使い切るまでの時間"
+                f"（上限は窓の {objective.window}）。",
+                # Not burning divides by 0: +Inf, shown as the whole window.
+                [target(f"clamp_min(clamp_max({remaining} * {window} / {burn}, {window}), 0)", objective.slo)],
+                unit="s",
+                width=6,
+            )
+        )
+    page, ticket = slo.BURN_ALERTS[0], slo.BURN_ALERTS[2]
+    return dashboard(
+        "mks-error-budget",
+        "エラーバジェット",
+        "SLO（backend/monitoring/slo.py）ごとのエラーバジェットの残り、消費速度、使い切るまでの時間。"
+        f"消費速度の破線はチケット（{ticket.factor:g} 倍）とページ（{page.factor:g} 倍）の閾値。",
+        [
+            budget_left + time_left,
+            [
+                timeseries(
+                    "消費速度（直近 1 時間）",
+                    "エラーバジェットを消費する速さ（1 = 窓の終わりにちょうど使い切る）。"
+                    f"アラート MKSErrorBudgetBurn は 1 時間と 5 分の両方が {page.factor:g} 倍を超えるとページ。",
+                    [target(slo_series("slo:mks_error_budget:burn_rate1h"), "{{slo}}")],
+                    unit="short",
+                    threshold=Threshold(ticket.factor, page.factor),
+                ),
+                timeseries(
+                    "目標外の割合",
+                    "5xx（可用性）または 1 秒超（応答時間）の応答の割合。窓ごと。",
+                    [
+                        target(slo_series("slo:mks_sli_errors:ratio_rate5m"), "{{slo}} 5 分"),
+                        target(slo_series("slo:mks_sli_errors:ratio_rate1h"), "{{slo}} 1 時間"),
+                        target(slo_series("slo:mks_sli_errors:ratio_rate6h"), "{{slo}} 6 時間"),
+                    ],
+                    unit="percentunit",
+                ),
+            ],
+            [
+                timeseries(
+                    "エラーバジェットの残り（推移）",
+                    "SLO ごとのバジェットの残り。下がり続けるなら、アラートにならない小さな劣化が続いている。",
+                    [target(slo_series("slo:mks_error_budget:remaining_ratio"), "{{slo}}")],
+                    unit="percentunit",
+                    width=24,
+                ),
+            ],
+        ],
+        per_instance=False,
+    )
+
+
 DASHBOARDS = {
     "app-overview.json": app_overview,
     "api-performance.json": api_performance,
     "system-resources.json": system_resources,
+    "error-budget.json": error_budget,
 }
 
 

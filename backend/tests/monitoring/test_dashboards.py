@@ -31,18 +31,22 @@ ALERT_RULES_FILE = MONITORING / "prometheus" / "alert-rules.yml"
 COMPOSE_FILE = MONITORING / "docker-compose.yml"
 PROVISIONING_DIR = "/etc/grafana/provisioning"
 
-# The three dashboards of the monitoring guide: file → (uid, title).
+# The three dashboards of the monitoring guide, and the error budgets of the SLOs: file → (uid, title).
 EXPECTED = {
     "app-overview.json": ("mks-app-overview", "アプリケーション概要"),
     "api-performance.json": ("mks-api-performance", "APIパフォーマンス"),
     "system-resources.json": ("mks-system-resources", "システムリソース"),
+    "error-budget.json": ("mks-error-budget", "エラーバジェット"),
 }
+# Dashboards of series kept per job only (the SLOs are the service's, across its instances): no $instance.
+PER_JOB = {"error-budget.json"}
 # Panels each dashboard must have: title → panel type.
 REQUIRED_PANELS = {
     "app-overview.json": {
         "総ナレッジ数": "stat",
         "アクティブユーザー数": "stat",
         "エラー率": "stat",
+        "平均レスポンスタイム": "stat",
         "p95 レスポンスタイム": "stat",
         "リクエスト数（ステータス別）": "timeseries",
         "レスポンスタイム（パーセンタイル）": "timeseries",
@@ -68,11 +72,21 @@ REQUIRED_PANELS = {
         "アプリケーションメトリクス": "timeseries",
         "ビルド情報": "table",
     },
+    "error-budget.json": {
+        "残りのエラーバジェット（可用性）": "stat",
+        "残りのエラーバジェット（応答時間）": "stat",
+        "使い切るまで（可用性）": "stat",
+        "使い切るまで（応答時間）": "stat",
+        "消費速度（直近 1 時間）": "timeseries",
+        "目標外の割合": "timeseries",
+        "エラーバジェットの残り（推移）": "timeseries",
+    },
 }
 # Units of the panels whose numbers mean something specific.
 EXPECTED_UNITS = {
     "エラー率": "percentunit",
     "p95 レスポンスタイム": "s",
+    "平均レスポンスタイム": "s",
     "総ナレッジ数": "short",
     "リクエスト数（ステータス別）": "reqps",
     "レスポンスタイム（パーセンタイル）": "s",
@@ -85,6 +99,9 @@ EXPECTED_UNITS = {
     "ディスク使用率": "percent",
     "メモリ総量": "bytes",
     "ディスク容量": "bytes",
+    "残りのエラーバジェット（可用性）": "percentunit",
+    "使い切るまで（可用性）": "s",
+    "目標外の割合": "percentunit",
 }
 # Gauge metric → (warning alert, critical alert) of alert-rules.yml.
 RESOURCE_ALERTS = {
@@ -100,7 +117,7 @@ STAT_ALERTS = {
 # What the live test (and Grafana) substitutes; no other variable may appear in a query.
 VARIABLES = {"$__rate_interval": "1m", "$job": "mks-backend", "$instance": ".*"}
 # Series referenced by a query: raw mks_* metrics, recording rules (level:metric:ops) and up.
-SELECTOR = re.compile(r"(?<![\w:$\"])(up|mks_\w+|(?:instance|endpoint):[\w:]+)\s*(\{[^}]*\})?")
+SELECTOR = re.compile(r"(?<![\w:$\"])(up|mks_\w+|(?:instance|endpoint|slo):[\w:]+)\s*(\{[^}]*\})?")
 JOB_MATCHER = 'job="$job"'
 INSTANCE_MATCHER = 'instance=~"$instance"'
 
@@ -162,7 +179,7 @@ def histogram_quantile_arguments(expr: str) -> Iterator[str]:
             pytest.fail(f"unbalanced parentheses in {expr!r}")
 
 
-def test_the_guides_three_dashboards_exist() -> None:
+def test_the_guides_three_dashboards_and_the_error_budgets_exist() -> None:
     assert sorted(path.name for path in DASHBOARD_DIR.glob("*.json")) == sorted(EXPECTED)
 
 
@@ -256,14 +273,17 @@ def test_units(dashboards: dict[str, dict[str, Any]]) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_template_variables(dashboards: dict[str, dict[str, Any]], name: str) -> None:
     variables = {variable["name"]: variable for variable in dashboards[name]["templating"]["list"]}
-    assert set(variables) == {"job", "instance"}
+    assert set(variables) == ({"job"} if name in PER_JOB else {"job", "instance"})
 
     def query(variable: dict[str, Any]) -> str:
         value = variable["query"]
         return str(value["query"] if isinstance(value, dict) else value)
 
-    job, instance = variables["job"], variables["instance"]
+    job = variables["job"]
     assert (job["type"], query(job), job["current"]["value"]) == ("query", "label_values(up, job)", "mks-backend")
+    if name in PER_JOB:
+        return
+    instance = variables["instance"]
     assert (instance["type"], query(instance)) == ("query", 'label_values(up{job="$job"}, instance)')
     assert (instance["includeAll"], instance["multi"], instance["allValue"]) == (True, True, ".*")
 
@@ -275,7 +295,7 @@ def test_every_selector_filters_on_job_and_instance(dashboards: dict[str, dict[s
         selectors = SELECTOR.findall(target["expr"])
         assert selectors, (panel["title"], target["expr"])
         for metric, matchers in selectors:
-            if JOB_MATCHER not in matchers or INSTANCE_MATCHER not in matchers:
+            if JOB_MATCHER not in matchers or (INSTANCE_MATCHER not in matchers and name not in PER_JOB):
                 unfiltered.append((panel["title"], metric))
     assert unfiltered == []
 
@@ -382,10 +402,11 @@ def test_committed_dashboards_match_the_generator() -> None:
 
 
 def test_check_names_a_stale_dashboard(tmp_path: Path) -> None:
-    generator = tmp_path / GENERATOR.name
+    generator = tmp_path / "grafana" / GENERATOR.name
+    shutil.copytree(DASHBOARD_DIR, tmp_path / "grafana" / "dashboards")
     shutil.copy(GENERATOR, generator)
-    shutil.copytree(DASHBOARD_DIR, tmp_path / "dashboards")
-    stale = tmp_path / "dashboards" / "api-performance.json"
+    shutil.copy(MONITORING / "slo.py", tmp_path / "slo.py")  # the SLOs the error-budget dashboard shows
+    stale = tmp_path / "grafana" / "dashboards" / "api-performance.json"
     stale.write_text(stale.read_text(encoding="utf-8").replace("APIパフォーマンス", "API"), encoding="utf-8")
     checked = subprocess.run([sys.executable, str(generator), "--check"], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 1

@@ -271,6 +271,15 @@ GRAFANA_RESPONSES: dict[str, Any] = {
             "folderUid": "mirai",
             "folderTitle": "Mirai",
         },
+        {
+            "id": 4,
+            "uid": "mks-error-budget",
+            "title": "エラーバジェット",
+            "type": "dash-db",
+            "tags": ["mks"],
+            "folderUid": "mirai",
+            "folderTitle": "Mirai",
+        },
     ],
 }
 

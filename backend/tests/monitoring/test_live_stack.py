@@ -118,7 +118,12 @@ def scraped(backend: str, prometheus: str, workdir: Path) -> str:
 
 
 def test_dashboards_are_present() -> None:
-    assert [path.name for path in DASHBOARDS] == ["api-performance.json", "app-overview.json", "system-resources.json"]
+    assert [path.name for path in DASHBOARDS] == [
+        "api-performance.json",
+        "app-overview.json",
+        "error-budget.json",
+        "system-resources.json",
+    ]
 
 
 def test_backend_target_is_up(scraped: str) -> None:
