@@ -16,4 +16,7 @@ fi
 .venv-test/bin/ruff format --check . ../bench
 .venv-test/bin/mypy
 .venv-test/bin/mypy --strict ../bench
-.venv-test/bin/pytest --cov=mks --cov-branch --cov-report=term-missing:skip-covered "$@"
+# Two workers, one test file each (fixtures shared within a file stay on one worker): the suite's servers,
+# databases and ports are per test, so files run side by side. MKS_TEST_WORKERS=0 runs them in this process.
+.venv-test/bin/pytest -n "${MKS_TEST_WORKERS:-2}" --dist loadfile \
+  --cov=mks --cov-branch --cov-report=term-missing:skip-covered "$@"

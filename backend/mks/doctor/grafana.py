@@ -7,7 +7,14 @@ import base64
 from .base import Check, CheckStatus, Endpoints, HttpError, Result, get_json
 
 GRAFANA_FOLDER = "Mirai"
-GRAFANA_DASHBOARDS = {"mks-app-overview", "mks-api-performance", "mks-system-resources", "mks-error-budget"}
+# The provisioned dashboards (backend/monitoring/grafana/dashboards), by uid: the guide's three and the error
+# budgets. The monitoring page links them.
+GRAFANA_DASHBOARDS = {
+    "mks-app-overview": "アプリケーション概要",
+    "mks-api-performance": "APIパフォーマンス",
+    "mks-system-resources": "システムリソース",
+    "mks-error-budget": "エラーバジェット",
+}
 GRAFANA_DATASOURCE_UID = "mks-prometheus"
 
 
@@ -54,12 +61,12 @@ def check_grafana(endpoints: Endpoints) -> list[Result]:
         fix = "GRAFANA_ADMIN_USER / GRAFANA_ADMIN_PASSWORD（backend/monitoring/.env）を確認してください。"
         return [*results, Result(Check.GRAFANA_API, CheckStatus.ERROR, f"呼び出しに失敗（{exc}）", fix)]
     in_folder = {d["uid"] for d in dashboards if d.get("folderTitle") == GRAFANA_FOLDER}
-    missing = GRAFANA_DASHBOARDS - in_folder
+    missing = set(GRAFANA_DASHBOARDS) - in_folder
     results.append(
         Result(
             Check.GRAFANA_DASHBOARDS,
             CheckStatus.ERROR if missing else CheckStatus.OK,
-            f"フォルダー「{GRAFANA_FOLDER}」に {len(in_folder & GRAFANA_DASHBOARDS)}/{len(GRAFANA_DASHBOARDS)} 件"
+            f"フォルダー「{GRAFANA_FOLDER}」に {len(in_folder & set(GRAFANA_DASHBOARDS))}/{len(GRAFANA_DASHBOARDS)} 件"
             + (f"（不足: {', '.join(sorted(missing))}）" if missing else ""),
             "docker logs mks-grafana | grep -i provision でプロビジョニングのエラーを確認してください。"
             if missing

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from ..api import ADMINS
 from ..context import service_context
+from ..doctor.grafana import GRAFANA_DASHBOARDS
 from ..errors import ApiError
 from ..models import CurrentUser
 from ..schemas.audit import AuditQuery
@@ -75,14 +76,6 @@ def audit_log(user: CurrentUser) -> Any:
     return render_template(
         "audit.html", **chrome(user), entries=found, total=total, asked=asked, actions=ACTION_LABELS, query=query
     )
-
-
-# The three provisioned Grafana dashboards (backend/monitoring/grafana/dashboards), by uid.
-GRAFANA_DASHBOARDS = {
-    "mks-app-overview": "アプリケーション概要",
-    "mks-api-performance": "APIパフォーマンス",
-    "mks-system-resources": "システムリソース",
-}
 
 
 # The charts of the figures of trends.QUERIES, in this order: name, and how the latest value is written
