@@ -55,7 +55,8 @@ def test_the_committed_rules_are_the_generated_ones(tmp_path: Path) -> None:
 
 
 def test_the_alerts_are_the_workbooks_pairs() -> None:
-    """For each SLO: pages at 14.4x over 1h and 5m and at 6x over 6h and 30m, a ticket at 1x over 3d and 6h."""
+    """For each SLO: pages at 14.4x over 1h and 5m and at 6x over 6h and 30m, a ticket at 1x over 3d and 6h;
+    each only while the SLO counts at least 0.1 requests a second (a quiet job's few errors page nobody)."""
     found = {
         (rule["alert"], rule["labels"]["slo"], rule["labels"]["long_window"]): (
             " ".join(rule["expr"].split()),
@@ -74,7 +75,10 @@ def test_the_alerts_are_the_workbooks_pairs() -> None:
             ("MKSErrorBudgetBurnTicket", "3d", "6h", 1, "warning"),
         ):
             threshold = round(factor * budget, 10)
-            expr = f'{ratio}{long}{{slo="{slo}"}} > {threshold} and {ratio}{short}{{slo="{slo}"}} > {threshold}'
+            expr = (
+                f'{ratio}{long}{{slo="{slo}"}} > {threshold} and {ratio}{short}{{slo="{slo}"}} > {threshold}'
+                f' and on (job) slo:mks_sli_requests:rate5m{{slo="{slo}"}} >= 0.1'
+            )
             expected[(alert, slo, long)] = (expr, severity)
     assert found == expected
 
