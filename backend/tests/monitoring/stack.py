@@ -110,13 +110,14 @@ def bare_prometheus(
     *flags: str,
     auth: tuple[str, str] | None = None,
     config_text: str = "global:\n  scrape_interval: 1h\n",
+    port: int | None = None,
 ) -> Iterator[str]:
-    """A Prometheus with no scrape targets (or the given configuration) on the storage, until the block ends;
-    yields its URL."""
+    """A Prometheus with no scrape targets (or the given configuration) on the storage, listening on ``port``
+    (or a free one) until the block ends; yields its URL."""
     storage.mkdir(parents=True, exist_ok=True)
     config = storage / "bare-prometheus.yml"
     config.write_text(config_text)
-    port = free_port()
+    port = port or free_port()
     command = [
         "prometheus",
         f"--config.file={config}",
