@@ -7,7 +7,8 @@ the `for` durations are shortened, every minute to 3 seconds, so that their orde
 page's 2m before CriticalErrorRate's 3m) and a condition fires within seconds. Prometheus scrapes and evaluates
 every second; warnings wait 15 s in Alertmanager instead of 5m.
 
-The tests of this module run in order, on one backend: the last one stops it.
+The tests of this module run in order, on one backend, which test_a_stopped_backend_is_told stops; the
+e-mail relay test has a stack of its own.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ BROKEN_RULES = "groups:\n  - name: broken\n    rules:\n      - alert: X\n       
 
 
 def shortened(rules: Path, folder: Path) -> Path:
-    """A copy of a shipped rule file with every `for: Nm` at N x 3 seconds."""
+    """A copy of a shipped rule file with every `for: Nm` at N x 3 seconds (MKSKnowledgeReviewDue's 1h stays)."""
     text = re.sub(
         r"for: '?(\d+)m'?",
         lambda match: f"for: {int(match[1]) * SECONDS_PER_MINUTE_OF_FOR}s",
