@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from .base import Check, CheckStatus, Endpoints, HttpError, Result, get, get_json, prometheus_data
+from .base import Check, CheckStatus, Endpoints, HttpError, Result, get_json, metric_samples, prometheus_data
 
 START_FIX = (
     "Alertmanager を起動してください（Docker: docker compose --profile alertmanager up -d）。"
@@ -71,10 +69,10 @@ def check_alertmanager(endpoints: Endpoints) -> list[Result]:
 def check_alert_delivery(endpoints: Endpoints) -> Result:
     """Since they started, Prometheus's sends to Alertmanager and Alertmanager's notifications per integration
     (email, webhook, slack): all of them failing is NG, some of them 警告."""
-    prometheus_metrics = get(f"{endpoints.prometheus}/metrics")
+    prometheus_metrics = list(metric_samples(f"{endpoints.prometheus}/metrics"))
     sent = _totals(prometheus_metrics, "prometheus_notifications_sent_total", "alertmanager")
     errors = _totals(prometheus_metrics, "prometheus_notifications_errors_total", "alertmanager")
-    alertmanager_metrics = get(f"{endpoints.alertmanager}/metrics")
+    alertmanager_metrics = list(metric_samples(f"{endpoints.alertmanager}/metrics"))
     notified = _totals(alertmanager_metrics, "alertmanager_notifications_total", "integration")
     failed = _totals(alertmanager_metrics, "alertmanager_notifications_failed_total", "integration")
     # (what, failed, attempted): Prometheus's sends first (its sent_total counts the failed ones too), then each
@@ -93,14 +91,10 @@ def check_alert_delivery(endpoints: Endpoints) -> Result:
     return Result(Check.ALERT_DELIVERY, status, f"起動以来 {summary}（失敗あり）", DELIVERY_FIX)
 
 
-def _totals(text: bytes, name: str, label: str) -> dict[str, float]:
+def _totals(samples: list[Sample], name: str, label: str) -> dict[str, float]:
     """The samples of one counter summed by one label."""
     totals: dict[str, float] = defaultdict(float)
-    for sample in _samples(text):
+    for sample in samples:
         if sample.name == name:
             totals[sample.labels.get(label, "")] += sample.value
     return totals
-
-
-def _samples(text: bytes) -> Iterator[Sample]:
-    return (sample for family in text_string_to_metric_families(text.decode()) for sample in family.samples)

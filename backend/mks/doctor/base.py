@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 TIMEOUT_SECONDS = 5
 
@@ -129,6 +133,12 @@ def get(url: str, headers: dict[str, str] | None = None) -> bytes:
 def get_json(url: str, headers: dict[str, str] | None = None) -> Any:
     """The decoded JSON body of a GET."""
     return json.loads(get(url, headers))
+
+
+def metric_samples(url: str) -> Iterator[Sample]:
+    """Every sample of a component's /metrics (Prometheus, Alertmanager), in the text format."""
+    text = get(url).decode()
+    return (sample for family in text_string_to_metric_families(text) for sample in family.samples)
 
 
 def prometheus_data(endpoints: Endpoints, path: str) -> Any:

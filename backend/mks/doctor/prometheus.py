@@ -9,9 +9,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
-from .base import Check, CheckStatus, Endpoints, HttpError, Result, get, prometheus_data
+from .base import Check, CheckStatus, Endpoints, HttpError, Result, get, metric_samples, prometheus_data
 
 BACKEND_JOB = "mks-backend"
 EXPECTED_RULE_GROUPS = {
@@ -271,13 +270,8 @@ TSDB_SIZE_METRICS = (
 
 def _tsdb_bytes(endpoints: Endpoints, data_path: str) -> tuple[float | None, str]:
     """The TSDB's bytes, and how they were measured; None when they cannot be."""
-    text = get(f"{endpoints.prometheus}/metrics").decode()
-    sizes = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name in TSDB_SIZE_METRICS
-    }
+    samples = metric_samples(f"{endpoints.prometheus}/metrics")
+    sizes = {sample.name: sample.value for sample in samples if sample.name in TSDB_SIZE_METRICS}
     if len(sizes) == len(TSDB_SIZE_METRICS):
         return sum(sizes.values()), "Prometheus のメトリクス"
     folder = Path(data_path)

@@ -1,17 +1,20 @@
-"""The shipped Prometheus, started for tests through setup-monitoring.sh --native against a test backend."""
+"""The shipped Prometheus, started for tests through setup-monitoring.sh --native against a test backend, and the
+backend failures it is to see."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from ..metrics_script import knowledge_table_locked
 from ..servers import free_port
 from ..tools import require_tools
 
@@ -84,24 +87,49 @@ def api(prometheus: str, path: str, **params: str) -> Any:
     return response.json()["data"]
 
 
+def wait_for(what: str, check: Callable[[], object], seconds: float = 30) -> None:
+    """Poll until check() is true; fail with `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.25)
+
+
 def wait_for_target(prometheus: str, health: str) -> None:
     """Wait (bounded) until Prometheus reports the mks-backend target with this health."""
-    for _ in range(60):
+
+    def reported() -> bool:
         targets = api(prometheus, "targets")["activeTargets"]
-        if any(t["labels"]["job"] == "mks-backend" and t["health"] == health for t in targets):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"mks-backend never became {health}")
+        return any(t["labels"]["job"] == "mks-backend" and t["health"] == health for t in targets)
+
+    wait_for(f"mks-backend never became {health}", reported)
 
 
 def wait_for_evaluation(prometheus: str) -> None:
     """Wait (bounded) until Prometheus has evaluated every rule once."""
-    for _ in range(60):
+
+    def evaluated() -> bool:
         rules = [rule for group in api(prometheus, "rules")["groups"] for rule in group["rules"]]
-        if rules and all(rule["health"] != "unknown" for rule in rules):
-            return
-        time.sleep(0.5)
-    raise AssertionError("some rules were never evaluated")
+        return bool(rules) and all(rule["health"] != "unknown" for rule in rules)
+
+    wait_for("some rules were never evaluated", evaluated)
+
+
+def login(backend: str, username: str = "admin", password: str = "admin123") -> requests.Response:
+    return requests.post(f"{backend}/api/v1/auth/login", json={"username": username, "password": password}, timeout=10)
+
+
+def locked_writes(backend: str, instance: Path, count: int, timeout: float = 10) -> list[int]:
+    """The statuses of `count` entries written (8 at a time) while the SQLite database of the backend's instance
+    folder is locked: each waits for the lock and answers 503, a database error."""
+    headers = {"Authorization": f"Bearer {login(backend).json()['access_token']}"}
+
+    def write(_: int) -> int:
+        body = {"title": "x", "category": "安全"}
+        return requests.post(f"{backend}/api/v1/knowledge", json=body, headers=headers, timeout=timeout).status_code
+
+    with knowledge_table_locked(f"sqlite:///{instance / 'mks.sqlite3'}"), ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(write, range(count)))
 
 
 @contextmanager

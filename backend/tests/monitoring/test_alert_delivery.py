@@ -14,11 +14,9 @@ e-mail relay test has a stack of its own.
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
@@ -29,7 +27,18 @@ from aiosmtpd.handlers import Sink
 
 from ..servers import GUNICORN, backend_env, free_port, serve
 from .alertmanager import WebhookReceiver, alertmanager_binary_path, firing, http, running_alertmanager
-from .stack import ALERT_RULES, RECORDING_RULES, SLO_RULES, api, bare_prometheus, require_prometheus, wait_for_target
+from .stack import (
+    ALERT_RULES,
+    RECORDING_RULES,
+    SLO_RULES,
+    api,
+    bare_prometheus,
+    locked_writes,
+    login,
+    require_prometheus,
+    wait_for,
+    wait_for_target,
+)
 
 SECONDS_PER_MINUTE_OF_FOR = 3
 # Alertmanager's wait for warnings, 5m shortened alike: long enough for a page to inhibit its ticket.
@@ -127,45 +136,12 @@ def delivered(receiver: WebhookReceiver, since: int = 0) -> list[tuple[str, str]
     ]
 
 
-def wait_for(what: str, check: Callable[[], bool], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.25)
-
-
-def login(backend: str, username: str = "admin", password: str = "admin123") -> requests.Response:
-    return requests.post(f"{backend}/api/v1/auth/login", json={"username": username, "password": password}, timeout=10)
-
-
-def locked_writes(backend: str, instance: Path, count: int) -> list[int]:
-    """`count` entries written while another process holds the SQLite write lock: each answers 503."""
-    headers = {"Authorization": f"Bearer {login(backend).json()['access_token']}"}
-    lock = sqlite3.connect(instance / "mks.sqlite3", isolation_level=None)
-    lock.execute("BEGIN EXCLUSIVE")
-    try:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            answers = pool.map(
-                lambda _: (
-                    requests.post(
-                        f"{backend}/api/v1/knowledge",
-                        json={"title": "x", "category": "安全"},
-                        headers=headers,
-                        timeout=30,
-                    ).status_code
-                ),
-                range(count),
-            )
-            return list(answers)
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
-
-
 def prometheus_started(prometheus: str) -> float:
     """When Prometheus started, on this process's monotonic clock."""
     query = "process_start_time_seconds{job='prometheus'}"
-    wait_for("Prometheus never scraped itself", lambda: bool(api(prometheus, "query", query=query)["result"]))
+    wait_for(
+        "Prometheus never scraped itself", lambda: bool(api(prometheus, "query", query=query)["result"]), seconds=60
+    )
     started = api(prometheus, "query", query=query)["result"]
     return time.monotonic() - (time.time() - float(started[0]["value"][1]))
 
@@ -183,8 +159,8 @@ def test_database_errors_on_a_quiet_instance_page_once(
     error-budget alerts need 0.1 requests a second: a high ratio of almost nothing pages nobody."""
     elapsed = time.monotonic() - prometheus_started(prometheus)
     time.sleep(max(0.0, QUIET_HISTORY_SECONDS - elapsed))  # enough history that 3 requests are a quiet rate
-    assert locked_writes(backend[0], folder / "instance", 2) == [503, 503]  # and a login
-    wait_for("MKSDatabaseErrors was never delivered", lambda: bool(delivered(receiver)))
+    assert locked_writes(backend[0], folder / "instance", 2, timeout=30) == [503, 503]  # and a login
+    wait_for("MKSDatabaseErrors was never delivered", lambda: bool(delivered(receiver)), seconds=60)
     time.sleep(9 * SECONDS_PER_MINUTE_OF_FOR)  # past every error alert's `for` (3m at most) and a warning's wait
     assert user_traffic(prometheus) < 0.1
     assert delivered(receiver) == [("firing", "MKSDatabaseErrors")]
@@ -195,7 +171,7 @@ def test_a_lockout_is_told(backend: tuple[str, Callable[[], None]], prometheus: 
     for _ in range(5):
         assert login(backend[0], "partner", "wrong").status_code == 401
     assert login(backend[0], "partner", "partner123").status_code == 401  # locked: the same refusal, counted
-    wait_for("MKSAccountLocked was never delivered", lambda: bool(delivered(receiver, before)))
+    wait_for("MKSAccountLocked was never delivered", lambda: bool(delivered(receiver, before)), seconds=60)
     time.sleep(2)
     assert delivered(receiver, before) == [("firing", "MKSAccountLocked")]
 
@@ -220,8 +196,8 @@ def test_an_error_burst_pages_once(
 ) -> None:
     """Far above 15 % errors: the error-budget page fires first and inhibits HighErrorRate and CriticalErrorRate."""
     before = len(receiver.notifications)
-    assert set(locked_writes(backend[0], folder / "instance", 60)) == {503}
-    wait_for("no page was delivered", lambda: bool(delivered(receiver, before)))
+    assert set(locked_writes(backend[0], folder / "instance", 60, timeout=30)) == {503}
+    wait_for("no page was delivered", lambda: bool(delivered(receiver, before)), seconds=60)
     states = {
         alert["labels"]["alertname"]: alert["state"]
         for alert in api(prometheus, "alerts")["alerts"]
@@ -233,6 +209,7 @@ def test_an_error_burst_pages_once(
             alert["labels"]["alertname"] == "CriticalErrorRate" and alert["state"] == "firing"
             for alert in api(prometheus, "alerts")["alerts"]
         ),
+        seconds=60,
     )
     # HighErrorRate fired with it and the ticket before: past their wait in Alertmanager, inhibited or not.
     time.sleep(6 * SECONDS_PER_MINUTE_OF_FOR)
@@ -253,7 +230,11 @@ def test_a_stopped_backend_is_told(
     earlier = {name for _status, name in delivered(receiver)}
     stop = backend[1]
     stop()
-    wait_for("MKSBackendDown was never delivered", lambda: ("firing", "MKSBackendDown") in delivered(receiver, before))
+    wait_for(
+        "MKSBackendDown was never delivered",
+        lambda: ("firing", "MKSBackendDown") in delivered(receiver, before),
+        seconds=60,
+    )
     # Meanwhile the earlier incidents' groups may be told again (resolved, or grown): nothing else is new.
     new = {name for status, name in delivered(receiver, before) if status == "firing"} - earlier
     assert new == {"MKSBackendDown"}

@@ -46,6 +46,7 @@ from .stack import (
     native_prometheus,
     require_prometheus,
     script_env,
+    wait_for,
     wait_for_evaluation,
     wait_for_target,
 )
@@ -402,11 +403,10 @@ def alerting_to(port: int) -> str:
 
 def wait_for_destination(prometheus: str) -> None:
     """Wait (bounded) until Prometheus has discovered its Alertmanager."""
-    for _ in range(60):
-        if api(prometheus, "alertmanagers")["activeAlertmanagers"]:
-            return
-        time.sleep(0.5)
-    raise AssertionError("Prometheus never discovered its Alertmanager")
+    wait_for(
+        "Prometheus never discovered its Alertmanager",
+        lambda: api(prometheus, "alertmanagers")["activeAlertmanagers"],
+    )
 
 
 def test_alertmanager_is_checked_without_being_asked(tmp_path: Path) -> None:
@@ -474,10 +474,8 @@ def test_rules_and_targets_not_run_yet_are_warnings_not_ng(tmp_path: Path) -> No
     )
     with bare_prometheus(tmp_path / "prometheus", config_text=config) as prometheus:
         undiscovered = doctor("--backend-url", "http://127.0.0.1:9", "--prometheus-url", prometheus, "--json")
-        for _ in range(60):  # bounded: until the job's target is discovered (it is not scraped for a day)
-            if api(prometheus, "targets")["activeTargets"]:
-                break
-            time.sleep(0.5)
+        # the job's target discovered (it is not scraped for a day)
+        wait_for("the target was never discovered", lambda: api(prometheus, "targets")["activeTargets"])
         report = doctor("--backend-url", "http://127.0.0.1:9", "--prometheus-url", prometheus, "--json")
     assert lines(undiscovered)["backend_target"] == "warning"  # before discovery, or discovered and not scraped
     checks = {check["check"]: check for check in json.loads(report.output)["checks"]}

@@ -7,10 +7,9 @@ MKSDatabaseErrors and the first failed logins were lost to every rate.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,9 @@ from .stack import (
     api,
     backend_scrape_config,
     bare_prometheus,
+    locked_writes,
     require_prometheus,
+    wait_for,
     wait_for_target,
 )
 
@@ -61,31 +62,9 @@ def alert_states(prometheus: str, name: str) -> list[str]:
     return [alert["state"] for alert in api(prometheus, "alerts")["alerts"] if alert["labels"]["alertname"] == name]
 
 
-def wait_for(condition: str, check: Callable[[], object]) -> None:
-    """Poll (bounded: 30 s) until check() is true."""
-    for _ in range(60):
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(condition)
-
-
 def test_one_database_error_makes_the_alert_pending(backend: str, prometheus: str, instance: Path) -> None:
     assert alert_states(prometheus, "MKSDatabaseErrors") == []
-    login = requests.post(
-        f"{backend}/api/v1/auth/login", json={"username": "admin", "password": "admin123"}, timeout=10
-    )
-    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-    lock = sqlite3.connect(instance / "instance" / "mks.sqlite3", isolation_level=None)
-    lock.execute("BEGIN EXCLUSIVE")
-    try:
-        failed = requests.post(
-            f"{backend}/api/v1/knowledge", json={"title": "x", "category": "安全"}, headers=headers, timeout=10
-        )
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
-    assert failed.status_code == 503
+    assert locked_writes(backend, instance / "instance", 1) == [503]
 
     wait_for("MKSDatabaseErrors never went pending", lambda: alert_states(prometheus, "MKSDatabaseErrors"))
     assert alert_states(prometheus, "MKSDatabaseErrors") == ["pending"]  # `for: 2m` before it fires
