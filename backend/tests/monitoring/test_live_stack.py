@@ -57,9 +57,13 @@ def backend(workdir: Path) -> Iterator[str]:
     yield from serve(GUNICORN, env)
 
 
+# Where this operator publishes the runbook: the rules Prometheus loads must link there.
+RUNBOOK_BASE_URL = "https://ops.example.jp/mks/runbook/"
+
+
 @pytest.fixture(scope="module")
 def env(backend: str, workdir: Path) -> dict[str, str]:
-    return script_env(backend, workdir / "prometheus")
+    return script_env(backend, workdir / "prometheus") | {"MKS_RUNBOOK_BASE_URL": RUNBOOK_BASE_URL}
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +143,14 @@ def test_every_rule_group_is_loaded_and_healthy(scraped: str) -> None:
         (rule["name"], rule.get("lastError")) for group in groups for rule in group["rules"] if rule["health"] != "ok"
     ]
     assert unhealthy == []
+
+
+def test_every_alert_links_the_runbook_at_the_operators_address(scraped: str) -> None:
+    rules = [rule for group in api(scraped, "rules")["groups"] for rule in group["rules"] if rule["type"] == "alerting"]
+    links = {(rule["name"], rule["annotations"]["runbook_url"]) for rule in rules}
+    assert len(rules) == 32  # the 26 of alert-rules.yml and the 6 window pairs of slo-rules.yml
+    assert links == {(name, f"https://ops.example.jp/mks/runbook#{name.lower()}") for name, _ in links}
+    assert len(links) == 28
 
 
 def test_every_dashboard_query_returns_series(scraped: str) -> None:

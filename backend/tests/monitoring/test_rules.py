@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from ..tools import unavailable
+from .generators import generator
 
 BACKEND = Path(__file__).resolve().parents[2]
 PROMETHEUS = BACKEND / "monitoring" / "prometheus"
@@ -42,108 +43,55 @@ RECORDING_NAMES = {
 }
 RECORDING_NAME = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 
-# The latency and error-rate alerts need this much traffic besides scrapes and probes.
-MINIMUM_TRAFFIC = " and on (job, instance) instance:mks_http_user_requests:rate5m >= 0.1"
-# alert -> (group, expr, for, severity): the thresholds dashboards and the runbook repeat.
+# alert -> (group, for, severity): the guide's names and their place. The levels are thresholds.py's (ALERT_LEVELS).
 ALERTS = {
-    "HighCPUUsage": ("mks-system", "mks_system_cpu_usage_percent > 80", "5m", "warning"),
-    "CriticalCPUUsage": ("mks-system", "mks_system_cpu_usage_percent > 95", "5m", "critical"),
-    "HighMemoryUsage": ("mks-system", "mks_system_memory_usage_percent > 85", "5m", "warning"),
-    "CriticalMemoryUsage": ("mks-system", "mks_system_memory_usage_percent > 95", "5m", "critical"),
-    "HighDiskUsage": ("mks-system", "mks_system_disk_usage_percent > 90", "10m", "warning"),
-    "CriticalDiskUsage": ("mks-system", "mks_system_disk_usage_percent > 98", "5m", "critical"),
-    "SlowAPIResponse": (
-        "mks-application",
-        "instance:mks_http_request_duration_seconds:p95_5m > 2" + MINIMUM_TRAFFIC,
-        "5m",
-        "warning",
-    ),
-    "CriticalAPIResponse": (
-        "mks-application",
-        "instance:mks_http_request_duration_seconds:p95_5m > 5" + MINIMUM_TRAFFIC,
-        "5m",
-        "critical",
-    ),
-    "HighErrorRate": (
-        "mks-application",
-        "instance:mks_http_errors:ratio_rate5m > 0.05" + MINIMUM_TRAFFIC,
-        "3m",
-        "warning",
-    ),
-    "CriticalErrorRate": (
-        "mks-application",
-        "instance:mks_http_errors:ratio_rate5m > 0.15" + MINIMUM_TRAFFIC,
-        "3m",
-        "critical",
-    ),
-    "MKSDatabaseErrors": ("mks-application", "instance:mks_db_errors:rate5m > 0", "2m", "critical"),
-    "MKSSlowDatabaseQueries": (
-        "mks-application",
-        "instance:mks_database_query_duration_seconds:p95_5m > 1",
-        "5m",
-        "warning",
-    ),
-    "MKSWorkersSaturated": (
-        "mks-application",
-        'avg_over_time(mks_http_requests_in_progress{job="mks-backend"}[5m])'
-        ' / on (job, instance) mks_http_worker_threads{job="mks-backend"} > 0.8',
-        "5m",
-        "warning",
-    ),
-    "MKSBackendDown": ("mks-availability", 'up{job="mks-backend"} == 0', "1m", "critical"),
-    "MKSMetricsAbsent": ("mks-availability", 'absent(up{job="mks-backend"})', "5m", "critical"),
-    "MKSLoginFailureSpike": ("mks-security", "instance:mks_auth_failures:rate5m > 0.5", "2m", "warning"),
-    "MKSRateLimitSpike": ("mks-security", "instance:mks_rate_limit_hits:rate5m > 1", "5m", "warning"),
-    "MKSKnowledgeReviewDue": (
-        "mks-content",
-        'max by (job) (mks_knowledge_review_due{job="mks-backend"}) > 0',
-        "1h",
-        "warning",
-    ),
-    "MKSRateLimitStorageDown": (
-        "mks-availability",
-        "instance:mks_rate_limit_storage_errors:rate5m > 0",
-        "2m",
-        "warning",
-    ),
-    "MKSAccountLocked": (
-        "mks-security",
-        'sum by (job, instance) (increase(mks_auth_attempts_total{job="mks-backend", status="locked"}[5m])) > 0',
-        "0m",
-        "warning",
-    ),
-    "Watchdog": ("mks-monitoring", "vector(1)", "0m", "none"),
-    "PrometheusConfigReloadFailed": (
-        "mks-monitoring",
-        "prometheus_config_last_reload_successful == 0",
-        "5m",
-        "warning",
-    ),
-    "PrometheusRuleEvaluationFailures": (
-        "mks-monitoring",
-        "sum by (job, instance, rule_group) (increase(prometheus_rule_evaluation_failures_total[5m])) > 0",
-        "0m",
-        "critical",
-    ),
-    "PrometheusAlertDeliveryFailing": (
-        "mks-monitoring",
-        "sum by (job, instance, alertmanager) (rate(prometheus_notifications_errors_total[5m])) > 0",
-        "5m",
-        "critical",
-    ),
-    "AlertmanagerNotificationsFailing": (
-        "mks-monitoring",
-        "sum by (job, instance, integration) (rate(alertmanager_notifications_failed_total[5m])) > 0",
-        "5m",
-        "critical",
-    ),
-    "AlertmanagerConfigReloadFailed": (
-        "mks-monitoring",
-        "alertmanager_config_last_reload_successful == 0",
-        "5m",
-        "warning",
-    ),
+    "HighCPUUsage": ("mks-system", "5m", "warning"),
+    "CriticalCPUUsage": ("mks-system", "5m", "critical"),
+    "HighMemoryUsage": ("mks-system", "5m", "warning"),
+    "CriticalMemoryUsage": ("mks-system", "5m", "critical"),
+    "HighDiskUsage": ("mks-system", "10m", "warning"),
+    "CriticalDiskUsage": ("mks-system", "5m", "critical"),
+    "SlowAPIResponse": ("mks-application", "5m", "warning"),
+    "CriticalAPIResponse": ("mks-application", "5m", "critical"),
+    "HighErrorRate": ("mks-application", "3m", "warning"),
+    "CriticalErrorRate": ("mks-application", "3m", "critical"),
+    "MKSDatabaseErrors": ("mks-application", "2m", "critical"),
+    "MKSSlowDatabaseQueries": ("mks-application", "5m", "warning"),
+    "MKSWorkersSaturated": ("mks-application", "5m", "warning"),
+    "MKSBackendDown": ("mks-availability", "1m", "critical"),
+    "MKSMetricsAbsent": ("mks-availability", "5m", "critical"),
+    "MKSRateLimitStorageDown": ("mks-availability", "2m", "warning"),
+    "MKSLoginFailureSpike": ("mks-security", "2m", "warning"),
+    "MKSRateLimitSpike": ("mks-security", "5m", "warning"),
+    "MKSAccountLocked": ("mks-security", "0m", "warning"),
+    "MKSKnowledgeReviewDue": ("mks-content", "1h", "warning"),
+    "Watchdog": ("mks-monitoring", "0m", "none"),
+    "PrometheusConfigReloadFailed": ("mks-monitoring", "5m", "warning"),
+    "PrometheusRuleEvaluationFailures": ("mks-monitoring", "0m", "critical"),
+    "PrometheusAlertDeliveryFailing": ("mks-monitoring", "5m", "critical"),
+    "AlertmanagerNotificationsFailing": ("mks-monitoring", "5m", "critical"),
+    "AlertmanagerConfigReloadFailed": ("mks-monitoring", "5m", "warning"),
 }
+# alert -> (the thresholds.py entry it compares with, in what it watches): its expression's `>` level.
+ALERT_LEVELS = {
+    "HighCPUUsage": ("cpu_percent", "mks_system_cpu_usage_percent"),
+    "CriticalCPUUsage": ("cpu_percent", "mks_system_cpu_usage_percent"),
+    "HighMemoryUsage": ("memory_percent", "mks_system_memory_usage_percent"),
+    "CriticalMemoryUsage": ("memory_percent", "mks_system_memory_usage_percent"),
+    "HighDiskUsage": ("disk_percent", "mks_system_disk_usage_percent"),
+    "CriticalDiskUsage": ("disk_percent", "mks_system_disk_usage_percent"),
+    "SlowAPIResponse": ("latency_p95_seconds", "instance:mks_http_request_duration_seconds:p95_5m"),
+    "CriticalAPIResponse": ("latency_p95_seconds", "instance:mks_http_request_duration_seconds:p95_5m"),
+    "HighErrorRate": ("error_ratio", "instance:mks_http_errors:ratio_rate5m"),
+    "CriticalErrorRate": ("error_ratio", "instance:mks_http_errors:ratio_rate5m"),
+    "MKSDatabaseErrors": ("db_errors_per_second", "instance:mks_db_errors:rate5m"),
+    "MKSSlowDatabaseQueries": ("db_query_p95_seconds", "instance:mks_database_query_duration_seconds:p95_5m"),
+    "MKSWorkersSaturated": ("workers_busy_ratio", 'mks_http_worker_threads{job="mks-backend"}'),
+    "MKSLoginFailureSpike": ("login_failures_per_second", "instance:mks_auth_failures:rate5m"),
+    "MKSRateLimitSpike": ("rate_limit_hits_per_second", "instance:mks_rate_limit_hits:rate5m"),
+}
+# The latency and error-rate alerts need this much traffic besides scrapes and probes.
+MINIMUM_TRAFFIC = "and on (job, instance) instance:mks_http_user_requests:rate5m >= 0.1"
 # absent() keeps only the job label: there is no instance to name; nor has the Watchdog (vector(1)) a job.
 WITHOUT_INSTANCE = {"MKSMetricsAbsent", "MKSKnowledgeReviewDue", "Watchdog"}
 WITHOUT_JOB = {"Watchdog"}
@@ -274,11 +222,23 @@ def test_alerts_are_the_agreed_ones() -> None:
         "mks-monitoring",
     ]
     found = {
-        rule["alert"]: (group["name"], " ".join(rule["expr"].split()), rule["for"], rule["labels"]["severity"])
+        rule["alert"]: (group["name"], rule["for"], rule["labels"]["severity"])
         for group in groups
         for rule in group["rules"]
     }
     assert found == ALERTS
+
+
+@pytest.mark.parametrize("name", sorted(ALERT_LEVELS))
+def test_alert_levels_are_the_thresholds(name: str) -> None:
+    """Each alert fires above the level of its severity in thresholds.py, and the latency and error-rate
+    alerts only with the minimum traffic."""
+    key, watched = ALERT_LEVELS[name]
+    threshold = generator("thresholds").THRESHOLDS[key]
+    level = threshold.warning if ALERTS[name][2] == "warning" else threshold.critical
+    expr = " ".join(alert_rules()[name]["expr"].split())
+    assert f"{watched} > {level:g}" in expr
+    assert expr.endswith(MINIMUM_TRAFFIC) == (key in {"latency_p95_seconds", "error_ratio"})
 
 
 @pytest.mark.parametrize("name", sorted(ALERTS))
@@ -295,7 +255,7 @@ def test_alert_has_labels_and_annotations(name: str) -> None:
     assert "$value" in annotations["description"]
     if name not in WITHOUT_INSTANCE:
         assert "{{ $labels.instance }}" in annotations["description"]
-    assert annotations["runbook_url"] == f"docs/runbook.md#{name.lower()}"
+    assert annotations["runbook_url"] == f"http://localhost:5100/admin/runbook#{name.lower()}"
 
 
 @pytest.mark.parametrize("name", sorted(ALERTS))

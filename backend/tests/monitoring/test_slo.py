@@ -1,4 +1,4 @@
-"""The SLOs of monitoring/slo.py and the rules generated from them (prometheus/slo-rules.yml).
+"""The SLOs of monitoring/slo.py and the rules rules.py generates from them (prometheus/slo-rules.yml).
 
 promtool runs the unit tests of the generated rules (test_rules.py); here: the file is what the generator
 writes, every window pair is proven to fire and to resolve by those tests, and the SLOs fit the metrics.
@@ -6,12 +6,8 @@ writes, every window pair is proven to fire and to resolve by those tests, and t
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from prometheus_client.utils import floatToGoString
@@ -19,39 +15,22 @@ from prometheus_client.utils import floatToGoString
 from mks.doctor import parse_seconds
 from mks.metrics import LATENCY_BUCKETS
 
-from .test_rules import PROMETHEUS, SLO_RULES, SLO_TESTS, load, runbook_anchors
+from .generators import MONITORING, check_rules, generator
+from .test_rules import SLO_RULES, SLO_TESTS, load, runbook_anchors
 
-MONITORING = PROMETHEUS.parent
-GENERATOR = MONITORING / "slo.py"
 DEFAULT_RETENTION = "15d"  # setup-monitoring.sh and docker-compose.yml
 
 
-def generator() -> ModuleType:
-    """monitoring/slo.py, a script outside the package, as a module (registered: its dataclasses need it)."""
-    if "monitoring_slo" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("monitoring_slo", GENERATOR)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["monitoring_slo"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["monitoring_slo"]
-
-
-def check(folder: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(folder / "slo.py"), "--check"], capture_output=True, text=True, timeout=60, check=False
-    )
-
-
 def test_the_committed_rules_are_the_generated_ones(tmp_path: Path) -> None:
-    assert check(MONITORING).returncode == 0
-    (tmp_path / "prometheus").mkdir()
-    shutil.copy(GENERATOR, tmp_path / "slo.py")
+    assert check_rules().returncode == 0
+    shutil.copytree(MONITORING / "prometheus", tmp_path / "prometheus")
+    for name in ("rules.py", "slo.py", "thresholds.py"):
+        shutil.copy(MONITORING / name, tmp_path / name)
     edited = SLO_RULES.read_text(encoding="utf-8").replace("> 0.0144", "> 0.02")
     (tmp_path / "prometheus" / "slo-rules.yml").write_text(edited, encoding="utf-8")
-    refused = check(tmp_path)
+    refused = check_rules(tmp_path)
     assert refused.returncode == 1
-    assert "slo-rules.yml は slo.py の出力と違います（python3 slo.py で再生成）" in refused.stderr
+    assert refused.stderr == "prometheus/slo-rules.yml は rules.py の出力と違います（python3 rules.py で再生成）\n"
 
 
 def test_the_alerts_are_the_workbooks_pairs() -> None:
@@ -112,14 +91,14 @@ def test_every_window_pair_fires_and_resolves_in_the_promtool_tests() -> None:
 
 
 def test_the_latency_threshold_is_a_bucket_boundary_as_the_backend_writes_it() -> None:
-    threshold = generator().LATENCY_THRESHOLD
+    threshold = generator("slo").LATENCY_THRESHOLD
     assert float(threshold) in LATENCY_BUCKETS
     assert floatToGoString(float(threshold)) == threshold  # the `le` label value the selector must match
 
 
 def test_the_slo_window_fits_the_default_retention() -> None:
     """The budget is summed over the SLO's window: Prometheus must still hold all of it."""
-    for objective in generator().OBJECTIVES:
+    for objective in generator("slo").OBJECTIVES:
         assert parse_seconds(objective.window) <= parse_seconds(DEFAULT_RETENTION), objective.slo
 
 

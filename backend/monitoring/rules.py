@@ -1,0 +1,514 @@
+#!/usr/bin/env python3
+"""The Prometheus rules of MKS, generated from thresholds.py and slo.py: edit those, not the YAML.
+
+    python3 rules.py             # rewrite prometheus/recording-rules.yml, alert-rules.yml and slo-rules.yml
+    python3 rules.py --check     # exit 1 naming every file that differs from what this generates
+    python3 rules.py --out DIR   # write them to DIR, linking the runbook at MKS_RUNBOOK_BASE_URL (setup-monitoring.sh)
+
+Standard library only (setup-monitoring.sh runs --check with the system's python3).
+
+The alerts' names, labels and levels are the guide's contract (job="mks-backend"); recording rules are named
+level:metric:operations (https://prometheus.io/docs/practices/rules/), and dashboards and alerts use those
+names. Every alert links to its section of the runbook (heading = alert name, anchor = lowercased name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its neighbours are modules
+import slo
+from thresholds import DEFAULT_RUNBOOK_BASE_URL, MINIMUM_REQUESTS_PER_SECOND, THRESHOLDS, runbook_base_url, runbook_url
+
+PROMETHEUS = Path(__file__).resolve().parent / "prometheus"
+Rule = dict[str, Any]
+Group = dict[str, Any]
+
+# Traffic of people and programs: not Prometheus's scrapes, nor the health probes.
+USER_REQUESTS = 'endpoint!~"/metrics|/health|/ready"'
+# `or (total * 0)`: 0 rather than absent for an instance with traffic whose counter has no series yet.
+FILLED = "\nor\n(sum by (job, instance) (rate(mks_http_requests_total[5m])) * 0)"
+ENOUGH_TRAFFIC = f"\nand on (job, instance) instance:mks_http_user_requests:rate5m >= {MINIMUM_REQUESTS_PER_SECOND}"
+
+
+def _record(name: str, expr: str, comment: str = "") -> Rule:
+    return {"#": comment, "record": name, "expr": expr}
+
+
+def _quantile(q: str, by: str, histogram: str) -> str:
+    return f"histogram_quantile({q}, sum by ({by}, le) (rate({histogram}_bucket[5m])))"
+
+
+RECORDING_RULES: list[Rule] = [
+    _record("instance:mks_http_requests:rate5m", "sum by (job, instance) (rate(mks_http_requests_total[5m]))"),
+    _record(
+        "instance:mks_http_user_requests:rate5m",
+        f"sum by (job, instance) (rate(mks_http_requests_total{{{USER_REQUESTS}}}[5m]))",
+        "Requests besides scrapes and probes: the error-rate and latency alerts need enough of it to mean anything.",
+    ),
+    _record(
+        "instance:mks_http_requests_5xx:rate5m",
+        'sum by (job, instance) (rate(mks_http_requests_total{status=~"5.."}[5m]))' + FILLED,
+        "The backend exports its 500 and 503 series at 0 from start-up, but a 5xx of another status (or of an older "
+        "backend) exists only after its first answer: without the fill the sum would be absent on a healthy instance.",
+    ),
+    _record(
+        "instance:mks_http_errors:ratio_rate5m",
+        "instance:mks_http_requests_5xx:rate5m\n/\n(instance:mks_http_requests:rate5m > 0)",
+        "Share of 5xx (0..1); `> 0` leaves it absent, not NaN, for an instance without requests.",
+    ),
+    *(
+        _record(
+            f"instance:mks_http_request_duration_seconds:{name}_5m",
+            _quantile(q, "job, instance", "mks_http_request_duration_seconds"),
+            "Without requests in the window every bucket rate is 0 and the quantile NaN (never alerts)."
+            if name == "p50"
+            else "",
+        )
+        for name, q in (("p50", "0.50"), ("p95", "0.95"), ("p99", "0.99"))
+    ),
+    _record(
+        "endpoint:mks_http_requests:rate5m",
+        "sum by (job, instance, endpoint) (rate(mks_http_requests_total[5m]))",
+        "Per endpoint: the route template, a bounded label set.",
+    ),
+    _record(
+        "endpoint:mks_http_request_duration_seconds:p95_5m",
+        _quantile("0.95", "job, instance, endpoint", "mks_http_request_duration_seconds"),
+    ),
+    _record(
+        "instance:mks_database_query_duration_seconds:p95_5m",
+        _quantile("0.95", "job, instance", "mks_database_query_duration_seconds"),
+        "All operations together.",
+    ),
+    _record(
+        "instance:mks_db_errors:rate5m",
+        'sum by (job, instance) (rate(mks_errors_total{type="db_error"}[5m]))' + FILLED,
+        "Database failures (503 answers, type=db_error) per second.",
+    ),
+    _record(
+        "instance:mks_auth_failures:rate5m",
+        'sum by (job, instance) (rate(mks_auth_attempts_total{status="failure"}[5m]))' + FILLED,
+        "Failed logins (wrong credentials) per second; refusals by the rate limiter are counted below.",
+    ),
+    _record(
+        "instance:mks_rate_limit_hits:rate5m",
+        "sum by (job, instance) (rate(mks_rate_limit_hits_total[5m]))" + FILLED,
+        "Requests refused by the rate limiter (429) per second, all endpoints.",
+    ),
+    _record(
+        "instance:mks_rate_limit_storage_errors:rate5m",
+        "sum by (job, instance) (rate(mks_rate_limit_storage_errors_total[5m]))",
+        "Requests let through unlimited because Redis failed. No labels: every worker exports it from 0.",
+    ),
+]
+
+
+def _alert(name: str, expr: str, wait: str, severity: str, summary: str, description: str, comment: str = "") -> Rule:
+    return {
+        "#": comment,
+        "alert": name,
+        "expr": expr,
+        "for": wait,
+        "labels": {"severity": severity},
+        "annotations": {"summary": summary, "description": description, "runbook_url": runbook_url(name)},
+    }
+
+
+def _number(value: float | None) -> str:
+    assert value is not None
+    return f"{value:g}"
+
+
+def _percent(value: float | None) -> str:
+    assert value is not None
+    return f"{value * 100:g}%"
+
+
+def _host_alerts() -> list[Rule]:
+    """The guide's host resource pairs: gauges 0-100 exported by the app."""
+    rules = []
+    for key, metric, what, warning_for, harm in (
+        ("cpu_percent", "mks_system_cpu_usage_percent", "CPU 使用率", "5m", "応答遅延・タイムアウトの恐れがあります。"),
+        (
+            "memory_percent",
+            "mks_system_memory_usage_percent",
+            "メモリ使用率",
+            "5m",
+            "OOM によるワーカー停止の恐れがあります。",
+        ),
+        ("disk_percent", "mks_system_disk_usage_percent", "ディスク使用率", "10m", "書き込み失敗が迫っています。"),
+    ):
+        level = THRESHOLDS[key]
+        name = {"cpu_percent": "CPU", "memory_percent": "Memory", "disk_percent": "Disk"}[key]
+        # As the sentence reads after "{instance} の": a space before a Latin word.
+        subject = {"cpu_percent": " CPU 使用率", "disk_percent": "データディレクトリのディスク使用率"}.get(key, what)
+        for severity, value, wait, alert in (
+            ("warning", level.warning, warning_for, f"High{name}Usage"),
+            ("critical", level.critical, "5m", f"Critical{name}Usage"),
+        ):
+            minutes = wait.removesuffix("m")
+            if severity == "warning":
+                summary = f"{what}が高い（{_number(value)}% 超）"
+            elif key == "disk_percent":
+                summary = f"ディスクがほぼ満杯（{_number(value)}% 超）"
+            else:
+                summary = f"{what}が危険水準（{_number(value)}% 超）"
+            rules.append(
+                _alert(
+                    alert,
+                    f"{metric} > {_number(value)}",
+                    wait,
+                    severity,
+                    summary,
+                    f"{{{{ $labels.instance }}}} の{subject}が {minutes} 分以上 {_number(value)}% を超えています"
+                    f'（現在 {{{{ printf "%.1f" $value }}}}%）。' + (harm if severity == "critical" else ""),
+                )
+            )
+    return rules
+
+
+def _application_alerts() -> list[Rule]:
+    latency, errors = THRESHOLDS["latency_p95_seconds"], THRESHOLDS["error_ratio"]
+    database, workers = THRESHOLDS["db_query_p95_seconds"], THRESHOLDS["workers_busy_ratio"]
+    p95 = "instance:mks_http_request_duration_seconds:p95_5m"
+    ratio = "instance:mks_http_errors:ratio_rate5m"
+    return [
+        _alert(
+            "SlowAPIResponse",
+            f"{p95} > {_number(latency.warning)}{ENOUGH_TRAFFIC}",
+            "5m",
+            "warning",
+            f"API 応答が遅い（p95 が {_number(latency.warning)} 秒超）",
+            f"{{{{ $labels.instance }}}} の API 応答時間 p95 が 5 分以上 {_number(latency.warning)} 秒を超えています"
+            '（現在 {{ printf "%.2f" $value }} 秒）。',
+            "p95 of all requests of the instance (the levels are histogram bucket bounds). The four latency and "
+            "error-rate alerts need MINIMUM_REQUESTS_PER_SECOND besides scrapes and probes (30 in the 5m window).",
+        ),
+        _alert(
+            "CriticalAPIResponse",
+            f"{p95} > {_number(latency.critical)}{ENOUGH_TRAFFIC}",
+            "5m",
+            "critical",
+            f"API 応答が極端に遅い（p95 が {_number(latency.critical)} 秒超）",
+            f"{{{{ $labels.instance }}}} の API 応答時間 p95 が 5 分以上 {_number(latency.critical)} 秒を超えています"
+            '（現在 {{ printf "%.2f" $value }} 秒）。利用者はほぼ操作できない状態です。',
+        ),
+        _alert(
+            "HighErrorRate",
+            f"{ratio} > {_number(errors.warning)}{ENOUGH_TRAFFIC}",
+            "3m",
+            "warning",
+            f"5xx エラー率が高い（{_percent(errors.warning)} 超）",
+            f"{{{{ $labels.instance }}}} の 5xx 応答の割合が 3 分以上 {_percent(errors.warning)} を超えています"
+            "（現在 {{ $value | humanizePercentage }}）。",
+            "Share of 5xx answers; absent (never firing) on an instance without traffic.",
+        ),
+        _alert(
+            "CriticalErrorRate",
+            f"{ratio} > {_number(errors.critical)}{ENOUGH_TRAFFIC}",
+            "3m",
+            "critical",
+            f"5xx エラー率が危険水準（{_percent(errors.critical)} 超）",
+            f"{{{{ $labels.instance }}}} の 5xx 応答の割合が 3 分以上 {_percent(errors.critical)} を超えています"
+            "（現在 {{ $value | humanizePercentage }}）。",
+        ),
+        _alert(
+            "MKSDatabaseErrors",
+            f"instance:mks_db_errors:rate5m > {_number(THRESHOLDS['db_errors_per_second'].critical)}",
+            "2m",
+            "critical",
+            "データベースエラーが発生している",
+            "{{ $labels.instance }} でデータベース障害による 503 応答が 2 分以上続いています"
+            '（毎秒 {{ printf "%.3f" $value }} 件）。',
+            "Any database failure (503 database_unavailable) that lasts 2 minutes.",
+        ),
+        _alert(
+            "MKSSlowDatabaseQueries",
+            f"instance:mks_database_query_duration_seconds:p95_5m > {_number(database.warning)}",
+            "5m",
+            "warning",
+            f"SQL の実行が遅い（p95 が {_number(database.warning)} 秒超）",
+            f"{{{{ $labels.instance }}}} の SQL 実行時間 p95 が 5 分以上 {_number(database.warning)} 秒を超えています"
+            '（現在 {{ printf "%.2f" $value }} 秒）。',
+        ),
+        _alert(
+            "MKSWorkersSaturated",
+            'avg_over_time(mks_http_requests_in_progress{job="mks-backend"}[5m])\n'
+            f'/ on (job, instance) mks_http_worker_threads{{job="mks-backend"}} > {_number(workers.warning)}',
+            "5m",
+            "warning",
+            f"ワーカーがほぼ埋まっている（処理中の要求がスレッド数の {_percent(workers.warning)} 超）",
+            "{{ $labels.instance }} で処理中の要求が 5 分以上、平均してスレッド数の {{ $value | humanizePercentage }}"
+            " です。新しい要求はワーカーの前で待たされています。",
+            "Requests in progress (the scrape included) against the threads that can serve them: near the worker "
+            "count, new requests wait in front of the workers, which the durations cannot see "
+            "(mks_http_request_queue_seconds, from the proxy's X-Request-Start, can).",
+        ),
+    ]
+
+
+def _availability_alerts() -> list[Rule]:
+    return [
+        _alert(
+            "MKSBackendDown",
+            'up{job="mks-backend"} == 0',
+            "1m",
+            "critical",
+            "MKS バックエンドが停止している",
+            "{{ $labels.instance }} の /metrics を 1 分以上取得できません（up = {{ $value }}）。"
+            "プロセス停止・ネットワーク断・/metrics の認証失敗のいずれかです。",
+        ),
+        _alert(
+            "MKSMetricsAbsent",
+            'absent(up{job="mks-backend"})',
+            "5m",
+            "critical",
+            "MKS バックエンドの監視対象が存在しない",
+            "job={{ $labels.job }} のスクレイプ対象が 5 分以上 1 つもありません（absent = {{ $value }}）。"
+            "Prometheus の設定から対象が消えています。監視が止まっている状態です。",
+            "up == 0 needs a target; when the target itself is gone there is no up series and MKSBackendDown stays "
+            "silent. absent() has only the job label.",
+        ),
+        _alert(
+            "MKSRateLimitStorageDown",
+            "instance:mks_rate_limit_storage_errors:rate5m > 0",
+            "2m",
+            "warning",
+            "レート制限のストレージ（Redis）に接続できない",
+            "{{ $labels.instance }} がレート制限のストレージに 2 分以上接続できず、要求を制限なしで通しています"
+            '（毎秒 {{ printf "%.2f" $value }} 件）。',
+            "The API stays up without its rate limits (fail open): not a page. 2m rides over a Redis restart.",
+        ),
+    ]
+
+
+def _security_alerts() -> list[Rule]:
+    logins, refusals = THRESHOLDS["login_failures_per_second"], THRESHOLDS["rate_limit_hits_per_second"]
+    per_minute = _number(60 * logins.warning) if logins.warning is not None else ""
+    return [
+        _alert(
+            "MKSLoginFailureSpike",
+            f"instance:mks_auth_failures:rate5m > {_number(logins.warning)}",
+            "2m",
+            "warning",
+            "ログイン失敗が急増（ブルートフォースの疑い）",
+            f"{{{{ $labels.instance }}}} でログイン失敗が 2 分以上 毎秒 {_number(logins.warning)} 件"
+            f'（毎分 {per_minute} 件）を超えています（現在 毎秒 {{{{ printf "%.2f" $value }}}} 件）。',
+            "A brute-force or credential-stuffing attempt.",
+        ),
+        _alert(
+            "MKSRateLimitSpike",
+            f"instance:mks_rate_limit_hits:rate5m > {_number(refusals.warning)}",
+            "5m",
+            "warning",
+            "レート制限による拒否が多発",
+            f"{{{{ $labels.instance }}}} でレート制限（429）による拒否が 5 分以上 毎秒 {_number(refusals.warning)} 件を"
+            '超えています（現在 毎秒 {{ printf "%.2f" $value }} 件）。',
+        ),
+        _alert(
+            "MKSAccountLocked",
+            'sum by (job, instance) (increase(mks_auth_attempts_total{job="mks-backend", status="locked"}[5m])) > 0',
+            "0m",
+            "warning",
+            "ロック中のアカウントへのログイン試行",
+            "{{ $labels.instance }} で、ロック中のアカウントへのログイン試行が直近 5 分に "
+            '{{ printf "%.0f" $value }} 件ありました。'
+            "総当たり攻撃か、ロックされた利用者からの問い合わせが考えられます。",
+            "Someone kept guessing after MKS_LOGIN_LOCKOUT_THRESHOLD failures, or a person is locked out. "
+            "Exported at 0 from start-up, so the first such attempt is an increase.",
+        ),
+    ]
+
+
+def _content_alerts() -> list[Rule]:
+    return [
+        _alert(
+            "MKSKnowledgeReviewDue",
+            'max by (job) (mks_knowledge_review_due{job="mks-backend"}) > 0',
+            "1h",
+            "warning",
+            "見直し期限を過ぎたナレッジがある",
+            "見直し期限（review_due）が今日以前のナレッジが {{ $value }} 件あります（アーカイブを除く）。"
+            "品質・安全の管理部門に見直しを依頼してください。",
+            "Every instance reports the same count of the shared database: one alert for the job. 1h rides over "
+            "the midnight (UTC) when entries due that day join, and an edit that sets a later date.",
+        ),
+    ]
+
+
+def _monitoring_alerts() -> list[Rule]:
+    return [
+        _alert(
+            "Watchdog",
+            "vector(1)",
+            "0m",
+            "none",
+            "監視の生存確認（常に発火）",
+            "Prometheus と Alertmanager が動いている間、常に発火しています（値 {{ $value }}）。"
+            "これが届かなくなったら監視が止まっています。",
+            "Always firing. Alertmanager sends it every minute to the dead-man's switch (ALERT_WATCHDOG_URL), "
+            "which pages when it stops hearing from it.",
+        ),
+        _alert(
+            "PrometheusConfigReloadFailed",
+            "prometheus_config_last_reload_successful == 0",
+            "5m",
+            "warning",
+            "Prometheus の設定の再読み込みに失敗",
+            "{{ $labels.instance }} の Prometheus が設定（ルールファイルを含む）の再読み込みに 5 分以上失敗したままです"
+            "（値 {{ $value }}）。動いているのは前の設定で、その後の変更は効いていません。",
+        ),
+        _alert(
+            "PrometheusRuleEvaluationFailures",
+            "sum by (job, instance, rule_group) (increase(prometheus_rule_evaluation_failures_total[5m])) > 0",
+            "0m",
+            "critical",
+            "Prometheus のルール評価が失敗している",
+            "{{ $labels.instance }} のルールグループ {{ $labels.rule_group }} の評価が直近 5 分に "
+            '{{ printf "%.0f" $value }} 回失敗しました。そのグループのアラートは発火できません。',
+            "A rule that fails to evaluate is an alert that cannot fire.",
+        ),
+        _alert(
+            "PrometheusAlertDeliveryFailing",
+            "sum by (job, instance, alertmanager) (rate(prometheus_notifications_errors_total[5m])) > 0",
+            "5m",
+            "critical",
+            "Prometheus から Alertmanager へアラートを渡せない",
+            "{{ $labels.instance }} の Prometheus が Alertmanager（{{ $labels.alertmanager }}）へのアラート送信に"
+            ' 5 分以上失敗しています（毎秒 {{ printf "%.2f" $value }} 件）。',
+            "No alert reaches anyone (the Watchdog stops too).",
+        ),
+        _alert(
+            "AlertmanagerNotificationsFailing",
+            "sum by (job, instance, integration) (rate(alertmanager_notifications_failed_total[5m])) > 0",
+            "5m",
+            "critical",
+            "Alertmanager の通知が失敗している",
+            "{{ $labels.instance }} の Alertmanager で {{ $labels.integration }} への通知が 5 分以上失敗しています"
+            '（毎秒 {{ printf "%.3f" $value }} 件）。'
+            "メールなら中継サーバーと ALERT_SMTP_REQUIRE_TLS を確認してください。",
+            "An integration (email, webhook, slack) fails to deliver: the alerts routed to it reach nobody.",
+        ),
+        _alert(
+            "AlertmanagerConfigReloadFailed",
+            "alertmanager_config_last_reload_successful == 0",
+            "5m",
+            "warning",
+            "Alertmanager の設定の再読み込みに失敗",
+            "{{ $labels.instance }} の Alertmanager が設定の再読み込みに 5 分以上失敗したままです（値 {{ $value }}）。"
+            "動いているのは前の設定です。",
+        ),
+    ]
+
+
+def alert_groups() -> list[Group]:
+    return [
+        {"name": "mks-system", "rules": _host_alerts()},
+        {"name": "mks-application", "rules": _application_alerts()},
+        {"name": "mks-availability", "rules": _availability_alerts()},
+        {"name": "mks-security", "rules": _security_alerts()},
+        {"name": "mks-content", "rules": _content_alerts()},
+        {"name": "mks-monitoring", "rules": _monitoring_alerts()},
+    ]
+
+
+# --- YAML --------------------------------------------------------------------------------------------------
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, float | int):
+        return repr(value)
+    text = str(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _comment(text: str, pad: str, width: int = 110) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(pad) + len(line) + len(word) + 3 > width:
+            lines.append(f"{pad}# {line}")
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + ([f"{pad}# {line}"] if line else [])
+
+
+def to_yaml(value: object, indent: int = 0) -> list[str]:
+    """YAML lines for dicts, lists, strings and numbers: multi-line strings as block scalars, a dict's
+    ``"#"`` entry as a comment above it."""
+    pad = " " * indent
+    lines: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "#":
+                continue
+            if isinstance(item, str) and "\n" in item:
+                lines.append(f"{pad}{key}: |")
+                lines += [f"{pad}  {line}" for line in item.splitlines()]
+            elif isinstance(item, dict | list):
+                lines.append(f"{pad}{key}:")
+                lines += to_yaml(item, indent + 2)
+            else:
+                lines.append(f"{pad}{key}: {_scalar(item)}")
+    elif isinstance(value, list):
+        for item in value:
+            nested = to_yaml(item, indent + 2)
+            if isinstance(item, dict) and item.get("#"):
+                lines += _comment(item["#"], pad)
+            lines.append(f"{pad}- {nested[0].lstrip()}")
+            lines += nested[1:]
+    return lines
+
+
+def render(groups: list[Group], source: str) -> str:
+    header = [
+        f"# Generated by backend/monitoring/rules.py from {source}: edit those, then run",
+        "#   python3 backend/monitoring/rules.py",
+        "# (setup-monitoring.sh and CI run it with --check).",
+    ]
+    return "\n".join([*header, *to_yaml({"groups": groups})]) + "\n"
+
+
+def files() -> dict[str, str]:
+    """Each rule file's name with the text this generates (the runbook at DEFAULT_RUNBOOK_BASE_URL)."""
+    return {
+        "recording-rules.yml": render([{"name": "mks-recording", "rules": RECORDING_RULES}], "its RECORDING_RULES"),
+        "alert-rules.yml": render(alert_groups(), "thresholds.py"),
+        "slo-rules.yml": render(slo.rule_groups(), "slo.py (OBJECTIVES, BURN_ALERTS)"),
+    }
+
+
+def linking(text: str, base: str) -> str:
+    """The rule file with its runbook links at ``base``: the committed files (and their promtool tests) keep
+    the default, the copies Prometheus reads take the operator's."""
+    quoted = base.rstrip("/").replace("'", "''")
+    return text.replace(f"'{DEFAULT_RUNBOOK_BASE_URL}#", f"'{quoted}#")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only compare with the files on disk")
+    parser.add_argument("--out", type=Path, help="write to this folder, linking MKS_RUNBOOK_BASE_URL")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, text in files().items():
+        if args.out is not None:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / name).write_text(linking(text, runbook_base_url()), encoding="utf-8")
+        elif args.check:
+            path = PROMETHEUS / name
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(name)
+        else:
+            (PROMETHEUS / name).write_text(text, encoding="utf-8")
+    for name in stale:
+        print(f"prometheus/{name} は rules.py の出力と違います（python3 rules.py で再生成）", file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
