@@ -152,6 +152,8 @@ class Settings(BaseSettings):
     # The monitoring page (mks.pages): where it reads the last hour and the alerts, and where its dashboard links go.
     prometheus_url: str | None = Field(default=None, pattern=r"^https?://")
     grafana_url: str | None = Field(default=None, pattern=r"^https?://")
+    # The runbook the admins' page /admin/runbook shows, where the alerts' runbook_url links by default.
+    runbook_file: Path = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
 
     # Attachments (photos, PDFs): stored under <instance>/attachments, content-addressed.
     attachment_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)

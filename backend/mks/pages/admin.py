@@ -1,4 +1,4 @@
-"""The admin's pages: users, the audit log, monitoring."""
+"""The admin's pages: users, the audit log, monitoring and its runbook."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from . import forms
 from .charts import Sparkline, sparkline
 from .common import PAGE_SIZE, bp, chrome, request_offset, signed_in
 from .labels import ACTION_LABELS, ROLE_LABELS
+from .markdown import document_html
 
 
 @bp.route("/admin/users", methods=["GET", "POST"])
@@ -114,3 +115,15 @@ def monitoring(user: CurrentUser) -> Any:
         grafana=settings.grafana_url.rstrip("/") if settings.grafana_url else None,
         dashboards=GRAFANA_DASHBOARDS,
     )
+
+
+@bp.get("/admin/runbook")
+@signed_in(ADMINS)
+def runbook(user: CurrentUser) -> Any:
+    """The operators' runbook (docs/runbook.md): every alert's runbook_url links to its section here."""
+    path = service_context().settings.runbook_file
+    try:
+        html = document_html(path.read_text(encoding="utf-8"))
+    except OSError:
+        html = None
+    return render_template("runbook.html", **chrome(user), runbook=html, path=path)

@@ -1,4 +1,5 @@
-"""An entry's Markdown as HTML a page can show: rendered by markdown-it-py, then sanitized by nh3.
+"""Markdown as HTML a page can show, rendered by markdown-it-py, then sanitized by nh3: an entry's, and the
+runbook's (with the anchors its links point at).
 
 Raw HTML in the Markdown is escaped by the renderer, and whatever HTML comes out is cleaned to
 an allow-list of tags and attributes (no script, no style attribute, no event handler) with
@@ -7,8 +8,11 @@ links only to http, https and mailto: an entry is written by one person and read
 
 from __future__ import annotations
 
+import re
+
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 
 _RENDERER = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
 _TAGS = {
@@ -33,4 +37,33 @@ def to_html(markdown: str) -> str:
         attributes=_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
+    )
+
+
+def heading_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading, which alerts' runbook_url and the docs link to."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchor_headings(state: StateCore) -> None:
+    tokens = state.tokens
+    for opening, inline in zip(tokens, tokens[1:], strict=False):
+        if opening.type == "heading_open":
+            words = "".join(child.content for child in inline.children or [] if child.type in ("text", "code_inline"))
+            opening.attrSet("id", heading_anchor(words))
+
+
+_DOCUMENT_RENDERER = MarkdownIt("commonmark", {"html": False}).enable("table")
+_DOCUMENT_RENDERER.core.ruler.push("heading_anchors", _anchor_headings)
+
+
+def document_html(markdown: str) -> str:
+    """The sanitized HTML of a document of ours (the runbook), each heading with its anchor as id."""
+    headings = {f"h{level}": {"id"} for level in range(1, 7)}
+    return nh3.clean(
+        _DOCUMENT_RENDERER.render(markdown),
+        tags=_TAGS,
+        attributes=_ATTRIBUTES | headings,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
     )

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
+import yaml
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -556,7 +557,10 @@ def test_the_monitoring_page_shows_the_figures_the_alerts_and_the_dashboards(
         settings.prometheus_url, settings.grafana_url = prometheus, "http://grafana.example:3000/"
         page = client.get("/admin/monitoring").get_data(as_text=True)
     assert '<dd id="knowledge-total">2件</dd>' in page
-    assert "<tr><td>MKSPageTestAlert</td><td>発生中</td><td>critical</td><td>ページの確認用のアラート</td>" in page
+    assert (
+        '<tr><td><a href="/admin/runbook#mkspagetestalert">MKSPageTestAlert</a></td><td>発生中</td><td>critical</td>'
+        "<td>ページの確認用のアラート</td>"
+    ) in page
     provisioned = {
         json.loads(path.read_text())["uid"] for path in (BACKEND / "monitoring/grafana/dashboards").glob("*.json")
     }
@@ -568,6 +572,33 @@ def test_the_monitoring_page_shows_the_figures_the_alerts_and_the_dashboards(
     client.delete_cookie("mks_session")
     sign_in(client, "kimura")
     assert client.get("/admin/monitoring").status_code == 403
+
+
+def test_the_runbook_page_has_the_section_every_alert_links_to_for_admins_only(
+    app: Flask, client: FlaskClient, tmp_path: Path
+) -> None:
+    rules = [
+        rule
+        for name in ("alert-rules.yml", "slo-rules.yml")
+        for group in yaml.safe_load((BACKEND / "monitoring/prometheus" / name).read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+    links = {rule["annotations"]["runbook_url"] for rule in rules}
+    sign_in(client, "admin")
+    page = client.get("/admin/runbook").get_data(as_text=True)
+    sections = set(re.findall(r'<h2 id="([^"]+)">', page))
+    assert {link.split("#")[0] for link in links} == {"http://localhost:5100/admin/runbook"}
+    assert {link.split("#")[1] for link in links} <= sections and len(links) == 28
+    assert '<h2 id="mksbackenddown">MKSBackendDown</h2>' in page
+    assert '<h2 id="slo-とエラーバジェット">SLO とエラーバジェット</h2>' in page
+    app.extensions["mks_settings"].runbook_file = tmp_path / "missing.md"
+    missing = client.get("/admin/runbook")
+    assert missing.status_code == 200
+    assert f"手順書のファイル（{tmp_path / 'missing.md'}）を読めません。" in missing.get_data(as_text=True)
+    client.delete_cookie("mks_session")
+    sign_in(client, "kimura")
+    assert client.get("/admin/runbook").status_code == 403
 
 
 def test_my_page_lists_my_entries_and_changes_my_password_ending_my_other_sessions(
