@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 """The Prometheus rules of MKS, generated from thresholds.py and slo.py: edit those, not the YAML.
 
-    python3 rules.py             # rewrite prometheus/recording-rules.yml, alert-rules.yml and slo-rules.yml
-    python3 rules.py --check     # exit 1 naming every file that differs from what this generates
-    python3 rules.py --out DIR   # write them to DIR, linking the runbook at MKS_RUNBOOK_BASE_URL (setup-monitoring.sh)
+    python3 rules.py           # rewrite prometheus/recording-rules.yml, alert-rules.yml and slo-rules.yml
+    python3 rules.py --check   # exit 1 naming every file that differs from what this generates
 
 Standard library only (setup-monitoring.sh runs --check with the system's python3).
 
@@ -21,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its neighbours are modules
 import slo
-from thresholds import DEFAULT_RUNBOOK_BASE_URL, MINIMUM_REQUESTS_PER_SECOND, THRESHOLDS, runbook_base_url, runbook_url
+from thresholds import MINIMUM_REQUESTS_PER_SECOND, THRESHOLDS, runbook_url
 
 PROMETHEUS = Path(__file__).resolve().parent / "prometheus"
 Rule = dict[str, Any]
@@ -474,7 +473,7 @@ def render(groups: list[Group], source: str) -> str:
 
 
 def files() -> dict[str, str]:
-    """Each rule file's name with the text this generates (the runbook at DEFAULT_RUNBOOK_BASE_URL)."""
+    """Each rule file's name with the text this generates (runbook_links.py relinks copies for deployment)."""
     return {
         "recording-rules.yml": render([{"name": "mks-recording", "rules": RECORDING_RULES}], "its RECORDING_RULES"),
         "alert-rules.yml": render(alert_groups(), "thresholds.py"),
@@ -482,24 +481,13 @@ def files() -> dict[str, str]:
     }
 
 
-def linking(text: str, base: str) -> str:
-    """The rule file with its runbook links at ``base``: the committed files (and their promtool tests) keep
-    the default, the copies Prometheus reads take the operator's."""
-    quoted = base.rstrip("/").replace("'", "''")
-    return text.replace(f"'{DEFAULT_RUNBOOK_BASE_URL}#", f"'{quoted}#")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare with the files on disk")
-    parser.add_argument("--out", type=Path, help="write to this folder, linking MKS_RUNBOOK_BASE_URL")
     args = parser.parse_args(argv)
     stale = []
     for name, text in files().items():
-        if args.out is not None:
-            args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / name).write_text(linking(text, runbook_base_url()), encoding="utf-8")
-        elif args.check:
+        if args.check:
             path = PROMETHEUS / name
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(name)

@@ -35,9 +35,10 @@ ALERTMANAGER_PORT="${ALERTMANAGER_PORT:-9093}"
 RETENTION_TIME="${PROMETHEUS_RETENTION_TIME:-15d}"
 RETENTION_SIZE="${PROMETHEUS_RETENTION_SIZE:-10GB}"
 DATA_DIR="${MKS_MONITORING_DATA:-$HERE/.native}"
-# The rule files Prometheus reads (validate_rules writes them): compose mounts them through MKS_RULES_DIR.
-if [ "$NATIVE" = 1 ]; then RULES_DIR="$DATA_DIR/rules"; else RULES_DIR="$HERE/.rules"; fi
-export MKS_RULES_DIR="$RULES_DIR"
+# The rule files and dashboards Prometheus and Grafana read: copies linking MKS_RUNBOOK_BASE_URL (write_linked),
+# which compose mounts through MKS_RULES_DIR and MKS_DASHBOARDS_DIR.
+if [ "$NATIVE" = 1 ]; then LINKED_DIR="$DATA_DIR/linked"; else LINKED_DIR="$HERE/.linked"; fi
+export MKS_RULES_DIR="$LINKED_DIR/rules" MKS_DASHBOARDS_DIR="$LINKED_DIR/dashboards"
 MIN_FREE_GB=10
 
 ok() { printf '  [OK] %s\n' "$1"; }
@@ -106,7 +107,7 @@ write_native_config() {
   mkdir -p "$DATA_DIR"
   local target="${MKS_TARGET:-localhost:5100}"
   sed -e "s#host.docker.internal:5100#${target}#" \
-      -e "s#/etc/prometheus/#${RULES_DIR}/#" \
+      -e "s#/etc/prometheus/#${MKS_RULES_DIR}/#" \
       -e "s#'alertmanager:9093'#'localhost:${ALERTMANAGER_PORT}'#" \
       -e "s#'localhost:9090'#'localhost:${PROMETHEUS_PORT}'#" \
       "$HERE/prometheus/prometheus.yml" > "$DATA_DIR/prometheus.yml"
@@ -120,7 +121,6 @@ write_native_config() {
 }
 
 # check rules → test rules: the rules parse, and every alert fires (and stays silent) as its unit tests say.
-# Then the copies Prometheus reads are written to RULES_DIR, their runbook links at MKS_RUNBOOK_BASE_URL.
 validate_rules() {
   python3 "$HERE/rules.py" --check >/dev/null \
     || { ng "ルールファイルが rules.py の出力と違います（python3 rules.py --check で詳細、python3 rules.py で再生成）"; return 1; }
@@ -130,18 +130,20 @@ validate_rules() {
   promtool test rules "$HERE"/prometheus/tests/*.test.yml >/dev/null \
     || { ng "promtool test rules に失敗（promtool test rules $HERE/prometheus/tests/*.test.yml で詳細）"; return 1; }
   ok "アラート・レコーディング・SLO ルール（rules.py --check、promtool check rules / test rules）"
-  write_rules
 }
 
-write_rules() {
-  python3 "$HERE/rules.py" --out "$RULES_DIR" \
-    && { ! command -v promtool >/dev/null || promtool check rules "$RULES_DIR"/*.yml >/dev/null; } \
-    || { ng "手順書のリンク先 MKS_RUNBOOK_BASE_URL（${MKS_RUNBOOK_BASE_URL:-}）でルールを書けません"; return 1; }
-  ok "手順書のリンク先: ${MKS_RUNBOOK_BASE_URL:-既定（http://localhost:5100/admin/runbook）}（$RULES_DIR）"
+# After the checks of the committed files: the copies Prometheus and Grafana read, linking the runbook where
+# MKS_RUNBOOK_BASE_URL says (the committed files link the MKS page /admin/runbook).
+write_linked() {
+  python3 "$HERE/runbook_links.py" "$HERE/prometheus" "$MKS_RULES_DIR" \
+    && python3 "$HERE/runbook_links.py" "$HERE/grafana/dashboards" "$MKS_DASHBOARDS_DIR" \
+    || { ng "手順書のリンク先（MKS_RUNBOOK_BASE_URL）でルールとダッシュボードを書けません"; return 1; }
+  ok "手順書のリンク先: ${MKS_RUNBOOK_BASE_URL:-既定（MKS の /admin/runbook）}（$LINKED_DIR）"
 }
 
 validate_native() {
   validate_rules
+  write_linked
   write_native_config
   promtool check config "$DATA_DIR/prometheus.yml" >/dev/null || { ng "promtool check config に失敗: $DATA_DIR/prometheus.yml"; return 1; }
   ok "Prometheus 設定（promtool check config）"
@@ -155,9 +157,9 @@ validate_docker() {
     validate_rules
   else
     warn "promtool が無いためルールの検証を省略しました（apt-get install prometheus で入ります）"
-    write_rules
   fi
   validate_dashboards
+  write_linked
 }
 
 # The guide's admin/admin123 and other well-known passwords: refused in production, warned about elsewhere.

@@ -8,6 +8,7 @@ links only to http, https and mailto: an entry is written by one person and read
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import nh3
@@ -47,7 +48,7 @@ def heading_anchor(heading: str) -> str:
 
 def _anchor_headings(state: StateCore) -> None:
     tokens = state.tokens
-    for opening, inline in zip(tokens, tokens[1:], strict=False):
+    for opening, inline in itertools.pairwise(tokens):
         if opening.type == "heading_open":
             words = "".join(child.content for child in inline.children or [] if child.type in ("text", "code_inline"))
             opening.attrSet("id", heading_anchor(words))

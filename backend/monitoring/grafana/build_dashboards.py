@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Generate the Grafana dashboards of MKS (dashboards/*.json) from the descriptions below.
+"""Generate the Grafana dashboards of MKS (dashboards/*.json) with grafana-foundation-sdk's typed builders.
 
     python build_dashboards.py           # rewrite dashboards/*.json
     python build_dashboards.py --check   # exit 1 and name every file that differs from the generated one
 
-Standard library only. Edit this file, not the JSON: the JSON is provisioned into Grafana 11 as is.
+Needs grafana-foundation-sdk (pinned in requirements-dev.txt; its builders are Grafana 11.6's). Edit this
+file, not the JSON: the JSON is provisioned into Grafana as is.
 
 Conventions every dashboard follows (tests/monitoring/test_dashboards.py checks them):
 - every panel and every query names the datasource by uid (DATASOURCE_UID, the uid provisioned in
-  provisioning/datasources/prometheus.yml);
+  provisioning/datasources/prometheus.yml); the alert lists, which run no query, name it in their options;
 - every selector filters on the template variables: job="$job", instance=~"$instance"; the only other
   variable is $__rate_interval;
-- gauge and stat thresholds come from THRESHOLDS, which mirrors prometheus/alert-rules.yml.
+- a panel of a metric an alert watches shows the alert's levels from thresholds.py (colours, or threshold
+  lines on graphs) and links the alert's section of the runbook; every dashboard links the runbook.
 """
 
 from __future__ import annotations
@@ -20,34 +22,68 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple, TypeVar
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # backend/monitoring: the SLOs of slo.py
+from grafana_foundation_sdk.builders import (
+    bargauge,
+    common,
+    dashboard,
+    gauge,
+    piechart,
+    prometheus,
+    stat,
+    table,
+    timeseries,
+)
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as common_model
+from grafana_foundation_sdk.models import dashboard as dashboard_model
+from grafana_foundation_sdk.models import piechart as piechart_model
+from grafana_foundation_sdk.models import prometheus as prometheus_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # backend/monitoring: slo.py and thresholds.py
 import slo
-
-Panel = dict[str, Any]
+import thresholds
 
 DATASOURCE_UID = "mks-prometheus"
-DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
+DATASOURCE_NAME = "Prometheus"  # the alert lists select the rules of a datasource by its name, not its uid
+DATASOURCE = dashboard_model.DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
 GRID_WIDTH = 24
 
-
-class Threshold(NamedTuple):
-    """Warning and critical levels of one alert pair."""
-
-    warning: float
-    critical: float
+Query = prometheus.Dataquery
+Panel = TypeVar("Panel", stat.Panel, gauge.Panel, timeseries.Panel, piechart.Panel, bargauge.Panel, table.Panel)
+AnyPanel = stat.Panel | gauge.Panel | timeseries.Panel | piechart.Panel | bargauge.Panel | table.Panel | dashboard.Panel
 
 
-# The alert thresholds of prometheus/alert-rules.yml (warning alert, critical alert). Keep them equal.
-THRESHOLDS: dict[str, Threshold] = {
-    "cpu_percent": Threshold(80, 95),  # HighCPUUsage / CriticalCPUUsage
-    "memory_percent": Threshold(85, 95),  # HighMemoryUsage / CriticalMemoryUsage
-    "disk_percent": Threshold(90, 98),  # HighDiskUsage / CriticalDiskUsage
-    "latency_p95_seconds": Threshold(2, 5),  # SlowAPIResponse / CriticalAPIResponse
-    "error_ratio": Threshold(0.05, 0.15),  # HighErrorRate / CriticalErrorRate
-}
+class Alert(NamedTuple):
+    """The alerts a panel mirrors: their levels colour it (or draw its lines), the first names its runbook link."""
+
+    level: thresholds.Threshold | None
+    names: tuple[str, ...]
+
+    def prose(self) -> str:
+        """The levels as a description states them, e.g. 黄 2 秒・赤 5 秒を超えるとアラート SlowAPIResponse / …"""
+        assert self.level is not None
+        levels = [f"{name} {_amount(value, self.level.unit)}" for _, name, value in coloured_levels(self.level)]
+        return f"{'・'.join(levels)}を超えるとアラート {' / '.join(self.names)}"
+
+
+def coloured_levels(level: thresholds.Threshold) -> list[tuple[str, str, float]]:
+    """(Grafana colour, its Japanese name, level) of the warning and the critical level that exist."""
+    pairs = (("yellow", "黄", level.warning), ("red", "赤", level.critical))
+    return [(colour, name, value) for colour, name, value in pairs if value is not None]
+
+
+def _amount(value: float, unit: str) -> str:
+    if unit == "":  # a ratio, read as a percentage
+        return f"{value:.0%}"
+    return f"{value:g}{unit}" if unit == "%" else f"{value:g} {unit}"
+
+
+def watching(key: str, *names: str) -> Alert:
+    """The alerts (warning first) on the level THRESHOLDS[key]."""
+    return Alert(thresholds.THRESHOLDS[key], names)
 
 
 # --- PromQL helpers ----------------------------------------------------------------------------------
@@ -72,378 +108,429 @@ def quantile_by(q: float, histogram: str, *labels: str) -> str:
 # --- Panel helpers -----------------------------------------------------------------------------------
 
 
-def target(expr: str, legend: str = "", *, instant: bool = False, table: bool = False) -> dict[str, Any]:
+def target(expr: str, legend: str = "", *, instant: bool = False, table_format: bool = False) -> Query:
     """One Prometheus query (refId is assigned by the panel)."""
-    return {
-        "datasource": DATASOURCE,
-        "editorMode": "code",
-        "expr": expr,
-        "format": "table" if table else "time_series",
-        "instant": instant,
-        "legendFormat": legend or "__auto",
-        "range": not instant,
-        "refId": "",
-    }
+    query = (
+        prometheus.Dataquery()
+        .datasource(DATASOURCE)
+        .editor_mode(prometheus_model.QueryEditorMode.CODE)
+        .expr(expr)
+        .format(
+            prometheus_model.PromQueryFormat.TABLE if table_format else prometheus_model.PromQueryFormat.TIME_SERIES
+        )
+        .legend_format(legend or "__auto")
+    )
+    return query.instant() if instant else query.range()
 
 
-def steps(threshold: Threshold | None, base: str = "green") -> dict[str, Any]:
-    """Absolute threshold steps: base colour, yellow from warning, red from critical."""
-    values: list[dict[str, Any]] = [{"color": base, "value": None}]
-    if threshold is not None:
-        values += [{"color": "yellow", "value": threshold.warning}, {"color": "red", "value": threshold.critical}]
-    return {"mode": "absolute", "steps": values}
+def steps(level: thresholds.Threshold | None, base: str = "green") -> dashboard.ThresholdsConfig:
+    """Absolute threshold steps: base colour, yellow from the warning level, red from the critical one."""
+    values = [dashboard_model.Threshold(value=None, color=base)]
+    if level is not None:
+        values += [dashboard_model.Threshold(value=value, color=colour) for colour, _, value in coloured_levels(level)]
+    return dashboard.ThresholdsConfig().mode(dashboard_model.ThresholdsMode.ABSOLUTE).steps(values)
+
+
+def runbook_link(alert: str) -> dashboard.DashboardLink:
+    """A link to the runbook section of `alert`, opened beside the dashboard."""
+    return (
+        dashboard.DashboardLink(f"手順書: {alert}")
+        .type(dashboard_model.DashboardLinkType.LINK)
+        .url(thresholds.runbook_url(alert))
+        .target_blank(True)
+    )
 
 
 def _panel(
-    kind: str,
-    title: str,
-    description: str,
-    targets: list[dict[str, Any]],
-    *,
-    width: int,
-    height: int,
-    defaults: dict[str, Any],
-    options: dict[str, Any],
+    panel: Panel, title: str, description: str, queries: list[Query], *, width: int, height: int, alert: Alert | None
 ) -> Panel:
-    """Fields common to every panel; `layout` fills in id and gridPos."""
-    for index, query in enumerate(targets):
-        query["refId"] = chr(ord("A") + index)
-    return {
-        "datasource": DATASOURCE,
-        "description": description,
-        "fieldConfig": {"defaults": defaults, "overrides": []},
-        "gridPos": {"h": height, "w": width, "x": 0, "y": 0},
-        "id": 0,
-        "options": options,
-        "targets": targets,
-        "title": title,
-        "type": kind,
-    }
+    """Fields common to every panel; `layout` fills in id and position."""
+    for index, query in enumerate(queries):
+        query.ref_id(chr(ord("A") + index))
+    panel = panel.title(title).description(description).datasource(DATASOURCE).targets(queries)
+    panel = panel.span(width).height(height).mappings([])
+    return panel.links([runbook_link(alert.names[0])]) if alert else panel
 
 
-def _reduce(calc: str = "lastNotNull") -> dict[str, Any]:
-    return {"calcs": [calc], "fields": "", "values": False}
+def _reduce(calc: str = "lastNotNull") -> common.ReduceDataOptions:
+    return common.ReduceDataOptions().calcs([calc]).fields("").values(False)
 
 
-def stat(
+def _color_mode(mode: dashboard_model.FieldColorModeId) -> dashboard.FieldColor:
+    return dashboard.FieldColor().mode(mode)
+
+
+def stat_panel(
     title: str,
     description: str,
-    targets: list[dict[str, Any]],
+    queries: list[Query],
     *,
     unit: str,
-    threshold: Threshold | None = None,
+    alert: Alert | None = None,
+    colours: dashboard.ThresholdsConfig | None = None,
     decimals: int | None = None,
-    mappings: list[dict[str, Any]] | None = None,
+    mappings: list[dashboard_model.ValueMapping] | None = None,
     width: int = 4,
     height: int = 5,
-) -> Panel:
-    """A single value (last value), coloured by the thresholds."""
-    defaults: dict[str, Any] = {
-        "color": {"mode": "thresholds"},
-        "mappings": mappings or [],
-        "thresholds": steps(threshold, base="green" if threshold or mappings else "blue"),
-        "unit": unit,
-    }
-    if decimals is not None:
-        defaults["decimals"] = decimals
-    options = {
-        "colorMode": "background" if threshold or mappings else "value",
-        "graphMode": "area",
-        "justifyMode": "auto",
-        "orientation": "auto",
-        "reduceOptions": _reduce(),
-        "showPercentChange": False,
-        "textMode": "auto",
-        "wideLayout": True,
-    }
-    return _panel("stat", title, description, targets, width=width, height=height, defaults=defaults, options=options)
+) -> stat.Panel:
+    """A single value (last value), coloured by the alert's levels, by `colours` or by the value mappings."""
+    level = alert.level if alert else None
+    coloured = bool(level or colours or mappings)
+    panel = _panel(stat.Panel(), title, description, queries, width=width, height=height, alert=alert)
+    panel = (
+        panel.color_scheme(_color_mode(dashboard_model.FieldColorModeId.THRESHOLDS))
+        .mappings(mappings or [])
+        .thresholds(colours or steps(level, base="green" if coloured else "blue"))
+        .unit(unit)
+        .color_mode(common_model.BigValueColorMode.BACKGROUND if coloured else common_model.BigValueColorMode.VALUE)
+        .graph_mode(common_model.BigValueGraphMode.AREA)
+        .justify_mode(common_model.BigValueJustifyMode.AUTO)
+        .orientation(common_model.VizOrientation.AUTO)
+        .reduce_options(_reduce())
+        .show_percent_change(False)
+        .text_mode(common_model.BigValueTextMode.AUTO)
+        .wide_layout(True)
+    )
+    return panel if decimals is None else panel.decimals(decimals)
 
 
-def gauge(
-    title: str,
-    description: str,
-    targets: list[dict[str, Any]],
-    *,
-    threshold: Threshold,
-    width: int = 8,
-    height: int = 7,
-) -> Panel:
+def gauge_panel(
+    title: str, description: str, queries: list[Query], *, alert: Alert, width: int = 8, height: int = 7
+) -> gauge.Panel:
     """A 0-100 % gauge: green, yellow from the warning alert, red from the critical alert."""
-    defaults = {
-        "color": {"mode": "thresholds"},
-        "decimals": 1,
-        "mappings": [],
-        "max": 100,
-        "min": 0,
-        "thresholds": steps(threshold),
-        "unit": "percent",
-    }
-    options = {
-        "minVizHeight": 75,
-        "minVizWidth": 75,
-        "orientation": "auto",
-        "reduceOptions": _reduce(),
-        "showThresholdLabels": False,
-        "showThresholdMarkers": True,
-        "sizing": "auto",
-    }
-    return _panel("gauge", title, description, targets, width=width, height=height, defaults=defaults, options=options)
+    return (
+        _panel(gauge.Panel(), title, description, queries, width=width, height=height, alert=alert)
+        .color_scheme(_color_mode(dashboard_model.FieldColorModeId.THRESHOLDS))
+        .decimals(1)
+        .min(0)
+        .max(100)
+        .thresholds(steps(alert.level))
+        .unit("percent")
+        .min_viz_height(75)
+        .min_viz_width(75)
+        .orientation(common_model.VizOrientation.AUTO)
+        .reduce_options(_reduce())
+        .show_threshold_labels(False)
+        .show_threshold_markers(True)
+        .sizing(common_model.BarGaugeSizing.AUTO)
+    )
 
 
-def timeseries(
+def timeseries_panel(
     title: str,
     description: str,
-    targets: list[dict[str, Any]],
+    queries: list[Query],
     *,
     unit: str,
-    threshold: Threshold | None = None,
+    alert: Alert | None = None,
+    area: bool = False,
     max_value: float | None = None,
     stack: bool = False,
     width: int = 12,
     height: int = 8,
-) -> Panel:
-    """A graph over time; with `threshold`, the warning and critical levels are drawn as dashed lines."""
-    defaults: dict[str, Any] = {
-        "color": {"mode": "palette-classic"},
-        "custom": {
-            "axisBorderShow": False,
-            "axisPlacement": "auto",
-            "drawStyle": "line",
-            "fillOpacity": 10,
-            "gradientMode": "none",
-            "lineInterpolation": "linear",
-            "lineWidth": 1,
-            "pointSize": 4,
-            "showPoints": "never",
-            "spanNulls": False,
-            "stacking": {"group": "A", "mode": "normal" if stack else "none"},
-            "thresholdsStyle": {"mode": "dashed" if threshold else "off"},
-        },
-        "mappings": [],
-        "min": 0,
-        "thresholds": steps(threshold),
-        "unit": unit,
-    }
-    if max_value is not None:
-        defaults["max"] = max_value
-    options = {
-        "legend": {"calcs": ["mean", "max"], "displayMode": "table", "placement": "bottom", "showLegend": True},
-        "tooltip": {"mode": "multi", "sort": "desc"},
-    }
-    return _panel(
-        "timeseries", title, description, targets, width=width, height=height, defaults=defaults, options=options
+) -> timeseries.Panel:
+    """A graph over time; with an alert's levels, they are drawn as dashed lines (with `area`, a line over a
+    coloured band: a level at 0 would hide its line on the axis)."""
+    level = alert.level if alert else None
+    if level is None:
+        style = common_model.GraphThresholdsStyleMode.OFF
+    else:
+        style = (
+            common_model.GraphThresholdsStyleMode.LINE_AND_AREA
+            if area
+            else common_model.GraphThresholdsStyleMode.DASHED
+        )
+    panel = (
+        _panel(timeseries.Panel(), title, description, queries, width=width, height=height, alert=alert)
+        .color_scheme(_color_mode(dashboard_model.FieldColorModeId.PALETTE_CLASSIC))
+        .axis_border_show(False)
+        .axis_placement(common_model.AxisPlacement.AUTO)
+        .draw_style(common_model.GraphDrawStyle.LINE)
+        .fill_opacity(10)
+        .gradient_mode(common_model.GraphGradientMode.NONE)
+        .line_interpolation(common_model.LineInterpolation.LINEAR)
+        .line_width(1)
+        .point_size(4)
+        .show_points(common_model.VisibilityMode.NEVER)
+        .span_nulls(False)
+        .stacking(
+            common.StackingConfig()
+            .group("A")
+            .mode(common_model.StackingMode.NORMAL if stack else common_model.StackingMode.NONE)
+        )
+        .thresholds_style(common.GraphThresholdsStyleConfig().mode(style))
+        .min(0)
+        .thresholds(steps(level))
+        .unit(unit)
+        .legend(
+            common.VizLegendOptions()
+            .calcs(["mean", "max"])
+            .display_mode(common_model.LegendDisplayMode.TABLE)
+            .placement(common_model.LegendPlacement.BOTTOM)
+            .show_legend(True)
+        )
+        .tooltip(
+            common.VizTooltipOptions()
+            .mode(common_model.TooltipDisplayMode.MULTI)
+            .sort(common_model.SortOrder.DESCENDING)
+        )
     )
+    return panel if max_value is None else panel.max(max_value)
 
 
-def piechart(
-    title: str, description: str, targets: list[dict[str, Any]], *, unit: str, width: int = 8, height: int = 8
-) -> Panel:
+def piechart_panel(
+    title: str, description: str, queries: list[Query], *, unit: str, width: int = 8, height: int = 8
+) -> piechart.Panel:
     """Shares of the series, each reduced to its mean over the time range."""
-    defaults = {"color": {"mode": "palette-classic"}, "mappings": [], "unit": unit}
-    options = {
-        "displayLabels": ["percent"],
-        "legend": {"displayMode": "table", "placement": "right", "showLegend": True, "values": ["percent"]},
-        "pieType": "donut",
-        "reduceOptions": _reduce("mean"),
-        "tooltip": {"mode": "single", "sort": "none"},
-    }
-    return _panel(
-        "piechart", title, description, targets, width=width, height=height, defaults=defaults, options=options
+    return (
+        _panel(piechart.Panel(), title, description, queries, width=width, height=height, alert=None)
+        .color_scheme(_color_mode(dashboard_model.FieldColorModeId.PALETTE_CLASSIC))
+        .unit(unit)
+        .display_labels([piechart_model.PieChartLabels.PERCENT])
+        .legend(
+            piechart.PieChartLegendOptions()
+            .display_mode(common_model.LegendDisplayMode.TABLE)
+            .placement(common_model.LegendPlacement.RIGHT)
+            .show_legend(True)
+            .values([piechart_model.PieChartLegendValues.PERCENT])
+        )
+        .pie_type(piechart_model.PieChartType.DONUT)
+        .reduce_options(_reduce("mean"))
+        .tooltip(
+            common.VizTooltipOptions().mode(common_model.TooltipDisplayMode.SINGLE).sort(common_model.SortOrder.NONE)
+        )
     )
 
 
-def bargauge(
-    title: str,
-    description: str,
-    targets: list[dict[str, Any]],
-    *,
-    unit: str,
-    threshold: Threshold | None = None,
-    width: int = 8,
-    height: int = 8,
-) -> Panel:
-    """Horizontal bars, one per series (last value)."""
-    defaults = {"color": {"mode": "thresholds"}, "mappings": [], "min": 0, "thresholds": steps(threshold), "unit": unit}
-    options = {
-        "displayMode": "gradient",
-        "maxVizHeight": 300,
-        "minVizHeight": 16,
-        "minVizWidth": 8,
-        "namePlacement": "auto",
-        "orientation": "horizontal",
-        "reduceOptions": _reduce(),
-        "showUnfilled": True,
-        "sizing": "auto",
-        "valueMode": "color",
-    }
-    return _panel(
-        "bargauge", title, description, targets, width=width, height=height, defaults=defaults, options=options
+def bargauge_panel(
+    title: str, description: str, queries: list[Query], *, unit: str, alert: Alert, width: int = 8, height: int = 8
+) -> bargauge.Panel:
+    """Horizontal bars, one per series (last value), coloured by the alert's levels."""
+    return (
+        _panel(bargauge.Panel(), title, description, queries, width=width, height=height, alert=alert)
+        .color_scheme(_color_mode(dashboard_model.FieldColorModeId.THRESHOLDS))
+        .min(0)
+        .thresholds(steps(alert.level))
+        .unit(unit)
+        .display_mode(common_model.BarGaugeDisplayMode.GRADIENT)
+        .max_viz_height(300)
+        .min_viz_height(16)
+        .min_viz_width(8)
+        .name_placement(common_model.BarGaugeNamePlacement.AUTO)
+        .orientation(common_model.VizOrientation.HORIZONTAL)
+        .reduce_options(_reduce())
+        .show_unfilled(True)
+        .sizing(common_model.BarGaugeSizing.AUTO)
+        .value_mode(common_model.BarGaugeValueMode.COLOR)
     )
 
 
-def table(
+def table_panel(
     title: str,
     description: str,
-    targets: list[dict[str, Any]],
+    queries: list[Query],
     *,
     columns: dict[str, str],
     width: int = 12,
     height: int = 5,
-) -> Panel:
+) -> table.Panel:
     """Labels of instant query results as a table: `columns` maps label → header, all else is hidden."""
-    defaults = {"color": {"mode": "thresholds"}, "custom": {"align": "auto"}, "mappings": [], "thresholds": steps(None)}
-    options = {"cellHeight": "sm", "footer": {"show": False}, "showHeader": True}
-    panel = _panel("table", title, description, targets, width=width, height=height, defaults=defaults, options=options)
-    panel["transformations"] = [
-        {
-            "id": "organize",
-            "options": {
-                "excludeByName": {"Time": True, "Value": True, "__name__": True, "job": True},
-                "indexByName": {label: index for index, label in enumerate(columns)},
-                "renameByName": columns,
-            },
+    organize = dashboard_model.DataTransformerConfig(
+        id_val="organize",
+        options={
+            "excludeByName": {"Time": True, "Value": True, "__name__": True, "job": True},
+            "indexByName": {label: index for index, label in enumerate(columns)},
+            "renameByName": columns,
         },
-    ]
-    return panel
+    )
+    return (
+        _panel(table.Panel(), title, description, queries, width=width, height=height, alert=None)
+        .color_scheme(_color_mode(dashboard_model.FieldColorModeId.THRESHOLDS))
+        .align(common_model.FieldTextAlignment.AUTO)
+        .thresholds(steps(None))
+        .cell_height(common_model.TableCellHeight.SM)
+        .footer(common.TableFooterOptions().show(False))
+        .show_header(True)
+        .transformations([organize])
+    )
 
 
-def layout(rows: list[list[Panel]]) -> list[Panel]:
-    """Place rows of panels top to bottom, left to right, and number the panels 1, 2, 3, …"""
-    placed: list[Panel] = []
-    y = 0
+def alert_list_panel(
+    title: str, description: str, *, alert_name: str = "", width: int = 12, height: int = 8
+) -> dashboard.Panel:
+    """The firing and pending alerts of Prometheus's rules (all, or those whose name contains `alert_name`).
+
+    grafana-foundation-sdk 11.6 has no builder nor options model for the alert list panel: it is built with
+    the generic panel builder, its options a plain dict of the plugin's UnifiedAlertListOptions.
+    """
+    options = {
+        "alertInstanceLabelFilter": "",
+        "alertName": alert_name,
+        "dashboardAlerts": False,
+        "datasource": DATASOURCE_NAME,
+        "groupBy": [],
+        "groupMode": "default",
+        "maxItems": 20,
+        "showInstances": True,
+        "sortOrder": 3,  # importance: critical first
+        "stateFilter": {
+            "error": False,
+            "firing": True,
+            "noData": False,
+            "normal": False,
+            "pending": True,
+            "recovering": False,
+        },
+        "viewMode": "list",
+    }
+    # `targets: []`: the panel runs no query, and every panel of the JSON has a list of them.
+    return (
+        dashboard.Panel()
+        .type("alertlist")
+        .title(title)
+        .description(description)
+        .targets([])
+        .span(width)
+        .height(height)
+        .options(options)
+    )
+
+
+def layout(board: dashboard.Dashboard, rows: list[list[AnyPanel]]) -> dashboard.Dashboard:
+    """Number the panels 1, 2, 3, … and add them row by row.
+
+    The SDK places panels left to right and starts a new row once 24 columns are filled, so each row must
+    fill them exactly; a row that does not would flow into the next one.
+    """
+    number = 0
     for row in rows:
-        x = 0
+        width = sum(panel.build().grid_pos.w for panel in row)
+        if width != GRID_WIDTH:
+            raise ValueError(f"row of {[panel.build().title for panel in row]} is {width} columns wide, not 24")
         for panel in row:
-            grid = panel["gridPos"]
-            if x + grid["w"] > GRID_WIDTH:
-                raise ValueError(f"row too wide at panel {panel['title']!r}")
-            grid.update(x=x, y=y)
-            x += grid["w"]
-            panel["id"] = len(placed) + 1
-            placed.append(panel)
-        y += max(panel["gridPos"]["h"] for panel in row)
-    return placed
+            number += 1
+            board = board.with_panel(panel.id(number))
+    return board
 
 
 # --- Dashboard frame ---------------------------------------------------------------------------------
 
 
-def template_variables(*, per_instance: bool = True) -> dict[str, Any]:
+def template_variables(*, per_instance: bool = True) -> list[dashboard.QueryVariable]:
     """$job (one job, default mks-backend) and, for series kept per instance, $instance (several or All = .*)."""
 
-    def query_variable(name: str, label: str, query: str, **extra: Any) -> dict[str, Any]:
-        return {
-            "datasource": DATASOURCE,
-            "definition": query,
-            "hide": 0,
-            "label": label,
-            "name": name,
-            "options": [],
-            "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
-            "refresh": 2,  # on time range change: new instances appear without a reload
-            "regex": "",
-            "skipUrlSync": False,
-            "sort": 1,
-            "type": "query",
-            **extra,
+    def query_variable(name: str, label: str, query: str) -> dashboard.QueryVariable:
+        return (
+            dashboard.QueryVariable(name)
+            .label(label)
+            .hide(dashboard_model.VariableHide.DONT_HIDE)
+            .datasource(DATASOURCE)
+            .query({"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"})
+            .options([])
+            .refresh(dashboard_model.VariableRefresh.ON_TIME_RANGE_CHANGED)  # new instances appear without a reload
+            .regex("")
+            .sort(dashboard_model.VariableSort.ALPHABETICAL_ASC)
+        )
+
+    job = (
+        query_variable("job", "ジョブ", "label_values(up, job)")
+        .current(dashboard_model.VariableOption(selected=True, text="mks-backend", value="mks-backend"))
+        .include_all(False)
+        .multi(False)
+    )
+    instance = (
+        query_variable("instance", "インスタンス", 'label_values(up{job="$job"}, instance)')
+        .all_value(".*")
+        .current(dashboard_model.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .include_all(True)
+        .multi(True)
+    )
+    return [job, instance] if per_instance else [job]
+
+
+def dashboard_links() -> list[dashboard.DashboardLink]:
+    """The other MKS dashboards (by tag, keeping time and variables), and the runbook."""
+    others = (
+        dashboard.DashboardLink("MKS ダッシュボード")
+        .type(dashboard_model.DashboardLinkType.DASHBOARDS)
+        .icon("external link")
+        .tags(["mks"])
+        .as_dropdown(False)
+        .include_vars(True)
+        .keep_time(True)
+        .target_blank(False)
+    )
+    runbook = (
+        dashboard.DashboardLink("手順書（runbook）")
+        .type(dashboard_model.DashboardLinkType.LINK)
+        .icon("doc")
+        .url(thresholds.DEFAULT_RUNBOOK_BASE_URL)
+        .target_blank(True)
+    )
+    return [others, runbook]
+
+
+def build_dashboard(
+    uid: str, title: str, description: str, rows: list[list[AnyPanel]], *, per_instance: bool = True
+) -> dashboard_model.Dashboard:
+    """A complete dashboard: shared settings, template variables, links to the other MKS dashboards and the runbook."""
+    board = (
+        dashboard.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .annotations([])  # Grafana adds its built-in annotation query to this list: keep the list, even empty
+        .tags(["mks"])
+        .editable()
+        .tooltip(dashboard_model.DashboardCursorSync.CROSSHAIR)
+        .fiscal_year_start_month(0)
+        .refresh("30s")
+        .time("now-1h", "now")
+        .timezone("Asia/Tokyo")
+        .version(1)
+        .week_start("")
+        .links(dashboard_links())
+        .variables(template_variables(per_instance=per_instance))
+    )
+    return layout(board, rows).build()
+
+
+# --- The dashboards ----------------------------------------------------------------------------------
+
+LATENCY = watching("latency_p95_seconds", "SlowAPIResponse", "CriticalAPIResponse")
+ERRORS = watching("error_ratio", "HighErrorRate", "CriticalErrorRate")
+UP_MAPPINGS: list[dashboard_model.ValueMapping] = [
+    dashboard_model.ValueMap(
+        options={
+            "0": dashboard_model.ValueMappingResult(color="red", index=0, text="停止"),
+            "1": dashboard_model.ValueMappingResult(color="green", index=1, text="稼働中"),
         }
-
-    job = query_variable(
-        "job",
-        "ジョブ",
-        "label_values(up, job)",
-        current={"selected": True, "text": "mks-backend", "value": "mks-backend"},
-        includeAll=False,
-        multi=False,
     )
-    instance = query_variable(
-        "instance",
-        "インスタンス",
-        'label_values(up{job="$job"}, instance)',
-        allValue=".*",
-        current={"selected": True, "text": ["All"], "value": ["$__all"]},
-        includeAll=True,
-        multi=True,
-    )
-    return {"list": [job, instance] if per_instance else [job]}
-
-
-def dashboard(
-    uid: str, title: str, description: str, rows: list[list[Panel]], *, per_instance: bool = True
-) -> dict[str, Any]:
-    """A complete dashboard: shared settings, template variables, links to the other MKS dashboards."""
-    return {
-        "annotations": {"list": []},
-        "description": description,
-        "editable": True,
-        "fiscalYearStartMonth": 0,
-        "graphTooltip": 1,
-        "id": None,
-        "links": [
-            {
-                "asDropdown": False,
-                "icon": "external link",
-                "includeVars": True,
-                "keepTime": True,
-                "tags": ["mks"],
-                "targetBlank": False,
-                "title": "MKS ダッシュボード",
-                "type": "dashboards",
-            }
-        ],
-        "panels": layout(rows),
-        "refresh": "30s",
-        "schemaVersion": 39,
-        "tags": ["mks"],
-        "templating": template_variables(per_instance=per_instance),
-        "time": {"from": "now-1h", "to": "now"},
-        "timepicker": {},
-        "timezone": "Asia/Tokyo",
-        "title": title,
-        "uid": uid,
-        "version": 1,
-        "weekStart": "",
-    }
-
-
-# --- The three dashboards ----------------------------------------------------------------------------
-
-LATENCY = THRESHOLDS["latency_p95_seconds"]
-ERRORS = THRESHOLDS["error_ratio"]
-UP_MAPPINGS = [
-    {
-        "options": {
-            "0": {"color": "red", "index": 0, "text": "停止"},
-            "1": {"color": "green", "index": 1, "text": "稼働中"},
-        },
-        "type": "value",
-    }
 ]
 
 
-def app_overview() -> dict[str, Any]:
-    """アプリケーション概要: the numbers to look at first."""
-    return dashboard(
+def app_overview() -> dashboard_model.Dashboard:
+    """アプリケーション概要: the numbers to look at first, and the alerts that fire."""
+    return build_dashboard(
         "mks-app-overview",
         "アプリケーション概要",
-        "MKS バックエンドの全体状況（ナレッジ数・利用者・リクエスト・エラー・応答時間）",
+        "MKS バックエンドの全体状況（ナレッジ数・利用者・リクエスト・エラー・応答時間）と発生中のアラート",
         [
             [
-                stat(
+                stat_panel(
                     "総ナレッジ数",
                     "データベースのナレッジ件数（archived を含む全ステータス）",
                     [target(f"max({series('mks_knowledge_total')})", "ナレッジ数")],
                     unit="short",
                     width=3,
                 ),
-                stat(
+                stat_panel(
                     "アクティブユーザー数",
                     "直近 15 分（MKS_ACTIVE_USER_WINDOW）に認証済みの操作をしたユーザー数",
                     [target(f"max({series('mks_active_users')})", "アクティブユーザー")],
                     unit="short",
                     width=3,
                 ),
-                stat(
+                stat_panel(
                     "リクエスト数",
                     "全インスタンス合計の毎秒リクエスト数（直近 5 分平均）",
                     [target(f"sum({series('instance:mks_http_requests:rate5m')})", "リクエスト/秒")],
@@ -451,16 +538,15 @@ def app_overview() -> dict[str, Any]:
                     decimals=2,
                     width=3,
                 ),
-                stat(
+                stat_panel(
                     "エラー率",
-                    "5xx 応答の割合（直近 5 分、最も高いインスタンス）。黄 5%・赤 15% はアラート "
-                    "HighErrorRate / CriticalErrorRate と同じ",
+                    f"5xx 応答の割合（直近 5 分、最も高いインスタンス）。{ERRORS.prose()}",
                     [target(f"max({series('instance:mks_http_errors:ratio_rate5m')})", "エラー率")],
                     unit="percentunit",
-                    threshold=ERRORS,
+                    alert=ERRORS,
                     decimals=2,
                 ),
-                stat(
+                stat_panel(
                     "平均レスポンスタイム",
                     "全リクエストの応答時間の平均（直近の rate 区間、選んだインスタンス全体）。"
                     "少数の遅い要求は平均に埋もれるため、アラートは右の p95 で判定",
@@ -474,16 +560,15 @@ def app_overview() -> dict[str, Any]:
                     unit="s",
                     decimals=3,
                 ),
-                stat(
+                stat_panel(
                     "p95 レスポンスタイム",
-                    "応答時間の 95 パーセンタイル（直近 5 分、最も遅いインスタンス）。黄 2 秒・赤 5 秒はアラート "
-                    "SlowAPIResponse / CriticalAPIResponse と同じ",
+                    f"応答時間の 95 パーセンタイル（直近 5 分、最も遅いインスタンス）。{LATENCY.prose()}",
                     [target(f"max({series('instance:mks_http_request_duration_seconds:p95_5m')})", "p95")],
                     unit="s",
-                    threshold=LATENCY,
+                    alert=LATENCY,
                     decimals=3,
                 ),
-                stat(
+                stat_panel(
                     "稼働状態",
                     "Prometheus が /metrics を取得できているか（インスタンスごと）",
                     [target(series("up"), "{{instance}}")],
@@ -493,32 +578,47 @@ def app_overview() -> dict[str, Any]:
                 ),
             ],
             [
-                timeseries(
+                alert_list_panel(
+                    "発生中のアラート",
+                    "Prometheus のアラートルールのうち発火中（firing）と発火待ち（pending）のもの。"
+                    "対応はダッシュボード上部の「手順書（runbook）」から",
+                ),
+                timeseries_panel(
+                    "エラー率の推移",
+                    f"5xx 応答の割合（直近 5 分、インスタンスごと）。{ERRORS.prose()}",
+                    [target(series("instance:mks_http_errors:ratio_rate5m"), "{{instance}}")],
+                    unit="percentunit",
+                    alert=ERRORS,
+                ),
+            ],
+            [
+                timeseries_panel(
                     "リクエスト数（ステータス別）",
                     "HTTP ステータスコード別の毎秒リクエスト数（全インスタンス合計）",
                     [target(f"sum by (status) ({rate('mks_http_requests_total')})", "{{status}}")],
                     unit="reqps",
                 ),
-                timeseries(
+                timeseries_panel(
                     "レスポンスタイム（パーセンタイル）",
-                    "応答時間の p50 / p95 / p99（直近 5 分、インスタンスごと）。破線は 2 秒・5 秒のアラート閾値",
+                    "応答時間の p50 / p95 / p99（直近 5 分、インスタンスごと）。"
+                    f"破線はアラートの閾値: {LATENCY.prose()}",
                     [
                         target(series("instance:mks_http_request_duration_seconds:p50_5m"), "p50 {{instance}}"),
                         target(series("instance:mks_http_request_duration_seconds:p95_5m"), "p95 {{instance}}"),
                         target(series("instance:mks_http_request_duration_seconds:p99_5m"), "p99 {{instance}}"),
                     ],
                     unit="s",
-                    threshold=LATENCY,
+                    alert=LATENCY,
                 ),
             ],
             [
-                timeseries(
+                timeseries_panel(
                     "認証試行数",
                     "ログインの結果別（success / failure / rate_limited）の毎秒件数",
                     [target(f"sum by (status) ({rate('mks_auth_attempts_total')})", "{{status}}")],
                     unit="reqps",
                 ),
-                timeseries(
+                timeseries_panel(
                     "エラー発生数（タイプ別）",
                     "エラー応答の種類別の毎秒件数（validation, auth, not_found, rate_limited, db_error など）",
                     [target(f"sum by (type) ({rate('mks_errors_total')})", "{{type}}")],
@@ -530,58 +630,64 @@ def app_overview() -> dict[str, Any]:
     )
 
 
-def api_performance() -> dict[str, Any]:
+def api_performance() -> dashboard_model.Dashboard:
     """APIパフォーマンス: traffic and latency per endpoint, method, status; database; rate limiting."""
     p95_by_endpoint = f"max by (endpoint) ({series('endpoint:mks_http_request_duration_seconds:p95_5m')})"
-    return dashboard(
+    slow_queries = watching("db_query_p95_seconds", "MKSSlowDatabaseQueries")
+    database_errors = watching("db_errors_per_second", "MKSDatabaseErrors")
+    refusals = watching("rate_limit_hits_per_second", "MKSRateLimitSpike")
+    login_failures = watching("login_failures_per_second", "MKSLoginFailureSpike")
+    return build_dashboard(
         "mks-api-performance",
         "APIパフォーマンス",
         "エンドポイント・メソッド・ステータス別のトラフィックと応答時間、データベース、レート制限",
         [
             [
-                timeseries(
+                timeseries_panel(
                     "エンドポイント別リクエスト数",
                     "ルート（テンプレート）ごとの毎秒リクエスト数（直近 5 分平均、全インスタンス合計）",
                     [target(f"sum by (endpoint) ({series('endpoint:mks_http_requests:rate5m')})", "{{endpoint}}")],
                     unit="reqps",
                     height=9,
                 ),
-                timeseries(
+                timeseries_panel(
                     "エンドポイント別レスポンスタイム（p95）",
-                    "ルートごとの応答時間 p95（直近 5 分、最も遅いインスタンス）。破線は 2 秒・5 秒のアラート閾値",
+                    "ルートごとの応答時間 p95（直近 5 分、最も遅いインスタンス）。"
+                    f"破線はインスタンス全体の p95 のアラート閾値: {LATENCY.prose()}",
                     [target(p95_by_endpoint, "{{endpoint}}")],
                     unit="s",
-                    threshold=LATENCY,
+                    alert=LATENCY,
                     height=9,
                 ),
             ],
             [
-                timeseries(
+                timeseries_panel(
                     "HTTPメソッド別リクエスト数",
                     "HTTP メソッド別の毎秒リクエスト数（全インスタンス合計）",
                     [target(f"sum by (method) ({rate('mks_http_requests_total')})", "{{method}}")],
                     unit="reqps",
                     width=8,
                 ),
-                piechart(
+                piechart_panel(
                     "HTTPステータスコード分布",
                     "表示期間中の応答のステータスコード別の割合",
                     [target(f"sum by (status) ({rate('mks_http_requests_total')})", "{{status}}")],
                     unit="reqps",
                 ),
-                bargauge(
+                bargauge_panel(
                     "遅いエンドポイント（p95 上位 10）",
-                    "応答時間 p95 が長いルート上位 10 件（直近 5 分）。黄 2 秒・赤 5 秒",
+                    "応答時間 p95 が長いルート上位 10 件（直近 5 分）。"
+                    f"色はインスタンス全体の p95 の閾値: {LATENCY.prose()}",
                     [target(f"topk(10, {p95_by_endpoint})", "{{endpoint}}", instant=True)],
                     unit="s",
-                    threshold=LATENCY,
+                    alert=LATENCY,
                 ),
             ],
             [
-                timeseries(
+                timeseries_panel(
                     "データベースクエリ時間",
                     "SQL 文の実行時間 p95: 全体（直近 5 分、インスタンスごと）と操作別（select / insert / update / "
-                    "delete / other）。アラート MKSSlowDatabaseQueries は全体 p95 が 1 秒超",
+                    f"delete / other）。破線は全体 p95 のアラート閾値: {slow_queries.prose()}",
                     [
                         target(series("instance:mks_database_query_duration_seconds:p95_5m"), "全体 p95 {{instance}}"),
                         target(
@@ -589,77 +695,93 @@ def api_performance() -> dict[str, Any]:
                         ),
                     ],
                     unit="s",
+                    alert=slow_queries,
                 ),
-                timeseries(
+                timeseries_panel(
                     "DB 接続数",
                     "プールから貸し出し中のデータベース接続数（インスタンスごと、全ワーカー合計）",
                     [target(series("mks_database_connections"), "{{instance}}")],
                     unit="short",
                     width=6,
                 ),
-                timeseries(
+                timeseries_panel(
                     "DB エラー数",
-                    "データベース障害による 503 応答の毎秒件数（直近 5 分）。0 を超えて 2 分続くと MKSDatabaseErrors",
+                    f"データベース障害による 503 応答の毎秒件数（直近 5 分）。{database_errors.prose()}",
                     [target(series("instance:mks_db_errors:rate5m"), "{{instance}}")],
                     unit="reqps",
+                    alert=database_errors,
+                    area=True,
                     width=6,
                 ),
             ],
             [
-                timeseries(
+                timeseries_panel(
                     "レート制限ヒット数",
-                    "レート制限で拒否（429）した毎秒件数: エンドポイント別と合計（直近 5 分、インスタンスごと）",
+                    "レート制限で拒否（429）した毎秒件数: エンドポイント別と合計（直近 5 分、インスタンスごと）。"
+                    f"破線は合計のアラート閾値: {refusals.prose()}",
                     [
                         target(f"sum by (endpoint) ({rate('mks_rate_limit_hits_total')})", "{{endpoint}}"),
                         target(series("instance:mks_rate_limit_hits:rate5m"), "合計（5分平均） {{instance}}"),
                     ],
                     unit="reqps",
+                    alert=refusals,
                 ),
-                timeseries(
+                timeseries_panel(
                     "ログイン失敗数",
-                    "誤った認証情報によるログイン失敗の毎秒件数（直近 5 分）。毎秒 0.5 件超で MKSLoginFailureSpike",
+                    f"誤った認証情報によるログイン失敗の毎秒件数（直近 5 分）。{login_failures.prose()}",
                     [target(series("instance:mks_auth_failures:rate5m"), "{{instance}}")],
                     unit="reqps",
+                    alert=login_failures,
                 ),
             ],
         ],
     )
 
 
-def system_resources() -> dict[str, Any]:
+def system_resources() -> dashboard_model.Dashboard:
     """システムリソース: host CPU, memory and disk against the alert levels, and application gauges."""
     resources = [
-        ("CPU", "mks_system_cpu_usage_percent", THRESHOLDS["cpu_percent"], "ホストの CPU 使用率"),
-        ("メモリ", "mks_system_memory_usage_percent", THRESHOLDS["memory_percent"], "ホストのメモリ使用率"),
+        (
+            "CPU",
+            "mks_system_cpu_usage_percent",
+            watching("cpu_percent", "HighCPUUsage", "CriticalCPUUsage"),
+            "ホストの CPU 使用率",
+        ),
+        (
+            "メモリ",
+            "mks_system_memory_usage_percent",
+            watching("memory_percent", "HighMemoryUsage", "CriticalMemoryUsage"),
+            "ホストのメモリ使用率",
+        ),
         (
             "ディスク",
             "mks_system_disk_usage_percent",
-            THRESHOLDS["disk_percent"],
+            watching("disk_percent", "HighDiskUsage", "CriticalDiskUsage"),
             "データディレクトリのあるファイルシステムの使用率",
         ),
     ]
-    gauges = [
-        gauge(
+    gauges: list[AnyPanel] = [
+        gauge_panel(
             f"{name}使用率",
-            f"{meaning}（インスタンスごとの最新値）。黄 {level.warning}%・赤 {level.critical}% はアラートと同じ",
+            f"{meaning}（インスタンスごとの最新値）。{alert.prose()}",
             [target(series(metric), "{{instance}}")],
-            threshold=level,
+            alert=alert,
         )
-        for name, metric, level, meaning in resources
+        for name, metric, alert, meaning in resources
     ]
-    graphs = [
-        timeseries(
+    graphs: list[AnyPanel] = [
+        timeseries_panel(
             f"{name}使用率の推移",
-            f"{meaning}の推移。破線は {level.warning}%（warning）・{level.critical}%（critical）のアラート閾値",
+            f"{meaning}の推移。破線はアラートの閾値: {alert.prose()}",
             [target(series(metric), "{{instance}}")],
             unit="percent",
-            threshold=level,
+            alert=alert,
             max_value=100,
             width=8,
         )
-        for name, metric, level, meaning in resources
+        for name, metric, alert, meaning in resources
     ]
-    return dashboard(
+    return build_dashboard(
         "mks-system-resources",
         "システムリソース",
         "ホストの CPU・メモリ・ディスク使用率（アラート閾値つき）とアプリケーションの主要な値",
@@ -667,7 +789,7 @@ def system_resources() -> dict[str, Any]:
             gauges,
             graphs,
             [
-                timeseries(
+                timeseries_panel(
                     "アプリケーションメトリクス",
                     "ナレッジ総数・アクティブユーザー数（データベースの値）と、処理中のリクエスト数・DB 接続数"
                     "（全インスタンス合計）",
@@ -682,24 +804,24 @@ def system_resources() -> dict[str, Any]:
                 ),
             ],
             [
-                stat(
+                stat_panel(
                     "メモリ総量",
                     "ホストのメモリ総量",
                     [target(series("mks_system_memory_total_bytes"), "{{instance}}")],
                     unit="bytes",
                     width=6,
                 ),
-                stat(
+                stat_panel(
                     "ディスク容量",
                     "データディレクトリのあるファイルシステムの容量",
                     [target(series("mks_system_disk_total_bytes"), "{{instance}}")],
                     unit="bytes",
                     width=6,
                 ),
-                table(
+                table_panel(
                     "ビルド情報",
                     "稼働中のバージョンと実行環境（インスタンスごと）",
-                    [target(series("mks_build_info"), "", instant=True, table=True)],
+                    [target(series("mks_build_info"), "", instant=True, table_format=True)],
                     columns={
                         "instance": "インスタンス",
                         "version": "バージョン",
@@ -712,51 +834,58 @@ def system_resources() -> dict[str, Any]:
     )
 
 
-def slo_series(metric: str, slo: str | None = None) -> str:
+def slo_series(metric: str, slo_name: str | None = None) -> str:
     """A selector of an SLO series: per job (the service, all instances), of one SLO or of all."""
-    matchers = 'job="$job"' + (f', slo="{slo}"' if slo else "")
+    matchers = 'job="$job"' + (f', slo="{slo_name}"' if slo_name else "")
     return f"{metric}{{{matchers}}}"
 
 
 # Budget left: red when spent, yellow below a quarter.
-BUDGET_STEPS = {
-    "mode": "absolute",
-    "steps": [{"color": "red", "value": None}, {"color": "yellow", "value": 0}, {"color": "green", "value": 0.25}],
-}
+BUDGET_STEPS = [
+    dashboard_model.Threshold(value=None, color="red"),
+    dashboard_model.Threshold(value=0, color="yellow"),
+    dashboard_model.Threshold(value=0.25, color="green"),
+]
 
 
-def error_budget() -> dict[str, Any]:
+def error_budget() -> dashboard_model.Dashboard:
     """エラーバジェット: the SLOs of slo.py, how much of their budget is left, and how fast it burns."""
-    budget_left, time_left = [], []
+    page, ticket = slo.BURN_ALERTS[0], slo.BURN_ALERTS[2]
+    # Every panel here is what the page alert is about; its runbook section covers the ticket too.
+    budget_alert = Alert(None, (page.alert,))
+    burn_alert = Alert(thresholds.Threshold(ticket.factor, page.factor, "倍"), (page.alert,))
+    budget_left: list[AnyPanel] = []
+    time_left: list[AnyPanel] = []
     for objective in slo.OBJECTIVES:
         remaining = slo_series("slo:mks_error_budget:remaining_ratio", objective.slo)
         burn = slo_series("slo:mks_error_budget:burn_rate1h", objective.slo)
         window = objective.window_seconds
-        left = stat(
-            f"残りのエラーバジェット（{objective.title}）",
-            f"{objective.sli}の目標 {objective.objective:.1%}（{objective.window}）で許される目標外の応答のうち、"
-            "まだ使っていない割合。0 未満は目標割れ。",
-            [target(remaining, objective.slo)],
-            unit="percentunit",
-            decimals=1,
-            width=6,
+        budget_left.append(
+            stat_panel(
+                f"残りのエラーバジェット（{objective.title}）",
+                f"{objective.sli}の目標 {objective.objective:.1%}（{objective.window}）で許される目標外の応答のうち、"
+                "まだ使っていない割合。0 未満は目標割れ。",
+                [target(remaining, objective.slo)],
+                unit="percentunit",
+                alert=budget_alert,
+                colours=dashboard.ThresholdsConfig().mode(dashboard_model.ThresholdsMode.ABSOLUTE).steps(BUDGET_STEPS),
+                decimals=1,
+                width=6,
+            )
         )
-        left["fieldConfig"]["defaults"]["thresholds"] = BUDGET_STEPS
-        left["options"]["colorMode"] = "background"
-        budget_left.append(left)
         time_left.append(
-            stat(
+            stat_panel(
                 f"使い切るまで（{objective.title}）",
                 "直近 1 時間の消費速度が続いたとき、残りのバジェットを使い切るまでの時間"
                 f"（上限は窓の {objective.window}）。",
                 # Not burning divides by 0: +Inf, shown as the whole window.
                 [target(f"clamp_min(clamp_max({remaining} * {window} / {burn}, {window}), 0)", objective.slo)],
                 unit="s",
+                alert=budget_alert,
                 width=6,
             )
         )
-    page, ticket = slo.BURN_ALERTS[0], slo.BURN_ALERTS[2]
-    return dashboard(
+    return build_dashboard(
         "mks-error-budget",
         "エラーバジェット",
         "SLO（backend/monitoring/slo.py）ごとのエラーバジェットの残り、消費速度、使い切るまでの時間。"
@@ -764,15 +893,15 @@ def error_budget() -> dict[str, Any]:
         [
             budget_left + time_left,
             [
-                timeseries(
+                timeseries_panel(
                     "消費速度（直近 1 時間）",
                     "エラーバジェットを消費する速さ（1 = 窓の終わりにちょうど使い切る）。"
-                    f"アラート MKSErrorBudgetBurn は 1 時間と 5 分の両方が {page.factor:g} 倍を超えるとページ。",
+                    f"アラート {page.alert} は 1 時間と 5 分の両方が {page.factor:g} 倍を超えるとページ。",
                     [target(slo_series("slo:mks_error_budget:burn_rate1h"), "{{slo}}")],
                     unit="short",
-                    threshold=Threshold(ticket.factor, page.factor),
+                    alert=burn_alert,
                 ),
-                timeseries(
+                timeseries_panel(
                     "目標外の割合",
                     "5xx（可用性）または 1 秒超（応答時間）の応答の割合。窓ごと。",
                     [
@@ -781,15 +910,21 @@ def error_budget() -> dict[str, Any]:
                         target(slo_series("slo:mks_sli_errors:ratio_rate6h"), "{{slo}} 6 時間"),
                     ],
                     unit="percentunit",
+                    alert=budget_alert,
                 ),
             ],
             [
-                timeseries(
+                alert_list_panel(
+                    "エラーバジェットのアラート",
+                    f"名前に {page.alert} を含むアラート（ページとチケット）のうち発火中と発火待ちのもの",
+                    alert_name=page.alert,
+                ),
+                timeseries_panel(
                     "エラーバジェットの残り（推移）",
                     "SLO ごとのバジェットの残り。下がり続けるなら、アラートにならない小さな劣化が続いている。",
                     [target(slo_series("slo:mks_error_budget:remaining_ratio"), "{{slo}}")],
                     unit="percentunit",
-                    width=24,
+                    alert=budget_alert,
                 ),
             ],
         ],
@@ -805,9 +940,9 @@ DASHBOARDS = {
 }
 
 
-def render(dashboard_json: dict[str, Any]) -> str:
-    """The file content: sorted keys, two-space indent, Japanese kept readable, trailing newline."""
-    return json.dumps(dashboard_json, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+def render(board: dashboard_model.Dashboard) -> str:
+    """The file content: the SDK's JSON with sorted keys, two-space indent, Japanese kept readable, trailing newline."""
+    return json.dumps(board, cls=JSONEncoder, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,7 +71,7 @@ def test_grafana_mounts_do_not_shadow_provisioning(compose: dict[str, Any]) -> N
     grafana = compose["services"]["grafana"]
     mounts = _mounts(grafana)
     assert mounts["/etc/grafana/provisioning"] == "./grafana/provisioning"
-    assert mounts["/var/lib/grafana/dashboards"] == "./grafana/dashboards"
+    assert mounts["/var/lib/grafana/dashboards"] == "${MKS_DASHBOARDS_DIR:-./grafana/dashboards}"
     assert mounts["/var/lib/grafana"] == "mks-grafana-data"
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == "/var/lib/grafana/dashboards/app-overview.json"
