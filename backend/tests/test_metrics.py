@@ -138,7 +138,7 @@ def test_the_alerts_counters_start_at_zero_for_every_route(app: Flask, client: F
         (method, rule.rule) for rule in app.url_map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     errors = samples["mks_errors_total"]
-    assert len(errors) == len(ERROR_TYPES) * len(endpoints) == 9 * 66
+    assert len(errors) == len(ERROR_TYPES) * len(endpoints) == 9 * 67
     assert set(errors.values()) == {0}
     assert samples["mks_auth_attempts_total"] == {(("status", status),): 0 for status in AUTH_STATUSES}
     assert samples["mks_rate_limit_hits_total"] == {(("endpoint", endpoint),): 0 for endpoint in endpoints}
@@ -147,7 +147,7 @@ def test_the_alerts_counters_start_at_zero_for_every_route(app: Flask, client: F
         for labels, found in samples["mks_http_requests_total"].items()
         if dict(labels)["status"] in SERVER_ERROR_STATUSES
     }
-    assert len(server_errors) == len(methods) * 2 == 86 * 2
+    assert len(server_errors) == len(methods) * 2 == 87 * 2
     assert set(server_errors.values()) == {0}
 
 
