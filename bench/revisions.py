@@ -4,7 +4,8 @@ Both revisions serve the same generated database at once (gunicorn each, the ear
 git worktree) and the load goes to one then the other, round by round, so both see the same
 machine. Prints one Markdown table:
 
-- ``--benchmark search`` (default): HTTP p50/p95 per query of the search benchmark's query set;
+- ``--benchmark search`` (default): HTTP p50/p95 per query of the search benchmark's query set, through the
+  API and as the search page (with its facets);
 - ``--benchmark throughput``: the throughput benchmark's wrk rounds (detail and list as a share
   of /health's req/s, their p50/p99) with as many workers as cores.
 """
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from . import harness, server, serving, throughput, wrk
 from .config import BenchConfig
 from .corpus import build_database
 from .report import median, percentile, spread
-from .search import PAGE, QUERIES, WARMUP, database_url_for
+from .search import QUERIES, WARMUP, ask, database_url_for, show
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -34,17 +36,22 @@ def _worktree(revision: str, folder: Path) -> Path:
     return folder / "backend"
 
 
-def _elapsed_ms(srv: server.Server, q: str) -> float:
+def _elapsed_ms(action: Callable[[server.Server, str], object], srv: server.Server, q: str) -> float:
     started = time.perf_counter()
-    response = srv.session.get(f"{srv.base_url}/api/v1/knowledge/search", params={"q": q, "limit": str(PAGE)})
-    response.raise_for_status()
+    action(srv, q)
     return (time.perf_counter() - started) * 1000
 
 
 def compare_search(
-    revision: str, before_backend: Path, size: int, repetitions: int, work_dir: Path, built: dict[str, list[str]]
+    revision: str,
+    before_backend: Path,
+    size: int,
+    repetitions: int,
+    work_dir: Path,
+    built: dict[str, list[str]],
+    dialects: list[str],
 ) -> str:
-    """HTTP p50/p95 per query of the search benchmark, on SQLite then PostgreSQL.
+    """HTTP p50/p95 per query of the search benchmark, through the API and as the search page, on each dialect.
 
     ``built`` maps a dialect to the URL of a database bench.corpus already built with ``size``
     entries, used as it is, or to two URLs, the earlier revision's and this one's, when their
@@ -52,10 +59,13 @@ def compare_search(
     """
     config = BenchConfig(work_dir=work_dir)
     lines = [
-        f"| DB | 語 | {revision} p50 | {revision} p95 | 現在 p50 | 現在 p95 |",
-        "|---|---|---:|---:|---:|---:|",
+        f"| DB | 語 | 経路 | {revision} p50 | {revision} p95 | 現在 p50 | 現在 p95 |",
+        "|---|---|---|---:|---:|---:|---:|",
     ]
+    routes = (("API", ask), ("画面", show))
     for dialect, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
+        if dialect not in dialects:
+            continue
         with ExitStack() as stack:
             urls = built.get(dialect)
             if urls is None:
@@ -65,25 +75,29 @@ def compare_search(
                 stack.enter_context(server.running(work_dir / f"{label}-{dialect}", url, workers=2, backend=backend))
                 for label, url, backend in (("before", urls[0], before_backend), ("after", urls[-1], harness.BACKEND))
             ]
-            timings: dict[tuple[int, str], list[float]] = {}
+            timings: dict[tuple[int, str, str], list[float]] = {}
             for query in QUERIES:
                 for srv in servers:
                     for _ in range(WARMUP):
-                        _elapsed_ms(srv, query.q)
+                        for _route, action in routes:
+                            _elapsed_ms(action, srv, query.q)
             for repetition in range(repetitions):
                 # Each revision goes first every other round: the one asked second must not pay for the
                 # first one's work after its answer (access log, metrics files) on the shared cores.
                 order = list(enumerate(servers))
                 for query in QUERIES:
-                    for index, srv in order if repetition % 2 == 0 else order[::-1]:
-                        timings.setdefault((index, query.q), []).append(_elapsed_ms(srv, query.q))
+                    for route, action in routes:
+                        for index, srv in order if repetition % 2 == 0 else order[::-1]:
+                            key = (index, query.q, route)
+                            timings.setdefault(key, []).append(_elapsed_ms(action, srv, query.q))
             for query in QUERIES:
-                cells = [
-                    f"{statistic(timings[(index, query.q)]):.1f} ms"
-                    for index in range(2)
-                    for statistic in (median, lambda samples: percentile(samples, 0.95))
-                ]
-                lines.append(f"| {name} {size:,}件 | {query.label} | {' | '.join(cells)} |")
+                for route, _action in routes:
+                    cells = [
+                        f"{statistic(timings[(index, query.q, route)]):.1f} ms"
+                        for index in range(2)
+                        for statistic in (median, lambda samples: percentile(samples, 0.95))
+                    ]
+                    lines.append(f"| {name} {size:,}件 | {query.label} | {route} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
@@ -133,6 +147,12 @@ def main(argv: list[str]) -> int:
         help="検索: bench.corpus で --size 件を構築済みの DB（sqlite か postgresql）。構築せずに使う。"
         "スキーマが違うときは以前の版用と現在用の 2 つ",
     )
+    parser.add_argument(
+        "--dialect",
+        action="append",
+        choices=("sqlite", "postgresql"),
+        help="検索: 比べるデータベース（既定は両方）",
+    )
     arguments = parser.parse_args(argv)
     built = {dialect: urls.split(",") for dialect, urls in (item.split("=", 1) for item in arguments.database)}
     if not built.keys() <= {"sqlite", "postgresql"}:
@@ -146,7 +166,10 @@ def main(argv: list[str]) -> int:
             if arguments.benchmark == "search":
                 size = arguments.size or config.search_sizes[-1]
                 repetitions = arguments.repetitions or config.repetitions
-                result = compare_search(arguments.revision, before_backend, size, repetitions, work_dir, built)
+                dialects = arguments.dialect or ["sqlite", "postgresql"]
+                result = compare_search(
+                    arguments.revision, before_backend, size, repetitions, work_dir, built, dialects
+                )
             else:
                 result = compare_throughput(arguments.revision, before_backend, config)
             print(result)

@@ -163,39 +163,43 @@ def _timed(action: Callable[[str], object], argument: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def ask(srv: server.Server, q: str) -> int:
+    """The search API's first page of ``q``; its total."""
+    response = srv.session.get(
+        f"{srv.base_url}/api/v1/knowledge/search", params={"q": q, "limit": str(PAGE)}, timeout=60
+    )
+    response.raise_for_status()
+    return int(response.json()["total"])
+
+
+def show(srv: server.Server, q: str) -> None:
+    """The search page of ``q``, as a browser opens it (the results with their facets)."""
+    # The pages read the same access token from their session cookie; a refused one would redirect.
+    response = srv.session.get(
+        f"{srv.base_url}/", params={"q": q}, cookies={SESSION_COOKIE: srv.token}, allow_redirects=False, timeout=60
+    )
+    shown = 'id="count"' in response.text or 'class="empty"' in response.text  # results, or "no match"
+    if response.status_code != 200 or not shown:
+        raise RuntimeError(f"the search page of {q!r} answered {response.status_code} without its results")
+
+
 def _measure(srv: server.Server, queries: SideBySide, repetitions: int) -> dict[Query, Timings]:
     timings = {query: Timings([], [], [], []) for query in QUERIES}
 
-    def ask(q: str) -> int:
-        response = srv.session.get(
-            f"{srv.base_url}/api/v1/knowledge/search", params={"q": q, "limit": str(PAGE)}, timeout=60
-        )
-        response.raise_for_status()
-        return int(response.json()["total"])
-
-    def show(q: str) -> None:
-        # The pages read the same access token from their session cookie; a refused one would redirect.
-        response = srv.session.get(
-            f"{srv.base_url}/", params={"q": q}, cookies={SESSION_COOKIE: srv.token}, allow_redirects=False, timeout=60
-        )
-        shown = 'id="count"' in response.text or 'class="empty"' in response.text  # results, or "no match"
-        if response.status_code != 200 or not shown:
-            raise RuntimeError(f"the search page of {q!r} answered {response.status_code} without its results")
-
     for query in QUERIES:
         for _ in range(WARMUP):
-            timings[query].matches = ask(query.q)
-            show(query.q)
+            timings[query].matches = ask(srv, query.q)
+            show(srv, query.q)
         timings[query].total = queries.naive(query.q)
     # Each round asks every query once each way, so drift hits all alike, in three blocks: the HTTP
     # requests, the backend's queries, then the naive scans. Right after a naive scan of the whole
     # table, whatever ran next took up to 18 ms more (an HTTP request for a query matching nothing:
     # 6.0 → 23.8 ms, SQLite, 100,000 entries): a cost of the baseline's, not of search.
     for _ in range(repetitions):
-        ask(QUERIES[0].q)  # untimed: the first request after the previous round's scans
+        ask(srv, QUERIES[0].q)  # untimed: the first request after the previous round's scans
         for query in QUERIES:
-            timings[query].http.append(_timed(ask, query.q))
-            timings[query].page.append(_timed(show, query.q))
+            timings[query].http.append(_timed(lambda q: ask(srv, q), query.q))
+            timings[query].page.append(_timed(lambda q: show(srv, q), query.q))
         for query in QUERIES:
             timings[query].backend.append(_timed(queries.search, query.q))
         for query in QUERIES:

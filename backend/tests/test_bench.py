@@ -76,9 +76,10 @@ def test_revision_comparison_reports_both_revisions() -> None:
         benchmark: _bench("bench.revisions", "HEAD", "--benchmark", benchmark, "--smoke")
         for benchmark in ("search", "throughput")
     }
-    # 2 databases x every query; both revisions' p50 and p95 for each.
-    assert len(tables["search"]) == 2 * len(QUERIES)
-    assert all(cell.endswith(" ms") for row in tables["search"] for cell in row[2:])
+    # 2 databases x every query x the API and the page; both revisions' p50 and p95 for each.
+    assert len(tables["search"]) == 2 * len(QUERIES) * 2
+    assert [row[2] for row in tables["search"][:2]] == ["API", "画面"]
+    assert all(cell.endswith(" ms") for row in tables["search"] for cell in row[3:])
     assert [row[0] for row in tables["throughput"]] == [
         "/health req/s",
         "詳細 req/s ÷ /health",
