@@ -31,7 +31,8 @@ worker_class = "gthread"
 threads = _settings.threads
 timeout = _settings.worker_timeout
 graceful_timeout = 20
-accesslog = "-"
+# The app logs each request itself, with its id, route template and user (mks.logs): no second access log.
+accesslog = None
 errorlog = "-"
 # Above the app's own limits (mks.http_security), so that the app answers an over-long request target or
 # header field with the JSON envelope (414/431); gunicorn's HTML page is left for what exceeds these.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify
 
-from . import errors, http_security, instrumentation, pages, ratelimit, security
+from . import errors, http_security, instrumentation, logs, pages, ratelimit, security
 from .api import IdConverter, endpoint
 from .config import Settings
 from .db import Database
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     database.init_app(app)
     install_sync(database.session.session_factory, database.search)
     instrumentation.init_app(app, settings, database.engine)  # before the rate limiter: it sets its breach callback
+    logs.init_app(app)  # inside the trusted-proxy fix (http_security): it reads the proxy's request id
     security.init_app(app, settings)
     errors.init_app(app)
     ratelimit.init_app(app, settings)
@@ -82,6 +83,8 @@ def create_serving_app(settings: Settings | None = None) -> Flask:
 
     Called after any fork: a thread started before it would not survive into the worker.
     """
+    settings = settings or Settings()
+    logs.configure(settings.log_lines)
     app = create_app(settings)
     start_dispatcher(app)
     return app

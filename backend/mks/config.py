@@ -38,6 +38,11 @@ class Environment(StrEnum):
     TESTING = "testing"
 
 
+class LogFormat(StrEnum):
+    JSON = "json"  # one JSON object a line, for journald and log shippers
+    TEXT = "text"  # readable on a terminal
+
+
 class ConfigError(RuntimeError):
     """Raised when the settings are unsafe or inconsistent; the message says what to set."""
 
@@ -129,6 +134,8 @@ class Settings(BaseSettings):
     # A search counts its matches exactly up to this many; a larger total is reported as a lower bound.
     search_exact_total: int = Field(default=10_000, ge=1, le=1_000_000)
     demo_data: bool | None = None
+    # Log lines: JSON (production's default) or text (elsewhere); see log_lines and mks.logs.
+    log_format: LogFormat | None = None
     last_seen_resolution_seconds: int = Field(default=60, ge=0)
 
     # Review notifications (mks.notifications): e-mail when MKS_SMTP_HOST is set, a webhook when MKS_WEBHOOK_URL is.
@@ -239,6 +246,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.instance_path / 'mks.sqlite3').resolve()}"
+
+    @property
+    def log_lines(self) -> LogFormat:
+        """How log lines are written: MKS_LOG_FORMAT, else JSON in production and text elsewhere."""
+        if self.log_format is None:
+            return LogFormat.JSON if self.env is Environment.PRODUCTION else LogFormat.TEXT
+        return self.log_format
 
     @property
     def seed_demo_data(self) -> bool:

@@ -50,6 +50,7 @@ def self_signed_certificate(folder: Path) -> None:
 def write_config(folder: Path, *, upstream_port: int = 5100, https_port: int = 443, http_port: int = 80) -> Path:
     """The example site with its certificates, password file and ports moved into the folder; returns nginx.conf."""
     site = SITE.read_text().replace("/etc/nginx/tls/", f"{folder}/").replace("/etc/nginx/", f"{folder}/")
+    site = site.replace("/var/log/nginx/", f"{folder}/")
     site = site.replace("127.0.0.1:5100", f"127.0.0.1:{upstream_port}")
     site = site.replace("listen 443 ", f"listen 127.0.0.1:{https_port} ").replace(
         "listen 80;", f"listen 127.0.0.1:{http_port};"

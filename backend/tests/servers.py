@@ -26,9 +26,16 @@ def backend_env(instance_path: Path, **settings: str) -> dict[str, str]:
     return harness.backend_env(instance_path, free_port(), **settings)
 
 
-def serve_process(command: list[str], env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run the server until the generator is closed; yields its base URL and process once /health answers."""
-    with tempfile.TemporaryFile() as log, harness.serving(command, env, log) as running:
+def serve_process(
+    command: list[str], env: dict[str, str], log_path: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run the server until the generator is closed; yields its base URL and process once /health answers.
+
+    Its output goes to ``log_path`` when given (a test reads the log lines), else to a temporary file."""
+    with (
+        open(log_path, "w+b") if log_path else tempfile.TemporaryFile() as log,
+        harness.serving(command, env, log) as running,
+    ):
         yield running
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import ssl
 import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,13 @@ class Server:
         self, source: str, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
     ) -> tuple[int, str, bytes]:
         """Send one request from the source address; the status, Content-Type and body of the answer."""
+        status, answer_headers, answer = self.exchange(source, method, path, body, headers)
+        return status, answer_headers.get("Content-Type", ""), answer
+
+    def exchange(
+        self, source: str, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Message, bytes]:
+        """Send one request from the source address; the status, headers and body of the answer."""
         options: dict[str, Any] = {"timeout": 30, "source_address": (source, 0)}
         connection = (
             http.client.HTTPSConnection("127.0.0.1", self.port, context=self.tls, **options)
@@ -51,7 +60,7 @@ class Server:
             all_headers = {"Host": "mks.example.co.jp", "Content-Type": "application/json", **(headers or {})}
             connection.request(method, path, body=body, headers=all_headers)
             response = connection.getresponse()
-            return response.status, response.headers.get("Content-Type", ""), response.read()
+            return response.status, response.headers, response.read()
 
     def call(
         self, source: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
@@ -70,6 +79,14 @@ class Server:
 class Stack:
     nginx: Server
     gunicorn: Server
+    app_log: Path  # gunicorn's output: the app's JSON log lines among gunicorn's own
+    nginx_log: Path  # nginx's access log of the MKS site (log_format mks_json)
+
+    def logged(self, path: Path, request_id: str) -> list[dict[str, Any]]:
+        """The JSON lines of a log that carry the request id."""
+        lines = path.read_text(encoding="utf-8").splitlines()
+        entries = [json.loads(line) for line in lines if line.startswith("{")]
+        return [entry for entry in entries if entry.get("request_id") == request_id]
 
     def audit_addresses(self, action: str) -> list[tuple[str, str]]:
         """(username, client address) of every audit entry of this action, newest first."""
@@ -93,13 +110,20 @@ def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
         **shared_limits(),
         ratelimit_login_per_client="3 per minute",
         ratelimit_login_per_username="100 per minute",
+        log_format="json",
     )
-    with closing(serve_process(GUNICORN, env)) as running:
+    app_log = tmp_path / "gunicorn.log"
+    with closing(serve_process(GUNICORN, env, app_log)) as running:
         for _base, _process in running:
             with running_nginx(tmp_path / "nginx", int(env["MKS_PORT"])) as https_port:
                 tls = ssl.create_default_context(cafile=tmp_path / "nginx" / "mks.crt")
                 tls.check_hostname = False  # the certificate names mks.example.co.jp; we connect to 127.0.0.1
-                yield Stack(nginx=Server(https_port, tls), gunicorn=Server(int(env["MKS_PORT"])))
+                yield Stack(
+                    Server(https_port, tls),
+                    Server(int(env["MKS_PORT"])),
+                    app_log,
+                    tmp_path / "nginx" / "mks.access.log",
+                )
 
 
 def test_one_clients_failed_logins_do_not_rate_limit_another(stack: Stack) -> None:
@@ -188,3 +212,42 @@ def test_the_queue_before_a_worker_is_measured_from_nginxs_stamp_only(stack: Sta
     assert samples["mks_http_request_queue_seconds_count"][()] == 3
     assert samples["mks_http_request_queue_seconds_bucket"][(("le", "+Inf"),)] == 3
     assert samples["mks_http_worker_threads"][()] == 2 * 2  # two workers of MKS_THREADS=2
+
+
+def test_one_request_id_joins_nginxs_log_the_apps_log_and_the_answer(stack: Stack) -> None:
+    """nginx gives each request its id (a client's is replaced); MKS logs the request under it, with its route
+    template, status, user and client, and returns it. Straight to gunicorn, a client's id is not believed."""
+    status, tokens = stack.nginx.call(CLIENT_A, "POST", LOGIN, {"username": "admin", "password": PASSWORD})
+    assert status == 200
+    headers = {"Authorization": f"Bearer {tokens['access_token']}", "X-Request-ID": "forged-by-the-client"}
+    status, me = stack.nginx.call(CLIENT_A, "GET", "/api/v1/auth/me", headers=headers)
+    assert status == 200
+    status, answer_headers, _body = stack.nginx.exchange(CLIENT_A, "GET", "/api/v1/knowledge/999999", headers=headers)
+    request_id = answer_headers["X-Request-ID"]
+    assert status == 404 and re.fullmatch(r"[0-9a-f]{32}", request_id), request_id  # nginx's $request_id
+    [app_line] = stack.logged(stack.app_log, request_id)
+    assert {key: app_line[key] for key in ("level", "logger", "message", "method", "route", "status")} == {
+        "level": "INFO",
+        "logger": "mks.request",
+        "message": "GET /api/v1/knowledge/<id:knowledge_id> 404",
+        "method": "GET",
+        "route": "/api/v1/knowledge/<id:knowledge_id>",
+        "status": 404,
+    }
+    assert (app_line["user_id"], app_line["client"]) == (me["id"], CLIENT_A)
+    assert app_line["duration_ms"] >= 0
+    for _ in range(50):  # bounded: nginx writes its log line after the answer is sent
+        if nginx_lines := stack.logged(stack.nginx_log, request_id):
+            break
+        time.sleep(0.1)
+    [nginx_line] = nginx_lines
+    assert (nginx_line["status"], nginx_line["uri"], nginx_line["client"]) == (
+        404,
+        "/api/v1/knowledge/999999",
+        CLIENT_A,
+    )
+    assert stack.logged(stack.app_log, "forged-by-the-client") == []
+    status, direct_headers, _body = stack.gunicorn.exchange(CLIENT_A, "GET", "/health", headers={"X-Request-ID": "abc"})
+    assert status == 200 and re.fullmatch(r"[0-9a-f]{32}", direct_headers["X-Request-ID"])
+    [direct_line] = stack.logged(stack.app_log, direct_headers["X-Request-ID"])
+    assert (direct_line["route"], direct_line["user_id"], direct_line["client"]) == ("/health", None, CLIENT_A)
