@@ -53,7 +53,10 @@ def check_grafana(endpoints: Endpoints) -> list[Result]:
                 Check.GRAFANA_DATASOURCE,
                 CheckStatus.OK if ok else CheckStatus.ERROR,
                 datasource.get("message", ""),
-                "" if ok else "データソースの URL（http://prometheus:9090）と Prometheus の稼働を確認してください。",
+                ""
+                if ok
+                else "データソースの URL（GRAFANA_PROMETHEUS_URL、既定 http://prometheus:9090）と"
+                " Prometheus の稼働を確認してください。",
             )
         )
         dashboards = get_json(f"{base}/api/search?type=dash-db&tag=mks", headers)

@@ -86,6 +86,8 @@ def test_grafana_security_settings(compose: dict[str, Any]) -> None:
     # No default password: compose refuses to start without one (setup-monitoring.sh generates it).
     assert environment["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
     assert environment["GF_DATE_FORMATS_DEFAULT_TIMEZONE"] == "Asia/Tokyo"
+    # The datasource's URL ($GRAFANA_PROMETHEUS_URL in its provisioning): the compose Prometheus by default.
+    assert environment["GRAFANA_PROMETHEUS_URL"] == "${GRAFANA_PROMETHEUS_URL:-http://prometheus:9090}"
 
 
 def test_ports_bind_loopback_by_default(compose: dict[str, Any]) -> None:

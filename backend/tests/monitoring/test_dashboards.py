@@ -500,7 +500,7 @@ def test_datasource_provisioning() -> None:
         "name": "Prometheus",
         "type": "prometheus",
         "uid": "mks-prometheus",
-        "url": "http://prometheus:9090",
+        "url": "$GRAFANA_PROMETHEUS_URL",
         "access": "proxy",
         "isDefault": True,
     }
