@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its neighbours are modules
 import slo
@@ -127,44 +127,71 @@ def _percent(value: float | None) -> str:
     return f"{value * 100:g}%"
 
 
+class _HostResource(NamedTuple):
+    """One of the guide's host resource pairs, and how its alerts' annotations name it."""
+
+    key: str  # in THRESHOLDS
+    name: str  # of the alerts: High<name>Usage, Critical<name>Usage
+    metric: str  # a gauge 0-100 exported by the app
+    what: str  # for the summaries
+    subject: str  # for the descriptions, after "{instance} の" (a space before a Latin word)
+    warning_for: str
+    critical_state: str  # the critical summary, before the level
+    harm: str  # what the critical description warns of
+
+
+HOST_RESOURCES = (
+    _HostResource(
+        "cpu_percent",
+        "CPU",
+        "mks_system_cpu_usage_percent",
+        "CPU 使用率",
+        " CPU 使用率",
+        "5m",
+        "CPU 使用率が危険水準",
+        "応答遅延・タイムアウトの恐れがあります。",
+    ),
+    _HostResource(
+        "memory_percent",
+        "Memory",
+        "mks_system_memory_usage_percent",
+        "メモリ使用率",
+        "メモリ使用率",
+        "5m",
+        "メモリ使用率が危険水準",
+        "OOM によるワーカー停止の恐れがあります。",
+    ),
+    _HostResource(
+        "disk_percent",
+        "Disk",
+        "mks_system_disk_usage_percent",
+        "ディスク使用率",
+        "データディレクトリのディスク使用率",
+        "10m",
+        "ディスクがほぼ満杯",
+        "書き込み失敗が迫っています。",
+    ),
+)
+
+
 def _host_alerts() -> list[Rule]:
-    """The guide's host resource pairs: gauges 0-100 exported by the app."""
+    """The guide's host resource pairs."""
     rules = []
-    for key, metric, what, warning_for, harm in (
-        ("cpu_percent", "mks_system_cpu_usage_percent", "CPU 使用率", "5m", "応答遅延・タイムアウトの恐れがあります。"),
-        (
-            "memory_percent",
-            "mks_system_memory_usage_percent",
-            "メモリ使用率",
-            "5m",
-            "OOM によるワーカー停止の恐れがあります。",
-        ),
-        ("disk_percent", "mks_system_disk_usage_percent", "ディスク使用率", "10m", "書き込み失敗が迫っています。"),
-    ):
-        level = THRESHOLDS[key]
-        name = {"cpu_percent": "CPU", "memory_percent": "Memory", "disk_percent": "Disk"}[key]
-        # As the sentence reads after "{instance} の": a space before a Latin word.
-        subject = {"cpu_percent": " CPU 使用率", "disk_percent": "データディレクトリのディスク使用率"}.get(key, what)
-        for severity, value, wait, alert in (
-            ("warning", level.warning, warning_for, f"High{name}Usage"),
-            ("critical", level.critical, "5m", f"Critical{name}Usage"),
+    for resource in HOST_RESOURCES:
+        level = THRESHOLDS[resource.key]
+        for severity, value, wait, alert, summary, harm in (
+            ("warning", level.warning, resource.warning_for, f"High{resource.name}Usage", f"{resource.what}が高い", ""),
+            ("critical", level.critical, "5m", f"Critical{resource.name}Usage", resource.critical_state, resource.harm),
         ):
-            minutes = wait.removesuffix("m")
-            if severity == "warning":
-                summary = f"{what}が高い（{_number(value)}% 超）"
-            elif key == "disk_percent":
-                summary = f"ディスクがほぼ満杯（{_number(value)}% 超）"
-            else:
-                summary = f"{what}が危険水準（{_number(value)}% 超）"
             rules.append(
                 _alert(
                     alert,
-                    f"{metric} > {_number(value)}",
+                    f"{resource.metric} > {_number(value)}",
                     wait,
                     severity,
-                    summary,
-                    f"{{{{ $labels.instance }}}} の{subject}が {minutes} 分以上 {_number(value)}% を超えています"
-                    f'（現在 {{{{ printf "%.1f" $value }}}}%）。' + (harm if severity == "critical" else ""),
+                    f"{summary}（{_number(value)}% 超）",
+                    f"{{{{ $labels.instance }}}} の{resource.subject}が {wait.removesuffix('m')} 分以上 "
+                    f'{_number(value)}% を超えています（現在 {{{{ printf "%.1f" $value }}}}%）。{harm}',
                 )
             )
     return rules
