@@ -3,20 +3,18 @@ client address taken from X-Forwarded-For only when a trusted reverse proxy sent
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, request
 from flask_cors import CORS
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import IPNetwork, Settings
+from .config import Settings
 from .errors import ApiError
+from .proxies import TrustedProxyFix
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    pass
 
 # The API serves JSON only: nothing may be framed, sniffed, scripted or leaked through the referrer.
 SECURITY_HEADERS = {
@@ -41,34 +39,6 @@ def refuse_oversized_request() -> None:
         raise ApiError(414)
     if any(len(name) + 2 + len(value) > MAX_HEADER_FIELD for name, value in request.headers.items()):
         raise ApiError(431)
-
-
-class TrustedProxyFix:
-    """ProxyFix for requests whose direct peer is a trusted proxy; anyone else's X-Forwarded-* is ignored.
-
-    ProxyFix trusts a number of hops, whoever sent them: wrapped alone, it would let a client that
-    reaches the server directly choose its own address for the rate limits and the audit log.
-    """
-
-    def __init__(self, wsgi_app: WSGIApplication, proxies: Iterable[IPNetwork]) -> None:
-        self._direct = wsgi_app
-        # One hop: the trusted proxy appends the address of its own peer, the last X-Forwarded-For entry.
-        self._proxied = ProxyFix(wsgi_app, x_for=1, x_proto=1)
-        self._proxies = tuple(proxies)
-
-    def is_trusted(self, peer: str | None) -> bool:
-        """Whether this direct peer address is one of the trusted proxies."""
-        try:
-            address = ipaddress.ip_address(peer or "")
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped  # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d
-        return any(address in network for network in self._proxies)
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        wsgi_app = self._proxied if self.is_trusted(environ.get("REMOTE_ADDR")) else self._direct
-        return wsgi_app(environ, start_response)
 
 
 def _exact(origin: str) -> re.Pattern[str]:

@@ -23,6 +23,7 @@ from .metrics import (
     method_label,
     statement_operation,
 )
+from .proxies import from_trusted_proxy
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -131,10 +132,9 @@ class RequestMetrics:
 
         self._in_progress.inc()
         started = time.perf_counter()
-        # Only a trusted proxy's stamp counts: TrustedProxyFix (outside this middleware) applied
-        # werkzeug's ProxyFix, which keeps the original values under this key, to its requests only.
+        # Only a trusted proxy's stamp counts (TrustedProxyFix is outside this middleware).
         stamp = environ.get("HTTP_X_REQUEST_START")
-        if stamp is not None and "werkzeug.proxy_fix.orig" in environ:
+        if stamp is not None and from_trusted_proxy(environ):
             waited = queue_seconds(stamp, time.time())
             if waited is not None:
                 self._queue.observe(waited)

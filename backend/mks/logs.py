@@ -22,6 +22,7 @@ from flask import Flask, g, has_app_context
 
 from .config import LogFormat
 from .metrics import endpoint_label
+from .proxies import from_trusted_proxy
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -89,8 +90,8 @@ class RequestLog:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         given = environ.get("HTTP_X_REQUEST_ID")
-        trusted = "werkzeug.proxy_fix.orig" in environ  # TrustedProxyFix ran: a trusted proxy's headers
-        request_id = given if trusted and given and REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        believed = given if from_trusted_proxy(environ) and given and REQUEST_ID.fullmatch(given) else None
+        request_id = believed or uuid.uuid4().hex
         token = _request_id.set(request_id)
         fields: dict[str, Any] = {}
 

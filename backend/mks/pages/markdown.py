@@ -30,15 +30,15 @@ _ATTRIBUTES = {
 }
 
 
+def _clean(html: str, attributes: dict[str, set[str]], link_rel: str) -> str:
+    return nh3.clean(
+        html, tags=_TAGS, attributes=attributes, url_schemes={"http", "https", "mailto"}, link_rel=link_rel
+    )
+
+
 def to_html(markdown: str) -> str:
     """The sanitized HTML of the Markdown."""
-    return nh3.clean(
-        _RENDERER.render(markdown),
-        tags=_TAGS,
-        attributes=_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-    )
+    return _clean(_RENDERER.render(markdown), _ATTRIBUTES, "noopener noreferrer nofollow")
 
 
 def heading_anchor(heading: str) -> str:
@@ -61,10 +61,4 @@ _DOCUMENT_RENDERER.core.ruler.push("heading_anchors", _anchor_headings)
 def document_html(markdown: str) -> str:
     """The sanitized HTML of a document of ours (the runbook), each heading with its anchor as id."""
     headings = {f"h{level}": {"id"} for level in range(1, 7)}
-    return nh3.clean(
-        _DOCUMENT_RENDERER.render(markdown),
-        tags=_TAGS,
-        attributes=_ATTRIBUTES | headings,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer",
-    )
+    return _clean(_DOCUMENT_RENDERER.render(markdown), _ATTRIBUTES | headings, "noopener noreferrer")

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from mks.pages.markdown import heading_anchor
+
 from ..tools import unavailable
 from .generators import generator
 
@@ -112,16 +114,10 @@ def alert_rules() -> dict[str, dict[str, Any]]:
     return {rule["alert"]: rule for rule in rules(ALERT_RULES) if "alert" in rule}
 
 
-def github_anchor(heading: str) -> str:
-    """The anchor GitHub gives a Markdown heading."""
-    anchor = re.sub(r"[^\w\- ]", "", heading.strip().lower())
-    return anchor.replace(" ", "-")
-
-
 def runbook_anchors() -> set[str]:
     """Anchors of the level-2 headings of docs/runbook.md."""
     text = RUNBOOK.read_text(encoding="utf-8")
-    return {github_anchor(match) for match in re.findall(r"^## (.+)$", text, flags=re.MULTILINE)}
+    return {heading_anchor(match) for match in re.findall(r"^## (.+)$", text, flags=re.MULTILINE)}
 
 
 @pytest.fixture(scope="module")
