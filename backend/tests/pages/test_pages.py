@@ -596,9 +596,10 @@ def test_the_runbook_page_has_the_section_every_alert_links_to_for_admins_only(
     missing = client.get("/admin/runbook")
     assert missing.status_code == 200
     assert f"手順書のファイル（{tmp_path / 'missing.md'}）を読めません。" in missing.get_data(as_text=True)
-    client.delete_cookie("mks_session")
-    sign_in(client, "kimura")
-    assert client.get("/admin/runbook").status_code == 403
+    for username in ("kimura", "partner"):  # an approver, and a partner company's viewer
+        client.delete_cookie("mks_session")
+        sign_in(client, username)
+        assert client.get("/admin/runbook").status_code == 403
 
 
 def test_my_page_lists_my_entries_and_changes_my_password_ending_my_other_sessions(
