@@ -431,6 +431,172 @@ def _monitoring_alerts() -> list[Rule]:
     ]
 
 
+# The scrape jobs of the dependencies' exporters (prometheus/prometheus.yml): nginx-log is mtail reading nginx's
+# JSON access log, blackbox probes the public URL through nginx.
+DEPENDENCY_JOBS = ("postgres", "redis", "node", "nginx", "nginx-log", "blackbox")
+
+
+def _dependency_alerts() -> list[Rule]:
+    """PostgreSQL, Redis, the host and nginx, as their exporters see them."""
+    level = {key: _number(threshold.warning) for key, threshold in THRESHOLDS.items() if threshold.warning is not None}
+    connections, seconds = level["postgres_connections_percent"], level["postgres_transaction_seconds"]
+    growth, hours = level["postgres_growth_gb_per_day"], level["host_disk_full_hours"]
+    days = level["tls_certificate_days"]
+    nginx_errors = THRESHOLDS["nginx_error_ratio"].warning
+    nginx_requests = 'rate(nginx_log_requests_total{job="nginx-log"}[5m])'
+    return [
+        _alert(
+            "PostgreSQLDown",
+            'pg_up{job="postgres"} == 0',
+            "1m",
+            "critical",
+            "PostgreSQL に接続できない",
+            "{{ $labels.instance }} の postgres-exporter が PostgreSQL に 1 分以上接続できません"
+            "（pg_up = {{ $value }}）。MKS はデータベースを使う要求に 503 を返しています。",
+            "The exporter answers but cannot reach the server; an exporter that is gone is ExporterDown.",
+        ),
+        _alert(
+            "PostgreSQLTooManyConnections",
+            'sum by (job, instance) (pg_stat_activity_count{job="postgres"})\n'
+            '/ on (job, instance) max by (job, instance) (pg_settings_max_connections{job="postgres"}) * 100'
+            f" > {connections}",
+            "2m",
+            "warning",
+            f"PostgreSQL の接続数が上限に近い（max_connections の {connections}% 超）",
+            "{{ $labels.instance }} の PostgreSQL の接続数が 2 分以上 max_connections の "
+            f"{connections}% を超えています"
+            '（現在 {{ printf "%.0f" $value }}%）。上限に達すると新しい接続が拒否されます。',
+            "The exporter counts client connections per database (background workers have none) against "
+            "max_connections, whose superuser slots stay usable by postgres only.",
+        ),
+        _alert(
+            "PostgreSQLLongTransaction",
+            f'max by (job, instance, datname) (pg_stat_activity_max_tx_duration{{job="postgres"}}) > {seconds}',
+            "1m",
+            "warning",
+            f"PostgreSQL に長時間のトランザクションがある（{seconds} 秒超）",
+            "{{ $labels.instance }} のデータベース {{ $labels.datname }} で、"
+            f"{seconds} 秒を超えて開いたままのトランザクションがあります"
+            '（最長 {{ printf "%.0f" $value }} 秒）。ロック待ちと VACUUM の遅れの原因になります。',
+            "The oldest open transaction per database, whatever its state (idle in transaction included).",
+        ),
+        _alert(
+            "PostgreSQLDeadlocks",
+            'sum by (job, instance, datname) (increase(pg_stat_database_deadlocks{job="postgres"}[5m]))'
+            f" > {level['postgres_deadlocks']}",
+            "0m",
+            "warning",
+            "PostgreSQL でデッドロックが発生",
+            "{{ $labels.instance }} のデータベース {{ $labels.datname }} で直近 5 分にデッドロックが "
+            '{{ printf "%.0f" $value }} 件ありました。どちらかのトランザクションは取り消されています。',
+            "Every deadlock aborts a transaction: any is worth a look.",
+        ),
+        _alert(
+            "PostgreSQLDatabaseGrowing",
+            '(pg_database_size_bytes{job="postgres"} - pg_database_size_bytes{job="postgres"} offset 1d) / 1e9'
+            f" > {growth}",
+            "1h",
+            "warning",
+            f"PostgreSQL のデータベースが急に大きくなっている（1 日に {growth} GB 超）",
+            "{{ $labels.instance }} のデータベース {{ $labels.datname }} が直近 1 日で "
+            '{{ printf "%.1f" $value }} GB 増えました'
+            f"（閾値 {growth} GB/日）。取り込みの暴走か、VACUUM されない不要行の可能性があります。",
+            "Growth against the same database a day earlier; needs a day of history.",
+        ),
+        _alert(
+            "RedisDown",
+            'redis_up{job="redis"} == 0',
+            "1m",
+            "critical",
+            "Redis に接続できない",
+            "{{ $labels.instance }} の redis-exporter が Redis に 1 分以上接続できません（redis_up = {{ $value }}）。"
+            "MKS はレート制限なしで要求を通しています（MKSRateLimitStorageDown）。",
+        ),
+        _alert(
+            "RedisMemoryNearLimit",
+            'redis_memory_used_bytes{job="redis"}\n'
+            '/ on (job, instance) (redis_memory_max_bytes{job="redis"} > 0) * 100'
+            f" > {level['redis_memory_percent']}",
+            "5m",
+            "warning",
+            f"Redis のメモリが上限に近い（maxmemory の {level['redis_memory_percent']}% 超）",
+            "{{ $labels.instance }} の Redis の使用メモリが 5 分以上 maxmemory の "
+            f"{level['redis_memory_percent']}% を超えています"
+            '（現在 {{ printf "%.1f" $value }}%）。上限に達すると書き込みが失敗するか、キーが追い出されます。',
+            "Only a Redis with maxmemory set (redis_memory_max_bytes 0 means no limit: no series).",
+        ),
+        _alert(
+            "HostDiskWillFill",
+            'predict_linear(node_filesystem_avail_bytes{job="node", fstype!~"tmpfs|ramfs"}[6h], '
+            f"{hours} * 3600) < 0\n"
+            'and on (job, instance, device, mountpoint) node_filesystem_readonly{job="node"} == 0',
+            "1h",
+            "warning",
+            f"ディスクが {hours} 時間以内に満杯になる見込み",
+            "{{ $labels.instance }} の {{ $labels.mountpoint }} は、直近 6 時間の傾向が続くと "
+            f"{hours} 時間以内に満杯になります（{hours} 時間後の空きの予測 {{{{ $value | humanize1024 }}}}B）。",
+            "The trend of the last 6 hours, extended: a disk that fills slowly is told a day ahead, not at 90 %.",
+        ),
+        _alert(
+            "HostMemoryLow",
+            '(1 - node_memory_MemAvailable_bytes{job="node"} / node_memory_MemTotal_bytes{job="node"}) * 100'
+            f" > {level['host_memory_percent']}",
+            "5m",
+            "warning",
+            f"ホストの空きメモリが少ない（使用率 {level['host_memory_percent']}% 超）",
+            "{{ $labels.instance }} のメモリ使用率（MemAvailable から）が 5 分以上 "
+            f"{level['host_memory_percent']}% を超えています"
+            '（現在 {{ printf "%.1f" $value }}%）。OOM killer がプロセスを止める恐れがあります。',
+            "node-exporter's view, also on hosts without the backend (the database's, when it has its own).",
+        ),
+        _alert(
+            "ProbeFailed",
+            'probe_success{job="blackbox"} == 0',
+            "2m",
+            "critical",
+            "公開 URL に外から接続できない",
+            "blackbox-exporter が {{ $labels.instance }} に 2 分以上接続できていません"
+            "（probe_success = {{ $value }}）。利用者には MKS が止まって見えています。",
+            "The public URL through nginx, TLS included: what users see, whatever the cause.",
+        ),
+        _alert(
+            "TLSCertificateExpiring",
+            f'(probe_ssl_earliest_cert_expiry{{job="blackbox"}} - time()) / 86400 < {days}',
+            "10m",
+            "warning",
+            f"TLS 証明書の期限が近い（残り {days} 日未満）",
+            f"{{{{ $labels.instance }}}} の TLS 証明書の期限まで {days} 日を切りました"
+            '（残り {{ printf "%.1f" $value }} 日）。更新を確認してください。',
+            "The earliest expiry in the chain nginx serves, as the probe sees it.",
+        ),
+        _alert(
+            "NginxHighErrorRate",
+            f'rate(nginx_log_responses_5xx_total{{job="nginx-log"}}[5m]) / ({nginx_requests} > 0)'
+            f" > {level['nginx_error_ratio']}\n"
+            f"and {nginx_requests} >= {MINIMUM_REQUESTS_PER_SECOND}",
+            "5m",
+            "warning",
+            f"nginx の 5xx 応答の割合が高い（{_percent(nginx_errors)} 超）",
+            "{{ $labels.instance }} の nginx が 5 分以上、応答の "
+            f"{_percent(nginx_errors)} を超えて 5xx を返しています"
+            "（現在 {{ $value | humanizePercentage }}）。"
+            "MKS に届かない 502・504 も含みます。",
+            "From the access log (mtail): stub_status counts no statuses. Unlabelled counters, exported at 0 from "
+            "mtail's start, so the first 5xx is an increase. Needs the same minimum traffic as HighErrorRate.",
+        ),
+        _alert(
+            "ExporterDown",
+            f'up{{job=~"{"|".join(DEPENDENCY_JOBS)}"}} == 0',
+            "5m",
+            "warning",
+            "依存サービスのエクスポーターに接続できない",
+            "Prometheus がジョブ {{ $labels.job }} の {{ $labels.instance }} を 5 分以上取得できません"
+            "（up = {{ $value }}）。その間、このジョブのアラートは発火できません。",
+            "Without its exporter a dependency's alerts are silent: PostgreSQLDown needs pg_up.",
+        ),
+    ]
+
+
 def alert_groups() -> list[Group]:
     return [
         {"name": "mks-system", "rules": _host_alerts()},
@@ -439,6 +605,7 @@ def alert_groups() -> list[Group]:
         {"name": "mks-security", "rules": _security_alerts()},
         {"name": "mks-content", "rules": _content_alerts()},
         {"name": "mks-monitoring", "rules": _monitoring_alerts()},
+        {"name": "mks-dependencies", "rules": _dependency_alerts()},
     ]
 
 

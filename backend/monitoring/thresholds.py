@@ -18,7 +18,8 @@ from typing import NamedTuple
 class Threshold(NamedTuple):
     """The level of an alert pair: its warning and its critical alert (None: no alert of that severity).
 
-    An alert fires above its level (``>``), never at it.
+    An alert fires above its level (``>``), never at it; the levels of what runs out (RUNNING_OUT: hours
+    until a disk is full, days left on a certificate) fire below it (``<``).
     """
 
     warning: float | None
@@ -38,7 +39,20 @@ THRESHOLDS: dict[str, Threshold] = {
     "login_failures_per_second": Threshold(0.5, None, "件/秒"),  # MKSLoginFailureSpike: 30 a minute
     "rate_limit_hits_per_second": Threshold(1, None, "件/秒"),  # MKSRateLimitSpike
     "workers_busy_ratio": Threshold(0.8, None, ""),  # MKSWorkersSaturated
+    # The dependencies, as their exporters see them (rules.py's group mks-dependencies).
+    "postgres_connections_percent": Threshold(80, None, "%"),  # PostgreSQLTooManyConnections: of max_connections
+    "postgres_transaction_seconds": Threshold(300, None, "秒"),  # PostgreSQLLongTransaction
+    "postgres_deadlocks": Threshold(0, None, "件"),  # PostgreSQLDeadlocks: any in 5 minutes
+    "postgres_growth_gb_per_day": Threshold(1, None, "GB/日"),  # PostgreSQLDatabaseGrowing
+    "redis_memory_percent": Threshold(90, None, "%"),  # RedisMemoryNearLimit: of maxmemory
+    "host_disk_full_hours": Threshold(24, None, "時間"),  # HostDiskWillFill: full within, at the 6h trend
+    "host_memory_percent": Threshold(90, None, "%"),  # HostMemoryLow: used, as node-exporter sees it
+    "tls_certificate_days": Threshold(14, None, "日"),  # TLSCertificateExpiring: days left
+    "nginx_error_ratio": Threshold(0.05, None, ""),  # NginxHighErrorRate: 5xx of nginx's answers
 }
+
+# The levels that fire below (<): what is left of something that runs out.
+RUNNING_OUT = {"host_disk_full_hours", "tls_certificate_days"}
 
 # Requests per second besides scrapes and probes (over 5m) that the latency, error-rate and SLO alerts
 # need: on a quiet instance, two slow or failed requests would be over 5 % on their own.

@@ -22,6 +22,7 @@ EXPECTED_RULE_GROUPS = {
     "mks-content",
     "mks-monitoring",
     "mks-slo",
+    "mks-dependencies",
 }
 MAX_SANE_INTERVAL_SECONDS = 60
 TSDB_WARNING_RATIO = 0.8

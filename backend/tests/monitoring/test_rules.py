@@ -73,6 +73,19 @@ ALERTS = {
     "PrometheusAlertDeliveryFailing": ("mks-monitoring", "5m", "critical"),
     "AlertmanagerNotificationsFailing": ("mks-monitoring", "5m", "critical"),
     "AlertmanagerConfigReloadFailed": ("mks-monitoring", "5m", "warning"),
+    "PostgreSQLDown": ("mks-dependencies", "1m", "critical"),
+    "PostgreSQLTooManyConnections": ("mks-dependencies", "2m", "warning"),
+    "PostgreSQLLongTransaction": ("mks-dependencies", "1m", "warning"),
+    "PostgreSQLDeadlocks": ("mks-dependencies", "0m", "warning"),
+    "PostgreSQLDatabaseGrowing": ("mks-dependencies", "1h", "warning"),
+    "RedisDown": ("mks-dependencies", "1m", "critical"),
+    "RedisMemoryNearLimit": ("mks-dependencies", "5m", "warning"),
+    "HostDiskWillFill": ("mks-dependencies", "1h", "warning"),
+    "HostMemoryLow": ("mks-dependencies", "5m", "warning"),
+    "ProbeFailed": ("mks-dependencies", "2m", "critical"),
+    "TLSCertificateExpiring": ("mks-dependencies", "10m", "warning"),
+    "NginxHighErrorRate": ("mks-dependencies", "5m", "warning"),
+    "ExporterDown": ("mks-dependencies", "5m", "warning"),
 }
 # alert -> (the thresholds.py entry it compares with, in what it watches): its expression's `>` level.
 ALERT_LEVELS = {
@@ -91,6 +104,30 @@ ALERT_LEVELS = {
     "MKSWorkersSaturated": ("workers_busy_ratio", 'mks_http_worker_threads{job="mks-backend"}'),
     "MKSLoginFailureSpike": ("login_failures_per_second", "instance:mks_auth_failures:rate5m"),
     "MKSRateLimitSpike": ("rate_limit_hits_per_second", "instance:mks_rate_limit_hits:rate5m"),
+    "PostgreSQLTooManyConnections": (
+        "postgres_connections_percent",
+        'max by (job, instance) (pg_settings_max_connections{job="postgres"}) * 100',
+    ),
+    "PostgreSQLLongTransaction": (
+        "postgres_transaction_seconds",
+        'max by (job, instance, datname) (pg_stat_activity_max_tx_duration{job="postgres"})',
+    ),
+    "PostgreSQLDeadlocks": (
+        "postgres_deadlocks",
+        'sum by (job, instance, datname) (increase(pg_stat_database_deadlocks{job="postgres"}[5m]))',
+    ),
+    "PostgreSQLDatabaseGrowing": (
+        "postgres_growth_gb_per_day",
+        'pg_database_size_bytes{job="postgres"} offset 1d) / 1e9',
+    ),
+    "RedisMemoryNearLimit": ("redis_memory_percent", '(redis_memory_max_bytes{job="redis"} > 0) * 100'),
+    "HostMemoryLow": ("host_memory_percent", 'node_memory_MemTotal_bytes{job="node"}) * 100'),
+    "NginxHighErrorRate": ("nginx_error_ratio", '(rate(nginx_log_requests_total{job="nginx-log"}[5m]) > 0)'),
+}
+# alert -> (thresholds.py entry of what runs out, its expression's text around the level): these fire below it.
+RUNNING_OUT_LEVELS = {
+    "HostDiskWillFill": ("host_disk_full_hours", "[6h], {level} * 3600) < 0"),
+    "TLSCertificateExpiring": ("tls_certificate_days", "- time()) / 86400 < {level}"),
 }
 # The latency and error-rate alerts need this much traffic besides scrapes and probes.
 MINIMUM_TRAFFIC = "and on (job, instance) instance:mks_http_user_requests:rate5m >= 0.1"
@@ -216,6 +253,7 @@ def test_alerts_are_the_agreed_ones() -> None:
         "mks-security",
         "mks-content",
         "mks-monitoring",
+        "mks-dependencies",
     ]
     found = {
         rule["alert"]: (group["name"], rule["for"], rule["labels"]["severity"])
@@ -235,6 +273,16 @@ def test_alert_levels_are_the_thresholds(name: str) -> None:
     expr = " ".join(alert_rules()[name]["expr"].split())
     assert f"{watched} > {level:g}" in expr
     assert expr.endswith(MINIMUM_TRAFFIC) == (key in {"latency_p95_seconds", "error_ratio"})
+
+
+@pytest.mark.parametrize("name", sorted(RUNNING_OUT_LEVELS))
+def test_running_out_levels_are_the_thresholds(name: str) -> None:
+    """An alert on what runs out (hours until full, days left) fires below its level in thresholds.py."""
+    key, around = RUNNING_OUT_LEVELS[name]
+    thresholds = generator("thresholds")
+    assert key in thresholds.RUNNING_OUT
+    expr = " ".join(alert_rules()[name]["expr"].split())
+    assert around.format(level=f"{thresholds.THRESHOLDS[key].warning:g}") in expr
 
 
 @pytest.mark.parametrize("name", sorted(ALERTS))

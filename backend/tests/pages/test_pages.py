@@ -589,7 +589,7 @@ def test_the_runbook_page_has_the_section_every_alert_links_to_for_admins_only(
     page = client.get("/admin/runbook").get_data(as_text=True)
     sections = set(re.findall(r'<h2 id="([^"]+)">', page))
     assert {link.split("#")[0] for link in links} == {"http://localhost:5100/admin/runbook"}
-    assert {link.split("#")[1] for link in links} <= sections and len(links) == 28
+    assert {link.split("#")[1] for link in links} <= sections and len(links) == 41
     assert '<h2 id="mksbackenddown">MKSBackendDown</h2>' in page
     assert '<h2 id="slo-とエラーバジェット">SLO とエラーバジェット</h2>' in page
     app.extensions["mks_settings"].runbook_file = tmp_path / "missing.md"
