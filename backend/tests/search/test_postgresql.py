@@ -16,7 +16,9 @@ from ..plans import statements_sent
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_count_of_whole_tokens_reads_a_bitmap_and_puts_the_planner_back(app: Flask) -> None:
+def test_a_count_of_whole_tokens_reads_the_bitmap_inside_mks_body_matches(app: Flask) -> None:
+    """A count of whole tokens takes the ids from mks_body_matches, whose own settings force the bitmap and
+    leave the caller's as they were; a phrase, or a count up to DF_CAP, lets the planner choose."""
     with app.app_context():
         session = get_session()
         category_id = session.scalars(select(Category.id).limit(1)).one()
@@ -30,21 +32,51 @@ def test_a_count_of_whole_tokens_reads_a_bitmap_and_puts_the_planner_back(app: F
         backend = current_db().search
         counted = {}
         with statements_sent(current_db().engine) as sent:
-            for q, bound in (("足場 点検", 10_001), ("足場の点検", 10_001), ("足場 点検", DF_CAP)):
+            for q, bound in (("足場 点検", 10_001), ("足場の点検", 10_001), ("足場 点検", DF_CAP), ("杭", 10_001)):
                 request = SearchRequest(parse_query(q).terms, SearchFilters(), limit=20, offset=0, exact_total=10)
                 counted[q, bound] = backend.count_matches(connection, request, bound=bound)
         settings = connection.execute(
             text("SELECT current_setting('enable_seqscan'), current_setting('enable_indexscan')")
         )
         assert settings.one() == ("off", "on")
-    assert counted == {("足場 点検", 10_001): 2, ("足場の点検", 10_001): 1, ("足場 点検", DF_CAP): 2}
-    # Two words of whole tokens: the planner is told to read the index's bitmap, and put back after.
-    # A phrase (足場の点検) is checked in each match's vector, whatever the plan: the planner chooses;
-    # so it does for a count up to DF_CAP, which a scan may finish before a bitmap is read.
-    kinds = ["settings" if "set_config" in statement else "count" for statement, _ in sent]
-    assert kinds == ["settings", "count", "settings", "count", "count"]
-    assigned = [(values["value0"], values["value1"]) for statement, values in sent if "set_config" in statement]
-    assert assigned == [("off", "off"), ("off", "on")]  # enable_seqscan, enable_indexscan: both off, then as they were
+    assert counted == {("足場 点検", 10_001): 2, ("足場の点検", 10_001): 1, ("足場 点検", DF_CAP): 2, ("杭", 10_001): 0}
+    kinds = [
+        f"ids by_bucket={values['by_bucket']}" if "mks_body_matches" in statement else "count"
+        for statement, values in sent
+    ]
+    # A prefix (杭, one character) is read at once: GIN gathers its lexemes' matches again for each bucket.
+    assert kinds == ["ids by_bucket=True", "count", "count", "ids by_bucket=False"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_mks_body_matches_reads_the_newest_buckets_first_then_the_rest_at_once(app: Flask) -> None:
+    """Buckets of 8,192 ids (migration 0020): the 8 newest one by one up to the bound, the older ones together."""
+    ids = [8_192 * bucket + 5 for bucket in range(11)]  # one entry in each of buckets 0-10
+    with app.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        session.add_all(Knowledge(id=id_, title="足場の点検", content="本文", category_id=category_id) for id_ in ids)
+        session.add(Knowledge(id=3, title="型枠の解体", content="本文", category_id=category_id))
+        session.commit()
+        connection = get_session().connection()
+
+        def matches(query: str, bound: int, *, by_bucket: bool) -> list[int]:
+            found = connection.execute(
+                text("SELECT id FROM mks_body_matches(CAST(:query AS tsquery), :bound, :by_bucket) AS found (id)"),
+                {"query": query, "bound": bound, "by_bucket": by_bucket},
+            )
+            return [row.id for row in found]
+
+        newest_three = matches("'足場' & '点検'", 3, by_bucket=True)
+        every_match = matches("'足場' & '点検'", 100, by_bucket=True)
+        at_once = matches("'足場' & '点検'", 100, by_bucket=False)
+        none = matches("'鏝絵'", 100, by_bucket=True)
+    assert newest_three == [ids[10], ids[9], ids[8]]
+    # Buckets 10 down to 3 one by one, then 0-2 in one scan (in the order of the table).
+    assert every_match[:8] == ids[10:2:-1]
+    assert sorted(every_match[8:]) == ids[:3]
+    assert sorted(at_once) == ids
+    assert none == []
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
