@@ -15,6 +15,10 @@
 #   ALERTMANAGER_PORT（既定 9093、Prometheus がアラートを送る localhost のポート）,
 #   MKS_MONITORING_DATA（既定 ./.native）, MKS_SCRAPE_INTERVAL / MKS_EVALUATION_INTERVAL（既定は設定ファイルどおり）,
 #   PROMETHEUS_RETENTION_TIME（15d）, PROMETHEUS_RETENTION_SIZE（10GB）
+# 依存サービスのエクスポーター（native では Debian パッケージを systemd で動かす。Prometheus はその localhost の
+#   ポートを収集する）: POSTGRES_EXPORTER_PORT（9187）, REDIS_EXPORTER_PORT（9121）, NODE_EXPORTER_PORT（9100）,
+#   NGINX_EXPORTER_PORT（9113）, MTAIL_PORT（3903、nginx のアクセスログ）, BLACKBOX_EXPORTER_PORT（9115）,
+#   MKS_PUBLIC_URL（外形監視する公開 URL、既定 https://mks.example.co.jp/health）
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,7 +28,7 @@ for arg in "$@"; do
   case "$arg" in
     up|down|status|check) VERB="$arg" ;;
     --native) NATIVE=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "不明な引数: $arg（up|down|status|check と --native が使えます）" >&2; exit 2 ;;
   esac
 done
@@ -32,6 +36,13 @@ done
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
 PROMETHEUS_URL="http://127.0.0.1:${PROMETHEUS_PORT}"
 ALERTMANAGER_PORT="${ALERTMANAGER_PORT:-9093}"
+POSTGRES_EXPORTER_PORT="${POSTGRES_EXPORTER_PORT:-9187}"
+REDIS_EXPORTER_PORT="${REDIS_EXPORTER_PORT:-9121}"
+NODE_EXPORTER_PORT="${NODE_EXPORTER_PORT:-9100}"
+NGINX_EXPORTER_PORT="${NGINX_EXPORTER_PORT:-9113}"
+MTAIL_PORT="${MTAIL_PORT:-3903}"
+BLACKBOX_EXPORTER_PORT="${BLACKBOX_EXPORTER_PORT:-9115}"
+PUBLIC_URL="${MKS_PUBLIC_URL:-https://mks.example.co.jp/health}"
 RETENTION_TIME="${PROMETHEUS_RETENTION_TIME:-15d}"
 RETENTION_SIZE="${PROMETHEUS_RETENTION_SIZE:-10GB}"
 DATA_DIR="${MKS_MONITORING_DATA:-$HERE/.native}"
@@ -102,7 +113,8 @@ validate_dashboards() {
   ok "Grafana ダッシュボード（${count} 件、生成スクリプトと一致）"
 }
 
-# The shipped prometheus.yml, pointed at this machine: rule files from this folder, the backend on MKS_TARGET.
+# The shipped prometheus.yml, pointed at this machine: rule files from this folder, the backend on MKS_TARGET,
+# the exporters and Alertmanager on their localhost ports, the probe on MKS_PUBLIC_URL.
 write_native_config() {
   mkdir -p "$DATA_DIR"
   local target="${MKS_TARGET:-localhost:5100}"
@@ -110,6 +122,13 @@ write_native_config() {
       -e "s#/etc/prometheus/#${MKS_RULES_DIR}/#" \
       -e "s#'alertmanager:9093'#'localhost:${ALERTMANAGER_PORT}'#" \
       -e "s#'localhost:9090'#'localhost:${PROMETHEUS_PORT}'#" \
+      -e "s#'postgres-exporter:9187'#'localhost:${POSTGRES_EXPORTER_PORT}'#" \
+      -e "s#'redis-exporter:9121'#'localhost:${REDIS_EXPORTER_PORT}'#" \
+      -e "s#'node-exporter:9100'#'localhost:${NODE_EXPORTER_PORT}'#" \
+      -e "s#'nginx-exporter:9113'#'localhost:${NGINX_EXPORTER_PORT}'#" \
+      -e "s#'mtail:3903'#'localhost:${MTAIL_PORT}'#" \
+      -e "s#'blackbox-exporter:9115'#'localhost:${BLACKBOX_EXPORTER_PORT}'#" \
+      -e "s#'https://mks.example.co.jp/health'#'${PUBLIC_URL}'#" \
       "$HERE/prometheus/prometheus.yml" > "$DATA_DIR/prometheus.yml"
   if [ -n "${MKS_SCRAPE_INTERVAL:-}" ]; then
     sed -i -e "s#scrape_interval: [0-9]*[smh]#scrape_interval: ${MKS_SCRAPE_INTERVAL}#" \

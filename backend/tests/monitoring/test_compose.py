@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from .generators import generator
+
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
+# Scrape job of a dependency → the compose service and port it scrapes (the probe's job is checked apart).
+EXPORTER_TARGETS = {
+    "postgres": "postgres-exporter:9187",
+    "redis": "redis-exporter:9121",
+    "node": "node-exporter:9100",
+    "nginx": "nginx-exporter:9113",
+    "nginx-log": "mtail:3903",
+}
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +110,9 @@ def test_ports_bind_loopback_by_default(compose: dict[str, Any]) -> None:
 def test_optional_profiles(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert services["alertmanager"]["profiles"] == ["alertmanager"]
-    assert services["node-exporter"]["profiles"] == ["node-exporter"]
+    assert services["node-exporter"]["profiles"] == ["node-exporter", "exporters"]
+    for name in ("postgres-exporter", "redis-exporter", "nginx-exporter", "mtail", "blackbox-exporter"):
+        assert services[name]["profiles"] == ["exporters"], name
     assert services["mks-backend"]["profiles"] == ["backend"]
     assert "profiles" not in services["prometheus"] and "profiles" not in services["grafana"]
 
@@ -119,3 +132,40 @@ def test_prometheus_config_as_the_guide(prometheus_config: dict[str, Any]) -> No
         "/etc/prometheus/slo-rules.yml",
     ]
     assert prometheus_config["alerting"]["alertmanagers"][0]["static_configs"] == [{"targets": ["alertmanager:9093"]}]
+
+
+def test_the_dependencies_jobs_scrape_the_compose_exporters(
+    compose: dict[str, Any], prometheus_config: dict[str, Any]
+) -> None:
+    jobs = {job["job_name"]: job for job in prometheus_config["scrape_configs"]}
+    assert {job for job in jobs if job in EXPORTER_TARGETS or job == "blackbox"} == set(
+        generator("rules").DEPENDENCY_JOBS
+    )
+    for job, target in EXPORTER_TARGETS.items():
+        assert jobs[job]["static_configs"] == [{"targets": [target]}], job
+        assert target.split(":")[0] in compose["services"], job
+    probe = jobs["blackbox"]
+    assert (probe["metrics_path"], probe["params"]) == ("/probe", {"module": ["mks_http"]})
+    assert probe["static_configs"] == [{"targets": ["https://mks.example.co.jp/health"]}]
+    assert probe["relabel_configs"] == [
+        {"source_labels": ["__address__"], "target_label": "__param_target"},
+        {"source_labels": ["__param_target"], "target_label": "instance"},
+        {"target_label": "__address__", "replacement": "blackbox-exporter:9115"},
+    ]
+    modules = yaml.safe_load((MONITORING / "blackbox" / "blackbox.yml").read_text())["modules"]
+    assert modules["mks_http"]["http"]["valid_status_codes"] == [200]
+    assert _mounts(compose["services"]["blackbox-exporter"])["/etc/blackbox_exporter/blackbox.yml"] == (
+        "./blackbox/blackbox.yml"
+    )
+    assert _mounts(compose["services"]["mtail"])["/etc/mtail"] == "./mtail"
+
+
+def test_exporters_take_their_credentials_from_the_environment(compose: dict[str, Any]) -> None:
+    """No address or secret of a dependency is fixed in the file: each is a ${VARIABLE:-default}."""
+    for name in ("postgres-exporter", "redis-exporter"):
+        for key, value in compose["services"][name]["environment"].items():
+            assert re.fullmatch(r"\$\{[A-Z_]+:-[^}]*\}", value), (name, key)
+    assert compose["services"]["postgres-exporter"]["environment"]["DATA_SOURCE_NAME"].startswith(
+        "${POSTGRES_EXPORTER_DSN:-"
+    )
+    assert compose["services"]["redis-exporter"]["environment"]["REDIS_PASSWORD"] == "${REDIS_EXPORTER_PASSWORD:-}"
