@@ -7,13 +7,14 @@ import base64
 from .base import Check, CheckStatus, Endpoints, HttpError, Result, get_json
 
 GRAFANA_FOLDER = "Mirai"
-# The provisioned dashboards (backend/monitoring/grafana/dashboards), by uid: the guide's three and the error
-# budgets. The monitoring page links them.
+# The provisioned dashboards (backend/monitoring/grafana/dashboards), by uid: the guide's three, the error
+# budgets and the dependencies. The monitoring page links them.
 GRAFANA_DASHBOARDS = {
     "mks-app-overview": "アプリケーション概要",
     "mks-api-performance": "APIパフォーマンス",
     "mks-system-resources": "システムリソース",
     "mks-error-budget": "エラーバジェット",
+    "mks-dependencies": "依存サービス",
 }
 GRAFANA_DATASOURCE_UID = "mks-prometheus"
 
@@ -24,7 +25,7 @@ def _grafana_headers(endpoints: Endpoints) -> dict[str, str]:
 
 
 def check_grafana(endpoints: Endpoints) -> list[Result]:
-    """Grafana answers, its Prometheus datasource is healthy, and the four dashboards are in folder Mirai."""
+    """Grafana answers, its Prometheus datasource is healthy, and the five dashboards are in folder Mirai."""
     assert endpoints.grafana is not None
     base, headers = endpoints.grafana, _grafana_headers(endpoints)
     try:

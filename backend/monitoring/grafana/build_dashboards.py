@@ -11,7 +11,8 @@ Conventions every dashboard follows (tests/monitoring/test_dashboards.py checks 
 - every panel and every query names the datasource by uid (DATASOURCE_UID, the uid provisioned in
   provisioning/datasources/prometheus.yml); the alert lists, which run no query, name it in their options;
 - every selector filters on the template variables: job="$job", instance=~"$instance"; the only other
-  variable is $__rate_interval;
+  variable is $__rate_interval. The dependencies' dashboard has no variables: each selector names its
+  exporter's scrape job (prometheus.yml);
 - a panel of a metric an alert watches shows the alert's levels from thresholds.py (colours, or threshold
   lines on graphs) and links the alert's section of the runbook; every dashboard links the runbook.
 """
@@ -41,7 +42,8 @@ from grafana_foundation_sdk.models import dashboard as dashboard_model
 from grafana_foundation_sdk.models import piechart as piechart_model
 from grafana_foundation_sdk.models import prometheus as prometheus_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # backend/monitoring: slo.py and thresholds.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # backend/monitoring: rules.py, slo.py, thresholds.py
+import rules
 import slo
 import thresholds
 
@@ -471,9 +473,16 @@ def dashboard_links() -> list[dashboard.DashboardLink]:
 
 
 def build_dashboard(
-    uid: str, title: str, description: str, rows: list[list[AnyPanel]], *, per_instance: bool = True
+    uid: str,
+    title: str,
+    description: str,
+    rows: list[list[AnyPanel]],
+    *,
+    per_instance: bool = True,
+    variables: bool = True,
 ) -> dashboard_model.Dashboard:
-    """A complete dashboard: shared settings, template variables, links to the other MKS dashboards and the runbook."""
+    """A complete dashboard: shared settings, template variables (none without `variables`), links to the other MKS
+    dashboards and the runbook."""
     board = (
         dashboard.Dashboard(title)
         .uid(uid)
@@ -489,7 +498,7 @@ def build_dashboard(
         .version(1)
         .week_start("")
         .links(dashboard_links())
-        .variables(template_variables(per_instance=per_instance))
+        .variables(template_variables(per_instance=per_instance) if variables else [])
     )
     return layout(board, rows).build()
 
@@ -932,11 +941,327 @@ def error_budget() -> dashboard_model.Dashboard:
     )
 
 
+def dependency(metric: str, job: str, matchers: str = "") -> str:
+    """A selector of an exporter's metric: its scrape job is fixed (prometheus.yml), not a template variable."""
+    return f'{metric}{{job="{job}"{", " + matchers if matchers else ""}}}'
+
+
+# The exporters' own `up` and the probe's result: 0 is a failure, 1 a success.
+PROBE_MAPPINGS: list[dashboard_model.ValueMapping] = [
+    dashboard_model.ValueMap(
+        options={
+            "0": dashboard_model.ValueMappingResult(color="red", index=0, text="失敗"),
+            "1": dashboard_model.ValueMappingResult(color="green", index=1, text="成功"),
+        }
+    )
+]
+
+
+def running_out(key: str, base: str = "red", after: str = "green") -> dashboard.ThresholdsConfig:
+    """Colours of a level that fires below (thresholds.RUNNING_OUT): red under it, green from it."""
+    level = thresholds.THRESHOLDS[key].warning
+    values = [dashboard_model.Threshold(value=None, color=base), dashboard_model.Threshold(value=level, color=after)]
+    return dashboard.ThresholdsConfig().mode(dashboard_model.ThresholdsMode.ABSOLUTE).steps(values)
+
+
+def dependencies() -> dashboard_model.Dashboard:
+    """依存サービス: PostgreSQL, Redis, the host, nginx and the public URL, from their exporters."""
+    jobs = "|".join(rules.DEPENDENCY_JOBS)
+    filesystems = 'fstype!~"tmpfs|ramfs"'
+    connections = watching("postgres_connections_percent", "PostgreSQLTooManyConnections")
+    transactions = watching("postgres_transaction_seconds", "PostgreSQLLongTransaction")
+    deadlocks = watching("postgres_deadlocks", "PostgreSQLDeadlocks")
+    growth = watching("postgres_growth_gb_per_day", "PostgreSQLDatabaseGrowing")
+    redis_memory = watching("redis_memory_percent", "RedisMemoryNearLimit")
+    host_memory = watching("host_memory_percent", "HostMemoryLow")
+    nginx_errors = watching("nginx_error_ratio", "NginxHighErrorRate")
+    days_left = thresholds.THRESHOLDS["tls_certificate_days"].warning
+    full_within = thresholds.THRESHOLDS["host_disk_full_hours"].warning
+    nginx_requests = f"rate({dependency('nginx_log_requests_total', 'nginx-log')}[5m])"
+    return build_dashboard(
+        "mks-dependencies",
+        "依存サービス",
+        "MKS が依存するサービス（PostgreSQL・Redis・ホスト・nginx・公開 URL）を各エクスポーターから。"
+        f"ジョブは prometheus.yml の {' / '.join(rules.DEPENDENCY_JOBS)}。",
+        [
+            [
+                stat_panel(
+                    "PostgreSQL の稼働状態",
+                    "postgres-exporter が PostgreSQL に接続できているか（pg_up）。"
+                    "1 分以上「停止」ならアラート PostgreSQLDown",
+                    [target(dependency("pg_up", "postgres"), "{{instance}}")],
+                    unit="short",
+                    alert=Alert(None, ("PostgreSQLDown",)),
+                    mappings=UP_MAPPINGS,
+                ),
+                stat_panel(
+                    "Redis の稼働状態",
+                    "redis-exporter が Redis に接続できているか（redis_up）。1 分以上「停止」ならアラート RedisDown",
+                    [target(dependency("redis_up", "redis"), "{{instance}}")],
+                    unit="short",
+                    alert=Alert(None, ("RedisDown",)),
+                    mappings=UP_MAPPINGS,
+                ),
+                stat_panel(
+                    "公開 URL",
+                    "blackbox-exporter が公開 URL を nginx 経由で取得できたか（probe_success）。"
+                    "2 分以上「失敗」ならアラート ProbeFailed",
+                    [target(dependency("probe_success", "blackbox"), "{{instance}}")],
+                    unit="short",
+                    alert=Alert(None, ("ProbeFailed",)),
+                    mappings=PROBE_MAPPINGS,
+                ),
+                stat_panel(
+                    "TLS 証明書の残り日数",
+                    "公開 URL の証明書（中間証明書を含む最も早い期限）までの日数。"
+                    f"赤: {days_left:g} 日未満でアラート TLSCertificateExpiring",
+                    [
+                        target(
+                            f"({dependency('probe_ssl_earliest_cert_expiry', 'blackbox')} - time()) / 86400",
+                            "{{instance}}",
+                        )
+                    ],
+                    unit="none",
+                    alert=Alert(None, ("TLSCertificateExpiring",)),
+                    colours=running_out("tls_certificate_days"),
+                    decimals=1,
+                ),
+                stat_panel(
+                    "エクスポーター",
+                    "Prometheus が各エクスポーターを取得できているか（ジョブごとの up）。"
+                    "5 分以上「停止」ならアラート ExporterDown（そのジョブのアラートは発火できない）",
+                    [target(f'up{{job=~"{jobs}"}}', "{{job}}")],
+                    unit="short",
+                    alert=Alert(None, ("ExporterDown",)),
+                    mappings=UP_MAPPINGS,
+                    width=8,
+                ),
+            ],
+            [
+                timeseries_panel(
+                    "PostgreSQL の接続数（上限に対する割合）",
+                    f"全データベースのクライアント接続数 ÷ max_connections。{connections.prose()}",
+                    [
+                        target(
+                            f"sum by (instance) ({dependency('pg_stat_activity_count', 'postgres')})\n"
+                            "/ on (instance) "
+                            f"max by (instance) ({dependency('pg_settings_max_connections', 'postgres')}) * 100",
+                            "{{instance}}",
+                        )
+                    ],
+                    unit="percent",
+                    alert=connections,
+                    max_value=100,
+                    width=8,
+                ),
+                timeseries_panel(
+                    "PostgreSQL の接続数（状態別）",
+                    "active・idle・idle in transaction などの状態ごとの接続数（全データベース）",
+                    [target(f"sum by (state) ({dependency('pg_stat_activity_count', 'postgres')})", "{{state}}")],
+                    unit="short",
+                    stack=True,
+                    width=8,
+                ),
+                timeseries_panel(
+                    "最も長いトランザクション",
+                    f"データベースごとの、開いているトランザクションの最長の経過時間。{transactions.prose()}",
+                    [
+                        target(
+                            f"max by (datname) ({dependency('pg_stat_activity_max_tx_duration', 'postgres')})",
+                            "{{datname}}",
+                        )
+                    ],
+                    unit="s",
+                    alert=transactions,
+                    width=8,
+                ),
+            ],
+            [
+                timeseries_panel(
+                    "デッドロック（直近 5 分）",
+                    f"データベースごとのデッドロックの件数（直近 5 分）。{deadlocks.prose()}",
+                    [
+                        target(
+                            f"sum by (datname) (increase({dependency('pg_stat_database_deadlocks', 'postgres')}[5m]))",
+                            "{{datname}}",
+                        )
+                    ],
+                    unit="short",
+                    alert=deadlocks,
+                    area=True,
+                    width=8,
+                ),
+                timeseries_panel(
+                    "データベースの大きさ",
+                    "データベースごとの大きさ（テンプレートを除く）",
+                    [target(dependency("pg_database_size_bytes", "postgres", 'datname!~"template.*"'), "{{datname}}")],
+                    unit="bytes",
+                    width=8,
+                ),
+                timeseries_panel(
+                    "データベースの 1 日の増加",
+                    f"1 日前と比べて増えた大きさ（GB、1 日分の履歴が要る）。{growth.prose()}",
+                    [
+                        target(
+                            f"({dependency('pg_database_size_bytes', 'postgres')}"
+                            f" - {dependency('pg_database_size_bytes', 'postgres')} offset 1d) / 1e9",
+                            "{{datname}}",
+                        )
+                    ],
+                    unit="none",
+                    alert=growth,
+                    width=8,
+                ),
+            ],
+            [
+                timeseries_panel(
+                    "Redis のメモリ（上限に対する割合）",
+                    f"使用メモリ ÷ maxmemory（maxmemory を設定した Redis のみ）。{redis_memory.prose()}",
+                    [
+                        target(
+                            f"{dependency('redis_memory_used_bytes', 'redis')}\n"
+                            f"/ on (instance) ({dependency('redis_memory_max_bytes', 'redis')} > 0) * 100",
+                            "{{instance}}",
+                        )
+                    ],
+                    unit="percent",
+                    alert=redis_memory,
+                    max_value=100,
+                    width=8,
+                ),
+                timeseries_panel(
+                    "Redis の使用メモリ",
+                    "Redis の使用メモリと maxmemory（0 は上限なし）",
+                    [
+                        target(dependency("redis_memory_used_bytes", "redis"), "使用 {{instance}}"),
+                        target(dependency("redis_memory_max_bytes", "redis"), "上限 {{instance}}"),
+                    ],
+                    unit="bytes",
+                    width=8,
+                ),
+                timeseries_panel(
+                    "Redis の接続クライアント数",
+                    "Redis に接続しているクライアントの数（MKS の各ワーカーと redis-exporter）",
+                    [target(dependency("redis_connected_clients", "redis"), "{{instance}}")],
+                    unit="short",
+                    width=8,
+                ),
+            ],
+            [
+                timeseries_panel(
+                    "ディスクの空き",
+                    "ファイルシステムごとの空き容量（tmpfs を除く）",
+                    [
+                        target(
+                            dependency("node_filesystem_avail_bytes", "node", filesystems),
+                            "{{instance}} {{mountpoint}}",
+                        )
+                    ],
+                    unit="bytes",
+                    width=8,
+                ),
+                timeseries_panel(
+                    f"{full_within:g} 時間後の空きの予測",
+                    f"直近 6 時間の傾向が続いたときの {full_within:g} 時間後の空き容量（predict_linear）。"
+                    "書き込み可能なファイルシステムで 0 を下回る状態が 1 時間続くとアラート HostDiskWillFill",
+                    [
+                        target(
+                            f"predict_linear({dependency('node_filesystem_avail_bytes', 'node', filesystems)}[6h], "
+                            f"{full_within:g} * 3600)",
+                            "{{instance}} {{mountpoint}}",
+                        )
+                    ],
+                    unit="bytes",
+                    alert=Alert(None, ("HostDiskWillFill",)),
+                    width=8,
+                ),
+                timeseries_panel(
+                    "ホストのメモリ使用率",
+                    f"node-exporter の (1 − MemAvailable ÷ MemTotal)。{host_memory.prose()}",
+                    [
+                        target(
+                            f"(1 - {dependency('node_memory_MemAvailable_bytes', 'node')}"
+                            f" / {dependency('node_memory_MemTotal_bytes', 'node')}) * 100",
+                            "{{instance}}",
+                        )
+                    ],
+                    unit="percent",
+                    alert=host_memory,
+                    max_value=100,
+                    width=8,
+                ),
+            ],
+            [
+                timeseries_panel(
+                    "nginx の応答（ステータス別）",
+                    "nginx のアクセスログ（mtail）から数えたステータスコードごとの毎秒件数",
+                    [
+                        target(
+                            "sum by (status) "
+                            f"(rate({dependency('nginx_log_responses_total', 'nginx-log')}[$__rate_interval]))",
+                            "{{status}}",
+                        )
+                    ],
+                    unit="reqps",
+                    stack=True,
+                    width=8,
+                ),
+                timeseries_panel(
+                    "nginx の 5xx の割合",
+                    "nginx が返した応答のうち 5xx の割合（直近 5 分、アクセスログから）。"
+                    f"{nginx_errors.prose()}（要求が毎秒 {thresholds.MINIMUM_REQUESTS_PER_SECOND:g} 件以上のとき）",
+                    [
+                        target(
+                            f"rate({dependency('nginx_log_responses_5xx_total', 'nginx-log')}[5m])"
+                            f" / ({nginx_requests} > 0)",
+                            "{{instance}}",
+                        )
+                    ],
+                    unit="percentunit",
+                    alert=nginx_errors,
+                    width=8,
+                ),
+                timeseries_panel(
+                    "nginx の接続数",
+                    "nginx の接続数（stub_status、prometheus-nginx-exporter）: 処理中と待機中",
+                    [
+                        target(dependency("nginx_connections_active", "nginx"), "処理中 {{instance}}"),
+                        target(dependency("nginx_connections_waiting", "nginx"), "待機中 {{instance}}"),
+                    ],
+                    unit="short",
+                    width=8,
+                ),
+            ],
+            [
+                timeseries_panel(
+                    "公開 URL の応答時間",
+                    "blackbox-exporter の外形監視にかかった時間（名前解決・接続・TLS・応答の合計）",
+                    [target(dependency("probe_duration_seconds", "blackbox"), "{{instance}}")],
+                    unit="s",
+                ),
+                timeseries_panel(
+                    "nginx の要求数",
+                    "nginx が受け付けた要求の毎秒件数（stub_status、全 server の合計）",
+                    [
+                        target(
+                            f"rate({dependency('nginx_http_requests_total', 'nginx')}[$__rate_interval])",
+                            "{{instance}}",
+                        )
+                    ],
+                    unit="reqps",
+                ),
+            ],
+        ],
+        variables=False,
+    )
+
+
 DASHBOARDS = {
     "app-overview.json": app_overview,
     "api-performance.json": api_performance,
     "system-resources.json": system_resources,
     "error-budget.json": error_budget,
+    "dependencies.json": dependencies,
 }
 
 

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from ..tools import unavailable
+from .generators import generator
 
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
 GRAFANA = MONITORING / "grafana"
@@ -38,9 +39,12 @@ EXPECTED = {
     "api-performance.json": ("mks-api-performance", "APIパフォーマンス"),
     "system-resources.json": ("mks-system-resources", "システムリソース"),
     "error-budget.json": ("mks-error-budget", "エラーバジェット"),
+    "dependencies.json": ("mks-dependencies", "依存サービス"),
 }
 # Dashboards of series kept per job only (the SLOs are the service's, across its instances): no $instance.
 PER_JOB = {"error-budget.json"}
+# Dashboards of the exporters' series: no variables, each selector names its exporter's scrape job.
+FIXED_JOBS = {"dependencies.json"}
 # Panels each dashboard must have: title → panel type.
 REQUIRED_PANELS = {
     "app-overview.json": {
@@ -85,6 +89,26 @@ REQUIRED_PANELS = {
         "エラーバジェットの残り（推移）": "timeseries",
         "エラーバジェットのアラート": "alertlist",
     },
+    "dependencies.json": {
+        "PostgreSQL の稼働状態": "stat",
+        "Redis の稼働状態": "stat",
+        "公開 URL": "stat",
+        "TLS 証明書の残り日数": "stat",
+        "エクスポーター": "stat",
+        "PostgreSQL の接続数（上限に対する割合）": "timeseries",
+        "PostgreSQL の接続数（状態別）": "timeseries",
+        "最も長いトランザクション": "timeseries",
+        "デッドロック（直近 5 分）": "timeseries",
+        "データベースの大きさ": "timeseries",
+        "データベースの 1 日の増加": "timeseries",
+        "Redis のメモリ（上限に対する割合）": "timeseries",
+        "ディスクの空き": "timeseries",
+        "24 時間後の空きの予測": "timeseries",
+        "ホストのメモリ使用率": "timeseries",
+        "nginx の応答（ステータス別）": "timeseries",
+        "nginx の 5xx の割合": "timeseries",
+        "nginx の接続数": "timeseries",
+    },
 }
 # Units of the panels whose numbers mean something specific.
 EXPECTED_UNITS = {
@@ -106,6 +130,14 @@ EXPECTED_UNITS = {
     "残りのエラーバジェット（可用性）": "percentunit",
     "使い切るまで（可用性）": "s",
     "目標外の割合": "percentunit",
+    "PostgreSQL の接続数（上限に対する割合）": "percent",
+    "最も長いトランザクション": "s",
+    "データベースの大きさ": "bytes",
+    "Redis のメモリ（上限に対する割合）": "percent",
+    "ディスクの空き": "bytes",
+    "24 時間後の空きの予測": "bytes",
+    "ホストのメモリ使用率": "percent",
+    "nginx の 5xx の割合": "percentunit",
 }
 # Gauge metric → (warning alert, critical alert) of alert-rules.yml.
 RESOURCE_ALERTS = {
@@ -124,6 +156,16 @@ GRAPH_ALERTS = {
     "ログイン失敗数": "MKSLoginFailureSpike",
     "レート制限ヒット数": "MKSRateLimitSpike",
     "DB エラー数": "MKSDatabaseErrors",
+}
+# The same on the dependencies' dashboard: graph title → (alert, its thresholds.py entry).
+DEPENDENCY_GRAPH_ALERTS = {
+    "PostgreSQL の接続数（上限に対する割合）": ("PostgreSQLTooManyConnections", "postgres_connections_percent"),
+    "最も長いトランザクション": ("PostgreSQLLongTransaction", "postgres_transaction_seconds"),
+    "デッドロック（直近 5 分）": ("PostgreSQLDeadlocks", "postgres_deadlocks"),
+    "データベースの 1 日の増加": ("PostgreSQLDatabaseGrowing", "postgres_growth_gb_per_day"),
+    "Redis のメモリ（上限に対する割合）": ("RedisMemoryNearLimit", "redis_memory_percent"),
+    "ホストのメモリ使用率": ("HostMemoryLow", "host_memory_percent"),
+    "nginx の 5xx の割合": ("NginxHighErrorRate", "nginx_error_ratio"),
 }
 SEVERITY_COLOURS = {"warning": "yellow", "critical": "red"}
 # Every panel that mirrors an alert, and the alert whose runbook section it links: file → {title: alert}.
@@ -156,6 +198,15 @@ RUNBOOK_LINKS = {
         for title, kind in REQUIRED_PANELS["error-budget.json"].items()
         if kind != "alertlist"
     },
+    "dependencies.json": {
+        "PostgreSQL の稼働状態": "PostgreSQLDown",
+        "Redis の稼働状態": "RedisDown",
+        "公開 URL": "ProbeFailed",
+        "TLS 証明書の残り日数": "TLSCertificateExpiring",
+        "エクスポーター": "ExporterDown",
+        "24 時間後の空きの予測": "HostDiskWillFill",
+        **{title: alert for title, (alert, _) in DEPENDENCY_GRAPH_ALERTS.items()},
+    },
 }
 RUNBOOK_LINK_TITLE = "手順書（runbook）"
 # Alert-list panel title → the alert-name filter (empty: all alerts).
@@ -165,8 +216,10 @@ ALERT_LISTS = {
 }
 # What the live test (and Grafana) substitutes; no other variable may appear in a query.
 VARIABLES = {"$__rate_interval": "1m", "$job": "mks-backend", "$instance": ".*"}
-# Series referenced by a query: raw mks_* metrics, recording rules (level:metric:ops) and up.
-SELECTOR = re.compile(r"(?<![\w:$\"])(up|mks_\w+|(?:instance|endpoint|slo):[\w:]+)\s*(\{[^}]*\})?")
+# Series referenced by a query: raw mks_* metrics, recording rules (level:metric:ops), up, and the exporters'.
+SELECTOR = re.compile(
+    r"(?<![\w:$\"])(up|(?:mks|pg|redis|node|nginx|probe)_\w+|(?:instance|endpoint|slo):[\w:]+)\s*(\{[^}]*\})?"
+)
 JOB_MATCHER = 'job="$job"'
 INSTANCE_MATCHER = 'instance=~"$instance"'
 
@@ -348,6 +401,9 @@ def test_units(dashboards: dict[str, dict[str, Any]]) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_template_variables(dashboards: dict[str, dict[str, Any]], name: str) -> None:
     variables = {variable["name"]: variable for variable in dashboards[name]["templating"]["list"]}
+    if name in FIXED_JOBS:
+        assert variables == {}
+        return
     assert set(variables) == ({"job"} if name in PER_JOB else {"job", "instance"})
 
     def query(variable: dict[str, Any]) -> str:
@@ -370,7 +426,11 @@ def test_every_selector_filters_on_job_and_instance(dashboards: dict[str, dict[s
         selectors = SELECTOR.findall(target["expr"])
         assert selectors, (panel["title"], target["expr"])
         for metric, matchers in selectors:
-            if JOB_MATCHER not in matchers or (INSTANCE_MATCHER not in matchers and name not in PER_JOB):
+            if name in FIXED_JOBS:
+                jobs = re.findall(r'job=~?"([^"]+)"', matchers)
+                if len(jobs) != 1 or not set(jobs[0].split("|")) <= set(generator("rules").DEPENDENCY_JOBS):
+                    unfiltered.append((panel["title"], metric))
+            elif JOB_MATCHER not in matchers or (INSTANCE_MATCHER not in matchers and name not in PER_JOB):
                 unfiltered.append((panel["title"], metric))
     assert unfiltered == []
 
@@ -441,6 +501,29 @@ def test_graph_threshold_lines_equal_the_alerts(
     assert panel["type"] == "timeseries"
     assert threshold_values(panel) == [("green", None), (colour, alert_threshold(name))]
     assert panel["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] in {"dashed", "line+area"}
+
+
+@pytest.mark.parametrize("title", sorted(DEPENDENCY_GRAPH_ALERTS))
+def test_dependency_graph_lines_equal_the_alerts(
+    dashboards: dict[str, dict[str, Any]], alert_rules: dict[str, dict[str, Any]], title: str
+) -> None:
+    name, key = DEPENDENCY_GRAPH_ALERTS[title]
+    level = generator("thresholds").THRESHOLDS[key].warning
+    assert f"> {level:g}" in alert_rules[name]["expr"]
+    colour = SEVERITY_COLOURS[alert_rules[name]["labels"]["severity"]]
+    [panel] = [panel for panel in all_panels(dashboards["dependencies.json"]) if panel["title"] == title]
+    assert threshold_values(panel) == [("green", None), (colour, level)]
+
+
+def test_certificate_days_are_red_below_the_alerts_level(
+    dashboards: dict[str, dict[str, Any]], alert_rules: dict[str, dict[str, Any]]
+) -> None:
+    """The one level that fires below: red under the days TLSCertificateExpiring fires at, green from them."""
+    [panel] = [
+        panel for panel in all_panels(dashboards["dependencies.json"]) if panel["title"] == "TLS 証明書の残り日数"
+    ]
+    [days] = re.findall(r"< (\d+)$", alert_rules["TLSCertificateExpiring"]["expr"])
+    assert threshold_values(panel) == [("red", None), ("green", int(days))]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -535,6 +618,7 @@ def test_check_names_a_stale_dashboard(tmp_path: Path) -> None:
     shutil.copy(GENERATOR, generator)
     shutil.copy(MONITORING / "slo.py", tmp_path / "slo.py")  # the SLOs the error-budget dashboard shows
     shutil.copy(MONITORING / "thresholds.py", tmp_path / "thresholds.py")  # the alerts' levels and runbook links
+    shutil.copy(MONITORING / "rules.py", tmp_path / "rules.py")  # the dependencies' scrape jobs
     stale = tmp_path / "grafana" / "dashboards" / "api-performance.json"
     stale.write_text(stale.read_text(encoding="utf-8").replace("APIパフォーマンス", "API"), encoding="utf-8")
     checked = subprocess.run([sys.executable, str(generator), "--check"], capture_output=True, text=True, timeout=60)

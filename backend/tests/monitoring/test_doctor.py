@@ -281,6 +281,15 @@ GRAFANA_RESPONSES: dict[str, Any] = {
             "folderUid": "mirai",
             "folderTitle": "Mirai",
         },
+        {
+            "id": 5,
+            "uid": "mks-dependencies",
+            "title": "依存サービス",
+            "type": "dash-db",
+            "tags": ["mks"],
+            "folderUid": "mirai",
+            "folderTitle": "Mirai",
+        },
     ],
 }
 
