@@ -22,7 +22,8 @@ def require_nginx() -> None:
 
 
 def self_signed_certificate(folder: Path) -> None:
-    """mks.key and mks.crt for mks.example.co.jp in the folder."""
+    """mks.key and mks.crt for mks.example.co.jp in the folder, valid for a day (named in subjectAltName too, which
+    Go's clients such as blackbox-exporter require)."""
     key, certificate = folder / "mks.key", folder / "mks.crt"
     subprocess.run(
         [
@@ -36,6 +37,8 @@ def self_signed_certificate(folder: Path) -> None:
             "1",
             "-subj",
             "/CN=mks.example.co.jp",
+            "-addext",
+            "subjectAltName=DNS:mks.example.co.jp",
             "-keyout",
             str(key),
             "-out",
@@ -47,7 +50,9 @@ def self_signed_certificate(folder: Path) -> None:
     )
 
 
-def write_config(folder: Path, *, upstream_port: int = 5100, https_port: int = 443, http_port: int = 80) -> Path:
+def write_config(
+    folder: Path, *, upstream_port: int = 5100, https_port: int = 443, http_port: int = 80, status_port: int = 8081
+) -> Path:
     """The example site with its certificates, password file and ports moved into the folder; returns nginx.conf."""
     site = SITE.read_text().replace("/etc/nginx/tls/", f"{folder}/").replace("/etc/nginx/", f"{folder}/")
     site = site.replace("/var/log/nginx/", f"{folder}/")
@@ -55,6 +60,7 @@ def write_config(folder: Path, *, upstream_port: int = 5100, https_port: int = 4
     site = site.replace("listen 443 ", f"listen 127.0.0.1:{https_port} ").replace(
         "listen 80;", f"listen 127.0.0.1:{http_port};"
     )
+    site = site.replace("listen 127.0.0.1:8081;", f"listen 127.0.0.1:{status_port};")
     (folder / "mks.conf").write_text(site)
     config = folder / "nginx.conf"
     # Under root, workers would run as nobody, who cannot enter the test's private folder.
@@ -78,12 +84,19 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], folder: Path) ->
 
 
 @contextmanager
-def running_nginx(folder: Path, upstream_port: int) -> Iterator[int]:
-    """The example site served by a real nginx in front of 127.0.0.1:upstream_port; yields its HTTPS port."""
+def running_nginx(folder: Path, upstream_port: int, status_port: int | None = None) -> Iterator[int]:
+    """The example site served by a real nginx in front of 127.0.0.1:upstream_port, its stub_status on status_port
+    (or a free port); yields its HTTPS port."""
     folder.mkdir(parents=True, exist_ok=True)
     self_signed_certificate(folder)
     https_port = free_port()
-    config = write_config(folder, upstream_port=upstream_port, https_port=https_port, http_port=free_port())
+    config = write_config(
+        folder,
+        upstream_port=upstream_port,
+        https_port=https_port,
+        http_port=free_port(),
+        status_port=status_port or free_port(),
+    )
     (folder / "prometheus.htpasswd").write_text("")
     process = subprocess.Popen(
         ["nginx", "-c", str(config), "-p", str(folder), "-g", "daemon off;"],

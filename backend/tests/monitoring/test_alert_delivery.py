@@ -13,7 +13,6 @@ e-mail relay test has a stack of its own.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from .stack import (
     locked_writes,
     login,
     require_prometheus,
+    shortened,
     wait_for,
     wait_for_target,
 )
@@ -52,22 +52,12 @@ EMPTY_RULES = "groups: []\n"
 BROKEN_RULES = "groups:\n  - name: broken\n    rules:\n      - alert: X\n        expr: rate(\n"
 
 
-def shortened(rules: Path, folder: Path) -> Path:
-    """A copy of a shipped rule file with every `for: Nm` at N x 3 seconds (MKSKnowledgeReviewDue's 1h stays)."""
-    text = re.sub(
-        r"for: '?(\d+)m'?",
-        lambda match: f"for: {int(match[1]) * SECONDS_PER_MINUTE_OF_FOR}s",
-        rules.read_text(encoding="utf-8"),
-    )
-    copy = folder / rules.name
-    copy.write_text(text, encoding="utf-8")
-    return copy
-
-
 def prometheus_config(folder: Path, port: int, alertmanager: str, scrape: dict[str, str]) -> str:
     """Scrape the jobs every 2 seconds, evaluate the shortened shipped rules (and extra.yml), send to Alertmanager."""
     folder.mkdir(parents=True, exist_ok=True)
-    rule_files = [shortened(path, folder) for path in (RECORDING_RULES, ALERT_RULES, SLO_RULES)]
+    rule_files = [
+        shortened(path, folder, SECONDS_PER_MINUTE_OF_FOR) for path in (RECORDING_RULES, ALERT_RULES, SLO_RULES)
+    ]
     extra = folder / "extra.yml"
     extra.write_text(EMPTY_RULES)
     jobs = "".join(
