@@ -565,7 +565,7 @@ def test_the_monitoring_page_shows_the_figures_the_alerts_and_the_dashboards(
         json.loads(path.read_text())["uid"] for path in (BACKEND / "monitoring/grafana/dashboards").glob("*.json")
     }
     links = set(re.findall(r'<a href="http://grafana.example:3000/d/([\w-]+)">', page))
-    assert links == provisioned and len(links) == 4
+    assert links == provisioned and len(links) == 5
     settings.prometheus_url = "http://127.0.0.1:9"  # nothing listens there
     down = client.get("/admin/monitoring").get_data(as_text=True)
     assert "Prometheus（http://127.0.0.1:9）に接続できません" in down
