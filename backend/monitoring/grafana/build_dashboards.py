@@ -964,6 +964,28 @@ def running_out(key: str, base: str = "red", after: str = "green") -> dashboard.
     return dashboard.ThresholdsConfig().mode(dashboard_model.ThresholdsMode.ABSOLUTE).steps(values)
 
 
+def status_panel(
+    title: str,
+    description: str,
+    expr: str,
+    alert: str,
+    mappings: list[dashboard_model.ValueMapping] = UP_MAPPINGS,
+    *,
+    legend: str = "{{instance}}",
+    width: int = 4,
+) -> stat.Panel:
+    """A 0/1 value shown in words (停止・稼働中, or 失敗・成功), linking the runbook section of its alert."""
+    return stat_panel(
+        title,
+        description,
+        [target(expr, legend)],
+        unit="short",
+        alert=Alert(None, (alert,)),
+        mappings=mappings,
+        width=width,
+    )
+
+
 def dependencies() -> dashboard_model.Dashboard:
     """依存サービス: PostgreSQL, Redis, the host, nginx and the public URL, from their exporters."""
     jobs = "|".join(rules.DEPENDENCY_JOBS)
@@ -985,31 +1007,26 @@ def dependencies() -> dashboard_model.Dashboard:
         f"ジョブは prometheus.yml の {' / '.join(rules.DEPENDENCY_JOBS)}。",
         [
             [
-                stat_panel(
+                status_panel(
                     "PostgreSQL の稼働状態",
                     "postgres-exporter が PostgreSQL に接続できているか（pg_up）。"
                     "1 分以上「停止」ならアラート PostgreSQLDown",
-                    [target(dependency("pg_up", "postgres"), "{{instance}}")],
-                    unit="short",
-                    alert=Alert(None, ("PostgreSQLDown",)),
-                    mappings=UP_MAPPINGS,
+                    dependency("pg_up", "postgres"),
+                    "PostgreSQLDown",
                 ),
-                stat_panel(
+                status_panel(
                     "Redis の稼働状態",
                     "redis-exporter が Redis に接続できているか（redis_up）。1 分以上「停止」ならアラート RedisDown",
-                    [target(dependency("redis_up", "redis"), "{{instance}}")],
-                    unit="short",
-                    alert=Alert(None, ("RedisDown",)),
-                    mappings=UP_MAPPINGS,
+                    dependency("redis_up", "redis"),
+                    "RedisDown",
                 ),
-                stat_panel(
+                status_panel(
                     "公開 URL",
                     "blackbox-exporter が公開 URL を nginx 経由で取得できたか（probe_success）。"
                     "2 分以上「失敗」ならアラート ProbeFailed",
-                    [target(dependency("probe_success", "blackbox"), "{{instance}}")],
-                    unit="short",
-                    alert=Alert(None, ("ProbeFailed",)),
-                    mappings=PROBE_MAPPINGS,
+                    dependency("probe_success", "blackbox"),
+                    "ProbeFailed",
+                    PROBE_MAPPINGS,
                 ),
                 stat_panel(
                     "TLS 証明書の残り日数",
@@ -1026,14 +1043,13 @@ def dependencies() -> dashboard_model.Dashboard:
                     colours=running_out("tls_certificate_days"),
                     decimals=1,
                 ),
-                stat_panel(
+                status_panel(
                     "エクスポーター",
                     "Prometheus が各エクスポーターを取得できているか（ジョブごとの up）。"
                     "5 分以上「停止」ならアラート ExporterDown（そのジョブのアラートは発火できない）",
-                    [target(f'up{{job=~"{jobs}"}}', "{{job}}")],
-                    unit="short",
-                    alert=Alert(None, ("ExporterDown",)),
-                    mappings=UP_MAPPINGS,
+                    f'up{{job=~"{jobs}"}}',
+                    "ExporterDown",
+                    legend="{{job}}",
                     width=8,
                 ),
             ],
