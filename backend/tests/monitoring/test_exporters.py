@@ -43,6 +43,7 @@ from .stack import ALERT_RULES, MONITORING, api, bare_prometheus, require_promet
 
 EXPORTERS = ("postgres", "redis", "node", "nginx", "blackbox")
 MAX_CONNECTIONS = 10
+REDIS_MAXMEMORY = 64 * 1024 * 1024
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "dependencies.json"
 # A day of history: a fresh Prometheus has none, so this panel stays empty here (its alert is promtool-tested).
 NEEDS_A_DAY = "データベースの 1 日の増加"
@@ -64,7 +65,6 @@ class Stack(NamedTuple):
     folder: Path
     postgres: PostgresCluster
     redis_port: int
-    redis_maxmemory: int
     stop_backend: Callable[[], None]
     stop_redis: Callable[[], None]
 
@@ -185,7 +185,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     "--appendonly",
                     "no",
                     "--maxmemory",
-                    "64mb",
+                    str(REDIS_MAXMEMORY),
                 ]
             )
         )
@@ -295,7 +295,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             folder,
             cluster,
             port["redis-server"],
-            64 * 1024 * 1024,
             backend_server.close,
             stop_redis,
         )
@@ -333,6 +332,7 @@ def firing(prometheus: str, alert: str, **labels: str) -> bool:
 
 
 def wait_firing(prometheus: str, alert: str, **labels: str) -> None:
+    """Wait (bounded) until the alert fires with these labels."""
     wait_for(f"{alert} {labels} never fired", lambda: firing(prometheus, alert, **labels), SECONDS)
 
 
@@ -397,7 +397,7 @@ def test_the_status_panels_answer_exact_values(stack: Stack) -> None:
 
 def test_the_sources_values_reach_prometheus_exactly(stack: Stack) -> None:
     eventually(stack.prometheus, 'pg_settings_max_connections{job="postgres"}', [float(MAX_CONNECTIONS)])
-    eventually(stack.prometheus, 'redis_memory_max_bytes{job="redis"}', [float(stack.redis_maxmemory)])
+    eventually(stack.prometheus, 'redis_memory_max_bytes{job="redis"}', [float(REDIS_MAXMEMORY)])
     meminfo = Path("/proc/meminfo").read_text()
     [total_kib] = re.findall(r"^MemTotal:\s+(\d+) kB$", meminfo, flags=re.MULTILINE)
     eventually(stack.prometheus, 'node_memory_MemTotal_bytes{job="node"}', [float(int(total_kib) * 1024)])
@@ -497,7 +497,7 @@ def test_redis_near_its_maxmemory_fires_the_alert(stack: Stack) -> None:
         client.config_set("maxmemory", limit)
         eventually(stack.prometheus, 'redis_memory_max_bytes{job="redis"}', [float(limit)])
         wait_firing(stack.prometheus, "RedisMemoryNearLimit", job="redis")
-        client.config_set("maxmemory", stack.redis_maxmemory)
+        client.config_set("maxmemory", REDIS_MAXMEMORY)
 
 
 def test_redis_stopped_fires_redis_down(stack: Stack) -> None:
