@@ -55,6 +55,17 @@ def test_db_upgrade_current_and_downgrade(empty_database_url: str, tmp_path: Pat
     assert run(empty_database_url, tmp_path, "db", "upgrade").exit_code == 0
 
 
+@pytest.mark.parametrize("empty_database_url", ["postgresql"], indirect=True)
+def test_migrations_are_not_bound_by_a_requests_statement_timeout(empty_database_url: str, tmp_path: Path) -> None:
+    """A migration indexes every entry (a GIN index of 100,000 entries: about 30 s), far beyond a request's
+    bound: with 1 ms, the whole chain still runs both ways (without lifting it, the first index fails)."""
+    bound = {"MKS_DATABASE_STATEMENT_TIMEOUT_SECONDS": "0.001"}
+    assert run(empty_database_url, tmp_path, "db", "upgrade", **bound).output.strip() == (
+        f"スキーマ版: {migrate.head_revision()}"
+    )
+    assert run(empty_database_url, tmp_path, "db", "downgrade", "base", **bound).output.strip() == "スキーマ版: None"
+
+
 def test_create_user_set_password_disable(database_url: str, tmp_path: Path) -> None:
     result = run(
         database_url,

@@ -7,7 +7,11 @@ positions. The tsvectors and the queries are cast from their text form with ever
 never passed through a text search parser: no configuration, dictionary or locale (LC_CTYPE=C
 drops nothing) can split or alter a bigram, and user text is only ever a bound value. Positions
 run on across the fields with a gap between them, so a word is the phrase of its bigrams
-(``'かぶ' <-> 'ぶり' <-> 'り厚'``) inside one field, and one character is a prefix (``'杭':*``).
+(``'かぶ' <-> 'ぶり' <-> 'り厚'``) inside one field. Each character of the fields is also a lexeme,
+without positions where it is no token of its own, so a word of one character is one lexeme
+(``'杭'``): GIN answers it as it answers any word, where a prefix (``'杭':*``) would gather every
+lexeme it starts into one bitmap first, and again for each bucket of mks_body_matches (migration
+0021). A lexeme without positions never satisfies a phrase, so phrases are unchanged.
 
 The head tier (every term in the title or tags: ``head @@ query``) is ranked by heads.py. The body
 tier (the others), above backend.SMALL_BODY entries, is ranked here by BM25F: per term, each field's
@@ -48,7 +52,7 @@ from .base import (
 )
 from .heads import TextRow
 from .scoring import DF_CAP, idf
-from .text import Phrase, Term, index_tokens, whole_query
+from .text import Phrase, Term, index_tokens, runs, whole_query
 
 # tsvector positions stop at 16383 (later ones are stored as 16383, so no phrase starts there).
 MAX_POSITION = 16_383
@@ -72,7 +76,8 @@ def tsvector(normalized: dict[str, str], fields: tuple[str, ...], indexed_words:
     """The tsvector, as text, of the tokens of the named normalized fields, labelled by their FIELDS weight.
 
     The indexed words (words.py) those fields hold follow, without positions: a word is never part
-    of a phrase, and a lexeme without positions is all a GIN index needs to answer it alone.
+    of a phrase, and a lexeme without positions is all a GIN index needs to answer it alone. So do
+    the characters of the fields that are no token of their own (characters).
     """
     positions: dict[str, list[str]] = {}
     position = 1
@@ -82,13 +87,26 @@ def tsvector(normalized: dict[str, str], fields: tuple[str, ...], indexed_words:
             positions.setdefault(token, []).append(f"{min(position, MAX_POSITION)}{label}")
             position += 1
         position += 1  # no phrase spans two fields
-    held = [_lexeme(word) for word in indexed_words if any(word in normalized[name] for name in fields)]
-    return " ".join([*(f"{_lexeme(token)}:{','.join(found)}" for token, found in positions.items()), *held])
+    held = [word for word in indexed_words if any(word in normalized[name] for name in fields)]
+    held += [char for char in characters(normalized, fields) if char not in positions]
+    positioned = [f"{_lexeme(token)}:{','.join(found)}" for token, found in positions.items()]
+    return " ".join([*positioned, unpositioned(held)] if held else positioned)
+
+
+def unpositioned(words: Iterable[str]) -> str:
+    """A tsvector, as text, of the words as lexemes without positions."""
+    return " ".join(map(_lexeme, words))
+
+
+def characters(normalized: dict[str, str], fields: tuple[str, ...]) -> list[str]:
+    """The distinct characters of the named normalized fields' word-character runs: what a word of one
+    character matches (every run's bigrams start with them, or end with them)."""
+    return list(dict.fromkeys(char for name in fields for run in runs(normalized[name]) for char in run))
 
 
 def _tsquery(phrase: Phrase) -> str:
     lexemes = [_lexeme(token) for token in phrase.tokens]
-    if phrase.prefix:
+    if phrase.prefix and len(lexemes) > 1:
         lexemes[-1] += ":*"
     return "(" + " <-> ".join(lexemes) + ")"
 
@@ -258,13 +276,10 @@ class PostgresSearch(SearchBackend):
         """FROM the ids of the first :bound matches, from a bitmap of the GIN index (migrations 0019, 0020).
 
         The function's own settings force the bitmap. It reads the newest buckets of entries one by one,
-        where a common word reaches the bound early, but a prefix (a word of one character) at once:
-        GIN gathers every lexeme of a prefix into one bitmap, again for each bucket (杭 施工計画,
-        100,000 entries: 32 ms by bucket against 22 ms at once).
+        where a common word reaches the bound early.
         """
         params["query"] = _request_query(request)
-        params["by_bucket"] = not any(phrase.prefix for term in request.terms for phrase in term.phrases())
-        return "FROM mks_body_matches(CAST(:query AS tsquery), :bound, :by_bucket) AS found (id)"
+        return "FROM mks_body_matches(CAST(:query AS tsquery), :bound) AS found (id)"
 
     def count_matches(self, connection: Connection, request: SearchRequest, *, bound: int) -> int:
         """Counted from a bitmap of the GIN index when the index alone decides: every form one token.

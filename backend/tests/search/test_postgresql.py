@@ -6,6 +6,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, text
 
+from mks import migrate
 from mks.db import current_db, get_session
 from mks.models import Category, Knowledge
 from mks.search import SearchFilters, SearchRequest
@@ -40,12 +41,10 @@ def test_a_count_of_whole_tokens_reads_the_bitmap_inside_mks_body_matches(app: F
         )
         assert settings.one() == ("off", "on")
     assert counted == {("足場 点検", 10_001): 2, ("足場の点検", 10_001): 1, ("足場 点検", DF_CAP): 2, ("杭", 10_001): 0}
-    kinds = [
-        f"ids by_bucket={values['by_bucket']}" if "mks_body_matches" in statement else "count"
-        for statement, values in sent
-    ]
-    # A prefix (杭, one character) is read at once: GIN gathers its lexemes' matches again for each bucket.
-    assert kinds == ["ids by_bucket=True", "count", "count", "ids by_bucket=False"]
+    kinds = ["ids" if "mks_body_matches" in statement else "count" for statement, _ in sent]
+    # 杭, one character, is one lexeme too (migration 0021): no prefix.
+    assert kinds == ["ids", "count", "count", "ids"]
+    assert [values["query"] for statement, values in sent if "mks_body_matches" in statement][1] == "(('杭'))"
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -60,22 +59,22 @@ def test_mks_body_matches_reads_the_newest_buckets_first_then_the_rest_at_once(a
         session.commit()
         connection = get_session().connection()
 
-        def matches(query: str, bound: int, *, by_bucket: bool) -> list[int]:
+        def matches(query: str, bound: int) -> list[int]:
             found = connection.execute(
-                text("SELECT id FROM mks_body_matches(CAST(:query AS tsquery), :bound, :by_bucket) AS found (id)"),
-                {"query": query, "bound": bound, "by_bucket": by_bucket},
+                text("SELECT id FROM mks_body_matches(CAST(:query AS tsquery), :bound) AS found (id)"),
+                {"query": query, "bound": bound},
             )
             return [row.id for row in found]
 
-        newest_three = matches("'足場' & '点検'", 3, by_bucket=True)
-        every_match = matches("'足場' & '点検'", 100, by_bucket=True)
-        at_once = matches("'足場' & '点検'", 100, by_bucket=False)
-        none = matches("'鏝絵'", 100, by_bucket=True)
+        newest_three = matches("'足場' & '点検'", 3)
+        every_match = matches("'足場' & '点検'", 100)
+        one_character = matches("'足'", 100)  # inside a run: a lexeme without positions (migration 0021)
+        none = matches("'鏝絵'", 100)
     assert newest_three == [ids[10], ids[9], ids[8]]
     # Buckets 10 down to 3 one by one, then 0-2 in one scan (in the order of the table).
     assert every_match[:8] == ids[10:2:-1]
     assert sorted(every_match[8:]) == ids[:3]
-    assert sorted(at_once) == ids
+    assert sorted(one_character) == ids
     assert none == []
 
 
@@ -120,3 +119,31 @@ def test_the_facets_of_whole_tokens_are_tallied_from_a_bitmap(app: Flask) -> Non
         for statement, _ in sent
     ]
     assert kinds == ["ids", "settings", "tally", "settings", "tally"]  # a phrase: the planner chooses
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_migration_0021_gives_entries_indexed_before_it_their_characters(app: Flask) -> None:
+    """Down to 0020 the vectors lose exactly the lexemes of one character without positions; up again they
+    regain them, and a word of one character inside a run (鉄 of 鉄筋) is found by its lexeme."""
+    with app.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        entry = Knowledge(title="鉄筋の杭", content="本文", category_id=category_id)
+        session.add(entry)
+        session.commit()
+        engine = current_db().engine
+        vector = "SELECT CAST(body AS text) FROM knowledge_search WHERE knowledge_id = :id"
+        with engine.connect() as connection:
+            current = connection.execute(text(vector), {"id": entry.id}).scalar_one()
+        migrate.downgrade(engine, "0020")
+        with engine.connect() as connection:
+            before = connection.execute(text(vector), {"id": entry.id}).scalar_one()
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            after = connection.execute(text(vector), {"id": entry.id}).scalar_one()
+            found = connection.execute(
+                text("SELECT id FROM mks_body_matches(CAST(:query AS tsquery), 10) AS found (id)"), {"query": "'鉄'"}
+            )
+            assert [row.id for row in found] == [entry.id]
+    assert before == "'の杭':3A '文':9 '本文':8 '杭':4A '筋の':2A '鉄筋':1A"
+    assert after == current == "'の' 'の杭':3A '文':9 '本' '本文':8 '杭':4A '筋' '筋の':2A '鉄' '鉄筋':1A"

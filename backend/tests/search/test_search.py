@@ -264,10 +264,12 @@ def test_scores_weigh_title_tags_summary(
 
 
 def test_postgres_vectors_label_fields_and_keep_phrases_within_one() -> None:
-    """Each token quoted and labelled by its field's weight; positions skip one between fields."""
+    """Each token quoted and labelled by its field's weight; positions skip one between fields. A character
+    that is no token of its own (鉄, inside a run) follows without positions: a word of one character."""
     normalized = {"title": "鉄筋", "tags": "杭 a", "summary": "", "content": "鉄筋"}
-    assert tsvector(normalized, ("title", "tags")) == "'鉄筋':1A '筋':2A '杭':4B 'a':5B"
-    assert tsvector(normalized, FIELD_NAMES) == "'鉄筋':1A,8D '筋':2A,9D '杭':4B 'a':5B"
+    assert tsvector(normalized, ("title", "tags")) == "'鉄筋':1A '筋':2A '杭':4B 'a':5B '鉄'"
+    assert tsvector(normalized, FIELD_NAMES) == "'鉄筋':1A,8D '筋':2A,9D '杭':4B 'a':5B '鉄'"
+    assert tsvector({"title": "杭", "tags": "", "summary": "", "content": ""}, ("title", "tags")) == "'杭':1A"
 
 
 UNINDEXABLE_QUERY = field_error(

@@ -7,8 +7,7 @@ count 10,001 of them, 13 ms. The body index gains a second column, the entry's b
 (knowledge_id / 8192, through btree_gin): ANDed with a bucket's key, GIN skips through the long
 lists to that bucket's entries, and a common word reaches the bound within two or three buckets
 (4.5 ms). mks_body_matches reads the newest buckets one by one and the older ones together, so a
-rare word costs at most nine small scans at any size. A prefix (a word of one character) is read
-at once: GIN gathers every lexeme of a prefix into one bitmap, again for each bucket.
+rare word costs at most nine small scans at any size.
 
 The bucket is an expression, not a column: the table is not rewritten, and the number 8192 lives
 here only (the index and the function must agree). btree_gin is a trusted extension: a role with
@@ -32,7 +31,7 @@ TOKEN_STATISTICS = 2000
 # The newest buckets are read one by one; older matches in one scan, as before this revision. A scan
 # walking the table would read each match's body vector.
 MATCHES = """
-CREATE FUNCTION mks_body_matches(query tsquery, bound integer, by_bucket boolean) RETURNS SETOF integer
+CREATE FUNCTION mks_body_matches(query tsquery, bound integer) RETURNS SETOF integer
 LANGUAGE plpgsql STABLE STRICT
 SET enable_seqscan = on SET enable_indexscan = on SET max_parallel_workers_per_gather = 0
 AS $$
@@ -45,7 +44,7 @@ BEGIN
     -- The bitmap as the only plan, once the maximum is read from the primary key. The SET clauses
     -- above keep these settings to the function: the caller's come back when it returns.
     PERFORM set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true);
-    WHILE by_bucket AND bucket >= 0 AND newest_read > 0 AND found < bound LOOP
+    WHILE bucket >= 0 AND newest_read > 0 AND found < bound LOOP
         RETURN QUERY SELECT knowledge_id FROM knowledge_search
             WHERE body @@ query AND knowledge_id / 8192 = bucket LIMIT bound - found;
         GET DIAGNOSTICS taken = ROW_COUNT;
@@ -88,7 +87,7 @@ def downgrade() -> None:
     # btree_gin stays installed: dropping it may need rights the application's role lacks.
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("DROP FUNCTION mks_body_matches(tsquery, integer, boolean)")
+    op.execute("DROP FUNCTION mks_body_matches(tsquery, integer)")
     op.execute(WHOLE_BITMAP)
     op.execute("DROP INDEX ix_knowledge_search_body")
     op.execute("CREATE INDEX ix_knowledge_search_body ON knowledge_search USING gin (body)")
