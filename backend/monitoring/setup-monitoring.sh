@@ -15,10 +15,12 @@
 #   ALERTMANAGER_PORT（既定 9093、Prometheus がアラートを送る localhost のポート）,
 #   MKS_MONITORING_DATA（既定 ./.native）, MKS_SCRAPE_INTERVAL / MKS_EVALUATION_INTERVAL（既定は設定ファイルどおり）,
 #   PROMETHEUS_RETENTION_TIME（15d）, PROMETHEUS_RETENTION_SIZE（10GB）
-# 依存サービスのエクスポーター（native では Debian パッケージを systemd で動かす。Prometheus はその localhost の
-#   ポートを収集する）: POSTGRES_EXPORTER_PORT（9187）, REDIS_EXPORTER_PORT（9121）, NODE_EXPORTER_PORT（9100）,
-#   NGINX_EXPORTER_PORT（9113）, MTAIL_PORT（3903、nginx のアクセスログ）, BLACKBOX_EXPORTER_PORT（9115）,
-#   MKS_PUBLIC_URL（外形監視する公開 URL、既定 https://mks.example.co.jp/health）
+# 依存サービスのエクスポーター（既定では収集しない。up のとき MKS_EXPORTERS のジョブだけを収集先に書く）:
+#   MKS_EXPORTERS（postgres,redis,node,nginx,nginx-log,blackbox のうち収集するもの、all、none。未設定なら変更しない）,
+#   MKS_PUBLIC_URL（blackbox が外形監視する URL、例 https://mks.example.co.jp/health。無ければ blackbox は収集しない）
+# native ではエクスポーターの localhost のポート: POSTGRES_EXPORTER_PORT（9187）, REDIS_EXPORTER_PORT（9121）,
+#   NODE_EXPORTER_PORT（9100）, NGINX_EXPORTER_PORT（9113）, MTAIL_PORT（3903、nginx のアクセスログ）,
+#   BLACKBOX_EXPORTER_PORT（9115）
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -28,7 +30,7 @@ for arg in "$@"; do
   case "$arg" in
     up|down|status|check) VERB="$arg" ;;
     --native) NATIVE=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "不明な引数: $arg（up|down|status|check と --native が使えます）" >&2; exit 2 ;;
   esac
 done
@@ -42,7 +44,6 @@ NODE_EXPORTER_PORT="${NODE_EXPORTER_PORT:-9100}"
 NGINX_EXPORTER_PORT="${NGINX_EXPORTER_PORT:-9113}"
 MTAIL_PORT="${MTAIL_PORT:-3903}"
 BLACKBOX_EXPORTER_PORT="${BLACKBOX_EXPORTER_PORT:-9115}"
-PUBLIC_URL="${MKS_PUBLIC_URL:-https://mks.example.co.jp/health}"
 RETENTION_TIME="${PROMETHEUS_RETENTION_TIME:-15d}"
 RETENTION_SIZE="${PROMETHEUS_RETENTION_SIZE:-10GB}"
 DATA_DIR="${MKS_MONITORING_DATA:-$HERE/.native}"
@@ -50,6 +51,10 @@ DATA_DIR="${MKS_MONITORING_DATA:-$HERE/.native}"
 # which compose mounts through MKS_RULES_DIR and MKS_DASHBOARDS_DIR.
 if [ "$NATIVE" = 1 ]; then LINKED_DIR="$DATA_DIR/linked"; else LINKED_DIR="$HERE/.linked"; fi
 export MKS_RULES_DIR="$LINKED_DIR/rules" MKS_DASHBOARDS_DIR="$LINKED_DIR/dashboards"
+# The dependencies' jobs' targets, one file per job (file_sd_configs), which compose mounts through MKS_TARGETS_DIR.
+# Outside the committed tree: they depend on the machine (MKS_EXPORTERS) and operators may edit them.
+if [ "$NATIVE" = 1 ]; then TARGETS_DIR="$DATA_DIR/targets"; else TARGETS_DIR="$HERE/.targets"; fi
+export MKS_TARGETS_DIR="$TARGETS_DIR"
 MIN_FREE_GB=10
 
 ok() { printf '  [OK] %s\n' "$1"; }
@@ -113,22 +118,17 @@ validate_dashboards() {
   ok "Grafana ダッシュボード（${count} 件、生成スクリプトと一致）"
 }
 
-# The shipped prometheus.yml, pointed at this machine: rule files from this folder, the backend on MKS_TARGET,
-# the exporters and Alertmanager on their localhost ports, the probe on MKS_PUBLIC_URL.
+# The shipped prometheus.yml, pointed at this machine: rule files from the linked copies, targets files from
+# TARGETS_DIR, the backend on MKS_TARGET, Alertmanager and the probing exporter on their localhost ports.
 write_native_config() {
   mkdir -p "$DATA_DIR"
   local target="${MKS_TARGET:-localhost:5100}"
   sed -e "s#host.docker.internal:5100#${target}#" \
+      -e "s#/etc/prometheus/targets/#${TARGETS_DIR}/#" \
       -e "s#/etc/prometheus/#${MKS_RULES_DIR}/#" \
       -e "s#'alertmanager:9093'#'localhost:${ALERTMANAGER_PORT}'#" \
       -e "s#'localhost:9090'#'localhost:${PROMETHEUS_PORT}'#" \
-      -e "s#'postgres-exporter:9187'#'localhost:${POSTGRES_EXPORTER_PORT}'#" \
-      -e "s#'redis-exporter:9121'#'localhost:${REDIS_EXPORTER_PORT}'#" \
-      -e "s#'node-exporter:9100'#'localhost:${NODE_EXPORTER_PORT}'#" \
-      -e "s#'nginx-exporter:9113'#'localhost:${NGINX_EXPORTER_PORT}'#" \
-      -e "s#'mtail:3903'#'localhost:${MTAIL_PORT}'#" \
       -e "s#'blackbox-exporter:9115'#'localhost:${BLACKBOX_EXPORTER_PORT}'#" \
-      -e "s#'https://mks.example.co.jp/health'#'${PUBLIC_URL}'#" \
       "$HERE/prometheus/prometheus.yml" > "$DATA_DIR/prometheus.yml"
   if [ -n "${MKS_SCRAPE_INTERVAL:-}" ]; then
     sed -i -e "s#scrape_interval: [0-9]*[smh]#scrape_interval: ${MKS_SCRAPE_INTERVAL}#" \
@@ -137,6 +137,20 @@ write_native_config() {
   if [ -n "${MKS_EVALUATION_INTERVAL:-}" ]; then
     sed -i -e "s#evaluation_interval: [0-9]*[smh]#evaluation_interval: ${MKS_EVALUATION_INTERVAL}#" "$DATA_DIR/prometheus.yml"
   fi
+}
+
+# The targets files of the jobs MKS_EXPORTERS lists (exporter_targets.py: it removes the others' and never
+# changes a file an operator edited, saying so). Prometheus re-reads them at once: re-running `up` enables more.
+write_targets() {
+  local addresses
+  if [ "$NATIVE" = 1 ]; then
+    addresses=("postgres=localhost:${POSTGRES_EXPORTER_PORT}" "redis=localhost:${REDIS_EXPORTER_PORT}"
+      "node=localhost:${NODE_EXPORTER_PORT}" "nginx=localhost:${NGINX_EXPORTER_PORT}" "nginx-log=localhost:${MTAIL_PORT}")
+  else
+    addresses=(postgres=postgres-exporter:9187 redis=redis-exporter:9121 node=node-exporter:9100
+      nginx=nginx-exporter:9113 nginx-log=mtail:3903)
+  fi
+  python3 "$HERE/exporter_targets.py" "$TARGETS_DIR" "${addresses[@]}" "blackbox=${MKS_PUBLIC_URL:-}"
 }
 
 # check rules → test rules: the rules parse, and every alert fires (and stays silent) as its unit tests say.
@@ -164,6 +178,8 @@ validate_native() {
   validate_rules
   write_linked
   write_native_config
+  # Only `up` changes the targets (a running Prometheus follows them at once); promtool checks them either way.
+  if [ "$VERB" = up ]; then write_targets; fi
   promtool check config "$DATA_DIR/prometheus.yml" >/dev/null || { ng "promtool check config に失敗: $DATA_DIR/prometheus.yml"; return 1; }
   ok "Prometheus 設定（promtool check config）"
   validate_dashboards
@@ -179,6 +195,7 @@ validate_docker() {
   fi
   validate_dashboards
   write_linked
+  if [ "$VERB" = up ]; then write_targets; fi
 }
 
 # The guide's admin/admin123 and other well-known passwords: refused in production, warned about elsewhere.

@@ -28,8 +28,9 @@ def require_prometheus() -> None:
 
 
 def script_env(backend: str, data: Path) -> dict[str, str]:
-    """Environment for setup-monitoring.sh --native: the test backend as target, 1 s intervals, a free port."""
-    env = dict(os.environ)
+    """Environment for setup-monitoring.sh --native: the test backend as target, 1 s intervals, a free port, and
+    (as on a fresh install) no dependency job asked for."""
+    env = {name: value for name, value in os.environ.items() if name not in ("MKS_EXPORTERS", "MKS_PUBLIC_URL")}
     env.update(
         {
             "MKS_TARGET": backend.removeprefix("http://"),
@@ -51,6 +52,16 @@ def run_script_file(env: dict[str, str], script: str, *args: str) -> subprocess.
 def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run setup-monitoring.sh with the arguments."""
     return run_script_file(env, "setup-monitoring.sh", *args)
+
+
+def write_targets(
+    env: dict[str, str], *mode: str, script: Path = MONITORING / "setup-monitoring.sh"
+) -> subprocess.CompletedProcess[str]:
+    """What `setup-monitoring.sh up` does to the dependency jobs' targets files (write_targets), in the mode
+    ("--native", or none for compose), as MKS_EXPORTERS and MKS_PUBLIC_URL of env say."""
+    # $0 is not the script: sourced under its own name, the script would run its verb (`up`).
+    command = ["bash", "-c", 'script="$1"; shift; source "$script" "$@" && write_targets', "bash", str(script), *mode]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
 def native_prometheus(env: dict[str, str]) -> Iterator[str]:

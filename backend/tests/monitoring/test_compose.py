@@ -12,14 +12,6 @@ import yaml
 from .generators import generator
 
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
-# Scrape job of a dependency → the compose service and port it scrapes (the probe's job is checked apart).
-EXPORTER_TARGETS = {
-    "postgres": "postgres-exporter:9187",
-    "redis": "redis-exporter:9121",
-    "node": "node-exporter:9100",
-    "nginx": "nginx-exporter:9113",
-    "nginx-log": "mtail:3903",
-}
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +64,8 @@ def test_prometheus_retention_and_mounts(compose: dict[str, Any]) -> None:
     # setup-monitoring.sh points MKS_RULES_DIR at the copies linking MKS_RUNBOOK_BASE_URL; the committed files else.
     for name in ("alert-rules.yml", "recording-rules.yml", "slo-rules.yml"):
         assert mounts[f"/etc/prometheus/{name}"] == f"${{MKS_RULES_DIR:-./prometheus}}/{name}"
+    # The dependency jobs' targets files (MKS_EXPORTERS): setup-monitoring.sh's folder, empty until it writes one.
+    assert mounts["/etc/prometheus/targets"] == "${MKS_TARGETS_DIR:-./.targets}"
     assert "host.docker.internal:host-gateway" in prometheus["extra_hosts"]
     for container_path, host_path in mounts.items():
         if host_path.startswith("./"):
@@ -134,24 +128,27 @@ def test_prometheus_config_as_the_guide(prometheus_config: dict[str, Any]) -> No
     assert prometheus_config["alerting"]["alertmanagers"][0]["static_configs"] == [{"targets": ["alertmanager:9093"]}]
 
 
-def test_the_dependencies_jobs_scrape_the_compose_exporters(
+def test_the_dependencies_jobs_read_their_targets_from_one_file_each(
     compose: dict[str, Any], prometheus_config: dict[str, Any]
 ) -> None:
+    """No target in the file: each job's comes from the targets file setup-monitoring.sh writes (MKS_EXPORTERS),
+    so that without one a job has no `up` and ExporterDown cannot fire (test_exporter_targets.py writes them)."""
     jobs = {job["job_name"]: job for job in prometheus_config["scrape_configs"]}
-    assert {job for job in jobs if job in EXPORTER_TARGETS or job == "blackbox"} == set(
-        generator("rules").DEPENDENCY_JOBS
+    dependencies = generator("rules").DEPENDENCY_JOBS
+    assert [name for name, job in jobs.items() if "file_sd_configs" in job or name in dependencies] == list(
+        dependencies
     )
-    for job, target in EXPORTER_TARGETS.items():
-        assert jobs[job]["static_configs"] == [{"targets": [target]}], job
-        assert target.split(":")[0] in compose["services"], job
+    for job in dependencies:
+        assert jobs[job]["file_sd_configs"] == [{"files": [f"/etc/prometheus/targets/{job}.yml"]}], job
+        assert "static_configs" not in jobs[job], job
     probe = jobs["blackbox"]
     assert (probe["metrics_path"], probe["params"]) == ("/probe", {"module": ["mks_http"]})
-    assert probe["static_configs"] == [{"targets": ["https://mks.example.co.jp/health"]}]
     assert probe["relabel_configs"] == [
         {"source_labels": ["__address__"], "target_label": "__param_target"},
         {"source_labels": ["__param_target"], "target_label": "instance"},
         {"target_label": "__address__", "replacement": "blackbox-exporter:9115"},
     ]
+    assert "blackbox-exporter" in compose["services"]
     modules = yaml.safe_load((MONITORING / "blackbox" / "blackbox.yml").read_text())["modules"]
     assert modules["mks_http"]["http"]["valid_status_codes"] == [200]
     assert _mounts(compose["services"]["blackbox-exporter"])["/etc/blackbox_exporter/blackbox.yml"] == (

@@ -4,7 +4,8 @@ cluster (max_connections 10), a private redis-server, the shipped nginx site in 
 and this machine.
 
 Prometheus scrapes them with the configuration `setup-monitoring.sh --native` derives from the shipped
-prometheus.yml (every port from its variable) and evaluates the shipped rules with every `for` minute shortened
+prometheus.yml and the targets files it writes for MKS_EXPORTERS=all and MKS_PUBLIC_URL (every port from its
+variable), and evaluates the shipped rules with every `for` minute shortened
 to a second. The tests run in order on one stack: the healthy values first, exact where the source can be read
 too; then real conditions, each asserted to fire its alert: connections held up to 90 % of max_connections, a
 deadlock, Redis filled to 95 % of a maxmemory set just above its use, Redis stopped, the backend stopped behind
@@ -141,17 +142,20 @@ def process(command: list[str], env: dict[str, str] | None = None) -> Iterator[s
 
 
 def native_config(folder: Path, ports: dict[str, str], backend: str) -> dict[str, Any]:
-    """The Prometheus configuration setup-monitoring.sh --native writes (write_native_config) for these ports."""
+    """The Prometheus configuration setup-monitoring.sh --native writes (write_native_config), and the targets files
+    `up` writes (write_targets) with every dependency job asked for, for these ports and public URL."""
     env = {
         **os.environ,
         **ports,
+        "MKS_EXPORTERS": "all",
         "MKS_TARGET": backend.removeprefix("http://"),
         "MKS_MONITORING_DATA": str(folder),
         "MKS_SCRAPE_INTERVAL": "1s",
         "MKS_EVALUATION_INTERVAL": "1s",
     }
     script = MONITORING / "setup-monitoring.sh"
-    subprocess.run(["bash", "-c", f"source {script} && write_native_config"], env=env, check=True, timeout=60)
+    command = ["bash", "-c", f'source "{script}" --native && write_native_config && write_targets']
+    subprocess.run(command, env=env, check=True, timeout=60)
     return yaml.safe_load((folder / "prometheus.yml").read_text())  # type: ignore[no-any-return]
 
 
