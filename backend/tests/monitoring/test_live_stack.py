@@ -23,6 +23,7 @@ import requests
 from mks.doctor.prometheus import EXPECTED_RULE_GROUPS
 
 from ..servers import GUNICORN, backend_env, serve
+from .generators import generator
 from .stack import (
     MONITORING,
     api,
@@ -31,7 +32,9 @@ from .stack import (
     run_script,
     run_script_file,
     script_env,
+    wait_for,
     wait_for_target,
+    write_targets,
 )
 
 DASHBOARD_FILES = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
@@ -137,6 +140,56 @@ def test_dashboards_are_present() -> None:
 def test_backend_target_is_up(scraped: str) -> None:
     targets = [t for t in api(scraped, "targets")["activeTargets"] if t["labels"]["job"] == "mks-backend"]
     assert [(t["health"], t["lastError"]) for t in targets] == [("up", "")]
+
+
+def test_by_default_no_dependency_job_has_a_target_nor_an_alert(scraped: str, env: dict[str, str]) -> None:
+    """A fresh install (no MKS_EXPORTERS) scrapes no exporter: no `up` of those jobs, so nothing to alert on."""
+    assert sorted({t["labels"]["job"] for t in api(scraped, "targets")["activeTargets"]}) == [
+        "alertmanager",
+        "mks-backend",
+        "prometheus",
+    ]
+    assert api(scraped, "targets", state="dropped")["droppedTargets"] == []
+    dependencies = "|".join(generator("rules").DEPENDENCY_JOBS)
+    assert api(scraped, "query", query=f'up{{job=~"{dependencies}"}}')["result"] == []
+    alerts = [alert["labels"]["alertname"] for alert in api(scraped, "alerts")["alerts"]]  # pending and firing
+    assert [name for name in alerts if name in ("ExporterDown", "ProbeFailed")] == []
+    rules = [rule for group in api(scraped, "rules")["groups"] for rule in group["rules"]]
+    states = {
+        rule["name"]: (rule["health"], rule["state"])
+        for rule in rules
+        if rule["name"] in ("ExporterDown", "ProbeFailed")
+    }
+    assert states == {"ExporterDown": ("ok", "inactive"), "ProbeFailed": ("ok", "inactive")}
+    assert sorted(path.name for path in (Path(env["MKS_MONITORING_DATA"]) / "targets").iterdir()) == []
+
+
+def test_a_job_enabled_later_is_scraped_without_a_restart(scraped: str, env: dict[str, str]) -> None:
+    """`up` again with MKS_EXPORTERS writes the targets file, which Prometheus follows at once: here the node job
+    pointed at Prometheus's own /metrics (something that answers), then none again."""
+    pid = (Path(env["MKS_MONITORING_DATA"]) / "prometheus.pid").read_text()
+    started = api(scraped, "query", query='process_start_time_seconds{job="prometheus"}')["result"]
+
+    def node_targets() -> list[tuple[str, str]]:
+        targets = api(scraped, "targets")["activeTargets"]
+        return [(t["scrapeUrl"], t["health"]) for t in targets if t["labels"]["job"] == "node"]
+
+    enabled = write_targets(env | {"MKS_EXPORTERS": "node", "NODE_EXPORTER_PORT": env["PROMETHEUS_PORT"]}, "--native")
+    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    url = f"http://localhost:{env['PROMETHEUS_PORT']}/metrics"
+    wait_for("the node job never scraped", lambda: node_targets() == [(url, "up")])
+    assert [float(s["value"][1]) for s in api(scraped, "query", query='up{job="node"}')["result"]] == [1.0]
+
+    disabled = write_targets(env | {"MKS_EXPORTERS": "none"}, "--native")
+    assert disabled.returncode == 0, disabled.stdout + disabled.stderr
+    wait_for("the node job kept its target", lambda: node_targets() == [])
+    # Marked stale once the scrape that would have come next is missed (about two intervals).
+    wait_for("up of the node job never went stale", lambda: not api(scraped, "query", query='up{job="node"}')["result"])
+    assert (Path(env["MKS_MONITORING_DATA"]) / "prometheus.pid").read_text() == pid
+    assert (
+        api(scraped, "query", query='process_start_time_seconds{job="prometheus"}')["result"][0]["value"][1]
+        == (started[0]["value"][1])
+    )
 
 
 def test_every_rule_group_is_loaded_and_healthy(scraped: str) -> None:
