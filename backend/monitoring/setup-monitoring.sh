@@ -214,8 +214,9 @@ ensure_grafana_password() {
     fi
     return 0
   fi
-  umask 077
-  printf 'GRAFANA_ADMIN_PASSWORD=%s\n' "$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')" >> "$env_file"
+  # In a subshell: a umask left at 077 would make the linked rules and dashboards written next unreadable to
+  # compose's Prometheus and Grafana, which do not run as this user.
+  (umask 077 && printf 'GRAFANA_ADMIN_PASSWORD=%s\n' "$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')" >> "$env_file")
   chmod 600 "$env_file"
   echo "  Grafana の管理者パスワードを生成しました: $env_file（ユーザー ${GRAFANA_ADMIN_USER:-admin}）"
 }

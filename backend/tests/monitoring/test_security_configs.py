@@ -55,12 +55,13 @@ def test_prometheus_web_config_example_enforces_basic_auth(tmp_path: Path) -> No
 
 
 def _ensure_password(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run setup-monitoring.sh's password step alone, in a copy of the script so its .env lands in tmp_path."""
+    """Run setup-monitoring.sh's password step alone, in a copy of the script so its .env lands in tmp_path, under
+    umask 022; the umask it leaves is the last line of the output."""
     script = tmp_path / "setup-monitoring.sh"
     shutil.copy(MONITORING / "setup-monitoring.sh", script)
     environment = {key: value for key, value in os.environ.items() if key not in ("MKS_ENV", "GRAFANA_ADMIN_PASSWORD")}
     return subprocess.run(
-        ["bash", "-c", f"source {script} && ensure_grafana_password"],
+        ["bash", "-c", f"umask 022 && source {script} && ensure_grafana_password && umask"],
         env={**environment, **env},
         capture_output=True,
         text=True,
@@ -74,6 +75,8 @@ def test_setup_generates_a_strong_grafana_password_in_a_private_env_file(tmp_pat
     env_file = tmp_path / ".env"
     assert f"Grafana の管理者パスワードを生成しました: {env_file}" in result.stdout
     assert env_file.stat().st_mode & 0o777 == 0o600
+    # The files written after it (the linked rules, read by compose's Prometheus as another user) keep the umask.
+    assert result.stdout.splitlines()[-1] == "0022"
     (line,) = env_file.read_text().splitlines()
     assert line.startswith("GRAFANA_ADMIN_PASSWORD=") and len(line.split("=", 1)[1]) >= 32
     again = _ensure_password(tmp_path)
