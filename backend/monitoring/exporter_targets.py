@@ -4,7 +4,7 @@
     MKS_EXPORTERS=postgres,redis python3 exporter_targets.py DIR postgres=ADDRESS ... blackbox=URL
 
 setup-monitoring.sh passes every job's address in its mode (compose: the exporter's service; native: localhost and
-the port variable) and blackbox=MKS_PUBLIC_URL (empty when unset). MKS_EXPORTERS lists the jobs to scrape
+the port variable) and blackbox=MKS_PUBLIC_URL's /health (empty when unset). MKS_EXPORTERS lists the jobs to scrape
 (commas or spaces), or is `all` or `none`; unset or empty, nothing changes. A job is scraped while DIR/<job>.yml
 exists: the listed jobs' files are written, the others' removed. A file this script did not write, or one edited
 since (its header's sha256 no longer matches), is never changed: the script says so instead. Standard library
@@ -80,7 +80,10 @@ def unusable(job: str, address: str) -> str | None:
     if job == PROBE:
         if URL.fullmatch(address):
             return None
-        return f"MKS_PUBLIC_URL（{address}）は http:// か https:// で始まる、空白の無い URL にしてください"
+        return (
+            f"MKS_PUBLIC_URL から作った外形監視の URL（{address}）は"
+            " http:// か https:// で始まる、空白の無い URL にしてください"
+        )
     if ADDRESS.fullmatch(address):
         return None
     return f"{job} の収集先 {address} がホスト:ポートではありません（ポートの変数を確認してください）"

@@ -17,7 +17,7 @@
 #   PROMETHEUS_RETENTION_TIME（15d）, PROMETHEUS_RETENTION_SIZE（10GB）
 # 依存サービスのエクスポーター（既定では収集しない。up のとき MKS_EXPORTERS のジョブだけを収集先に書く）:
 #   MKS_EXPORTERS（postgres,redis,node,nginx,nginx-log,blackbox のうち収集するもの、all、none。未設定なら変更しない）,
-#   MKS_PUBLIC_URL（blackbox が外形監視する URL、例 https://mks.example.co.jp/health。無ければ blackbox は収集しない）
+#   MKS_PUBLIC_URL（利用者が開く MKS の URL、例 https://mks.example.co.jp。blackbox はその /health を外形監視する。無ければ収集しない）
 # native ではエクスポーターの localhost のポート: POSTGRES_EXPORTER_PORT（9187）, REDIS_EXPORTER_PORT（9121）,
 #   NODE_EXPORTER_PORT（9100）, NGINX_EXPORTER_PORT（9113）, MTAIL_PORT（3903、nginx のアクセスログ）,
 #   BLACKBOX_EXPORTER_PORT（9115）
@@ -150,7 +150,9 @@ write_targets() {
     addresses=(postgres=postgres-exporter:9187 redis=redis-exporter:9121 node=node-exporter:9100
       nginx=nginx-exporter:9113 nginx-log=mtail:3903)
   fi
-  python3 "$HERE/exporter_targets.py" "$TARGETS_DIR" "${addresses[@]}" "blackbox=${MKS_PUBLIC_URL:-}"
+  # MKS_PUBLIC_URL means what it means to the backend, the address users open: its /health answers through nginx
+  # without signing in.
+  python3 "$HERE/exporter_targets.py" "$TARGETS_DIR" "${addresses[@]}" "blackbox=${MKS_PUBLIC_URL:+${MKS_PUBLIC_URL%/}/health}"
 }
 
 # check rules → test rules: the rules parse, and every alert fires (and stays silent) as its unit tests say.

@@ -38,7 +38,8 @@ COMPOSE = {
     "nginx": "nginx-exporter:9113",
     "nginx-log": "mtail:3903",
 }
-PUBLIC_URL = "https://mks.example.co.jp/health"
+PUBLIC_URL = "https://mks.example.co.jp/"  # the backend's setting: blackbox probes its /health
+PROBED = "https://mks.example.co.jp/health"
 
 
 def expected_file(address: str) -> str:
@@ -105,10 +106,10 @@ def test_the_probe_is_written_only_with_mks_public_url(tmp_path: Path) -> None:
 
     with_url = native(tmp_path, MKS_EXPORTERS="all", MKS_PUBLIC_URL=PUBLIC_URL)
     assert with_url.stdout == (
-        f"  [OK] blackbox: {PUBLIC_URL} を収集します（{folder}/blackbox.yml を作成）\n"
+        f"  [OK] blackbox: {PROBED} を収集します（{folder}/blackbox.yml を作成）\n"
         f"  [OK] 依存サービスのジョブ: postgres, redis, node, nginx, nginx-log, blackbox（{folder}）\n"
     )
-    assert files(folder)["blackbox.yml"] == expected_file(PUBLIC_URL)
+    assert files(folder)["blackbox.yml"] == expected_file(PROBED)
     assert len(files(folder)) == 6
 
 
@@ -129,7 +130,7 @@ def test_compose_scrapes_the_exporters_services(tmp_path: Path) -> None:
     written = write_targets(env, script=tmp_path / "setup-monitoring.sh")
     assert (written.returncode, written.stderr) == (0, "")
     expected = {f"{job}.yml": expected_file(address) for job, address in COMPOSE.items()}
-    assert files(tmp_path / ".targets") == expected | {"blackbox.yml": expected_file(PUBLIC_URL)}
+    assert files(tmp_path / ".targets") == expected | {"blackbox.yml": expected_file(PROBED)}
     services = yaml.safe_load((MONITORING / "docker-compose.yml").read_text())["services"]
     assert {address.split(":")[0] for address in COMPOSE.values()} <= set(services)
 
@@ -169,8 +170,9 @@ def test_files_an_operator_wrote_or_edited_are_kept_and_named(tmp_path: Path) ->
             "（postgres, redis, node, nginx, nginx-log, blackbox、all、none のいずれか）",
         ),
         (
-            {"MKS_EXPORTERS": "blackbox", "MKS_PUBLIC_URL": "mks.example.co.jp/health"},
-            "MKS_PUBLIC_URL（mks.example.co.jp/health）は http:// か https:// で始まる、空白の無い URL にしてください",
+            {"MKS_EXPORTERS": "blackbox", "MKS_PUBLIC_URL": "mks.example.co.jp"},
+            "MKS_PUBLIC_URL から作った外形監視の URL（mks.example.co.jp/health）は"
+            " http:// か https:// で始まる、空白の無い URL にしてください",
         ),
         (
             {"MKS_EXPORTERS": "redis", "REDIS_EXPORTER_PORT": "9121/metrics"},

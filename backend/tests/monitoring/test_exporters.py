@@ -275,7 +275,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "NGINX_EXPORTER_PORT": str(port["nginx"]),
                 "MTAIL_PORT": str(port["mtail"]),
                 "BLACKBOX_EXPORTER_PORT": str(port["blackbox"]),
-                "MKS_PUBLIC_URL": f"https://127.0.0.1:{https_port}/health",
+                "MKS_PUBLIC_URL": f"https://127.0.0.1:{https_port}",
                 "ALERTMANAGER_PORT": str(free_port()),
             },
             backend,
