@@ -44,6 +44,7 @@ from .services.transfer.formats import format_of, write_records
 from .services.transfer.imports import InvalidRows, check_file, import_file
 from .startup import ensure_jwt_secret, prepare, show_progress, startup_lock, wait_for_database
 from .storage import LocalBlobStore, copy_blobs
+from .systemd import backend_unit
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -76,6 +77,25 @@ def serve(dev: bool) -> None:
         return
     # gunicorn's master runs the start-up step itself (gunicorn.conf.py on_starting).
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), "mks.wsgi:app"])
+
+
+@main.command("systemd-unit", with_appcontext=False)
+@click.option(
+    "--user", default="mks", show_default=True, help="サービスを実行する専用ユーザー（先に作成してください）。"
+)
+@click.option(
+    "--environment-file",
+    type=click.Path(path_type=Path),
+    default=Path("/etc/mks/mks.env"),
+    show_default=True,
+    help="MKS_* の設定（秘密鍵を含む）を書いたファイル。root だけが読めるようにしてください。",
+)
+def systemd_unit_command(user: str, environment_file: Path) -> None:
+    """このインストールの `mks serve` を専用ユーザーで動かす systemd ユニットを標準出力に書く。"""
+    executable = Path(sys.executable).parent / "mks"
+    if not executable.exists():
+        raise click.ClickException(f"{executable} がありません。MKS を入れた仮想環境の mks で実行してください。")
+    click.echo(backend_unit(executable, GUNICORN_CONFIG.parent, environment_file.absolute(), user), nl=False)
 
 
 @main.command("prepare", with_appcontext=False)
