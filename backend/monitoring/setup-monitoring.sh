@@ -11,7 +11,9 @@
 # --native:   Docker を使わず、ローカルの prometheus バイナリ（Debian: apt-get install prometheus）で
 #             同じ設定・ルールを localhost 向けに動かす。Grafana は起動しない。
 #
-# 環境変数（native）: MKS_TARGET（既定 localhost:5100）, PROMETHEUS_PORT（既定 9090）,
+# バックエンドのインスタンス（up のとき targets/mks-backend.yml に書く）: MKS_TARGETS（host1:5100,host2:5100 のように
+#   カンマか空白で区切る）、1 台なら MKS_TARGET でもよい。既定は native で localhost:5100、compose で host.docker.internal:5100
+# 環境変数（native）: PROMETHEUS_PORT（既定 9090）,
 #   ALERTMANAGER_PORT（既定 9093、Prometheus がアラートを送る localhost のポート）,
 #   MKS_MONITORING_DATA（既定 ./.native）, MKS_SCRAPE_INTERVAL / MKS_EVALUATION_INTERVAL（既定は設定ファイルどおり）,
 #   PROMETHEUS_RETENTION_TIME（15d）, PROMETHEUS_RETENTION_SIZE（10GB）
@@ -30,7 +32,7 @@ for arg in "$@"; do
   case "$arg" in
     up|down|status|check) VERB="$arg" ;;
     --native) NATIVE=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "不明な引数: $arg（up|down|status|check と --native が使えます）" >&2; exit 2 ;;
   esac
 done
@@ -118,13 +120,11 @@ validate_dashboards() {
   ok "Grafana ダッシュボード（${count} 件、生成スクリプトと一致）"
 }
 
-# The shipped prometheus.yml, pointed at this machine: rule files from the linked copies, targets files from
-# TARGETS_DIR, the backend on MKS_TARGET, Alertmanager and the probing exporter on their localhost ports.
+# The shipped prometheus.yml, pointed at this machine: rule files from the linked copies, targets files (the
+# backend's instances among them) from TARGETS_DIR, Alertmanager and the probing exporter on their localhost ports.
 write_native_config() {
   mkdir -p "$DATA_DIR"
-  local target="${MKS_TARGET:-localhost:5100}"
-  sed -e "s#host.docker.internal:5100#${target}#" \
-      -e "s#/etc/prometheus/targets/#${TARGETS_DIR}/#" \
+  sed -e "s#/etc/prometheus/targets/#${TARGETS_DIR}/#" \
       -e "s#/etc/prometheus/#${MKS_RULES_DIR}/#" \
       -e "s#'alertmanager:9093'#'localhost:${ALERTMANAGER_PORT}'#" \
       -e "s#'localhost:9090'#'localhost:${PROMETHEUS_PORT}'#" \
@@ -155,6 +155,14 @@ write_targets() {
   python3 "$HERE/exporter_targets.py" "$TARGETS_DIR" "${addresses[@]}" "blackbox=${MKS_PUBLIC_URL:+${MKS_PUBLIC_URL%/}/health}"
 }
 
+# The backend's instances, one targets file for the job mks-backend (exporter_targets.py --backend: an edited file is
+# left alone and named). MKS_TARGETS lists them; MKS_TARGET, the setting of one instance, still works alone.
+write_backend_targets() {
+  local default=host.docker.internal:5100
+  if [ "$NATIVE" = 1 ]; then default=localhost:5100; fi
+  python3 "$HERE/exporter_targets.py" --backend "$TARGETS_DIR" "${MKS_TARGETS:-${MKS_TARGET:-$default}}"
+}
+
 # check rules → test rules: the rules parse, and every alert fires (and stays silent) as its unit tests say.
 validate_rules() {
   python3 "$HERE/rules.py" --check >/dev/null \
@@ -181,7 +189,7 @@ validate_native() {
   write_linked
   write_native_config
   # Only `up` changes the targets (a running Prometheus follows them at once); promtool checks them either way.
-  if [ "$VERB" = up ]; then write_targets; fi
+  if [ "$VERB" = up ]; then write_backend_targets; write_targets; fi
   promtool check config "$DATA_DIR/prometheus.yml" >/dev/null || { ng "promtool check config に失敗: $DATA_DIR/prometheus.yml"; return 1; }
   ok "Prometheus 設定（promtool check config）"
   validate_dashboards
@@ -197,7 +205,7 @@ validate_docker() {
   fi
   validate_dashboards
   write_linked
-  if [ "$VERB" = up ]; then write_targets; fi
+  if [ "$VERB" = up ]; then write_backend_targets; write_targets; fi
 }
 
 # The guide's admin/admin123 and other well-known passwords: refused in production, warned about elsewhere.

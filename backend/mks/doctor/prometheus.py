@@ -139,7 +139,8 @@ def _target_fix(error: str, scrape_url: str, backend_url: str) -> str:
     if "connection refused" in error.lower() and scrape_port != backend_port:
         return (
             f"ターゲットのポート {scrape_port} が、バックエンドのポート {backend_port}（{backend_url}）と違います。"
-            "prometheus.yml の targets（native では MKS_TARGET）をバックエンドのポートに直してください。"
+            "収集先（setup-monitoring.sh の MKS_TARGETS が書く targets/mks-backend.yml）を"
+            "バックエンドのポートに直してください。"
         )
     return scrape_error_fix(error)
 

@@ -30,7 +30,11 @@ def require_prometheus() -> None:
 def script_env(backend: str, data: Path) -> dict[str, str]:
     """Environment for setup-monitoring.sh --native: the test backend as target, 1 s intervals, a free port, and
     (as on a fresh install) no dependency job asked for."""
-    env = {name: value for name, value in os.environ.items() if name not in ("MKS_EXPORTERS", "MKS_PUBLIC_URL")}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("MKS_EXPORTERS", "MKS_PUBLIC_URL", "MKS_TARGETS")
+    }
     env.update(
         {
             "MKS_TARGET": backend.removeprefix("http://"),

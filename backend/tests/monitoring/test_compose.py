@@ -118,7 +118,9 @@ def test_prometheus_config_as_the_guide(prometheus_config: dict[str, Any]) -> No
     backend = jobs["mks-backend"]
     assert backend["scrape_interval"] == "10s"
     assert backend["metrics_path"] == "/metrics"
-    assert backend["static_configs"] == [{"targets": ["host.docker.internal:5100"]}]
+    # The instances come from the targets file setup-monitoring.sh writes (MKS_TARGETS): one or several.
+    assert backend["file_sd_configs"] == [{"files": ["/etc/prometheus/targets/mks-backend.yml"]}]
+    assert "static_configs" not in backend
     assert jobs["prometheus"]["static_configs"] == [{"targets": ["localhost:9090"]}]
     assert prometheus_config["rule_files"] == [
         "/etc/prometheus/recording-rules.yml",
@@ -135,9 +137,10 @@ def test_the_dependencies_jobs_read_their_targets_from_one_file_each(
     so that without one a job has no `up` and ExporterDown cannot fire (test_exporter_targets.py writes them)."""
     jobs = {job["job_name"]: job for job in prometheus_config["scrape_configs"]}
     dependencies = generator("rules").DEPENDENCY_JOBS
-    assert [name for name, job in jobs.items() if "file_sd_configs" in job or name in dependencies] == list(
-        dependencies
-    )
+    assert [name for name, job in jobs.items() if "file_sd_configs" in job or name in dependencies] == [
+        "mks-backend",
+        *dependencies,
+    ]
     for job in dependencies:
         assert jobs[job]["file_sd_configs"] == [{"files": [f"/etc/prometheus/targets/{job}.yml"]}], job
         assert "static_configs" not in jobs[job], job

@@ -469,7 +469,8 @@ def test_a_target_on_the_wrong_port_is_named_as_such(tmp_path: Path) -> None:
         result = doctor("--backend-url", "http://127.0.0.1:5100", "--prometheus-url", prom)
     assert (
         f"       → 対処: ターゲットのポート {wrong} が、バックエンドのポート 5100（http://127.0.0.1:5100）と違います。"
-        "prometheus.yml の targets（native では MKS_TARGET）をバックエンドのポートに直してください。"
+        "収集先（setup-monitoring.sh の MKS_TARGETS が書く targets/mks-backend.yml）を"
+        "バックエンドのポートに直してください。"
     ) in result.output
     assert "MKS_HOST=0.0.0.0" not in result.output  # the advice for a backend listening on 127.0.0.1 only
 

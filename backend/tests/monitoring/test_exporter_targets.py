@@ -5,6 +5,7 @@ operator wrote or edited is never changed, only named."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -208,3 +209,78 @@ def test_promtool_reads_the_written_files_and_refuses_a_broken_one(tmp_path: Pat
     broken = subprocess.run(check, capture_output=True, text=True, timeout=60, check=False)
     assert broken.returncode == 1
     assert str(tmp_path / "targets" / "redis.yml") in broken.stdout + broken.stderr
+
+
+BACKEND_HEADER = "# Written by setup-monitoring.sh from MKS_TARGETS; once edited, the script leaves it alone. sha256:"
+
+
+def backend_file(*targets: str) -> str:
+    body = f"- targets: {json.dumps(list(targets))}\n"
+    return f"{BACKEND_HEADER}{hashlib.sha256(body.encode()).hexdigest()}\n{body}"
+
+
+def backend(data: Path, *mode: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """setup-monitoring.sh's write_backend_targets (what `up` does) with only these variables set."""
+    env = {"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8", "MKS_MONITORING_DATA": str(data), **variables}
+    script = MONITORING / "setup-monitoring.sh"
+    command = ["bash", "-c", 'script="$1"; shift; source "$script" "$@" && write_backend_targets', "bash", str(script)]
+    return subprocess.run([*command, *mode], env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize(
+    ("variables", "targets"),
+    [
+        ({}, ["localhost:5100"]),  # one instance on this machine, as before
+        ({"MKS_TARGET": "127.0.0.1:5200"}, ["127.0.0.1:5200"]),  # the one-instance variable still works
+        ({"MKS_TARGETS": "app1:5100,app2:5100 app1:5100"}, ["app1:5100", "app2:5100"]),  # once each, in order
+        ({"MKS_TARGETS": "app1:5100,app2:5100", "MKS_TARGET": "127.0.0.1:5200"}, ["app1:5100", "app2:5100"]),
+    ],
+)
+def test_the_backend_instances_are_one_file(tmp_path: Path, variables: dict[str, str], targets: list[str]) -> None:
+    path = tmp_path / "targets" / "mks-backend.yml"
+    written = backend(tmp_path, "--native", **variables)
+    assert (written.returncode, written.stderr) == (0, "")
+    assert written.stdout == f"  [OK] mks-backend: {', '.join(targets)} を収集します（{path} を作成）\n"
+    assert files(tmp_path / "targets") == {"mks-backend.yml": backend_file(*targets)}
+    assert yaml.safe_load(path.read_text()) == [{"targets": targets}]
+    again = backend(tmp_path, "--native", **variables)
+    assert again.stdout == f"  [OK] mks-backend: {', '.join(targets)}（変更なし。{path}）\n"
+
+
+def test_compose_scrapes_the_host_by_default_and_the_backend_services_when_listed(tmp_path: Path) -> None:
+    """In a copy of the folder, as test_compose_scrapes_the_exporters_services."""
+    for name in ("setup-monitoring.sh", "exporter_targets.py"):
+        shutil.copy(MONITORING / name, tmp_path / name)
+    env = {"PATH": os.environ["PATH"], "LC_ALL": "C.UTF-8"}
+    command = ["bash", "-c", f'source "{tmp_path / "setup-monitoring.sh"}" && write_backend_targets']
+    subprocess.run(command, env=env, capture_output=True, check=True, timeout=60)
+    assert files(tmp_path / ".targets") == {"mks-backend.yml": backend_file("host.docker.internal:5100")}
+    listed = env | {"MKS_TARGETS": "mks-backend:5100,mks-backend-2:5100"}
+    changed = subprocess.run(command, env=listed, capture_output=True, text=True, check=True, timeout=60)
+    path = tmp_path / ".targets" / "mks-backend.yml"
+    assert (
+        changed.stdout == f"  [OK] mks-backend: 収集先を mks-backend:5100, mks-backend-2:5100 に変えました（{path}）\n"
+    )
+    assert files(tmp_path / ".targets") == {"mks-backend.yml": backend_file("mks-backend:5100", "mks-backend-2:5100")}
+    services = yaml.safe_load((MONITORING / "docker-compose.yml").read_text())["services"]
+    assert {"mks-backend", "mks-backend-2"} <= set(services)
+
+
+def test_an_edited_backend_file_is_kept_and_a_bad_instance_refused(tmp_path: Path) -> None:
+    path = tmp_path / "targets" / "mks-backend.yml"
+    backend(tmp_path, "--native", MKS_TARGETS="app1:5100")
+    edited = backend_file("app1:5100") + '- targets: ["app3:5100"]\n'
+    path.write_text(edited)
+    kept = backend(tmp_path, "--native", MKS_TARGETS="app1:5100,app2:5100")
+    assert (kept.returncode, kept.stderr) == (0, "")
+    assert kept.stdout == (
+        f"  [警告] mks-backend: {path} は手で編集されているため書き換えません（書き直すなら削除して再実行）\n"
+    )
+    assert path.read_text() == edited
+    refused = backend(tmp_path, "--native", MKS_TARGETS="app1:5100,http://app2:5100")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert (
+        refused.stderr
+        == "  [NG] MKS_TARGETS の http://app2:5100 がホスト:ポートではありません（例 host1:5100,host2:5100）\n"
+    )
+    assert path.read_text() == edited

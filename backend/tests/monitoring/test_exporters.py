@@ -143,7 +143,8 @@ def process(command: list[str], env: dict[str, str] | None = None) -> Iterator[s
 
 def native_config(folder: Path, ports: dict[str, str], backend: str) -> dict[str, Any]:
     """The Prometheus configuration setup-monitoring.sh --native writes (write_native_config), and the targets files
-    `up` writes (write_targets) with every dependency job asked for, for these ports and public URL."""
+    `up` writes (write_backend_targets, write_targets) with every dependency job asked for, for these ports and
+    public URL."""
     env = {
         **os.environ,
         **ports,
@@ -154,7 +155,11 @@ def native_config(folder: Path, ports: dict[str, str], backend: str) -> dict[str
         "MKS_EVALUATION_INTERVAL": "1s",
     }
     script = MONITORING / "setup-monitoring.sh"
-    command = ["bash", "-c", f'source "{script}" --native && write_native_config && write_targets']
+    command = [
+        "bash",
+        "-c",
+        f'source "{script}" --native && write_native_config && write_backend_targets && write_targets',
+    ]
     subprocess.run(command, env=env, check=True, timeout=60)
     return yaml.safe_load((folder / "prometheus.yml").read_text())  # type: ignore[no-any-return]
 
