@@ -51,12 +51,21 @@ def self_signed_certificate(folder: Path) -> None:
 
 
 def write_config(
-    folder: Path, *, upstream_port: int = 5100, https_port: int = 443, http_port: int = 80, status_port: int = 8081
+    folder: Path,
+    *,
+    upstream_port: int | tuple[int, ...] = 5100,
+    https_port: int = 443,
+    http_port: int = 80,
+    status_port: int = 8081,
 ) -> Path:
-    """The example site with its certificates, password file and ports moved into the folder; returns nginx.conf."""
+    """The example site with its certificates, password file and ports moved into the folder, its upstream the
+    backend instance(s) on loopback at upstream_port (one port, or one per instance); returns nginx.conf."""
     site = SITE.read_text().replace("/etc/nginx/tls/", f"{folder}/").replace("/etc/nginx/", f"{folder}/")
     site = site.replace("/var/log/nginx/", f"{folder}/")
-    site = site.replace("127.0.0.1:5100", f"127.0.0.1:{upstream_port}")
+    ports = upstream_port if isinstance(upstream_port, tuple) else (upstream_port,)
+    # The upstream's one server becomes one line per instance, as docs/scaling.md tells an operator to write.
+    servers = "".join(f"    server 127.0.0.1:{port};\n" for port in ports)
+    site = site.replace("    server 127.0.0.1:5100;\n", servers)
     site = site.replace("listen 443 ", f"listen 127.0.0.1:{https_port} ").replace(
         "listen 80;", f"listen 127.0.0.1:{http_port};"
     )
@@ -84,9 +93,9 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], folder: Path) ->
 
 
 @contextmanager
-def running_nginx(folder: Path, upstream_port: int, status_port: int | None = None) -> Iterator[int]:
-    """The example site served by a real nginx in front of 127.0.0.1:upstream_port, its stub_status on status_port
-    (or a free port); yields its HTTPS port."""
+def running_nginx(folder: Path, upstream_port: int | tuple[int, ...], status_port: int | None = None) -> Iterator[int]:
+    """The example site served by a real nginx in front of 127.0.0.1:upstream_port (or each of the ports), its
+    stub_status on status_port (or a free port); yields its HTTPS port."""
     folder.mkdir(parents=True, exist_ok=True)
     self_signed_certificate(folder)
     https_port = free_port()
