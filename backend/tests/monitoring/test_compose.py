@@ -169,3 +169,23 @@ def test_exporters_take_their_credentials_from_the_environment(compose: dict[str
         "${POSTGRES_EXPORTER_DSN:-"
     )
     assert compose["services"]["redis-exporter"]["environment"]["REDIS_PASSWORD"] == "${REDIS_EXPORTER_PASSWORD:-}"
+
+
+def test_a_second_backend_instance_shares_what_docs_scaling_says(compose: dict[str, Any]) -> None:
+    """Profile backend-2: the same database, Redis and signing key as the first instance, the first's attachments,
+    and an instance folder of its own (its workers' metrics are wiped at its start)."""
+    first, second = compose["services"]["mks-backend"], compose["services"]["mks-backend-2"]
+    assert second["profiles"] == ["backend-2"]
+    shared = {
+        "MKS_DATABASE_URL": "${MKS_DATABASE_URL:-}",
+        "MKS_RATELIMIT_STORAGE_URI": "${MKS_RATELIMIT_STORAGE_URI:-memory://}",
+        "MKS_JWT_SECRET_KEY": "${MKS_JWT_SECRET_KEY:-}",
+    }
+    for service in (first, second):
+        assert {name: service["environment"][name] for name in shared} == shared
+        assert service["environment"]["MKS_INSTANCE_PATH"] == "/data"
+    assert _mounts(first)["/data"] == "mks-backend-data"
+    assert _mounts(second) == {"/app": "..", "/data": "mks-backend-2-data", "/shared": "mks-backend-data"}
+    assert "ln -sfn /shared/attachments /data/attachments" in second["command"][-1]
+    assert second["ports"] == ["${MKS_BIND_ADDRESS:-127.0.0.1}:5101:5100"]
+    assert "mks-backend-2-data" in compose["volumes"]
