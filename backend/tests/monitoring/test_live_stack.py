@@ -161,7 +161,8 @@ def test_by_default_no_dependency_job_has_a_target_nor_an_alert(scraped: str, en
         if rule["name"] in ("ExporterDown", "ProbeFailed")
     }
     assert states == {"ExporterDown": ("ok", "inactive"), "ProbeFailed": ("ok", "inactive")}
-    assert sorted(path.name for path in (Path(env["MKS_MONITORING_DATA"]) / "targets").iterdir()) == []
+    # Only the backend's instances (MKS_TARGET) have a targets file.
+    assert sorted(path.name for path in (Path(env["MKS_MONITORING_DATA"]) / "targets").iterdir()) == ["mks-backend.yml"]
 
 
 def test_a_job_enabled_later_is_scraped_without_a_restart(scraped: str, env: dict[str, str]) -> None:
