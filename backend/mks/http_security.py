@@ -4,7 +4,6 @@ client address taken from X-Forwarded-For only when a trusted reverse proxy sent
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from flask import Flask, Response, request
 from flask_cors import CORS
@@ -12,9 +11,6 @@ from flask_cors import CORS
 from .config import Settings
 from .errors import ApiError
 from .proxies import TrustedProxyFix
-
-if TYPE_CHECKING:
-    pass
 
 # The API serves JSON only: nothing may be framed, sniffed, scripted or leaked through the referrer.
 SECURITY_HEADERS = {
