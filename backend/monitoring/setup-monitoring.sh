@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # MKS 監視スタック（Prometheus + Grafana）のセットアップ・起動・停止・状態確認。
 #
-#   ./setup-monitoring.sh [up|down|status|check] [--native]
+#   ./setup-monitoring.sh [up|down|status|check|install] [--native]
 #
 # up（既定）: 前提条件を確認し、すべての設定ファイルを検証してから起動し、正常になるまで待つ。
 #             何度実行しても同じ結果になる（起動済みなら設定を読み直すだけ）。
 # down:       停止する（データは残す）。
 # status:     各サービスと Prometheus の mks-backend ターゲットの状態を表示する（ターゲットが down なら終了コード 1）。
+#             起動直後でまだ一度も収集していないターゲットは、最初の収集を待ってから表示する（最長 MKS_STATUS_WAIT 秒、既定 30）。
 # check:      設定ファイルの検証だけを行う（起動しない）。
 # --native:   Docker を使わず、ローカルの prometheus バイナリ（Debian: apt-get install prometheus）で
 #             同じ設定・ルールを localhost 向けに動かす。Grafana は起動しない。
+# install --native（root で実行）: Prometheus・Alertmanager と MKS_EXPORTERS のエクスポーターを systemd のサービス
+#             （mks-prometheus など、127.0.0.1 だけで待ち受け、専用ユーザー、強化オプション付き）として
+#             MKS_SYSTEMD_DIR（既定 /etc/systemd/system）に入れ、設定を MKS_MONITORING_DATA（既定 /var/lib/mks-monitoring）
+#             に書き、systemd が動いていれば有効にして起動する。同じプログラムの Debian のユニットは無効にする。
 #
 # バックエンドのインスタンス（up のとき targets/mks-backend.yml に書く）: MKS_TARGETS（host1:5100,host2:5100 のように
 #   カンマか空白で区切る）、1 台なら MKS_TARGET でもよい。既定は native で localhost:5100、compose で host.docker.internal:5100
@@ -23,6 +28,7 @@
 # native ではエクスポーターの localhost のポート: POSTGRES_EXPORTER_PORT（9187）, REDIS_EXPORTER_PORT（9121）,
 #   NODE_EXPORTER_PORT（9100）, NGINX_EXPORTER_PORT（9113）, MTAIL_PORT（3903、nginx のアクセスログ）,
 #   BLACKBOX_EXPORTER_PORT（9115）
+# 長期保存: MKS_REMOTE_WRITE_URL（設定すると Prometheus は全サンプルをここへも送る。例 http://127.0.0.1:8428/api/v1/write）
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,12 +36,15 @@ VERB="up"
 NATIVE=0
 for arg in "$@"; do
   case "$arg" in
-    up|down|status|check) VERB="$arg" ;;
+    up|down|status|check|install) VERB="$arg" ;;
     --native) NATIVE=1 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
-    *) echo "不明な引数: $arg（up|down|status|check と --native が使えます）" >&2; exit 2 ;;
+    -h|--help) sed -n '/^set -euo pipefail$/q; 2,$p' "$0"; exit 0 ;;  # the header comment, however long
+    *) echo "不明な引数: $arg（up|down|status|check|install と --native が使えます）" >&2; exit 2 ;;
   esac
 done
+if [ "$VERB" = install ] && [ "$NATIVE" = 0 ]; then
+  echo "install は --native と使います（Docker では ./setup-monitoring.sh up）" >&2; exit 2
+fi
 
 PROMETHEUS_PORT="${PROMETHEUS_PORT:-9090}"
 PROMETHEUS_URL="http://127.0.0.1:${PROMETHEUS_PORT}"
@@ -48,7 +57,9 @@ MTAIL_PORT="${MTAIL_PORT:-3903}"
 BLACKBOX_EXPORTER_PORT="${BLACKBOX_EXPORTER_PORT:-9115}"
 RETENTION_TIME="${PROMETHEUS_RETENTION_TIME:-15d}"
 RETENTION_SIZE="${PROMETHEUS_RETENTION_SIZE:-10GB}"
-DATA_DIR="${MKS_MONITORING_DATA:-$HERE/.native}"
+# An installed stack's services cannot read a home folder (ProtectHome): its configuration lives under /var/lib.
+if [ "$VERB" = install ]; then DATA_DIR="${MKS_MONITORING_DATA:-/var/lib/mks-monitoring}"; else DATA_DIR="${MKS_MONITORING_DATA:-$HERE/.native}"; fi
+UNIT_DIR="${MKS_SYSTEMD_DIR:-/etc/systemd/system}"
 # The rule files and dashboards Prometheus and Grafana read: copies linking MKS_RUNBOOK_BASE_URL (write_linked),
 # which compose mounts through MKS_RULES_DIR and MKS_DASHBOARDS_DIR.
 if [ "$NATIVE" = 1 ]; then LINKED_DIR="$DATA_DIR/linked"; else LINKED_DIR="$HERE/.linked"; fi
@@ -57,6 +68,8 @@ export MKS_RULES_DIR="$LINKED_DIR/rules" MKS_DASHBOARDS_DIR="$LINKED_DIR/dashboa
 # Outside the committed tree: they depend on the machine (MKS_EXPORTERS) and operators may edit them.
 if [ "$NATIVE" = 1 ]; then TARGETS_DIR="$DATA_DIR/targets"; else TARGETS_DIR="$HERE/.targets"; fi
 export MKS_TARGETS_DIR="$TARGETS_DIR"
+# compose's prometheus.yml (write_compose_config), which compose mounts through MKS_PROMETHEUS_CONFIG.
+export MKS_PROMETHEUS_CONFIG="$LINKED_DIR/prometheus.yml"
 MIN_FREE_GB=10
 
 ok() { printf '  [OK] %s\n' "$1"; }
@@ -137,6 +150,23 @@ write_native_config() {
   if [ -n "${MKS_EVALUATION_INTERVAL:-}" ]; then
     sed -i -e "s#evaluation_interval: [0-9]*[smh]#evaluation_interval: ${MKS_EVALUATION_INTERVAL}#" "$DATA_DIR/prometheus.yml"
   fi
+  append_remote_write "$DATA_DIR/prometheus.yml"
+}
+
+# The shipped prometheus.yml as compose's Prometheus reads it, with the remote_write MKS_REMOTE_WRITE_URL asks for:
+# a copy, so that the committed file stays as shipped.
+write_compose_config() {
+  mkdir -p "$LINKED_DIR"
+  cp "$HERE/prometheus/prometheus.yml" "$MKS_PROMETHEUS_CONFIG"
+  append_remote_write "$MKS_PROMETHEUS_CONFIG"
+}
+
+# Long-term storage (docs/monitoring.md): Prometheus also sends every sample it stores, the recording rules' too, to
+# MKS_REMOTE_WRITE_URL (VictoriaMetrics' /api/v1/write), and keeps its own 15 days / 10 GB as before.
+append_remote_write() {
+  if [ -n "${MKS_REMOTE_WRITE_URL:-}" ]; then
+    printf "\nremote_write:\n  - url: '%s'\n" "$MKS_REMOTE_WRITE_URL" >> "$1"
+  fi
 }
 
 # The targets files of the jobs MKS_EXPORTERS lists (exporter_targets.py: it removes the others' and never
@@ -188,8 +218,9 @@ validate_native() {
   validate_rules
   write_linked
   write_native_config
-  # Only `up` changes the targets (a running Prometheus follows them at once); promtool checks them either way.
-  if [ "$VERB" = up ]; then write_backend_targets; write_targets; fi
+  # Only `up` and `install` change the targets (a running Prometheus follows them at once); promtool checks them
+  # either way.
+  if [ "$VERB" != check ]; then write_backend_targets; write_targets; fi
   promtool check config "$DATA_DIR/prometheus.yml" >/dev/null || { ng "promtool check config に失敗: $DATA_DIR/prometheus.yml"; return 1; }
   ok "Prometheus 設定（promtool check config）"
   validate_dashboards
@@ -205,6 +236,7 @@ validate_docker() {
   fi
   validate_dashboards
   write_linked
+  write_compose_config
   if [ "$VERB" = up ]; then write_backend_targets; write_targets; fi
 }
 
@@ -282,31 +314,111 @@ native_down() {
   echo "Prometheus（native、PID $pid）を停止しました。データは $DATA_DIR/data に残っています。"
 }
 
+# Right after `up`, Prometheus may not have read the targets files yet, and a target it has not scraped yet reports
+# health "unknown": wait for the first scrape (MKS_STATUS_WAIT seconds at most) rather than print a state that says
+# nothing.
 print_targets() {
-  local targets
-  if ! targets=$(curl -fsS "$PROMETHEUS_URL/api/v1/targets?state=active" 2>/dev/null); then
-    ng "Prometheus（$PROMETHEUS_URL）に接続できません"
-    return 1
-  fi
-  printf '%s' "$targets" | python3 -c '
-import json, sys
+  python3 - "$PROMETHEUS_URL" "${MKS_STATUS_WAIT:-30}" <<'PYTHON'
+import json, sys, time, urllib.request
+
+url, wait = sys.argv[1], float(sys.argv[2])
+deadline = time.monotonic() + wait
+while True:
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/targets?state=active", timeout=5) as response:
+            targets = json.load(response)["data"]["activeTargets"]
+    except OSError:
+        print(f"  [NG] Prometheus（{url}）に接続できません", file=sys.stderr)
+        sys.exit(1)
+    # No target at all: discovery has not read the targets files yet.
+    if targets and all(target["health"] != "unknown" for target in targets) or time.monotonic() >= deadline:
+        break
+    time.sleep(1)
+if not targets:
+    print(f"  [NG] Prometheus に収集先がありません（{wait:g} 秒待ちました。targets/ のファイルを確認してください）", file=sys.stderr)
+    sys.exit(1)
 status = 0
-for target in json.load(sys.stdin)["data"]["activeTargets"]:
-    job, url, health = target["labels"]["job"], target["scrapeUrl"], target["health"]
+for target in targets:
+    job, address, health = target["labels"]["job"], target["scrapeUrl"], target["health"]
     error = target.get("lastError") or ""
-    line = f"  {job:<12} {url:<40} {health}"
-    if health != "up" and error:
+    line = f"  {job:<12} {address:<40} {health}"
+    if health == "unknown":
+        line += f"  （まだ一度も収集していません。{wait:g} 秒待ちました）"
+    elif health != "up" and error:
         line += f"  ({error})"
     print(line)
     if job == "mks-backend" and health != "up":
         status = 1
-sys.exit(status)'
+sys.exit(status)
+PYTHON
+}
+
+# What `install` writes besides prometheus.yml: Alertmanager's configuration (from the ALERT_* variables, like
+# compose), the probe module and the nginx log program, all in DATA_DIR where the services may read them.
+write_install_files() {
+  sh "$HERE/alertmanager/render-config.sh" "$DATA_DIR/alertmanager" >/dev/null \
+    || { ng "Alertmanager の設定を作れません（ALERT_* の変数を確認してください）"; return 1; }
+  cp "$HERE/blackbox/blackbox.yml" "$DATA_DIR/blackbox.yml"
+  mkdir -p "$DATA_DIR/mtail" "$DATA_DIR/data" "$DATA_DIR/alertmanager-data"
+  cp "$HERE/mtail/nginx.mtail" "$DATA_DIR/mtail/"
+  ok "Alertmanager・blackbox・mtail の設定（$DATA_DIR）"
+}
+
+# The units, with every port and path this script knows; prints the names of the units to run.
+write_units() {
+  python3 "$HERE/systemd_units.py" "$UNIT_DIR" "$DATA_DIR" \
+    "exporters=${MKS_EXPORTERS:-none}" "prometheus_port=$PROMETHEUS_PORT" "alertmanager_port=$ALERTMANAGER_PORT" \
+    "retention_time=$RETENTION_TIME" "retention_size=$RETENTION_SIZE" \
+    "postgres_port=$POSTGRES_EXPORTER_PORT" "redis_port=$REDIS_EXPORTER_PORT" "node_port=$NODE_EXPORTER_PORT" \
+    "nginx_port=$NGINX_EXPORTER_PORT" "mtail_port=$MTAIL_PORT" "blackbox_port=$BLACKBOX_EXPORTER_PORT" \
+    "redis_address=${MKS_REDIS_EXPORTER_ADDRESS:-redis://127.0.0.1:6379}" \
+    "nginx_status_url=${MKS_NGINX_STATUS_URL:-http://127.0.0.1:8081/stub_status}" \
+    "nginx_access_log=${MKS_NGINX_ACCESS_LOG:-/var/log/nginx/mks.access.log}"
+}
+
+native_install() {
+  echo "前提条件:"; check_native_prerequisites
+  echo "設定の検証:"; validate_native
+  echo "設定とユニットの書き込み:"; write_install_files
+  local units unit
+  units=$(write_units)
+  if command -v systemd-analyze >/dev/null; then
+    for unit in $units; do
+      # verify prints what it cannot parse and still exits 0: only silence means the unit is right.
+      if [ -n "$(systemd-analyze verify "$UNIT_DIR/$unit.service" 2>&1)" ]; then
+        ng "systemd-analyze verify $UNIT_DIR/$unit.service が警告を出しました"; return 1
+      fi
+    done
+    ok "ユニット（systemd-analyze verify）: $units"
+  fi
+  if [ "$(id -u)" = 0 ] && id prometheus >/dev/null 2>&1; then
+    chown -R prometheus:prometheus "$DATA_DIR/data" "$DATA_DIR/alertmanager-data" "$DATA_DIR/alertmanager"
+  fi
+  if [ "$UNIT_DIR" != /etc/systemd/system ] || [ ! -d /run/systemd/system ]; then
+    echo "systemd がこのマシンの init ではない（または MKS_SYSTEMD_DIR が別の場所）ため、起動はしていません。起動するには:"
+    echo "  sudo systemctl daemon-reload && sudo systemctl enable --now $units"
+    return 0
+  fi
+  systemctl daemon-reload
+  for unit in $units; do
+    # Debian's unit of the same program would take the port at the next boot: it stays installed, disabled.
+    systemctl disable --now "$(sed -n 's/^Conflicts=//p' "$UNIT_DIR/$unit.service")" 2>/dev/null || true
+    systemctl enable "$unit" && systemctl restart "$unit"
+  done
+  echo "起動確認:"; wait_for "$PROMETHEUS_URL/-/ready" "Prometheus" 60
+  wait_for "http://127.0.0.1:${ALERTMANAGER_PORT}/-/ready" "Alertmanager" 60
 }
 
 native_status() {
   local pid
   pid=$(native_pid)
-  if [ -n "$pid" ]; then echo "Prometheus（native）: 起動中（PID $pid）"; else echo "Prometheus（native）: 停止"; fi
+  if [ -n "$pid" ]; then
+    echo "Prometheus（native）: 起動中（PID $pid）"
+  elif [ -d /run/systemd/system ] && systemctl is-active --quiet mks-prometheus 2>/dev/null; then
+    echo "Prometheus（native）: 起動中（systemd の mks-prometheus）"
+  else
+    echo "Prometheus（native）: 停止"
+  fi
   echo "ターゲット:"
   print_targets
 }

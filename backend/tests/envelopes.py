@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+# The 429 body of every rate limit (the code and message of mks.errors.HTTP_ERRORS[429]).
+RATE_LIMITED = {
+    "error": {
+        "code": "rate_limited",
+        "message": "リクエストが多すぎます。しばらく待ってから再試行してください。",
+        "status": 429,
+    }
+}
+
 
 def field_error(location: str, field: str, kind: str, message: str) -> dict[str, Any]:
     """The 422 body naming one refused input field."""

@@ -8,14 +8,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 from flask import Flask
 
 from mks import logs
 from mks.config import LogFormat
+
+from .docs import code_blocks
 
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -80,3 +84,35 @@ def test_a_line_outside_a_request_has_no_id(json_lines: Any) -> None:
         "message": "データベースを待っています",
         "request_id": None,
     }
+
+
+# Values that differ per request: as Loki labels, each would open a stream per request, user or route.
+NOT_LABELS = {"request_id", "user_id", "client", "route", "status"}
+
+
+@ON_SQLITE
+def test_the_log_shipping_guide_names_the_fields_a_request_line_has(
+    app: Flask, json_lines: Any, admin: dict[str, str]
+) -> None:
+    """docs/monitoring.md's section on shipping the logs: its example line, Promtail's pipeline and the LogQL
+    examples name exactly the keys the app writes in a request's line."""
+    assert app.test_client().get("/api/v1/knowledge", headers=admin).status_code == 200
+    *_, line = [line for line in json_lines() if line["logger"] == "mks.request"]
+    heading = "ログの収集（JSON ログの転送）"
+    [example] = [json.loads(block) for block in code_blocks("monitoring.md", heading, "json")]
+    # The same keys in the same order, each with a value of the same JSON type (user_id: a signed-in user's).
+    assert [(key, type(value)) for key, value in example.items()] == [(key, type(value)) for key, value in line.items()]
+    [promtail] = [
+        yaml.safe_load(block) for block in code_blocks("monitoring.md", heading, "yaml") if "scrape_configs" in block
+    ]
+    [json_stage, labels_stage] = promtail["scrape_configs"][0]["pipeline_stages"]
+    extracted = json_stage["json"]["expressions"]
+    assert set(extracted.values()) <= set(line)
+    assert set(labels_stage["labels"]) <= set(extracted)
+    assert not set(labels_stage["labels"]) & NOT_LABELS
+    [logql] = code_blocks("monitoring.md", heading, "logql")
+    filtered = {
+        name for query in logql.splitlines() for name in re.findall(r"\| (\w+) *(?:=|>|<)", query.split("| json", 1)[1])
+    }
+    assert filtered == {"request_id", "status", "duration_ms"}
+    assert filtered <= set(line)

@@ -20,7 +20,7 @@ from mks.config import Settings
 from mks.ratelimit import InlineExpiryMemoryStorage, limiter
 
 from .conftest import Auth, make_settings
-from .envelopes import field_error
+from .envelopes import RATE_LIMITED, field_error
 
 LOGIN = "/api/v1/auth/login"
 
@@ -182,13 +182,6 @@ def test_a_valid_username_is_still_limited_across_clients(
 
 SEARCH = "/api/v1/knowledge/search"
 LIST = "/api/v1/knowledge"
-RATE_LIMITED = {
-    "error": {
-        "code": "rate_limited",
-        "message": "リクエストが多すぎます。しばらく待ってから再試行してください。",
-        "status": 429,
-    }
-}
 
 
 @pytest.fixture

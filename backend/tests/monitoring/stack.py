@@ -33,7 +33,7 @@ def script_env(backend: str, data: Path) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in ("MKS_EXPORTERS", "MKS_PUBLIC_URL", "MKS_TARGETS")
+        if name not in ("MKS_EXPORTERS", "MKS_PUBLIC_URL", "MKS_TARGETS", "MKS_REMOTE_WRITE_URL")
     }
     env.update(
         {
@@ -159,6 +159,17 @@ def locked_writes(backend: str, instance: Path, count: int, timeout: float = 10)
 
     with knowledge_table_locked(f"sqlite:///{instance / 'mks.sqlite3'}"), ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(write, range(count)))
+
+
+@contextmanager
+def process(command: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a server until the block ends."""
+    started = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield started
+    finally:
+        started.terminate()
+        started.wait(timeout=30)
 
 
 @contextmanager

@@ -1,14 +1,25 @@
-"""The compose file and prometheus.yml say what the guide says (parsed, no Docker engine needed)."""
+"""The compose files and prometheus.yml say what the guide says (parsed, no Docker engine needed); the psql command
+docs/scaling.md gives for Grafana's database runs on the real PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
+from ..conftest import POSTGRES_URL, _admin_connection
+from ..docs import code_blocks
+from ..tools import require_tools, unavailable
 from .generators import generator
 
 MONITORING = Path(__file__).resolve().parents[2] / "monitoring"
@@ -60,7 +71,8 @@ def test_prometheus_retention_and_mounts(compose: dict[str, Any]) -> None:
     assert "--storage.tsdb.retention.size=${PROMETHEUS_RETENTION_SIZE:-10GB}" in prometheus["command"]
     mounts = _mounts(prometheus)
     assert mounts["/prometheus"] == "mks-prometheus-data"
-    assert mounts["/etc/prometheus/prometheus.yml"] == "./prometheus/prometheus.yml"
+    # setup-monitoring.sh's copy (MKS_PROMETHEUS_CONFIG, remote_write added for MKS_REMOTE_WRITE_URL); the file else.
+    assert mounts["/etc/prometheus/prometheus.yml"] == "${MKS_PROMETHEUS_CONFIG:-./prometheus/prometheus.yml}"
     # setup-monitoring.sh points MKS_RULES_DIR at the copies linking MKS_RUNBOOK_BASE_URL; the committed files else.
     for name in ("alert-rules.yml", "recording-rules.yml", "slo-rules.yml"):
         assert mounts[f"/etc/prometheus/{name}"] == f"${{MKS_RULES_DIR:-./prometheus}}/{name}"
@@ -109,6 +121,124 @@ def test_optional_profiles(compose: dict[str, Any]) -> None:
         assert services[name]["profiles"] == ["exporters"], name
     assert services["mks-backend"]["profiles"] == ["backend"]
     assert "profiles" not in services["prometheus"] and "profiles" not in services["grafana"]
+
+
+@pytest.fixture(scope="module")
+def grafana_postgres() -> dict[str, Any]:
+    return yaml.safe_load((MONITORING / "docker-compose.grafana-postgres.yml").read_text())  # type: ignore[no-any-return]
+
+
+GRAFANA_DB_PASSWORD = "${GRAFANA_DB_PASSWORD:?GRAFANA_DB_PASSWORD を .env に設定してください（docs/scaling.md）}"
+
+
+def test_grafana_on_postgresql_is_an_override_that_only_adds_the_database(
+    compose: dict[str, Any], grafana_postgres: dict[str, Any]
+) -> None:
+    """docker-compose.grafana-postgres.yml, given with -f after docker-compose.yml: compose merges its grafana into
+    the file's (environment and depends_on by key, extra_hosts by entry), so the guide's names stay the file's."""
+    assert sorted(grafana_postgres) == ["services", "volumes"]  # the project's name and network: the file's
+    grafana = grafana_postgres["services"]["grafana"]
+    assert sorted(grafana) == ["depends_on", "environment", "extra_hosts"]
+    assert grafana["environment"] == {
+        "GF_DATABASE_TYPE": "postgres",
+        "GF_DATABASE_HOST": "${GRAFANA_DB_HOST:-grafana-db:5432}",
+        "GF_DATABASE_NAME": "${GRAFANA_DB_NAME:-grafana}",
+        "GF_DATABASE_USER": "${GRAFANA_DB_USER:-grafana}",
+        # No default: compose refuses to start without one.
+        "GF_DATABASE_PASSWORD": GRAFANA_DB_PASSWORD,
+        "GF_DATABASE_SSL_MODE": "${GRAFANA_DB_SSL_MODE:-disable}",
+    }
+    # Added to the file's settings, none replaced.
+    assert not set(grafana["environment"]) & set(compose["services"]["grafana"]["environment"])
+    assert grafana["extra_hosts"] == ["host.docker.internal:host-gateway"]
+    # Waits for the profile's database when it runs; starts without it on an existing PostgreSQL.
+    assert grafana["depends_on"] == {"grafana-db": {"condition": "service_healthy", "required": False}}
+    assert compose["services"]["grafana"]["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
+
+
+def test_profile_grafana_db_runs_grafanas_own_postgresql(
+    compose: dict[str, Any], grafana_postgres: dict[str, Any]
+) -> None:
+    database = grafana_postgres["services"]["grafana-db"]
+    assert "grafana-db" not in compose["services"]
+    assert database["profiles"] == ["grafana-db"]
+    assert (database["image"], database["container_name"], database["restart"]) == (
+        "postgres:16.6",
+        "mks-grafana-db",
+        "unless-stopped",
+    )
+    # The database, user and password Grafana connects with.
+    assert database["environment"] == {
+        "POSTGRES_DB": "${GRAFANA_DB_NAME:-grafana}",
+        "POSTGRES_USER": "${GRAFANA_DB_USER:-grafana}",
+        "POSTGRES_PASSWORD": GRAFANA_DB_PASSWORD,
+    }
+    assert _mounts(database) == {"/var/lib/postgresql/data": "mks-grafana-db-data"}
+    assert grafana_postgres["volumes"] == {"mks-grafana-db-data": {"name": "mks-grafana-db-data"}}
+    assert database["networks"] == ["mks-monitoring"] and "mks-monitoring" in compose["networks"]
+    assert database["healthcheck"]["test"] == [
+        "CMD",
+        "pg_isready",
+        "-U",
+        "${GRAFANA_DB_USER:-grafana}",
+        "-d",
+        "${GRAFANA_DB_NAME:-grafana}",
+    ]
+    assert "ports" not in database  # reached by Grafana on the compose network only
+
+
+def scram_password_matches(verifier: str, password: str) -> bool:
+    """Whether PostgreSQL's SCRAM-SHA-256 verifier (pg_authid.rolpassword) is that of the password (RFC 5802)."""
+    match = re.fullmatch(r"SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)", verifier)
+    assert match, verifier
+    iterations, salt, stored_key = int(match[1]), base64.b64decode(match[2]), base64.b64decode(match[3])
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    return hmac.compare_digest(hashlib.sha256(client_key).digest(), stored_key)
+
+
+def test_the_documented_sql_creates_grafanas_role_and_database() -> None:
+    """docs/scaling.md's psql command for an existing PostgreSQL, run as written on the real server (its role and
+    database renamed for the test): a login role with no other power, owning a database it can create tables in."""
+    require_tools("psql", packages="postgresql-client")
+    heading = "Grafana のデータベースを PostgreSQL に"
+    [block] = [block for block in code_blocks("scaling.md", heading, "bash") if "CREATE ROLE" in block]
+    name = f"grafana_test_{os.getpid()}"
+    command = block[block.index("sudo -u postgres psql") : block.index("\nSQL\n") + len("\nSQL\n")]
+    url = make_url(POSTGRES_URL)
+    command = re.sub(r"\bgrafana\b", name, command).replace(
+        "sudo -u postgres psql", f"psql -X -h {url.host} -p {url.port or 5432} -U {url.username} -d {url.database}"
+    )
+    password = 'it\'s a "quoted" pass'
+    env = {**os.environ, "GRAFANA_DB_PASSWORD": password} | ({"PGPASSWORD": url.password} if url.password else {})
+    try:
+        admin = _admin_connection()
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL is unreachable: {exc}")
+    try:
+        ran = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60)
+        assert (ran.returncode, ran.stderr) == (0, ""), ran.stdout
+        row = admin.execute(
+            "SELECT rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolpassword FROM pg_authid WHERE rolname = %s",
+            (name,),
+        ).fetchone()
+        assert row is not None and row[:4] == (True, False, False, False), row
+        assert scram_password_matches(row[4], password)
+        owner = admin.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        assert owner == (name,)
+        # What Grafana's migrations do first, as the role: a table in the public schema.
+        with psycopg.connect(
+            host=url.host, port=url.port or 5432, user=name, dbname=name, password=password, autocommit=True
+        ) as grafana:
+            grafana.execute("CREATE TABLE migration_log (id bigserial PRIMARY KEY, migration_id text NOT NULL)")
+            assert grafana.execute("SELECT current_user, to_regclass('public.migration_log')::text").fetchone() == (
+                name,
+                "migration_log",
+            )
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"DROP ROLE IF EXISTS {name}")
+        admin.close()
 
 
 def test_prometheus_config_as_the_guide(prometheus_config: dict[str, Any]) -> None:
@@ -189,3 +319,19 @@ def test_a_second_backend_instance_shares_what_docs_scaling_says(compose: dict[s
     assert "ln -sfn /shared/attachments /data/attachments" in second["command"][-1]
     assert second["ports"] == ["${MKS_BIND_ADDRESS:-127.0.0.1}:5101:5100"]
     assert "mks-backend-2-data" in compose["volumes"]
+
+
+def test_victoria_metrics_is_an_optional_long_term_store(compose: dict[str, Any]) -> None:
+    """Profile victoria-metrics: the version test_victoria_metrics.py runs (Debian's), a year of history in a volume
+    of its own, on the stack's network (Prometheus writes to http://victoria-metrics:8428), loopback only."""
+    service = compose["services"]["victoria-metrics"]
+    assert service["profiles"] == ["victoria-metrics"]
+    assert service["image"] == "victoriametrics/victoria-metrics:v1.79.5"
+    assert service["command"] == [
+        "-storageDataPath=/storage",
+        "-retentionPeriod=${VICTORIA_METRICS_RETENTION_PERIOD:-12}",
+    ]
+    assert _mounts(service) == {"/storage": "mks-victoria-metrics-data"}
+    assert compose["volumes"]["mks-victoria-metrics-data"] == {"name": "mks-victoria-metrics-data"}
+    assert service["networks"] == ["mks-monitoring"]
+    assert service["ports"] == ["${MKS_BIND_ADDRESS:-127.0.0.1}:8428:8428"]

@@ -40,7 +40,7 @@ import yaml
 from ..nginx import require_nginx, running_nginx
 from ..servers import GUNICORN, backend_env, free_port, serve
 from ..tools import require_tools, unavailable
-from .stack import ALERT_RULES, MONITORING, api, bare_prometheus, require_prometheus, shortened, wait_for
+from .stack import ALERT_RULES, MONITORING, api, bare_prometheus, process, require_prometheus, shortened, wait_for
 
 EXPORTERS = ("postgres", "redis", "node", "nginx", "blackbox")
 MAX_CONNECTIONS = 10
@@ -128,17 +128,6 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
     finally:
         stop()
         shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextmanager
-def process(command: list[str], env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a server until the block ends."""
-    started = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield started
-    finally:
-        started.terminate()
-        started.wait(timeout=30)
 
 
 def native_config(folder: Path, ports: dict[str, str], backend: str) -> dict[str, Any]:

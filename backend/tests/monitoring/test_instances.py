@@ -4,9 +4,11 @@ with MKS_TARGETS naming both, so that the job mks-backend discovers them from th
 
 The tests run in order on one stack: requests sent through nginx are counted exactly once, by one instance each
 (Prometheus's sum over the instances, each instance's share and nginx's own access log agree); a token revoked on
-one instance is refused by the other; failed logins split across the instances lock the account at the threshold;
-then one instance is stopped: MKSBackendDown fires for it alone (its `for` shortened to 3 s a minute, as in
-test_alert_delivery.py) while nginx keeps answering through the other.
+one instance is refused by the other; searches sent to each instance in turn are counted against one limit in Redis
+(the one past it is refused by either, and each refusal is counted once, by the instance that refused it); failed
+logins split across the instances lock the account at the threshold; then one instance is stopped: MKSBackendDown
+fires for it alone (its `for` shortened to 3 s a minute, as in test_alert_delivery.py) while nginx keeps answering
+through the other.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from ..conftest import add_admin, postgres_database
+from ..envelopes import RATE_LIMITED
 from ..nginx import require_nginx, running_nginx
 from ..servers import GUNICORN, serve_process, server_env, shared_limits
 from .stack import api, require_prometheus, run_script, script_env, shortened, wait_for
@@ -34,6 +37,10 @@ PASSWORD = "instances-pass-1"
 REQUESTS = 60
 ROUTE = "/api/v1/knowledge"
 LOCKOUT_THRESHOLD = 4
+SEARCH = "/api/v1/knowledge/search"
+# MKS_RATELIMIT_SEARCH of both instances. Per hour: the window starts at the first search and cannot end during the
+# test. No other test of the module searches (the list sorted by date, ROUTE, is exempt from this budget).
+SEARCH_LIMIT = 6
 SECONDS_PER_MINUTE_OF_FOR = 3  # MKSBackendDown's 1m becomes 3 s: one slow scrape of a live instance cannot fire it
 SECONDS = 30  # bound of every wait
 
@@ -120,6 +127,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_template: str) -> I
             "ratelimit_default": "10000 per minute",
             "ratelimit_login_per_client": "1000 per minute",
             "ratelimit_login_per_username": "1000 per minute",
+            "ratelimit_search": f"{SEARCH_LIMIT} per hour",
         }
         instances = []
         for name in ("a", "b"):
@@ -201,6 +209,31 @@ def test_a_token_revoked_on_one_instance_is_refused_by_the_other(stack: Stack) -
     assert requests.post(f"{stack.a.base}/api/v1/auth/logout", headers=headers, timeout=10).status_code == 204
     refused = requests.get(f"{stack.b.base}/api/v1/auth/me", headers=headers, timeout=10)
     assert (refused.status_code, refused.json()["error"]["code"]) == (401, "token_revoked")
+
+
+def test_a_rate_limit_is_counted_once_across_instances(stack: Stack, access: str) -> None:
+    selector = f'mks_rate_limit_hits_total{{job="mks-backend",endpoint="{SEARCH}"}}'
+    assert by_instance(stack.prometheus, f"sum by (instance) ({selector})") == {stack.a.target: 0, stack.b.target: 0}
+
+    def search(instance: Instance) -> requests.Response:
+        # Sent to the instance itself, not through nginx, so that which instance counted each search is known.
+        headers = {"Authorization": f"Bearer {access}"}
+        return requests.get(f"{instance.base}{SEARCH}", params={"q": "養生"}, headers=headers, timeout=10)
+
+    alternating = [stack.a, stack.b] * (SEARCH_LIMIT // 2)
+    assert [search(instance).status_code for instance in alternating] == [200] * SEARCH_LIMIT
+    # Each instance has answered only half the limit: it refuses because the count is the one both share.
+    refused = [search(instance) for instance in (stack.a, stack.b)]
+    assert [(response.status_code, response.json()) for response in refused] == [(429, RATE_LIMITED)] * 2
+    assert all(0 < int(response.headers["Retry-After"]) <= 3600 for response in refused), refused
+
+    def summed() -> float:
+        return sum(by_instance(stack.prometheus, f"sum by (instance) ({selector})").values())
+
+    wait_for("Prometheus's sum of refusals never reached 2", lambda: summed() == 2, SECONDS)
+    assert by_instance(stack.prometheus, f"sum by (instance) ({selector})") == {stack.a.target: 1, stack.b.target: 1}
+    for instance in (stack.a, stack.b):
+        assert samples(instance.base, "mks_rate_limit_hits_total")[(("endpoint", SEARCH),)] == 1
 
 
 def failed_logins(database_url: str) -> tuple[int, bool]:
