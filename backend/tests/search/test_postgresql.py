@@ -79,6 +79,33 @@ def test_mks_body_matches_reads_the_newest_buckets_first_then_the_rest_at_once(a
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_search_is_planned_serially_and_gives_the_callers_setting_back(app: Flask) -> None:
+    """Every statement of a search runs without parallel workers; the caller's setting comes back after it."""
+    with app.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        entries = [
+            Knowledge(title=title, content="本文", category_id=category_id) for title in ("足場の点検", "足場の組立")
+        ]
+        session.add_all(entries)
+        session.commit()
+        connection = get_session().connection()
+        connection.execute(text("SET LOCAL max_parallel_workers_per_gather = 3"))  # a setting of the caller's
+        request = SearchRequest(parse_query("足場 点検").terms, SearchFilters(), limit=20, offset=0, exact_total=10)
+        with statements_sent(current_db().engine) as sent:
+            page = current_db().search.search(connection, request)
+        after = connection.execute(text("SELECT current_setting('max_parallel_workers_per_gather')")).scalar_one()
+    assert ([hit.knowledge_id for hit in page.hits], page.total) == ([entries[0].id], 1)
+    settings = [values for statement, values in sent if "set_config" in statement]
+    assert (sent[0][1], sent[-1][1]) == (settings[0], settings[-1])  # the first statement and the last
+    assert [(values["name0"], values["value0"]) for values in (settings[0], settings[-1])] == [
+        ("max_parallel_workers_per_gather", "0"),
+        ("max_parallel_workers_per_gather", "3"),
+    ]
+    assert after == "3"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_the_facets_of_whole_tokens_are_tallied_from_a_bitmap(app: Flask) -> None:
     """Left to itself the planner walked the index table in key order, reading each match's body vector.
 
