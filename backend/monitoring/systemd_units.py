@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from exporter_targets import wanted_jobs
+
 HEADER = "# Written by setup-monitoring.sh install --native: put changes in a drop-in (systemctl edit <unit>)."
 DOCUMENTATION = Path(__file__).resolve().parents[2] / "docs" / "monitoring.md"
 USER = "prometheus"  # Debian's prometheus package creates it, and its exporters run as it
@@ -215,13 +217,11 @@ def services(data: Path, settings: dict[str, str]) -> list[Service]:
             ),
         ),
     }
-    asked = {job.strip() for job in settings["exporters"].replace(" ", ",").split(",") if job.strip()}
-    if "all" in asked:
-        asked = set(exporters)
-    unknown = asked - set(exporters) - {"none"}
-    if unknown:
-        raise SystemExit(f"MKS_EXPORTERS に不明なジョブがあります: {', '.join(sorted(unknown))}")
-    return every + [service for job, service in exporters.items() if job in asked]
+    try:
+        asked = wanted_jobs(settings["exporters"], list(exporters))
+    except ValueError as unknown:
+        raise SystemExit(f"MKS_EXPORTERS に不明なジョブがあります: {unknown}") from None
+    return every + [exporters[job] for job in asked]
 
 
 def written_here(path: Path) -> bool:
