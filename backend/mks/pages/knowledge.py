@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 from flask import Response, redirect, render_template, request, url_for
 from pydantic import ValidationError
@@ -22,10 +23,12 @@ from ..services.knowledge.entries import EntryDetail
 from . import forms
 from .common import MAX_FILES_PER_SEND, PAGE_SIZE, bp, chrome, request_offset, signed_in
 from .labels import PRIORITIES
-from .markdown import to_html
+from .markdown import entry_html, to_html
 
 # The search page's filter chips and order, as the search API's parameters of the same names.
 SEARCH_CHOICES = ("category", "status", "tag", "sort")
+# What url_for leaves unquoted in a query string (werkzeug.urls._urlencode), so links read as url_for's did.
+URL_SAFE = "!$'()*,/:;?@"
 
 
 @bp.get("/")
@@ -53,10 +56,12 @@ def search(user: CurrentUser) -> Any:
 
 def _search_url(q: str, chosen: dict[str, str]) -> Callable[..., str]:
     """The search page's address with some filters changed (a value of None or "" leaves one out), for links."""
+    # A page links to itself a hundred times or more (a chip per tag of every hit): url_for once, not per link.
+    path = url_for("pages.search")
 
     def url(**changes: str | int | None) -> str:
         params = {name: value for name, value in {**chosen, **changes}.items() if value not in (None, "", 0)}
-        return url_for("pages.search", q=q, **params)  # type: ignore[arg-type]  # url_for's own keywords unused
+        return f"{path}?{urlencode({'q': q, **params}, safe=URL_SAFE)}"
 
     return url
 
@@ -70,7 +75,7 @@ def entry(user: CurrentUser, knowledge_id: int) -> Any:
         "entry.html",
         **chrome(user),
         entry=found,
-        body=to_html(found.content),
+        body=entry_html(found.content),
         steps=_offered_steps(user, found),
         files=attachments.list_attachments(ctx, knowledge_id, user),
         max_files=MAX_FILES_PER_SEND,
@@ -85,7 +90,7 @@ def print_view(user: CurrentUser, knowledge_id: int) -> Any:
     ctx = service_context()
     found = reads.read(ctx, knowledge_id, user)
     files = attachments.list_attachments(ctx, knowledge_id, user)
-    return render_template("print.html", entry=found, body=to_html(found.content), files=files)
+    return render_template("print.html", entry=found, body=entry_html(found.content), files=files)
 
 
 @bp.get("/knowledge/<id:knowledge_id>/history")

@@ -8,6 +8,7 @@ links only to http, https and mailto: an entry is written by one person and read
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 
@@ -36,9 +37,22 @@ def _clean(html: str, attributes: dict[str, set[str]], link_rel: str) -> str:
     )
 
 
+# Texts longer than this are rendered every time: the cache stays a few MB per worker whatever is stored.
+_REMEMBERED_CHARS = 20_000
+
+
 def to_html(markdown: str) -> str:
     """The sanitized HTML of the Markdown."""
     return _clean(_RENDERER.render(markdown), _ATTRIBUTES, "noopener noreferrer nofollow")
+
+
+_remembered_html = functools.lru_cache(maxsize=128)(to_html)
+
+
+def entry_html(markdown: str) -> str:
+    """to_html of a stored entry's text, remembered for the texts read most: the same few entries are opened
+    again and again (the morning meeting's, a site's pinned ones), and a text changes only with a new version."""
+    return _remembered_html(markdown) if len(markdown) <= _REMEMBERED_CHARS else to_html(markdown)
 
 
 def heading_anchor(heading: str) -> str:
