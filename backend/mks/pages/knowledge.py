@@ -77,10 +77,10 @@ def entry(user: CurrentUser, knowledge_id: int) -> Any:
         entry=found,
         body=entry_html(found.content),
         steps=_offered_steps(user, found),
-        files=attachments.list_attachments(ctx, knowledge_id, user),
+        files=attachments.attachments_of(ctx, knowledge_id, found.updated_at, user),
         max_files=MAX_FILES_PER_SEND,
         # A partner never reads a draft, nor why it went back: only writers are told.
-        sent_back=reviews.send_back_reasons(ctx, [knowledge_id]).get(knowledge_id) if user.role in EDITORS else None,
+        sent_back=reviews.send_back_reason(ctx, found) if user.role in EDITORS else None,
     )
 
 
@@ -89,7 +89,7 @@ def entry(user: CurrentUser, knowledge_id: int) -> Any:
 def print_view(user: CurrentUser, knowledge_id: int) -> Any:
     ctx = service_context()
     found = reads.read(ctx, knowledge_id, user)
-    files = attachments.list_attachments(ctx, knowledge_id, user)
+    files = attachments.attachments_of(ctx, knowledge_id, found.updated_at, user)
     return render_template("print.html", entry=found, body=entry_html(found.content), files=files)
 
 

@@ -464,6 +464,20 @@ def test_an_entry_page_offers_the_steps_the_server_allows_and_takes_them(
     assert client.post(f"{path}/steps/approve", data=form_of(client, "/")).status_code == 403
 
 
+def test_the_author_is_told_why_a_change_of_an_approved_entry_was_sent_back(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    entry = publish(client, editor, approver, title="足場の点検", content="手すり")
+    changed = {"version": entry["version"], "content": "手すり（二重）"}
+    change = client.put(f"/api/v1/knowledge/{entry['id']}", json=changed, headers=editor).json
+    step(client, approver, step(client, editor, change, "submit"), "send-back", reason="写真が不足しています")
+    untouched = publish(client, editor, approver, title="型枠の解体")
+    sign_in(client, "yamada")
+    told = '<p class="sent-back" role="status"><strong>差戻し（理由）</strong>: 写真が不足しています</p>'
+    assert told in client.get(f"/knowledge/{entry['id']}").get_data(as_text=True)  # approved, its change sent back
+    assert 'class="sent-back"' not in client.get(f"/knowledge/{untouched['id']}").get_data(as_text=True)
+
+
 def test_an_approver_compares_a_change_with_the_approved_version_and_a_writer_restores_one(
     client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
 ) -> None:

@@ -60,9 +60,10 @@ def _NOT_FOUND() -> NotFound:
     return NotFound("attachment_not_found", "添付ファイルが見つかりません。")
 
 
-def _shown_to(actor: Actor, entry: Knowledge, found: Attachment) -> bool:
-    """Whether the actor may see this attachment of the entry (the entry itself passed the ``visible`` gate)."""
-    return visible_statuses(actor) is None or as_utc(found.created_at) <= as_utc(entry.updated_at)
+def _shown_to(actor: Actor, updated_at: datetime, found: Attachment) -> bool:
+    """Whether the actor may see this attachment of an entry last updated at ``updated_at`` (the entry itself
+    passed the ``visible`` gate): a reader, only those of the approved text."""
+    return visible_statuses(actor) is None or as_utc(found.created_at) <= as_utc(updated_at)
 
 
 def add_attachments(
@@ -138,11 +139,18 @@ def _record_change(ctx: Context, entry: Knowledge, actor: Actor) -> None:
 def list_attachments(ctx: Context, knowledge_id: int, actor: Actor) -> list[AttachmentInfo]:
     """The entry's attachments the actor may see, oldest first."""
     entry = load_entry(ctx, knowledge_id, actor)
+    return attachments_of(ctx, entry.id, entry.updated_at, actor)
+
+
+def attachments_of(ctx: Context, knowledge_id: int, updated_at: datetime, actor: Actor) -> list[AttachmentInfo]:
+    """The attachments the actor may see of an entry just read for them (so visible to them), last updated at
+    ``updated_at``, oldest first: a page showing the entry need not load it again."""
     # At most MKS_ATTACHMENT_MAX_PER_ENTRY rows: filtered here, by the same rule as one attachment.
     found = ctx.session.scalars(
-        select(Attachment).where(Attachment.knowledge_id == entry.id).order_by(Attachment.created_at, Attachment.id)
+        select(Attachment).where(Attachment.knowledge_id == knowledge_id).order_by(Attachment.created_at, Attachment.id)
     )
-    return [AttachmentInfo.of(item, Person.of(item.uploaded_by)) for item in found if _shown_to(actor, entry, item)]
+    shown = [item for item in found if _shown_to(actor, updated_at, item)]
+    return [AttachmentInfo.of(item, Person.of(item.uploaded_by)) for item in shown]
 
 
 def _shown(ctx: Context, attachment_id: int, actor: Actor) -> Attachment:
@@ -154,7 +162,7 @@ def _shown(ctx: Context, attachment_id: int, actor: Actor) -> Attachment:
         entry = load_entry(ctx, found.knowledge_id, actor)
     except NotFound:
         raise _NOT_FOUND() from None
-    if not _shown_to(actor, entry, found):
+    if not _shown_to(actor, entry.updated_at, found):
         raise _NOT_FOUND()
     return found
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select
 
 from ...models import Knowledge, KnowledgeRevision, Status, User, as_utc
 from ..context import Context
-from .entries import Person, QueuedEntry
+from .entries import EntryDetail, Person, QueuedEntry
 from .queries import RECORDED_STATUS, SUMMARIES, entry_of
 
 # Every revision of the entries that may be in review (in it, or with a pending change), each entry's newest
@@ -59,6 +59,17 @@ def review_queue(ctx: Context, *, limit: int, offset: int) -> tuple[list[QueuedE
         if (found := rows.get(knowledge_id)) is not None:  # else deleted since the first statement
             entries.append(entry_of(QueuedEntry, found, Person.of(submitters.get(by or 0)), at))
     return entries, len(waiting)
+
+
+def send_back_reason(ctx: Context, entry: EntryDetail) -> str | None:
+    """Why the entry, as a writer read it, was sent back (see send_back_reasons); None when it was not.
+
+    Only a draft, or an approved entry's pending change, can have been sent back: an entry read in any other
+    stage needs no look at its revisions (most entry pages show an approved entry without a change).
+    """
+    if entry.status != Status.DRAFT and entry.pending is None:
+        return None
+    return send_back_reasons(ctx, [entry.id]).get(entry.id)
 
 
 def send_back_reasons(ctx: Context, knowledge_ids: Collection[int]) -> dict[int, str]:
