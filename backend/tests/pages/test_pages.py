@@ -140,6 +140,20 @@ def test_search_chips_narrow_by_category_status_and_tag_and_keep_the_query(
     assert '<p class="count" id="count">3件</p>' in partner_page
 
 
+def test_a_tag_link_keeps_a_tag_with_reserved_characters_whole(
+    client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
+) -> None:
+    publish(client, editor, approver, title="足場の点検", tags=["鉄骨/RC+S&造 #1"])
+    publish(client, editor, approver, title="足場の組立", tags=["鉄骨"])
+    sign_in(client, "yamada")
+    page = client.get("/?q=足場").get_data(as_text=True)
+    (href,) = re.findall(r'<li><a href="([^"]+)">鉄骨/RC\+S&amp;造 #1</a></li>', page)
+    assert href == "/?q=%E8%B6%B3%E5%A0%B4&amp;tag=%E9%89%84%E9%AA%A8/RC%2BS%26%E9%80%A0+%231"
+    narrowed = client.get(unescape(href)).get_data(as_text=True)
+    assert '<p class="count" id="count">1件</p>' in narrowed and "足場の組立" not in narrowed
+    assert 'aria-label="タグ「鉄骨/RC+S&amp;造 #1」の絞り込みを解除">鉄骨/RC+S&amp;造 #1 ×</a>' in narrowed
+
+
 def test_a_count_above_the_exact_bound_reads_as_at_least(
     app: Flask, client: FlaskClient, editor: dict[str, str], approver: dict[str, str]
 ) -> None:
