@@ -70,7 +70,7 @@ def child_exit(_server, worker):
 def post_worker_init(_worker):
     """Leave what loading the app allocated out of every later garbage collection.
 
-    After loading the app a worker tracks some 150,000 objects (Flask, SQLAlchemy, pydantic, the app's
+    After loading the app a worker tracks some 130,000 objects (Flask, SQLAlchemy, pydantic, the app's
     tables and routes) that live as long as it does. Every full collection walked them all, stalling the
     request that triggered it: 120 ms in-process, 2 ms once they are frozen (docs/benchmarks.md).
     """
