@@ -84,11 +84,16 @@ def gunicorn_config(instance: Path, **settings: str) -> dict[str, Any]:
         " c['multiproc_dir'] = os.environ['PROMETHEUS_MULTIPROC_DIR'];"
         f" print(json.dumps({{n: c[n] for n in {names}}}))"
     )
+    config: dict[str, Any] = printed_json(script, env)
+    return {**config, "port": int(env["MKS_PORT"])}
+
+
+def printed_json(script: str, env: dict[str, str]) -> Any:
+    """The JSON a Python script prints last, run in the backend folder as gunicorn reads gunicorn.conf.py there."""
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=BACKEND, env=env, capture_output=True, text=True, timeout=60, check=True
     )
-    config: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
-    return {**config, "port": int(env["MKS_PORT"])}
+    return json.loads(result.stdout.splitlines()[-1])
 
 
 def test_a_worker_leaves_what_loading_the_app_allocated_out_of_garbage_collection(tmp_path: Path) -> None:
@@ -101,10 +106,7 @@ def test_a_worker_leaves_what_loading_the_app_allocated_out_of_garbage_collectio
         " print(json.dumps([loaded, gc.get_freeze_count(), len(gc.get_objects())]))"
     )
     env = backend_env(tmp_path / "instance", jwt_secret_key="gc-test-secret-" + "x" * 32)
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=BACKEND, env=env, capture_output=True, text=True, timeout=60, check=True
-    )
-    loaded, frozen, still_tracked = json.loads(result.stdout.splitlines()[-1])
+    loaded, frozen, still_tracked = printed_json(script, env)
     assert loaded > 50_000  # the app's modules, tables and routes
     assert frozen >= loaded and still_tracked == 0
 

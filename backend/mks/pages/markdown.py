@@ -37,7 +37,7 @@ def _clean(html: str, attributes: dict[str, set[str]], link_rel: str) -> str:
     )
 
 
-# Texts longer than this are rendered every time: the cache stays a few MB per worker whatever is stored.
+# Texts longer than this are rendered every time: the cache stays under about 12 MB per worker whatever is stored.
 _REMEMBERED_CHARS = 20_000
 
 
