@@ -8,7 +8,6 @@ is emptied when the master starts, and a dead worker's files are folded into one
 (see mks.multiprocess) so restarts do not pile up files.
 """
 
-import gc
 import os
 import shutil
 from pathlib import Path
@@ -65,13 +64,3 @@ def on_starting(server):
 def child_exit(_server, worker):
     """Drop a dead worker's live gauges; keep its counts in the archive, not in files of its own."""
     archive_dead_worker(worker.pid, Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
-
-
-def post_worker_init(_worker):
-    """Leave what loading the app allocated out of every later garbage collection.
-
-    After loading the app a worker tracks some 130,000 objects (Flask, SQLAlchemy, pydantic, the app's
-    tables and routes) that live as long as it does. Every full collection walked them all, stalling the
-    request that triggered it: 120 ms in-process, 2 ms once they are frozen (docs/benchmarks.md).
-    """
-    gc.freeze()

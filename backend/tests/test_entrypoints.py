@@ -96,21 +96,6 @@ def printed_json(script: str, env: dict[str, str]) -> Any:
     return json.loads(result.stdout.splitlines()[-1])
 
 
-def test_a_worker_leaves_what_loading_the_app_allocated_out_of_garbage_collection(tmp_path: Path) -> None:
-    # As a worker runs the hook: once the app is loaded (mks.wsgi builds it without the database), with the
-    # metrics directory the master's on_starting makes.
-    script = (
-        "import gc, json, os, runpy; hooks = runpy.run_path('gunicorn.conf.py');"
-        " os.makedirs(os.environ['PROMETHEUS_MULTIPROC_DIR']); import mks.wsgi;"
-        " loaded = len(gc.get_objects()); hooks['post_worker_init'](None);"
-        " print(json.dumps([loaded, gc.get_freeze_count(), len(gc.get_objects())]))"
-    )
-    env = backend_env(tmp_path / "instance", jwt_secret_key="gc-test-secret-" + "x" * 32)
-    loaded, frozen, still_tracked = printed_json(script, env)
-    assert loaded > 50_000  # the app's modules, tables and routes
-    assert frozen >= loaded and still_tracked == 0
-
-
 @pytest.mark.parametrize(
     ("env", "host"), [("production", "127.0.0.1"), ("development", "0.0.0.0"), ("testing", "0.0.0.0")]
 )
