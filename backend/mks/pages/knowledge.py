@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from flask import Response, redirect, render_template, request, url_for
 from pydantic import ValidationError
@@ -56,12 +56,21 @@ def search(user: CurrentUser) -> Any:
 
 def _search_url(q: str, chosen: dict[str, str]) -> Callable[..., str]:
     """The search page's address with some filters changed (a value of None or "" leaves one out), for links."""
-    # A page links to itself a hundred times or more (a chip per tag of every hit): url_for once, not per link.
-    path = url_for("pages.search")
+    # A page links to itself a hundred times or more (a chip per tag of every hit, the same tags on
+    # many hits): url_for once, and each value quoted once, as urlencode would quote it.
+    quoted: dict[str, str] = {}
+
+    def quote(value: object) -> str:
+        written = str(value)
+        if written not in quoted:
+            quoted[written] = quote_plus(written, safe=URL_SAFE)
+        return quoted[written]
+
+    base = f"{url_for('pages.search')}?q={quote(q)}"
 
     def url(**changes: str | int | None) -> str:
         params = {name: value for name, value in {**chosen, **changes}.items() if value not in (None, "", 0)}
-        return f"{path}?{urlencode({'q': q, **params}, safe=URL_SAFE)}"
+        return "&".join([base, *(f"{name}={quote(value)}" for name, value in params.items())])
 
     return url
 
