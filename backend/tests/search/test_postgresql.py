@@ -109,8 +109,9 @@ def test_a_search_is_planned_serially_and_gives_the_callers_setting_back(app: Fl
 def test_the_facets_of_whole_tokens_are_tallied_from_a_bitmap(app: Flask) -> None:
     """Left to itself the planner walked the index table in key order, reading each match's body vector.
 
-    Without filters the ids come from mks_body_matches, whose settings force the bitmap; with them (a
-    viewer's approved entries) the filters apply before the bound, inside the bitmap's settings."""
+    Without filters the categories and statuses come from mks_body_match_facets, whose settings force the
+    bitmap as mks_body_matches's do; with them (a viewer's approved entries) the filters apply before the
+    bound, inside the bitmap's settings."""
     with app.app_context():
         session = get_session()
         category_id = session.scalars(select(Category.id).limit(1)).one()
@@ -142,10 +143,10 @@ def test_the_facets_of_whole_tokens_are_tallied_from_a_bitmap(app: Flask) -> Non
         ("足場の点検", None): [("approved", 1), ("draft", 1)],
     }
     kinds = [
-        "settings" if "set_config" in statement else "ids" if "mks_body_matches" in statement else "tally"
+        "settings" if "set_config" in statement else "facets" if "mks_body_match_facets" in statement else "tally"
         for statement, _ in sent
     ]
-    assert kinds == ["ids", "settings", "tally", "settings", "tally"]  # a phrase: the planner chooses
+    assert kinds == ["facets", "settings", "tally", "settings", "tally"]  # a phrase: the planner chooses
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -174,3 +175,60 @@ def test_migration_0021_gives_entries_indexed_before_it_their_characters(app: Fl
             assert [row.id for row in found] == [entry.id]
     assert before == "'の杭':3A '文':9 '本文':8 '杭':4A '筋の':2A '鉄筋':1A"
     assert after == current == "'の' 'の杭':3A '文':9 '本' '本文':8 '杭':4A '筋' '筋の':2A '鉄' '鉄筋':1A"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_each_indexed_entry_holds_its_category_and_status_whatever_writes_them(app: Flask) -> None:
+    """Migration 0022: knowledge_search's category and status follow the entry's through the ORM, through
+    plain SQL and through a downgrade and upgrade; the facets count them."""
+    with app.app_context():
+        session = get_session()
+        first, second = session.scalars(select(Category.id).order_by(Category.id).limit(2)).all()
+        entries = [
+            Knowledge(title=title, content="足場の本文", category_id=first, status="draft")
+            for title in ("足場の点検", "足場の組立", "足場の解体")
+        ]
+        session.add_all(entries)
+        session.commit()
+        ids = [entry.id for entry in entries]
+        engine = current_db().engine
+        held = text("SELECT knowledge_id, category_id, status FROM knowledge_search ORDER BY knowledge_id")
+        written = text("SELECT id, category_id, status FROM knowledge ORDER BY id")
+
+        def tally() -> list[tuple[int, str, int]]:
+            request = SearchRequest(parse_query("足場").terms, SearchFilters(), limit=20, offset=0, exact_total=10)
+            with engine.connect() as connection:
+                found = current_db().search.tally(connection, request, bound=10_001)
+            return sorted((found.category_id, found.status, found.count) for found in found)
+
+        new = tally()
+        entries[0].status = "approved"  # a workflow step, through the ORM
+        entries[1].category_id = second
+        session.commit()
+        changed = tally()
+        session.execute(text("UPDATE knowledge SET status = 'archived' WHERE id = :id"), {"id": ids[2]})
+        session.commit()
+        session.close()
+        with engine.connect() as connection:
+            assert connection.execute(held).all() == connection.execute(written).all()
+        migrate.downgrade(engine, "0021")
+        with engine.connect() as connection:
+            connection.execute(text("UPDATE knowledge SET status = 'review' WHERE id = :id"), {"id": ids[1]})
+            connection.commit()
+        migrate.upgrade(engine)
+        with engine.connect() as connection:
+            upgraded = connection.execute(held).all()
+            assert upgraded == connection.execute(written).all()
+            columns = connection.execute(
+                text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'knowledge_search' ORDER BY ordinal_position"
+                )
+            ).scalars()
+            # Right after the id: a row's columns are read in order, and the text and vectors are long.
+            assert list(columns)[:3] == ["knowledge_id", "category_id", "status"]
+        after_upgrade = tally()
+    assert new == [(first, "draft", 3)]
+    assert changed == [(first, "approved", 1), (first, "draft", 1), (second, "draft", 1)]
+    assert [row.status for row in upgraded] == ["approved", "review", "archived"]
+    assert after_upgrade == [(first, "approved", 1), (first, "archived", 1), (second, "review", 1)]
