@@ -19,8 +19,10 @@ SNIPPET_RADIUS = 40
 
 # Word characters: letters and digits of any script; punctuation, symbols and "_" separate runs.
 _RUN = re.compile(r"[^\W_]+")
-# A long-vowel mark ending a katakana word: コンピューター and コンピュータ are one word.
-_FINAL_LONG_VOWEL = re.compile(r"(?<=[\u30a1-\u30fa\u30fc])\u30fc+(?![\u30a1-\u30fa\u30fc])")
+# A long-vowel mark ending a katakana word: コンピューター and コンピュータ are one word. The mark
+# comes first and the katakana before it is looked behind from there: a pattern that starts with a
+# look-behind is tried at every character (12 times slower on the bodies of the benchmark's corpus).
+_FINAL_LONG_VOWEL = re.compile(r"\u30fc(?<=[\u30a1-\u30fa\u30fc]\u30fc)\u30fc*(?![\u30a1-\u30fa\u30fc])")
 # Katakana to hiragana (ァ..ヶ to ぁ..ゖ): カブリ and かぶり are one word.
 _HIRAGANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
 _KATAKANA = {hiragana: katakana for katakana, hiragana in _HIRAGANA.items()}
