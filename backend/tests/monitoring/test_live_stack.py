@@ -15,6 +15,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -238,8 +239,15 @@ def test_up_again_is_idempotent(scraped: str, env: dict[str, str]) -> None:
 
 
 def test_snapshot_restores_into_a_fresh_prometheus(scraped: str, env: dict[str, str], workdir: Path) -> None:
-    """The restore drill of docs/operations.md: snapshot, unpack, start Prometheus on it, query the same data."""
-    at = str(time.time())
+    """The restore drill of docs/operations.md: snapshot, unpack, start Prometheus on it, query the same data.
+
+    Queried at the start of the backend's last completed scrape: a sample is stamped when its scrape starts and
+    stored when it ends, so at "now" a scrape still running could add a sample the first query missed.
+    """
+    target = next(
+        found for found in api(scraped, "targets")["activeTargets"] if found["labels"]["job"] == "mks-backend"
+    )
+    at = str(datetime.fromisoformat(target["lastScrape"]).timestamp())
     query = 'sum(mks_http_requests_total{job="mks-backend"})'
     original = api(scraped, "query", query=query, time=at)["result"]
     snapshot = run_script_file(env, "backup/prometheus-snapshot.sh", "--native", str(workdir / "backups"))
