@@ -323,7 +323,7 @@ class PostgresSearch(SearchBackend):
         43 ms through the bitmap (the search page's facets, on every common word). Without filters the
         bitmap's first ``bound`` matches are all a tally needs: mks_body_match_facets reads them as
         mks_body_matches (_matches) does, with the category and status their rows of knowledge_search
-        hold (migration 0022: 杭 at 100,000 entries, 14 → 7 ms, against a probe of the knowledge
+        hold (migration 0022: 杭 at 100,000 entries, 15 → 9 ms, against a probe of the knowledge
         table for each). Filters must apply before the bound: those tallies join inside the bitmap's settings.
         """
         if not self._matches_from_index(request, bound):

@@ -198,8 +198,8 @@ def test_each_indexed_entry_holds_its_category_and_status_whatever_writes_them(a
         def tally() -> list[tuple[int, str, int]]:
             request = SearchRequest(parse_query("足場").terms, SearchFilters(), limit=20, offset=0, exact_total=10)
             with engine.connect() as connection:
-                found = current_db().search.tally(connection, request, bound=10_001)
-            return sorted((found.category_id, found.status, found.count) for found in found)
+                tallies = current_db().search.tally(connection, request, bound=10_001)
+            return sorted((each.category_id, each.status, each.count) for each in tallies)
 
         new = tally()
         entries[0].status = "approved"  # a workflow step, through the ORM
