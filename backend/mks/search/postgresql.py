@@ -284,14 +284,16 @@ class PostgresSearch(SearchBackend):
         return exact and not request.filters.restrict and self._bitmap_decides(request, bound)
 
     @staticmethod
-    def _matches(request: SearchRequest, params: dict[str, Any]) -> str:
-        """FROM the ids of the first :bound matches, from a bitmap of the GIN index (migrations 0019, 0020).
+    def _matches(request: SearchRequest, params: dict[str, Any], function: str) -> str:
+        """FROM the first :bound matches, from a bitmap of the GIN index, as ``function`` returns them:
+        mks_body_matches their ids (migrations 0019, 0020), mks_body_match_facets their category and
+        status (migration 0022).
 
         The function's own settings force the bitmap. It reads the newest buckets of entries one by one,
         where a common word reaches the bound early.
         """
         params["query"] = _request_query(request)
-        return "FROM mks_body_matches(CAST(:query AS tsquery), :bound) AS found (id)"
+        return f"FROM {function}(CAST(:query AS tsquery), :bound) AS found"
 
     def count_matches(self, connection: Connection, request: SearchRequest, *, bound: int) -> int:
         """Counted from a bitmap of the GIN index when the index alone decides: every form one token.
@@ -307,7 +309,7 @@ class PostgresSearch(SearchBackend):
         if self._matches_from_index(request, bound):
             params: dict[str, Any] = {"bound": bound}
             found: int = connection.execute(
-                text(f"SELECT count(*) {self._matches(request, params)}"), params
+                text(f"SELECT count(*) {self._matches(request, params, 'mks_body_matches')}"), params
             ).scalar_one()
             return found
         if request.filters.restrict:
@@ -321,20 +323,21 @@ class PostgresSearch(SearchBackend):
         Left to itself the planner walked knowledge_search in key order to meet the bound early,
         reading each row's body vector: 10,001 matches of 杭 at 30,000 entries took 160 ms that way,
         43 ms through the bitmap (the search page's facets, on every common word). Without filters the
-        bitmap's first ``bound`` matches are all a tally needs: mks_body_match_facets reads them as
-        mks_body_matches (_matches) does, with the category and status their rows of knowledge_search
+        bitmap's first ``bound`` matches are all a tally needs: mks_body_match_facets (_matches) reads them
+        as mks_body_matches does, with the category and status their rows of knowledge_search
         hold (migration 0022: 杭 at 100,000 entries, 15 → 9 ms, against a probe of the knowledge
         table for each). Filters must apply before the bound: those tallies join inside the bitmap's settings.
         """
         if not self._matches_from_index(request, bound):
             with self._through_bitmap(connection, request, bound):
                 return super().tally(connection, request, bound=bound)
+        params: dict[str, Any] = {"bound": bound}
         rows = connection.execute(
             text(
                 "SELECT category_id, status, count(*) AS matches "
-                "FROM mks_body_match_facets(CAST(:query AS tsquery), :bound) AS found GROUP BY category_id, status"
+                f"{self._matches(request, params, 'mks_body_match_facets')} GROUP BY category_id, status"
             ),
-            {"query": _request_query(request), "bound": bound},
+            params,
         )
         return [Tally(row.category_id, row.status, row.matches) for row in rows]
 
