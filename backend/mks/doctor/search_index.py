@@ -20,7 +20,7 @@ DATABASE_FIX = (
 
 
 def check_search_index(settings: Settings) -> Result:
-    """Every knowledge entry has its index row and no index row outlives its entry."""
+    """Every knowledge entry has its index row, holding the entry's values where it copies them; none outlives it."""
     url = make_url(settings.effective_database_url)
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
         # Connecting would create an empty database file where the operator expects theirs.
@@ -46,6 +46,7 @@ def _differences(drift: IndexDrift) -> str:
     kinds = (
         ("索引にない", drift.missing, drift.missing_sample),
         ("削除済みなのに索引にある", drift.orphaned, drift.orphaned_sample),
+        ("索引の分類・状態が古い", drift.stale, drift.stale_sample),
     )
     return "、".join(
         f"{label} {count} 件（例: {', '.join(map(str, sample))}）" for label, count, sample in kinds if count

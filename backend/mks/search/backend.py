@@ -42,6 +42,9 @@ class SearchBackend(ABC):
     # Other tables of the backend's index, with the column naming the entry of each row: drift.py
     # looks in them too for rows of entries that no longer exist.
     also_indexed: ClassVar[tuple[tuple[str, str], ...]] = ()
+    # Columns of knowledge that indexed_table keeps a copy of, for counting without the entry's row
+    # (triggers keep them equal): drift.py compares them.
+    copied_columns: ClassVar[tuple[str, ...]] = ()
     # Whether the join ranking several words' head tier also counts it (heads._joined).
     tier_counted_in_join: ClassVar[bool]
 

@@ -5,7 +5,8 @@ index was changed behind the app's back: a restore of a partial copy, rows delet
 foreign keys off on SQLite. The index is the backend's table (one row per entry) and the head
 tier's impact lists (impacts.py, rows per piece of the title and tags); an entry is missing when
 either lacks it, orphaned when either (or another table of the backend's, such as SQLite's FTS5
-table) outlives it.
+table) outlives it. Where the backend's table keeps a copy of some of the entry's columns
+(PostgreSQL: category and status, for the facets), an entry is stale when its copy differs.
 
 Each comparison is an anti-join on integer keys that an index answers: the backend's table
 against knowledge.id both ways; the entries of the impact lists are read one id at a time from
@@ -38,20 +39,22 @@ class IndexDrift:
     missing_sample: tuple[int, ...]
     orphaned: int  # entries deleted whose rows the index still holds
     orphaned_sample: tuple[int, ...]
+    stale: int = 0  # entries whose copied columns (SearchBackend.copied_columns) differ in the index
+    stale_sample: tuple[int, ...] = ()
 
     @classmethod
-    def of(cls, entries: int, missing: set[int], orphaned: set[int]) -> IndexDrift:
+    def of(cls, entries: int, missing: set[int], orphaned: set[int], stale: set[int]) -> IndexDrift:
         return cls(
-            entries,
-            len(missing),
-            tuple(sorted(missing)[:SAMPLE_SIZE]),
-            len(orphaned),
-            tuple(sorted(orphaned)[:SAMPLE_SIZE]),
+            entries, len(missing), _sample(missing), len(orphaned), _sample(orphaned), len(stale), _sample(stale)
         )
 
     @property
     def in_step(self) -> bool:
-        return self.missing == 0 and self.orphaned == 0
+        return self.missing == 0 and self.orphaned == 0 and self.stale == 0
+
+
+def _sample(ids: set[int]) -> tuple[int, ...]:
+    return tuple(sorted(ids)[:SAMPLE_SIZE])
 
 
 def _unmatched(connection: Connection, table: str, key: str, other: str, other_key: str) -> set[int]:
@@ -93,6 +96,21 @@ def _missing_impacts(connection: Connection) -> set[int]:
     return missing
 
 
+def _stale(connection: Connection, backend: SearchBackend) -> set[int]:
+    """The entries whose index row holds other values of the columns it copies from the entry."""
+    if not backend.copied_columns:
+        return set()
+    differs = " OR ".join(f"s.{column} IS DISTINCT FROM k.{column}" for column in backend.copied_columns)
+    return set(
+        connection.scalars(
+            text(
+                f"SELECT s.knowledge_id FROM {backend.indexed_table} AS s "
+                f"JOIN knowledge AS k ON k.id = s.knowledge_id WHERE {differs}"
+            )
+        )
+    )
+
+
 def index_drift(connection: Connection, backend: SearchBackend) -> IndexDrift:
     """The difference between the search index and the knowledge table, as the connection sees them."""
     table = backend.indexed_table
@@ -101,4 +119,4 @@ def index_drift(connection: Connection, backend: SearchBackend) -> IndexDrift:
     orphaned = _unmatched(connection, table, "knowledge_id", "knowledge", "id") | _orphaned_impacts(connection)
     for other, key in backend.also_indexed:
         orphaned |= _unmatched(connection, other, key, "knowledge", "id")
-    return IndexDrift.of(entries, missing, orphaned)
+    return IndexDrift.of(entries, missing, orphaned, _stale(connection, backend))

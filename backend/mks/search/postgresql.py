@@ -159,6 +159,7 @@ class PostgresSearch(SearchBackend):
 
     knowledge_table = "knowledge"
     indexed_table = "knowledge_search"
+    copied_columns = ("category_id", "status")  # the facets' (migration 0022)
     tier_counted_in_join = True
 
     def __init__(self) -> None:

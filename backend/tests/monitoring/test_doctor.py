@@ -22,12 +22,13 @@ import requests
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from mks.app import create_app
 from mks.cli import main
 from mks.doctor import CheckStatus, parse_bytes, parse_seconds, scrape_error_fix
-from mks.doctor.search_index import DATABASE_FIX, check_search_index
+from mks.doctor.search_index import DATABASE_FIX, REINDEX_FIX, check_search_index
 
 from ..conftest import database_outage, make_settings, postgres_database
 from ..metrics_script import knowledge_table_locked
@@ -207,6 +208,25 @@ def test_search_index_out_of_step_is_ng_until_reindexed(
         "message": "索引済み 2 件（ナレッジと一致）",
         "fix": "",
     }
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_search_index_whose_copy_of_a_status_is_stale_is_ng(
+    client: FlaskClient, admin: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    ids = [create(client, admin, title=f"足場の点検 {number}")["id"] for number in range(2)]
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE knowledge_search SET status = 'approved' WHERE knowledge_id = :id"), {"id": ids[1]}
+        )
+    engine.dispose()
+    stale = check_search_index(make_settings(database_url, tmp_path / "instance"))
+    assert (stale.status, stale.message, stale.fix) == (
+        CheckStatus.ERROR,
+        f"ナレッジと一致しません: 索引の分類・状態が古い 1 件（例: {ids[1]}）",
+        REINDEX_FIX,
+    )
 
 
 # What each driver says, first line, when the schema was never created.

@@ -108,3 +108,34 @@ def test_tokens_of_an_entry_deleted_before_its_index_are_orphaned_until_the_upgr
     engine.dispose()
     found = client.get("/api/v1/knowledge/search", query_string={"q": "足場の点検"}, headers=admin).json
     assert (found["total"], [item["id"] for item in found["items"]]) == (2, [ids[2], ids[0]])
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_drift_counts_entries_whose_indexed_category_or_status_is_stale_until_reindexed(
+    app: Flask, client: FlaskClient, admin: dict[str, str], database_url: str
+) -> None:
+    ids = [create(client, admin, title=f"鉄筋の結束 {number}")["id"] for number in range(3)]
+    # As a data-only restore with triggers disabled could leave them: the facets would count old values.
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE knowledge_search SET status = 'approved' WHERE knowledge_id = :id"), {"id": ids[2]}
+        )
+        connection.execute(
+            text("UPDATE knowledge_search SET category_id = category_id + 1 WHERE knowledge_id = :id"), {"id": ids[0]}
+        )
+    engine.dispose()
+    with app.app_context():
+        database = current_db()
+        assert drift(database) == IndexDrift(
+            entries=3,
+            missing=0,
+            missing_sample=(),
+            orphaned=0,
+            orphaned_sample=(),
+            stale=2,
+            stale_sample=(ids[0], ids[2]),
+        )
+        with database.engine.begin() as connection:
+            assert reindex(connection, database.search, lambda _done, _total: None).entries == 3
+        assert drift(database) == IndexDrift(entries=3, missing=0, missing_sample=(), orphaned=0, orphaned_sample=())
