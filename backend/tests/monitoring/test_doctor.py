@@ -22,7 +22,6 @@ import requests
 from click.testing import CliRunner, Result
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from mks.app import create_app
@@ -33,7 +32,7 @@ from mks.doctor.search_index import DATABASE_FIX, REINDEX_FIX, check_search_inde
 from ..conftest import database_outage, make_settings, postgres_database
 from ..metrics_script import knowledge_table_locked
 from ..routes.test_knowledge import create
-from ..search.test_drift import break_index
+from ..search.test_drift import break_index, make_stale
 from ..servers import APP_V2, backend_env, free_port, serve
 from ..test_cli import run
 from .alertmanager import WebhookReceiver, alertmanager_binary_path, firing, http, running_alertmanager
@@ -215,12 +214,7 @@ def test_search_index_whose_copy_of_a_status_is_stale_is_ng(
     client: FlaskClient, admin: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
     ids = [create(client, admin, title=f"足場の点検 {number}")["id"] for number in range(2)]
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(
-            text("UPDATE knowledge_search SET status = 'approved' WHERE knowledge_id = :id"), {"id": ids[1]}
-        )
-    engine.dispose()
+    make_stale(database_url, {ids[1]: "status = 'approved'"})
     stale = check_search_index(make_settings(database_url, tmp_path / "instance"))
     assert (stale.status, stale.message, stale.fix) == (
         CheckStatus.ERROR,

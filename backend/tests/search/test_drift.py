@@ -35,6 +35,18 @@ def break_index(database_url: str, unindexed: list[int], deleted: list[int]) -> 
     engine.dispose()
 
 
+def make_stale(database_url: str, assignments: dict[int, str]) -> None:
+    """Set columns of entries' knowledge_search rows (PostgreSQL) behind the triggers that copy them from the
+    entry, as a data-only restore with triggers disabled could: the facets would count the old values."""
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        for knowledge_id, assignment in assignments.items():
+            connection.execute(
+                text(f"UPDATE knowledge_search SET {assignment} WHERE knowledge_id = :id"), {"id": knowledge_id}
+            )
+    engine.dispose()
+
+
 def drift(database: Database) -> IndexDrift:
     with database.engine.connect() as connection:
         return index_drift(connection, database.search)
@@ -115,16 +127,7 @@ def test_drift_counts_entries_whose_indexed_category_or_status_is_stale_until_re
     app: Flask, client: FlaskClient, admin: dict[str, str], database_url: str
 ) -> None:
     ids = [create(client, admin, title=f"鉄筋の結束 {number}")["id"] for number in range(3)]
-    # As a data-only restore with triggers disabled could leave them: the facets would count old values.
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(
-            text("UPDATE knowledge_search SET status = 'approved' WHERE knowledge_id = :id"), {"id": ids[2]}
-        )
-        connection.execute(
-            text("UPDATE knowledge_search SET category_id = category_id + 1 WHERE knowledge_id = :id"), {"id": ids[0]}
-        )
-    engine.dispose()
+    make_stale(database_url, {ids[2]: "status = 'approved'", ids[0]: "category_id = category_id + 1"})
     with app.app_context():
         database = current_db()
         assert drift(database) == IndexDrift(
