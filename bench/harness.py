@@ -32,11 +32,21 @@ class ServerError(RuntimeError):
     """The server exited, or did not answer /health in time."""
 
 
+# Ports free_port handed out: each is bound only when its server starts, maybe after the next is asked
+# for, and the kernel may offer a released port again meanwhile (nginx once got a redis exporter's).
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody listens on right now, and not handed out before by this process."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no loopback port left that this process has not handed out")
 
 
 def command_env(instance: Path, **settings: str) -> dict[str, str]:

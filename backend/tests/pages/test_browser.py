@@ -226,7 +226,10 @@ def test_an_editor_reports_with_photos_and_an_approver_sends_it_back_then_approv
         page.wait_for_url(f"{created}#attachments")
         images = page.locator(".files img")
         images.last.scroll_into_view_if_needed()  # the thumbnails load lazily, once in view
-        page.wait_for_function("[...document.querySelectorAll('.files img')].every(i => i.complete)")
+        # Polled by Playwright's own script: wait_for_function's string predicate, once its first check
+        # fails, is eval'd again from the page's frame callbacks, which the pages' CSP (no 'unsafe-eval') refuses.
+        for image in images.all():
+            expect(image).to_have_js_property("complete", True)
         assert images.evaluate_all("images => images.map(i => [i.alt, i.naturalWidth > 0])") == [
             ["写真: 開口部-北.jpg", True],
             ["写真: 開口部-南.jpg", True],
