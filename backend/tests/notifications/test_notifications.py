@@ -7,7 +7,6 @@ runs (or, where a test steps through retries, one call of ``deliver_due`` at a t
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from mks.notifications.delivery import signature
 from mks.notifications.dispatcher import deliver_due, start_dispatcher
 
 from ..conftest import make_settings
+from ..servers import free_port
 from ..workflow import step
 
 BASE = "/api/v1/knowledge"
@@ -55,13 +55,6 @@ class Calls:
     """What the local webhook receiver received: headers and raw body of each POST."""
 
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
