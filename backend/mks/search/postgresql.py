@@ -21,13 +21,12 @@ words written together as one phrase count as one more term, weighing as much as
 (its IDF under independence), so the phrase outranks the words scattered.
 
 IDF needs each term's document frequency: counted through the GIN index, up to DF_CAP; more
-frequent words all weigh as common ones. The average field lengths (octet_length reads a TOAST
-header, never the text) are cached per backend for AVERAGES_SECONDS.
+frequent words all weigh as common ones. The number of entries and the average field lengths come
+from the totals that triggers keep in knowledge_search_lengths (migration 0023).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -58,12 +57,10 @@ from .text import Phrase, Term, index_tokens, runs, whole_query
 # tsvector positions stop at 16383 (later ones are stored as 16383, so no phrase starts there).
 MAX_POSITION = 16_383
 WEIGHT_LABELS = "ABCD"  # tsvector weight labels, in FIELDS order
-UPSERT = ", ".join(f"{name} = excluded.{name}" for name in (*FIELD_NAMES, "head", "body"))
 JOINED = "FROM knowledge_search s JOIN knowledge ON knowledge.id = s.knowledge_id"
 # Every term in the title or tags; the body vector holds those fields too, so that is a match.
 HEAD = "s.head @@ CAST(:query AS tsquery)"
 BODY = "s.body @@ CAST(:query AS tsquery)"
-AVERAGES_SECONDS = 300.0
 # The advisory lock of the list of indexed words (words.py): any number of writers, or one learner.
 WORDS_LOCK = 0x6D6B_7377  # "mksw"
 
@@ -135,6 +132,28 @@ def _frequency(forms: list[str]) -> str:
     return " + ".join(parts)
 
 
+def index_statistics(connection: Connection, queries: list[str]) -> tuple[list[float], dict[str, float]]:
+    """Each query's IDF over the whole index (its document frequency counted up to DF_CAP), and each
+    field's average length in octets, from the totals triggers keep (migration 0023)."""
+    counts = ", ".join(
+        f"(SELECT count(*) FROM (SELECT FROM knowledge_search WHERE body @@ CAST(:q{index} AS tsquery) "
+        f"LIMIT {DF_CAP}) AS found)"
+        for index in range(len(queries))
+    )
+    totals = ", ".join(f"sum({name}) AS {name}" for name in FIELD_NAMES)
+    divided = ", ".join(f"t.{name}::float8 / greatest(t.entries, 1)" for name in FIELD_NAMES)
+    row = connection.execute(
+        text(
+            f"SELECT t.entries, {divided}, {counts} "
+            f"FROM (SELECT coalesce(sum(entries), 0) AS entries, {totals} FROM knowledge_search_lengths) AS t"
+        ),
+        {f"q{index}": query for index, query in enumerate(queries)},
+    ).one()
+    documents, found = max(int(row[0]), 1), row[1:]
+    averages = {name: max(float(found[index] or 0.0), 1.0) for index, name in enumerate(FIELD_NAMES)}
+    return [idf(documents, count) for count in found[len(FIELD_NAMES) :]], averages
+
+
 @contextmanager
 def _planner_settings(connection: Connection, **settings: str) -> Iterator[None]:
     """The transaction's planner settings changed for the statements inside, then put back."""
@@ -161,10 +180,6 @@ class PostgresSearch(SearchBackend):
     indexed_table = "knowledge_search"
     copied_columns = ("category_id", "status")  # the facets' (migration 0022)
     tier_counted_in_join = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._averages: tuple[float, dict[str, float]] | None = None
 
     def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
         """The search of every backend, planned serially.
@@ -201,40 +216,13 @@ class PostgresSearch(SearchBackend):
             text("DELETE FROM knowledge_search WHERE knowledge_id = ANY(:ids)"), {"ids": list(knowledge_ids)}
         )
 
-    def _average_lengths(self, connection: Connection) -> dict[str, float]:
-        now = time.monotonic()
-        if self._averages is None or now - self._averages[0] > AVERAGES_SECONDS:
-            columns = ", ".join(f"coalesce(avg(octet_length({name})), 0) AS {name}" for name in FIELD_NAMES)
-            found = connection.execute(text(f"SELECT {columns} FROM knowledge_search")).mappings().one()
-            self._averages = (now, {name: max(float(found[name]), 1.0) for name in FIELD_NAMES})
-        return self._averages[1]
-
-    def _idf(self, connection: Connection, queries: list[str]) -> list[float]:
-        """Each query's IDF over the whole index, its document frequency counted up to DF_CAP."""
-        counts = ", ".join(
-            f"(SELECT count(*) FROM (SELECT FROM knowledge_search WHERE body @@ CAST(:q{index} AS tsquery) "
-            f"LIMIT {DF_CAP}) AS found)"
-            for index in range(len(queries))
-        )
-        row = connection.execute(
-            text(
-                "SELECT CASE WHEN c.reltuples >= 10000 THEN c.reltuples::bigint "
-                f"ELSE (SELECT count(*) FROM knowledge_search) END, {counts} "
-                "FROM pg_class c WHERE c.oid = 'knowledge_search'::regclass"
-            ),
-            {f"q{index}": query for index, query in enumerate(queries)},
-        ).one()
-        documents = max(int(row[0]), 1)
-        return [idf(documents, found) for found in row[1:]]
-
     def _score(self, connection: Connection, terms: list[Term], params: dict[str, Any]) -> tuple[str, str]:
         """SQL for the BM25F score of the row ``s``: the frequencies (a LATERAL select list), then the score.
 
         Binds the forms counted and the average field lengths into params.
         """
-        weights = self._idf(connection, [_term_query(term) for term in terms])
-        for name, average in self._average_lengths(connection).items():
-            params[f"average_{name}"] = average
+        weights, averages = index_statistics(connection, [_term_query(term) for term in terms])
+        params.update({f"average_{name}": average for name, average in averages.items()})
         weighted = [(weight, list(term.forms)) for weight, term in zip(weights, terms, strict=True)]
         phrases = whole_query(terms)
         if phrases:
@@ -380,6 +368,8 @@ class PostgresSearch(SearchBackend):
 
     def clear_text(self, connection: Connection) -> None:
         connection.execute(text("DELETE FROM knowledge_search"))
+        # From nothing, whatever the totals were: a rebuild also mends them.
+        connection.execute(text("DELETE FROM knowledge_search_lengths"))
 
     def check(self, connection: Connection) -> None:
         """The database must hold Japanese text: its encoding decides that, not its locale (see above)."""

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 
 from mks import migrate
 from mks.db import current_db, get_session
 from mks.models import Category, Knowledge
 from mks.search import SearchFilters, SearchRequest
-from mks.search.scoring import DF_CAP
+from mks.search.base import IndexedDocument
+from mks.search.postgresql import index_statistics
+from mks.search.rebuild import reindex
+from mks.search.scoring import DF_CAP, idf
 from mks.search.text import parse_query
 
 from ..plans import statements_sent
@@ -232,3 +235,90 @@ def test_each_indexed_entry_holds_its_category_and_status_whatever_writes_them(a
     assert changed == [(first, "approved", 1), (first, "draft", 1), (second, "draft", 1)]
     assert [row.status for row in upgraded] == ["approved", "review", "archived"]
     assert after_upgrade == [(first, "approved", 1), (first, "archived", 1), (second, "review", 1)]
+
+
+LENGTHS_KEPT = text(
+    "SELECT count(*), sum(entries), sum(title), sum(tags), sum(summary), sum(content) FROM knowledge_search_lengths"
+)
+LENGTHS_FOUND = text(
+    "SELECT sum(octet_length(title)), sum(octet_length(tags)), sum(octet_length(summary)), "
+    "sum(octet_length(content)) FROM knowledge_search"
+)
+
+
+def _lengths(connection: Connection) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """The slots, the totals they keep (entries, then each field), and the totals counted from the index."""
+    slots, *kept = connection.execute(LENGTHS_KEPT).one()
+    entries = connection.execute(text("SELECT count(*) FROM knowledge_search")).scalar_one()
+    return slots, tuple(kept), (entries, *connection.execute(LENGTHS_FOUND).one())
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_field_lengths_follow_every_write_and_the_search_reads_their_averages(app: Flask) -> None:
+    """Migration 0023: the totals behind BM25F's average field lengths follow each insert, edit, copy of a
+    status and delete, in one slot; a rebuild starts them afresh."""
+    with app.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        entries = [
+            Knowledge(title="足場の点検", summary="要約", content="足場の本文です", category_id=category_id),
+            Knowledge(title="杭", content="杭打ちの記録", category_id=category_id),
+        ]
+        session.add_all(entries)
+        session.commit()
+        steps = [_lengths(session.connection())]
+        entries[0].content = "足場を組み立てる前の点検の本文"
+        session.commit()
+        steps.append(_lengths(session.connection()))
+        entries[1].status = "approved"  # copied to its row of the index (migration 0022): no length changes
+        session.commit()
+        steps.append(_lengths(session.connection()))
+        session.delete(entries[1])
+        session.commit()
+        steps.append(_lengths(session.connection()))
+        connection = session.connection()
+        weights, averages = index_statistics(connection, ["'足場'"])
+        reindex(connection, current_db().search, lambda _done, _total: None)
+        rebuilt = _lengths(connection)
+        session.rollback()
+    for slots, kept, found in [*steps, rebuilt]:
+        assert (slots, kept) == (1, found)
+    assert [kept for _slots, kept, _found in steps] == [
+        (2, 18, 0, 6, 39),
+        (2, 18, 0, 6, 63),
+        (2, 18, 0, 6, 63),
+        (1, 15, 0, 6, 45),
+    ]
+    # One entry: its own lengths; an empty field's average is 1 octet (no division by zero).
+    assert averages == {"title": 15.0, "tags": 1.0, "summary": 6.0, "content": 45.0}
+    assert weights == [idf(1, 1)]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_writers_at_once_add_their_lengths_to_different_slots_without_waiting(app: Flask) -> None:
+    """A transaction holding a slot until it commits (an import) holds up no other writer: the other
+    takes a new slot, and the totals are exact once both commit."""
+    with app.app_context():
+        session = get_session()
+        category_id = session.scalars(select(Category.id).limit(1)).one()
+        entries = [Knowledge(title=f"足場の点検 {n}", content="本文", category_id=category_id) for n in range(2)]
+        session.add_all(entries)
+        session.commit()
+        ids = [entry.id for entry in entries]
+        session.close()
+        database = current_db()
+        with database.engine.connect() as first, database.engine.connect() as second:
+            database.search.index(first, [IndexedDocument(ids[0], _fields("足場の点検と組立", "長い本文"))])
+            # Waiting for the first's slot would raise LockNotAvailable after 200 ms.
+            second.execute(text("SET lock_timeout = '200ms'"))
+            database.search.index(second, [IndexedDocument(ids[1], _fields("足場", "本文"))])
+            second.commit()
+            first.commit()
+        with database.engine.connect() as connection:
+            slots, kept, found = _lengths(connection)
+    assert slots == 2
+    assert kept == found == (2, 24 + 6, 0, 0, 12 + 6)
+
+
+def _fields(title: str, content: str) -> dict[str, str]:
+    return {"title": title, "tags": "", "summary": "", "content": content}
