@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import imports, overhead, relevance, scrape, search, throughput
 from .config import BenchConfig
+from .postgres import benchmark_server
 from .report import Figure, machine, table
 from .versions import software
 
@@ -44,35 +45,38 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _record(result: str, command: str) -> None:
+def _record(result: str, command: str, versions: str) -> None:
     """Replace the recorded run in docs/benchmarks.md (between the markers) with this one."""
     document = DOCS.read_text()
     head, _, rest = document.partition(BEGIN)
     _, _, tail = rest.partition(END)
     recorded = (
         f"{BEGIN}\n実行日時: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  \n"
-        f"マシン: {machine()}  \nソフトウェア: {software()}  \nコマンド: `{command}`\n\n{result}\n{END}"
+        f"マシン: {machine()}  \nソフトウェア: {versions}  \nコマンド: `{command}`\n\n{result}\n{END}"
     )
     DOCS.write_text(head + recorded + tail)
 
 
 def main(argv: list[str]) -> int:
     arguments = _arguments(argv)
-    with tempfile.TemporaryDirectory(prefix="mks-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="mks-bench-") as scratch, benchmark_server() as postgres_url:
         work_dir = arguments.work_dir or Path(scratch)
-        config = BenchConfig.for_smoke(work_dir) if arguments.smoke else BenchConfig(work_dir=work_dir)
+        config = (
+            BenchConfig.for_smoke(work_dir, postgres_url) if arguments.smoke else BenchConfig(work_dir, postgres_url)
+        )
         if arguments.sizes:
             config = replace(config, search_sizes=arguments.sizes)
         figures: list[Figure] = []
         for name in arguments.only:
             print(f"# {name} ...", file=sys.stderr, flush=True)
             figures += BENCHMARKS[name](config)
+        versions = software(postgres_url)
     if config.smoke:
         figures = [replace(figure, target=None) for figure in figures]
     result = table(figures)
     print(result)
     if arguments.write:
-        _record(result, "python -m bench " + shlex.join(argv))
+        _record(result, "python -m bench " + shlex.join(argv), versions)
     return 1 if any(figure.passed is False for figure in figures) else 0
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-
-POSTGRES_URL = os.environ.get("MKS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 @dataclass(frozen=True)
@@ -28,8 +25,9 @@ class BenchConfig:
     """
 
     work_dir: Path
+    # The PostgreSQL server's postgres database, where each benchmark creates its own (bench.postgres).
+    postgres_url: str
     smoke: bool = False
-    postgres_url: str = POSTGRES_URL
     search_sizes: tuple[int, ...] = (10_000, 100_000)
     # Timed repetitions per figure, after the warm-up (BENCHMARKS.md asks for at least 30).
     repetitions: int = 30
@@ -48,9 +46,10 @@ class BenchConfig:
     )
 
     @classmethod
-    def for_smoke(cls, work_dir: Path) -> BenchConfig:
+    def for_smoke(cls, work_dir: Path, postgres_url: str) -> BenchConfig:
         return cls(
             work_dir=work_dir,
+            postgres_url=postgres_url,
             smoke=True,
             search_sizes=(300,),
             repetitions=3,

@@ -25,6 +25,7 @@ from pathlib import Path
 from . import harness, server, serving, throughput, wrk
 from .config import BenchConfig
 from .corpus import build_database
+from .postgres import benchmark_server
 from .report import median, percentile, spread
 from .search import QUERIES, WARMUP, ask, database_url_for, show
 
@@ -47,7 +48,7 @@ def compare_search(
     before_backend: Path,
     size: int,
     repetitions: int,
-    work_dir: Path,
+    config: BenchConfig,
     built: dict[str, list[str]],
     dialects: list[str],
 ) -> str:
@@ -57,7 +58,7 @@ def compare_search(
     entries, used as it is, or to two URLs, the earlier revision's and this one's, when their
     schemas differ (a copy upgraded); the others are built here (100,000 entries: 15-30 minutes each).
     """
-    config = BenchConfig(work_dir=work_dir)
+    work_dir = config.work_dir
     lines = [
         f"| DB | 語 | 経路 | {revision} p50 | {revision} p95 | 現在 p50 | 現在 p95 |",
         "|---|---|---|---:|---:|---:|---:|",
@@ -157,19 +158,19 @@ def main(argv: list[str]) -> int:
     built = {dialect: urls.split(",") for dialect, urls in (item.split("=", 1) for item in arguments.database)}
     if not built.keys() <= {"sqlite", "postgresql"}:
         parser.error("--database は sqlite=URL または postgresql=URL で指定してください")
-    with tempfile.TemporaryDirectory(prefix="mks-bench-revisions-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="mks-bench-revisions-") as scratch, benchmark_server() as postgres_url:
         work_dir = Path(scratch)
         folder = work_dir / "before"
         before_backend = _worktree(arguments.revision, folder)
-        config = BenchConfig.for_smoke(work_dir) if arguments.smoke else BenchConfig(work_dir=work_dir)
+        config = (
+            BenchConfig.for_smoke(work_dir, postgres_url) if arguments.smoke else BenchConfig(work_dir, postgres_url)
+        )
         try:
             if arguments.benchmark == "search":
                 size = arguments.size or config.search_sizes[-1]
                 repetitions = arguments.repetitions or config.repetitions
                 dialects = arguments.dialect or ["sqlite", "postgresql"]
-                result = compare_search(
-                    arguments.revision, before_backend, size, repetitions, work_dir, built, dialects
-                )
+                result = compare_search(arguments.revision, before_backend, size, repetitions, config, built, dialects)
             else:
                 result = compare_throughput(arguments.revision, before_backend, config)
             print(result)

@@ -7,19 +7,21 @@ import subprocess
 from importlib.metadata import version
 
 import psycopg
+from sqlalchemy.engine import make_url
 
-from .config import POSTGRES_URL
 
-
-def _postgres_version() -> str:
-    from sqlalchemy.engine import make_url
-
-    url = make_url(POSTGRES_URL)
+def _postgres_version(postgres_url: str) -> str:
+    """The server's version and its shared_buffers, which decide whether the search's index stays in memory."""
+    url = make_url(postgres_url)
     try:
         with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, dbname=url.database) as conn:
-            return str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
+            found = conn.execute(
+                "SELECT current_setting('server_version'), current_setting('shared_buffers')"
+            ).fetchone()
     except psycopg.OperationalError:
         return "unreachable"
+    assert found is not None
+    return f"{found[0]}, shared_buffers {found[1]}"
 
 
 def _wrk_version() -> str:
@@ -30,8 +32,8 @@ def _wrk_version() -> str:
     return (result.stdout or result.stderr).split()[1] if (result.stdout or result.stderr) else "unknown"
 
 
-def software() -> str:
+def software(postgres_url: str) -> str:
     return (
-        f"SQLite {sqlite3.sqlite_version}, PostgreSQL {_postgres_version()}, "
+        f"SQLite {sqlite3.sqlite_version}, PostgreSQL {_postgres_version(postgres_url)}, "
         f"gunicorn {version('gunicorn')}, prometheus-client {version('prometheus-client')}, wrk {_wrk_version()}"
     )

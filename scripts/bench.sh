@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the benchmark suite (docs/benchmarks.md) with the test environment: ./scripts/bench.sh [--write] [--only ...]
-# Needs what the tests need (PostgreSQL on 127.0.0.1:5432) plus wrk (apt-get install wrk).
+# Needs wrk and PostgreSQL's server package (apt-get install wrk postgresql): the run starts its own cluster
+# (bench/postgres.py), or uses MKS_BENCH_POSTGRES_URL's server as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

@@ -19,16 +19,14 @@ import http.client
 import json
 import os
 import re
-import shutil
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,6 +34,7 @@ import psycopg
 import pytest
 import redis
 import yaml
+from bench.postgres import Cluster, private_cluster, server_bin
 
 from ..nginx import require_nginx, running_nginx
 from ..servers import GUNICORN, backend_env, free_port, serve
@@ -44,6 +43,8 @@ from .stack import ALERT_RULES, MONITORING, api, bare_prometheus, process, requi
 
 EXPORTERS = ("postgres", "redis", "node", "nginx", "blackbox")
 MAX_CONNECTIONS = 10
+# Small max_connections, deadlocks detected within 100 ms.
+POSTGRES_SETTINGS = {"max_connections": str(MAX_CONNECTIONS), "fsync": "off", "deadlock_timeout": "100ms"}
 REDIS_MAXMEMORY = 64 * 1024 * 1024
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "dependencies.json"
 # A day of history: a fresh Prometheus has none, so this panel stays empty here (its alert is promtool-tested).
@@ -51,20 +52,11 @@ NEEDS_A_DAY = "データベースの 1 日の増加"
 SECONDS = 20  # bound of every wait for a value or an alert
 
 
-class PostgresCluster(NamedTuple):
-    port: int
-    stop: Callable[[], None]
-
-    def connect(self) -> psycopg.Connection[Any]:
-        """A new connection as postgres, in autocommit mode."""
-        return psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True)
-
-
 class Stack(NamedTuple):
     prometheus: str
     nginx: str  # https://127.0.0.1:port, the public URL
     folder: Path
-    postgres: PostgresCluster
+    postgres: Cluster
     redis_port: int
     stop_backend: Callable[[], None]
     stop_redis: Callable[[], None]
@@ -88,46 +80,8 @@ def require_exporters() -> None:
     require_nginx()
     require_tools(*(f"prometheus-{name}-exporter" for name in EXPORTERS), packages="prometheus-*-exporter")
     require_tools("mtail", "redis-server", packages="mtail, redis-server")
-    if not postgres_bin():
+    if not server_bin():
         unavailable("PostgreSQL's initdb not found under /usr/lib/postgresql (Debian package postgresql)")
-
-
-def postgres_bin() -> Path | None:
-    """The bin folder of the newest PostgreSQL server installed (Debian keeps initdb and pg_ctl off PATH)."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parts[-3]))
-    return found[-1].parent if found else None
-
-
-def as_postgres(command: list[str]) -> list[str]:
-    """The command as the postgres user under root (initdb and the server refuse root), as is otherwise."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
-
-
-@contextmanager
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    """A private cluster on a free loopback port, small max_connections, deadlocks detected within 100 ms."""
-    folder = Path(tempfile.mkdtemp(prefix="mks-exporters-pg-"))  # outside pytest's root-only folders
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-    bin_dir, data, port = postgres_bin(), folder / "data", free_port()
-    assert bin_dir is not None
-    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"]
-    subprocess.run(as_postgres(initdb), check=True, capture_output=True, timeout=60)
-    options = (
-        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections={MAX_CONNECTIONS} "
-        "-c fsync=off -c deadlock_timeout=100ms"
-    )
-    pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log")]
-    subprocess.run(as_postgres([*pg_ctl, "-o", options, "-w", "start"]), check=True, capture_output=True, timeout=60)
-
-    def stop() -> None:
-        subprocess.run(as_postgres([*pg_ctl, "-m", "fast", "stop"]), capture_output=True, timeout=60, check=False)
-
-    try:
-        yield PostgresCluster(port, stop)
-    finally:
-        stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def native_config(folder: Path, ports: dict[str, str], backend: str) -> dict[str, Any]:
@@ -169,7 +123,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     folder = tmp_path_factory.mktemp("exporters")
     port = {name: free_port() for name in ("postgres", "redis", "node", "nginx", "mtail", "blackbox", "redis-server")}
     with ExitStack() as resources:
-        cluster = resources.enter_context(postgres_cluster())
+        cluster = resources.enter_context(private_cluster(POSTGRES_SETTINGS, prefix="mks-exporters-pg-"))
         redis_server = resources.enter_context(
             process(
                 [
