@@ -48,9 +48,10 @@ def _differences(drift: IndexDrift) -> str:
         ("削除済みなのに索引にある", drift.orphaned, drift.orphaned_sample),
         ("索引の分類・状態が古い", drift.stale, drift.stale_sample),
     )
-    return "、".join(
-        f"{label} {count} 件（例: {', '.join(map(str, sample))}）" for label, count, sample in kinds if count
-    )
+    found = [f"{label} {count} 件（例: {', '.join(map(str, sample))}）" for label, count, sample in kinds if count]
+    if drift.lengths_off:
+        found.append("索引の項目の長さの合計が各行の合計と違う")
+    return "、".join(found)
 
 
 def _reason(exc: SQLAlchemyError) -> str:

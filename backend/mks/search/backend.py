@@ -45,6 +45,9 @@ class SearchBackend(ABC):
     # Columns of knowledge that indexed_table keeps a copy of, for counting without the entry's row
     # (triggers keep them equal): drift.py compares them.
     copied_columns: ClassVar[tuple[str, ...]] = ()
+    # A table of the entries of indexed_table and the total length of each of their fields (FIELD_NAMES),
+    # that triggers keep (PostgreSQL, for BM25F's averages): drift.py compares it with the rows.
+    kept_lengths: ClassVar[str | None] = None
     # Whether the join ranking several words' head tier also counts it (heads._joined).
     tier_counted_in_join: ClassVar[bool]
 

@@ -6,12 +6,15 @@ foreign keys off on SQLite. The index is the backend's table (one row per entry)
 tier's impact lists (impacts.py, rows per piece of the title and tags); an entry is missing when
 either lacks it, orphaned when either (or another table of the backend's, such as SQLite's FTS5
 table) outlives it. Where the backend's table keeps a copy of some of the entry's columns
-(PostgreSQL: category and status, for the facets), an entry is stale when its copy differs.
+(PostgreSQL: category and status, for the facets), an entry is stale when its copy differs; where
+it keeps the total length of each field (PostgreSQL, for BM25F), the totals are off when they
+differ from the sums over its rows.
 
 Each comparison is an anti-join on integer keys that an index answers: the backend's table
 against knowledge.id both ways; the entries of the impact lists are read one id at a time from
 the by-entry index (a loose index scan: 100,000 probes, not 7 million rows, at 100,000 entries).
-The copied columns are compared in one join of the backend's table with knowledge.
+The copied columns are compared in one join of the backend's table with knowledge, the totals
+with one pass over the backend's table.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from .backend import SearchBackend
+from .base import FIELD_NAMES
 from .impacts import impacts
 from .rebuild import tag_names
 from .text import normalize
@@ -42,16 +46,26 @@ class IndexDrift:
     orphaned_sample: tuple[int, ...]
     stale: int = 0  # entries whose copied columns (SearchBackend.copied_columns) differ in the index
     stale_sample: tuple[int, ...] = ()
+    lengths_off: bool = False  # whether the kept totals of the fields' lengths (SearchBackend.kept_lengths) differ
 
     @classmethod
-    def of(cls, entries: int, missing: set[int], orphaned: set[int], stale: set[int]) -> IndexDrift:
+    def of(
+        cls, entries: int, missing: set[int], orphaned: set[int], stale: set[int], *, lengths_off: bool
+    ) -> IndexDrift:
         return cls(
-            entries, len(missing), _sample(missing), len(orphaned), _sample(orphaned), len(stale), _sample(stale)
+            entries,
+            len(missing),
+            _sample(missing),
+            len(orphaned),
+            _sample(orphaned),
+            len(stale),
+            _sample(stale),
+            lengths_off,
         )
 
     @property
     def in_step(self) -> bool:
-        return self.missing == 0 and self.orphaned == 0 and self.stale == 0
+        return self.missing == 0 and self.orphaned == 0 and self.stale == 0 and not self.lengths_off
 
 
 def _sample(ids: set[int]) -> tuple[int, ...]:
@@ -112,6 +126,17 @@ def _stale(connection: Connection, backend: SearchBackend) -> set[int]:
     )
 
 
+def _lengths_off(connection: Connection, backend: SearchBackend) -> bool:
+    """Whether the kept totals (entries, then each field's length in octets) differ from the sums over the rows."""
+    if backend.kept_lengths is None:
+        return False
+    kept = ", ".join(f"coalesce(sum({name}), 0)" for name in ("entries", *FIELD_NAMES))
+    summed = ", ".join(["count(*)", *(f"coalesce(sum(octet_length({name})), 0)" for name in FIELD_NAMES)])
+    totals = connection.execute(text(f"SELECT {kept} FROM {backend.kept_lengths}")).one()
+    rows = connection.execute(text(f"SELECT {summed} FROM {backend.indexed_table}")).one()
+    return tuple(map(int, totals)) != tuple(map(int, rows))
+
+
 def index_drift(connection: Connection, backend: SearchBackend) -> IndexDrift:
     """The difference between the search index and the knowledge table, as the connection sees them."""
     table = backend.indexed_table
@@ -120,4 +145,5 @@ def index_drift(connection: Connection, backend: SearchBackend) -> IndexDrift:
     orphaned = _unmatched(connection, table, "knowledge_id", "knowledge", "id") | _orphaned_impacts(connection)
     for other, key in backend.also_indexed:
         orphaned |= _unmatched(connection, other, key, "knowledge", "id")
-    return IndexDrift.of(entries, missing, orphaned, _stale(connection, backend))
+    stale = _stale(connection, backend)
+    return IndexDrift.of(entries, missing, orphaned, stale, lengths_off=_lengths_off(connection, backend))

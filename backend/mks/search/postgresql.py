@@ -179,6 +179,7 @@ class PostgresSearch(SearchBackend):
     knowledge_table = "knowledge"
     indexed_table = "knowledge_search"
     copied_columns = ("category_id", "status")  # the facets' (migration 0022)
+    kept_lengths = "knowledge_search_lengths"  # migration 0023
     tier_counted_in_join = True
 
     def search(self, connection: Connection, request: SearchRequest) -> RankedPage:

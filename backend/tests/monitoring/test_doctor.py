@@ -192,9 +192,11 @@ def test_search_index_out_of_step_is_ng_until_reindexed(
     nothing_listens = ("--backend-url", "http://127.0.0.1:9", "--prometheus-url", "http://127.0.0.1:9")
     result = run(database_url, tmp_path, "doctor", *nothing_listens)
     assert result.exit_code == 1
+    # PostgreSQL: the rows went with the triggers off, so the fields' totals (migration 0023) are off too.
+    totals = "、索引の項目の長さの合計が各行の合計と違う" if database_url.startswith("postgresql") else ""
     assert (
         f"[NG] 検索索引: ナレッジと一致しません: 索引にない 1 件（例: {ids[0]}）、"
-        f"削除済みなのに索引にある 1 件（例: {ids[2]}）\n"
+        f"削除済みなのに索引にある 1 件（例: {ids[2]}）{totals}\n"
         "       → 対処: mks search reindex を実行してください。\n"
     ) in result.output
     assert run(database_url, tmp_path, "search", "reindex").exit_code == 0
