@@ -25,7 +25,8 @@ class BenchConfig:
     """
 
     work_dir: Path
-    # The PostgreSQL server's postgres database, where each benchmark creates its own (bench.postgres).
+    # The URL of a PostgreSQL server's postgres database (bench.postgres.benchmark_server): each benchmark
+    # creates its own database there.
     postgres_url: str
     smoke: bool = False
     search_sizes: tuple[int, ...] = (10_000, 100_000)

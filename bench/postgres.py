@@ -6,8 +6,8 @@ structures live in the kernel's page cache, which these virtual machines trim wh
 and which the naive LIKE scans of the baseline refill with the knowledge table. The first search
 after them then read its pages again (杭's search page at 100,000 entries, first after the scans of
 each round: p50 33.2 ms, against 22.9 ms with 4 GB of shared buffers; the other queries moved by
-±3 ms either way). PostgreSQL's scans of a large table go through a small ring of buffers and leave
-shared buffers as they were.
+at most 6 ms, either way). PostgreSQL's scans of a large table go through a small ring of
+buffers and leave shared buffers as they were.
 """
 
 from __future__ import annotations
