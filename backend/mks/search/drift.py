@@ -134,7 +134,7 @@ def _lengths_off(connection: Connection, backend: SearchBackend) -> bool:
     summed = ", ".join(["count(*)", *(f"coalesce(sum(octet_length({name})), 0)" for name in FIELD_NAMES)])
     totals = connection.execute(text(f"SELECT {kept} FROM {backend.kept_lengths}")).one()
     rows = connection.execute(text(f"SELECT {summed} FROM {backend.indexed_table}")).one()
-    return tuple(map(int, totals)) != tuple(map(int, rows))
+    return [int(total) for total in totals] != [int(total) for total in rows]
 
 
 def index_drift(connection: Connection, backend: SearchBackend) -> IndexDrift:
