@@ -47,18 +47,20 @@ def _change(added: str, removed: str) -> str:
     return f"SELECT {difference} INTO change FROM {added}, {removed}"
 
 
-# A statement without one of the transition tables (``added``: INSERT, UPDATE; ``removed``: UPDATE, DELETE).
-NONE_ADDED = f"(SELECT {', '.join(f'0 AS {name}' for name in TOTALS)}) AS added"
-NONE_REMOVED = NONE_ADDED.replace("AS added", "AS removed")
+def _none(rows: str) -> str:
+    """_sums of a transition table the statement lacks (``added``: INSERT, UPDATE; ``removed``: UPDATE, DELETE)."""
+    return f"(SELECT {', '.join(f'0 AS {name}' for name in TOTALS)}) AS {rows}"
+
+
 COUNT = f"""
 CREATE FUNCTION mks_search_count_lengths() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     change record;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        {_change(_sums("added"), NONE_REMOVED)};
+        {_change(_sums("added"), _none("removed"))};
     ELSIF TG_OP = 'DELETE' THEN
-        {_change(NONE_ADDED, _sums("removed"))};
+        {_change(_none("added"), _sums("removed"))};
     ELSE
         {_change(_sums("added"), _sums("removed"))};
     END IF;
