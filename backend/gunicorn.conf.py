@@ -29,6 +29,13 @@ workers = _settings.worker_count
 # requests contending for its GIL: 7 threads doubled the detail and list p99 (docs/benchmarks.md).
 worker_class = "gthread"
 threads = _settings.threads
+# A gthread worker accepts every connection it can while its threads are busy, and a kept-alive connection
+# stays with the worker that took it: under 8 kept-alive connections, one of 2 workers took them all and
+# the other idled (half the CPU, twice the latency; docs/benchmarks.md). A worker holding no more
+# connections than it has threads leaves the next one to a worker with a free thread, as sync workers
+# do; without spare connection slots gunicorn keeps none alive, so it is told so (no start-up warning).
+worker_connections = threads
+keepalive = 0
 timeout = _settings.worker_timeout
 graceful_timeout = 20
 # The app logs each request itself, with its id, route template and user (mks.logs): no second access log.

@@ -62,6 +62,8 @@ def test_gunicorn_serves_the_demo_from_three_workers(gunicorn: str) -> None:
         for _ in range(12)
     }
     assert codes == {"token_revoked"}
+    # requests asks to keep the connection alive; gunicorn.conf.py's workers keep none (worker_connections).
+    assert requests.get(f"{gunicorn}/health", timeout=10).headers["Connection"] == "close"
 
 
 def gunicorn_config(instance: Path, **settings: str) -> dict[str, Any]:
@@ -76,6 +78,8 @@ def gunicorn_config(instance: Path, **settings: str) -> dict[str, Any]:
         "limit_request_field_size",
         "workers",
         "threads",
+        "worker_connections",
+        "keepalive",
         "timeout",
         "multiproc_dir",
     ]
@@ -140,8 +144,10 @@ def test_gunicorn_takes_workers_threads_timeout_and_its_folders_from_the_setting
     defaults = gunicorn_config(tmp_path / "instance")
     assert (defaults["workers"], defaults["threads"], defaults["timeout"]) == (2 * (os.cpu_count() or 1) + 1, 2, 30)
     assert defaults["multiproc_dir"] == str((tmp_path / "instance" / "prometheus-multiproc").resolve())
+    assert (defaults["worker_connections"], defaults["keepalive"]) == (2, 0)
     chosen = gunicorn_config(tmp_path / "instance", workers="3", threads="4", worker_timeout="45")
     assert (chosen["workers"], chosen["threads"], chosen["timeout"]) == (3, 4, 45)
+    assert chosen["worker_connections"] == 4
 
 
 def test_the_settings_module_leaves_prometheus_client_unimported() -> None:
