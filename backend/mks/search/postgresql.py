@@ -63,6 +63,8 @@ HEAD = "s.head @@ CAST(:query AS tsquery)"
 BODY = "s.body @@ CAST(:query AS tsquery)"
 # The advisory lock of the list of indexed words (words.py): any number of writers, or one learner.
 WORDS_LOCK = 0x6D6B_7377  # "mksw"
+# The entries of knowledge_search and the total length of each of their fields, kept by triggers (migration 0023).
+LENGTHS = "knowledge_search_lengths"
 
 
 def _lexeme(token: str) -> str:
@@ -145,7 +147,7 @@ def index_statistics(connection: Connection, queries: list[str]) -> tuple[list[f
     row = connection.execute(
         text(
             f"SELECT t.entries, {divided}, {counts} "
-            f"FROM (SELECT coalesce(sum(entries), 0) AS entries, {totals} FROM knowledge_search_lengths) AS t"
+            f"FROM (SELECT coalesce(sum(entries), 0) AS entries, {totals} FROM {LENGTHS}) AS t"
         ),
         {f"q{index}": query for index, query in enumerate(queries)},
     ).one()
@@ -179,7 +181,7 @@ class PostgresSearch(SearchBackend):
     knowledge_table = "knowledge"
     indexed_table = "knowledge_search"
     copied_columns = ("category_id", "status")  # the facets' (migration 0022)
-    kept_lengths = "knowledge_search_lengths"  # migration 0023
+    kept_lengths = LENGTHS
     tier_counted_in_join = True
 
     def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
@@ -370,7 +372,7 @@ class PostgresSearch(SearchBackend):
     def clear_text(self, connection: Connection) -> None:
         connection.execute(text("DELETE FROM knowledge_search"))
         # From nothing, whatever the totals were: a rebuild also mends them.
-        connection.execute(text("DELETE FROM knowledge_search_lengths"))
+        connection.execute(text(f"DELETE FROM {LENGTHS}"))
 
     def check(self, connection: Connection) -> None:
         """The database must hold Japanese text: its encoding decides that, not its locale (see above)."""
