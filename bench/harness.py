@@ -32,21 +32,31 @@ class ServerError(RuntimeError):
     """The server exited, or did not answer /health in time."""
 
 
-# Ports free_port handed out: each is bound only when its server starts, maybe after the next is asked
-# for, and the kernel may offer a released port again meanwhile (nginx once got a redis exporter's).
+# free_port searches below the kernel's ephemeral range (32768-60999), which client connections and
+# port-0 binds draw from, and each pytest-xdist worker searches a block of its own: a port handed out
+# is bound only when its server starts, and meanwhile no other process is offered it (port 0's answer
+# once went to two workers' servers, and nginx once got a redis exporter's).
+FIRST_PORT = 10_000
+PORT_BLOCK = 1_000
 _handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now, and not handed out before by this process."""
-    for _ in range(100):
+    """A TCP port nobody listens on right now, and not handed out before by this process or another
+    xdist worker."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    start = FIRST_PORT + PORT_BLOCK * worker
+    for port in range(start, start + PORT_BLOCK):
+        if port in _handed_out:
+            continue
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
-    raise RuntimeError("no loopback port left that this process has not handed out")
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no loopback port left in {start}-{start + PORT_BLOCK - 1} not handed out by this process")
 
 
 def command_env(instance: Path, **settings: str) -> dict[str, str]:
