@@ -50,6 +50,10 @@ class SearchBackend(ABC):
     kept_lengths: ClassVar[str | None] = None
     # Whether the join ranking several words' head tier also counts it (heads._joined).
     tier_counted_in_join: ClassVar[bool]
+    # Whether the join ranking several words' head tier is cut by a sampled threshold (heads._joined).
+    join_cut: ClassVar[bool]
+    # What follows the alias of an impact list in the join, to read it by entry (heads._joined).
+    impacts_by_entry: ClassVar[str] = ""
 
     def __init__(self) -> None:
         self.list_lengths = impacts.ListLengths()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import replace
 
 import pytest
@@ -82,8 +83,8 @@ def test_the_fast_paths_rank_as_scoring_the_whole_tier(tier: Flask, q: str, lear
         # かぶり厚さ 6, こんくりーと 10, 生こん 1, 施工計画 3.
         with tier.app_context(), current_db().engine.begin() as connection:
             assert reindex(connection, current_db().search, lambda _done, _total: None).words == 20
-    # The join counts the whole tier, whatever the filters, where the backend counts it there
-    # (PostgreSQL); a single word's walk does not.
+    # The join counts the whole tier where the backend counts it there (PostgreSQL) and a count can use
+    # it: no filter narrows the matches. A single word's walk does not count.
     with tier.app_context():
         counted = current_db().search.tier_counted_in_join and " " in q
     size = len(_every(tier, q, SearchFilters(), 0, limit=ENTRIES)) if counted else None
@@ -91,7 +92,7 @@ def test_the_fast_paths_rank_as_scoring_the_whole_tier(tier: Flask, q: str, lear
         for offset in (0, 20):
             every = _every(tier, q, filters, offset)
             fast = _ranked(tier, q, filters, offset)
-            assert fast == heads.RankedTier(every, size)
+            assert fast == heads.RankedTier(every, None if filters.restrict else size)
             assert every or offset > 0
 
 
@@ -106,6 +107,27 @@ def test_the_phrase_of_the_whole_query_ranks_first_in_the_join(tier: Flask) -> N
     found = _ranked(tier, "鉄筋 養生", SearchFilters()).best
     assert found[0].knowledge_id == expected
     assert found == _every(tier, "鉄筋 養生", SearchFilters())
+
+
+@pytest.mark.parametrize("statuses", [None, ("draft",)], ids=["every entry", "drafts"])
+def test_the_join_cut_by_a_sampled_threshold_ranks_as_scoring_the_whole_tier(
+    tier: Flask, statuses: tuple[str, ...] | None
+) -> None:
+    # The threshold is the 20th best bound of the sample, whatever the filters: with drafts only (a third
+    # of the entries), fewer than 20 pass above it, and the entries below it are read too.
+    filters = SearchFilters(statuses=statuses)
+    with tier.app_context(), statements_sent(current_db().engine) as sent:
+        cuts = current_db().search.join_cut
+        fast = _ranked(tier, "鉄筋 養生", filters)
+    assert fast.best == _every(tier, "鉄筋 養生", filters)
+    joins = [statement for statement, _ in sent if "ORDER BY bound DESC" in statement]
+    sides = [re.search(r"(>=|<) (\?|%\(theta\)s) ORDER BY", statement) for statement in joins]
+    if not cuts:  # PostgreSQL: one join, whole
+        assert sides == [None]
+        return
+    # Above the threshold, read from the entries of high enough impact in some list; then below it.
+    assert [side and side[1] for side in sides] == ([">=", "<"] if statuses else [">="])
+    assert re.search(r" AND h[01]\.impact >= ", joins[0])
 
 
 def test_impacts_are_kept_in_step_with_the_entry(app: Flask) -> None:
