@@ -13,10 +13,11 @@ Each term is driven by a list: its own (a word of 1-2 characters, or an indexed 
 else its rarest piece's.
 
 - one term: its driver's list, read from the top (the bound grows with the impact);
-- several terms: one join of the terms' drivers' lists, which yields exactly the entries
+- several terms: a join of the terms' drivers' lists, which yields exactly the entries
   holding every term, sorted by bound in the database (a threshold algorithm over the separate
   lists had to read 10,000-25,000 entries for three common words: the lists are long and their
-  impacts fall slowly);
+  impacts fall slowly); on SQLite first above a threshold sampled from the lists' tops, which
+  leaves out the entries of too low an impact in either list;
 - a term with several forms (synonyms): every entry of the tier, scored from its text.
 
 Where the bound is the score (every term with a list of its own, and the phrase absent) no text
@@ -42,8 +43,10 @@ from .text import Term
 FIRST_BATCH = 64
 LAST_BATCH = 4_096
 JOINED_PAGE = 256
-# Entries read from the top of each list joined to set the threshold that cuts the join (_threshold).
+# Entries read from the top of each list joined to set the threshold that cuts the join (_threshold), and
+# the length of the shortest list below which the join is not cut.
 SAMPLE = 256
+CUT_FROM = 8 * SAMPLE
 # Bounds summed in SQL and in Python may differ in their last bits.
 TOLERANCE = 1e-9
 
@@ -345,46 +348,47 @@ def _merged(joined: Iterator[_Joined], by_phrase: list[_Joined]) -> Iterator[_Jo
 def _threshold(
     connection: Connection, query: HeadQuery, params: dict[str, Any], want: int
 ) -> tuple[list[float], float] | None:
-    """A bound that ``want`` entries of the join exceed, and the least impact an entry needs in each list
-    to reach it (0: any); None where no list can be cut.
+    """A bound that ``want`` entries of the join of two lists exceed, and the least impact an entry needs in
+    each list to reach it (0: any); None where the join is not cut.
 
-    The bound is just below the ``want``-th best of the entries among the SAMPLE of highest impact in each list
-    (at most a few hundred probes). Each list's least impact follows from the highest of the others.
-    (コンクリート 施工計画 at 100,000 entries: 8,000 of 17,000 entries and 39,000 of 67,000 are read.)
-    Three words or more are seldom cut: their other lists' highest impacts leave room for any.
+    The bound is just below the ``want``-th best of the entries among the SAMPLE of highest impact in each
+    list, each probed in the other list. Each list's least impact follows from the other's highest.
+    At 100,000 entries on SQLite, コンクリート 施工計画 then reads 8,000 of 17,000 entries of 施工計画
+    and probes them in コンクリート's list. Not cut, where the sample would cost more than it saves:
+
+    - a join of three lists or more: the others' highest impacts leave room for any entry (コンクリート 打設
+      養生 and 養生 生コン スランプ: no list cut, the sample 3-4 ms);
+    - a list shorter than CUT_FROM: the join probes the other list for each of its entries anyway.
     """
-    count = len(query.idf)
-    tops = " UNION ".join(
-        f"SELECT knowledge_id FROM (SELECT knowledge_id FROM knowledge_head_impacts WHERE token = :t{index} "
-        f"ORDER BY impact DESC LIMIT {SAMPLE}) AS top{index}"
-        for index in range(count)
+    lengths = [query.lengths[driver] for driver in query.drivers if driver is not None]
+    if len(lengths) != 2 or min(lengths) < CUT_FROM:
+        return None
+    # The other list probed for each entry: PostgreSQL planned joins that read the lists whole.
+    tops = " UNION ALL ".join(
+        f"SELECT {index} AS list, top.knowledge_id, top.impact, (SELECT impact FROM knowledge_head_impacts "
+        f"WHERE token = :t{1 - index} AND knowledge_id = top.knowledge_id) AS other "
+        f"FROM (SELECT knowledge_id, impact FROM knowledge_head_impacts WHERE token = :t{index} "
+        f"ORDER BY impact DESC LIMIT {SAMPLE}) AS top"
+        for index in (0, 1)
     )
-    # A probe of each list for each entry: PostgreSQL planned joins that read the lists whole.
-    probes = ", ".join(
-        f"(SELECT impact FROM knowledge_head_impacts WHERE token = :t{index} AND knowledge_id = top.knowledge_id)"
-        for index in range(count)
-    )
-    rows = [
-        [None if impact is None else float(impact) for impact in row]
-        for row in connection.execute(text(f"SELECT {probes} FROM ({tops}) AS top"), params)
-    ]
-    found = [[impact for impact in row if impact is not None] for row in rows]
-    held = sorted((query.bound(impacts, 0.0) for impacts in found if len(impacts) == count), reverse=True)
+    highest = [0.0, 0.0]
+    held: dict[int, float] = {}  # by entry: one in both samples counts once
+    for row in connection.execute(text(tops), params):
+        highest[row.list] = max(highest[row.list], float(row.impact))
+        if row.other is not None:
+            impacts = [float(row.impact), float(row.other)]
+            held[int(row.knowledge_id)] = query.bound(impacts if row.list == 0 else impacts[::-1], 0.0)
     if len(held) < want:
         return None
     # A little below: the entries tied with it by the ranking's tolerance stay above the cut.
-    theta = held[want - 1] - 2 * TOLERANCE
-    # Each list's highest impact is among its own sample.
-    highest = [max(impact for row in rows if (impact := row[index]) is not None) for index in range(count)]
+    theta = sorted(held.values(), reverse=True)[want - 1] - 2 * TOLERANCE
     reach = [weight * saturated(impact) for weight, impact in zip(query.idf, highest, strict=True)]
     least = []
     for index, weight in enumerate(query.idf):
-        needed = (theta - (sum(reach) - reach[index])) / weight  # saturated impact needed in this list
+        needed = (theta - reach[1 - index]) / weight  # saturated impact needed in this list
         # The inverse of saturated, a little lower: the cut must never drop an entry at the threshold.
         least.append(K1 * needed / (K1 + 1 - needed) * (1 - TOLERANCE) if needed > 0 else 0.0)
-    if not any(least):
-        return None
-    return least, theta
+    return (least, theta) if any(least) else None
 
 
 def _batches(

@@ -109,18 +109,26 @@ def test_the_phrase_of_the_whole_query_ranks_first_in_the_join(tier: Flask) -> N
     assert found == _every(tier, "鉄筋 養生", SearchFilters())
 
 
-@pytest.mark.parametrize("statuses", [None, ("draft",)], ids=["every entry", "drafts"])
-def test_the_join_cut_by_a_sampled_threshold_ranks_as_scoring_the_whole_tier(
-    tier: Flask, statuses: tuple[str, ...] | None
-) -> None:
-    # The threshold is the 20th best bound of the sample, whatever the filters: with drafts only (a third
-    # of the entries), fewer than 20 pass above it, and the entries below it are read too.
-    filters = SearchFilters(statuses=statuses)
+def _joins(tier: Flask, q: str, filters: SearchFilters) -> tuple[bool, list[str], bool]:
+    """Whether the backend cuts joins, the join statements a ranking of ``q`` sent, and whether it sampled."""
     with tier.app_context(), statements_sent(current_db().engine) as sent:
         cuts = current_db().search.join_cut
-        fast = _ranked(tier, "鉄筋 養生", filters)
-    assert fast.best == _every(tier, "鉄筋 養生", filters)
+        fast = _ranked(tier, q, filters)
+    assert fast.best == _every(tier, q, filters)
     joins = [statement for statement, _ in sent if "ORDER BY bound DESC" in statement]
+    return cuts, joins, any("UNION ALL" in statement for statement, _ in sent)
+
+
+@pytest.mark.parametrize("statuses", [None, ("draft",)], ids=["every entry", "drafts"])
+def test_the_join_cut_by_a_sampled_threshold_ranks_as_scoring_the_whole_tier(
+    tier: Flask, statuses: tuple[str, ...] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lists here are of about 100 entries: cut them as SQLite cuts those of thousands.
+    monkeypatch.setattr(heads, "CUT_FROM", 0)
+    # The threshold is the 20th best bound of the sample, whatever the filters: with drafts only (a third
+    # of the entries), fewer than 20 pass above it, and the entries below it are read too.
+    cuts, joins, sampled = _joins(tier, "鉄筋 養生", SearchFilters(statuses=statuses))
+    assert sampled == cuts
     sides = [re.search(r"(>=|<) (\?|%\(theta\)s) ORDER BY", statement) for statement in joins]
     if not cuts:  # PostgreSQL: one join, whole
         assert sides == [None]
@@ -128,6 +136,17 @@ def test_the_join_cut_by_a_sampled_threshold_ranks_as_scoring_the_whole_tier(
     # Above the threshold, read from the entries of high enough impact in some list; then below it.
     assert [side and side[1] for side in sides] == ([">=", "<"] if statuses else [">="])
     assert re.search(r" AND h[01]\.impact >= ", joins[0])
+
+
+@pytest.mark.parametrize(
+    ("q", "cut_from"), [("鉄筋 養生", heads.CUT_FROM), ("鉄筋 かぶり厚さ 養生", 0)], ids=["short lists", "three lists"]
+)
+def test_a_join_of_short_lists_or_of_three_is_not_sampled(
+    tier: Flask, q: str, cut_from: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(heads, "CUT_FROM", cut_from)
+    _cuts, joins, sampled = _joins(tier, q, SearchFilters())
+    assert (len(joins), sampled) == (1, False)
 
 
 def test_impacts_are_kept_in_step_with_the_entry(app: Flask) -> None:
