@@ -50,8 +50,8 @@ class SearchBackend(ABC):
     kept_lengths: ClassVar[str | None] = None
     # Whether the join ranking several words' head tier also counts it (heads._joined).
     tier_counted_in_join: ClassVar[bool]
-    # Whether the join ranking several words' head tier is cut by a sampled threshold (heads._joined).
-    join_cut: ClassVar[bool]
+    # Whether the database joins the head tier's lists by merging them rather than by probing (heads._joined).
+    joins_by_merge: ClassVar[bool]
     # What follows the alias of an impact list in the join, to read it by entry (heads._joined).
     impacts_by_entry: ClassVar[str] = ""
 

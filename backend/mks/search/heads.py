@@ -70,9 +70,9 @@ class HeadSource(Protocol):
 
     # The knowledge table as the backend joins it for the filters and the update time.
     knowledge_table: ClassVar[str]
-    # Whether the join is cut by a threshold sampled from the top of each list (see _joined): worth it where
-    # probing a list for an entry costs little.
-    join_cut: ClassVar[bool]
+    # Whether the database joins the lists by merging them, each read once in entry order (PostgreSQL), rather
+    # than by probing a list for each entry of another (SQLite's nested loops); see _joined.
+    joins_by_merge: ClassVar[bool]
     # What follows the alias of an impact list in a join, to read it by entry (a planner's hint, or nothing).
     impacts_by_entry: ClassVar[str]
     # Whether the join of several words' lists also counts the tier (count(*) OVER ()), which a total
@@ -241,19 +241,22 @@ def _joined(
     reads every entry anyway; SQLite's FTS5 count stops at the bound (1 ms), the window cost its join 3
     ms more. None where not counted.
 
-    Elsewhere, where the source cuts the join (join_cut), a threshold cuts it (_threshold): the entries
-    above it come first, from the lists' entries of high enough impact alone, then, only if the ranking
-    asks for more, those below. SQLite reads the sample's 512 probes in 0.13 ms, and its join of
-    コンクリート 施工計画 at 100,000 entries takes 5.7 ms instead of 10.8. PostgreSQL's probes cost
-    3.7 us each, as much as the cut saves its merge join (12.5 → 8.0 ms, the sample 3.8 ms).
-
     The join leaves out the knowledge table: joining it for the filters cost as much as the
     join itself at 100,000 entries. The entries are looked up there FIRST_BATCH at a time, as
     they are taken: the best are often among the first few dozen.
 
-    The phrase of the whole query is looked for in its driver's list apart, which is short (it
-    spans two words: ``と施`` of こんくりーと施工計画, 421 entries of 100,000), and merged by bound:
-    probing it for each entry of the join cost SQLite as much as the join (7 of 17 ms).
+    The phrase of the whole query is looked for in its driver's list, which is short (it spans two
+    words: ``と施`` of こんくりーと施工計画, 421 entries of 100,000). How depends on how the database joins
+    (joins_by_merge), as does the cut:
+
+    - PostgreSQL merges the phrase's list into the join as one more list (0.4 ms), where looking the 421
+      entries up in the other lists apart took 2.6-3.0 ms. Its join is not cut: a sample's probes cost
+      3.7 us each, and it costs as much as the cut saves the merge (コンクリート 施工計画: 12.5 → 8.0 ms,
+      the sample 3.8 ms).
+    - SQLite looks the phrase up apart and merges by bound: probing it for each entry of the join cost
+      as much as the join (7 of 17 ms). Its join of two long lists is cut by a threshold (_threshold): the
+      entries above it come first, from the lists' entries of high enough impact alone, then, only if
+      the ranking asks for more, those below (コンクリート 施工計画: the join 10.8 → 5.7 ms).
     """
     drivers = [driver for driver in query.drivers if driver is not None]
     # The shortest list drives: SQLite joins in the order written (PostgreSQL's planner reorders).
@@ -272,8 +275,20 @@ def _joined(
     tables = " CROSS JOIN ".join(f"knowledge_head_impacts {name}{source.impacts_by_entry}" for name in lists)
     counted = source.tier_counted_in_join and not request.facets and not request.filters.restrict
     tier = ", count(*) OVER () AS tier" if counted else ""
+    phrase_column = phrase_join = ""
+    if source.joins_by_merge and query.phrase_driver is not None:
+        params.update(tp=query.phrase_driver, wp=sum(query.idf))
+        phrase_join = (
+            f" LEFT JOIN knowledge_head_impacts hp ON hp.token = :tp AND hp.knowledge_id = {lists[0]}.knowledge_id"
+        )
+        # As HeadQuery.bound adds the phrase (least, PostgreSQL's, leaves out a null: hence the CASE).
+        least_impact = f"least(hp.impact, {impacts})"
+        bound += (
+            f" + CASE WHEN hp.impact IS NULL THEN 0 ELSE :wp * {K1 + 1} * {least_impact} / ({K1} + {least_impact}) END"
+        )
+        phrase_column = ", hp.impact"
     holders: dict[int, _Joined] = {}
-    if query.phrase_driver is not None:
+    if query.phrase_driver is not None and not phrase_join:
         rows = connection.execute(
             text(
                 f"SELECT hp.knowledge_id, hp.impact, {impacts} FROM knowledge_head_impacts hp CROSS JOIN {tables} "
@@ -290,8 +305,8 @@ def _joined(
         return list(
             connection.execute(
                 text(
-                    f"SELECT {lists[0]}.knowledge_id, {bound} AS bound, {impacts}{tier} "
-                    f"FROM {tables} WHERE {' AND '.join(conditions)}{cut} "
+                    f"SELECT {lists[0]}.knowledge_id, {bound} AS bound, {impacts}{phrase_column}{tier} "
+                    f"FROM {tables}{phrase_join} WHERE {' AND '.join(conditions)}{cut} "
                     f"ORDER BY bound DESC, {lists[0]}.knowledge_id DESC LIMIT :limit OFFSET :offset"
                 ),
                 {**params, "limit": batch, "offset": offset},
@@ -311,7 +326,10 @@ def _joined(
                 if int(row[0]) not in holders:
                     # The bound again, as the text scorer sums it: where it is the score, it must be that score.
                     found = tuple(float(impact) for impact in row[2 : 2 + len(drivers)])
-                    yield _Joined(query.bound(found, 0.0), int(row[0]), None)
+                    phrase = (
+                        float(row[2 + len(drivers)]) if phrase_column and row[2 + len(drivers)] is not None else None
+                    )
+                    yield _Joined(query.bound(found, phrase or 0.0), int(row[0]), phrase)
             if len(rows) < batch:
                 return
             offset += batch
@@ -324,7 +342,7 @@ def _joined(
     if counted:
         first = page("", JOINED_PAGE, 0)
         return (int(first[0][-1]) if first else 0), batches(_merged(pages("", first), by_phrase))
-    threshold = _threshold(connection, query, params, want) if source.join_cut else None
+    threshold = None if source.joins_by_merge else _threshold(connection, query, params, want)
     if threshold is None:
         return None, batches(_merged(pages(""), by_phrase))
     least, theta = threshold

@@ -183,7 +183,7 @@ class PostgresSearch(SearchBackend):
     copied_columns = ("category_id", "status")  # the facets' (migration 0022)
     kept_lengths = LENGTHS
     tier_counted_in_join = True
-    join_cut = False
+    joins_by_merge = True
 
     def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
         """The search of every backend, planned serially.

@@ -112,7 +112,7 @@ def test_the_phrase_of_the_whole_query_ranks_first_in_the_join(tier: Flask) -> N
 def _joins(tier: Flask, q: str, filters: SearchFilters) -> tuple[bool, list[str], bool]:
     """Whether the backend cuts joins, the join statements a ranking of ``q`` sent, and whether it sampled."""
     with tier.app_context(), statements_sent(current_db().engine) as sent:
-        cuts = current_db().search.join_cut
+        cuts = not current_db().search.joins_by_merge
         fast = _ranked(tier, q, filters)
     assert fast.best == _every(tier, q, filters)
     joins = [statement for statement, _ in sent if "ORDER BY bound DESC" in statement]
