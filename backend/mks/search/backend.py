@@ -48,9 +48,8 @@ class SearchBackend(ABC):
     # A table of the entries of indexed_table and the total length of each of their fields (FIELD_NAMES),
     # that triggers keep (PostgreSQL, for BM25F's averages): drift.py compares it with the rows.
     kept_lengths: ClassVar[str | None] = None
-    # Whether the join ranking several words' head tier also counts it (heads._joined).
-    tier_counted_in_join: ClassVar[bool]
-    # Whether the database joins the head tier's lists by merging them rather than by probing (heads._joined).
+    # Whether the database joins the head tier's lists by merging them rather than by probing, which also
+    # counts the tier where a total can use it (heads._joined).
     joins_by_merge: ClassVar[bool]
     # What follows the alias of an impact list in the join, to read it by entry (heads._joined).
     impacts_by_entry: ClassVar[str] = ""

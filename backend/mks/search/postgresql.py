@@ -182,7 +182,6 @@ class PostgresSearch(SearchBackend):
     indexed_table = "knowledge_search"
     copied_columns = ("category_id", "status")  # the facets' (migration 0022)
     kept_lengths = LENGTHS
-    tier_counted_in_join = True
     joins_by_merge = True
 
     def search(self, connection: Connection, request: SearchRequest) -> RankedPage:

@@ -85,7 +85,6 @@ class SqliteSearch(SearchBackend):
 
     knowledge_table = "knowledge INDEXED BY ix_knowledge_search_filter"
     indexed_table = "knowledge_search_text"
-    tier_counted_in_join = False
     joins_by_merge = False
     # A cut of the impacts would lead SQLite to the primary key (token, impact): the list in impact order.
     impacts_by_entry = " INDEXED BY ix_knowledge_head_impacts_token_entry"

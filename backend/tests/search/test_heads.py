@@ -83,10 +83,10 @@ def test_the_fast_paths_rank_as_scoring_the_whole_tier(tier: Flask, q: str, lear
         # かぶり厚さ 6, こんくりーと 10, 生こん 1, 施工計画 3.
         with tier.app_context(), current_db().engine.begin() as connection:
             assert reindex(connection, current_db().search, lambda _done, _total: None).words == 20
-    # The join counts the whole tier where the backend counts it there (PostgreSQL) and a count can use
+    # The join counts the whole tier where the backend merges the lists (PostgreSQL) and a count can use
     # it: no filter narrows the matches. A single word's walk does not count.
     with tier.app_context():
-        counted = current_db().search.tier_counted_in_join and " " in q
+        counted = current_db().search.joins_by_merge and " " in q
     size = len(_every(tier, q, SearchFilters(), 0, limit=ENTRIES)) if counted else None
     for filters in (SearchFilters(), SearchFilters(statuses=("approved",))):
         for offset in (0, 20):
@@ -298,7 +298,7 @@ def test_a_joined_tier_that_reaches_the_bound_counts_a_search_without_filters(ap
     # Where the join ranking the tier counted its 4 entries (PostgreSQL), at a bound of 4 no count is
     # needed; the body match is still on the page, whose total is then a lower bound.
     with app.app_context():
-        counted_in_join = current_db().search.tier_counted_in_join
+        counted_in_join = current_db().search.joins_by_merge
     total, exact, hits, counts = searched(SearchFilters(), exact_total=3)
     assert (total, exact, hits, len(counts)) == (3, False, 5, 0 if counted_in_join else 1)
     total, exact, hits, counts = searched(SearchFilters(), exact_total=10)
