@@ -11,7 +11,6 @@ from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmake
 
 from .config import Settings
 from .search import SearchBackend, backend_for
-from .search.concurrent import ConcurrentReads
 
 
 class Base(DeclarativeBase):
@@ -85,10 +84,7 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.engine = build_engine(settings)
         self.session: scoped_session[Session] = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
-        # The pool holds a connection per request thread; those left over count searches' matches
-        # beside their ranking, one per thread at most.
-        spare = min(settings.threads, settings.database_pool_size - settings.threads)
-        self.search: SearchBackend = backend_for(self.dialect, ConcurrentReads(self.engine, spare))
+        self.search: SearchBackend = backend_for(self.dialect)
 
     @property
     def dialect(self) -> str:

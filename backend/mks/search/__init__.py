@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from .backend import SearchBackend
 from .base import FIELDS, Facets, IndexedDocument, RankedPage, SearchFilters, SearchHit, SearchRequest
-from .concurrent import ConcurrentReads
 from .postgresql import PostgresSearch
 from .sqlite import SqliteSearch
 
@@ -28,9 +27,6 @@ __all__ = [
 BACKENDS: dict[str, type[SearchBackend]] = {"sqlite": SqliteSearch, "postgresql": PostgresSearch}
 
 
-def backend_for(dialect: str, reads: ConcurrentReads | None = None) -> SearchBackend:
-    """The search backend for a database dialect; the app asks once, when it sets up its database.
-
-    ``reads``: where a search counts its matches beside its ranking (none: after it, on its connection).
-    """
-    return BACKENDS[dialect](reads)
+def backend_for(dialect: str) -> SearchBackend:
+    """The search backend for a database dialect; the app asks once, when it sets up its database."""
+    return BACKENDS[dialect]()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -22,7 +21,6 @@ from .base import (
     SearchRequest,
     Tally,
 )
-from .concurrent import ConcurrentReads
 from .scoring import DF_CAP, Scorer, idf, phrase_of_query
 
 # A body tier of at most this many entries is ranked here (scoring.py), not by the database.
@@ -50,16 +48,15 @@ class SearchBackend(ABC):
     # A table of the entries of indexed_table and the total length of each of their fields (FIELD_NAMES),
     # that triggers keep (PostgreSQL, for BM25F's averages): drift.py compares it with the rows.
     kept_lengths: ClassVar[str | None] = None
-    # Whether the database joins the head tier's lists by merging them rather than by probing (heads._joined).
+    # Whether the database joins the head tier's lists by merging them rather than by probing, which also
+    # counts the tier where a total can use it (heads._joined).
     joins_by_merge: ClassVar[bool]
     # What follows the alias of an impact list in the join, to read it by entry (heads._joined).
     impacts_by_entry: ClassVar[str] = ""
 
-    def __init__(self, reads: ConcurrentReads | None = None) -> None:
+    def __init__(self) -> None:
         self.list_lengths = impacts.ListLengths()
         self.indexed_words = words.WordList()
-        # Where a search counts its matches: beside its ranking, or (none given) after it, on its connection.
-        self.reads = reads or ConcurrentReads()
 
     def index(
         self, connection: Connection, documents: Iterable[IndexedDocument], indexed: words.IndexedWords | None = None
@@ -100,55 +97,34 @@ class SearchBackend(ABC):
         above them scattered; equal scores go to the newer entry. ``total`` is exact up to
         ``request.exact_total``, and so are the facets (see Facets). With ``request.newest_first`` the
         matches come by their last update instead, newest first, without a score.
-
-        The matches are counted beside the ranking (self.reads), which needs nothing from the count.
         """
-        with self.planned(connection):
-            indexed = self.indexed_words.for_search(connection).words
-            request = replace(request, terms=[term.indexed_by(indexed) for term in request.terms])
-            counted = self.reads.beside(connection, lambda reading: self._counted(reading, request, connection))
-            best = [] if request.newest_first else heads.rank_heads(connection, self, request)
-            facets, total = counted()
-            if request.newest_first:
-                newest = self._newest(connection, request)
-                return RankedPage(newest, min(total, request.exact_total), total <= request.exact_total, facets)
-            return RankedPage(
-                self._page(connection, request, best, total),
-                min(total, request.exact_total),
-                total <= request.exact_total,
-                facets,
-            )
-
-    def _counted(
-        self, connection: Connection, request: SearchRequest, searching: Connection
-    ) -> tuple[Facets | None, int]:
-        """The facets asked for, and the number of matches passing the filters, up to exact_total + 1;
-        planned as the search on ``searching`` is, when ``connection`` is another."""
+        indexed = self.indexed_words.for_search(connection).words
+        request = replace(request, terms=[term.indexed_by(indexed) for term in request.terms])
+        end = request.offset + request.limit
         bound = request.exact_total + 1
-        with nullcontext() if connection is searching else self.planned(connection):
-            if not request.facets:
-                return None, self.count(connection, request, bound=bound)
+        tier = heads.RankedTier([], None) if request.newest_first else heads.rank_heads(connection, self, request)
+        facets = None
+        if request.facets:
             # One pass over the matches counts both the facets and the total.
             tallies = self.tally(connection, request.across_categories(), bound=bound)
             facets = Facets.of(
                 tallies, request.filters.category_id, exact=sum(found.count for found in tallies) < bound
             )
             total = sum(facets.statuses.values())
-            if total < bound and not facets.exact:
-                # With a category filter, the pass stopped at the bound before it saw every match of that
-                # category, whose total is still owed exactly up to exact_total.
-                total = self.count(connection, request, bound=bound)
-            return facets, total
-
-    def _page(
-        self, connection: Connection, request: SearchRequest, best: list[heads.RankedHead], total: int
-    ) -> list[SearchHit]:
-        """The page asked for: the head tier's best, then, where the tier ends before the page, the body tier's."""
-        end = request.offset + request.limit
+        if facets is None or (total < bound and not facets.exact):
+            # Without facets; or with a category filter, when the pass stopped at the bound before it saw
+            # every match of that category, whose total is still owed exactly up to exact_total. Every
+            # entry of the head tier matches: a tier that reaches the bound (counted by the join that
+            # ranked it, which no filter narrowed) is all a count without filters needs.
+            reached = tier.size is not None and tier.size >= bound and not request.filters.restrict
+            total = bound if reached else self.count(connection, request, bound=bound)
+        if request.newest_first:
+            newest = self._newest(connection, request)
+            return RankedPage(newest, min(total, request.exact_total), total <= request.exact_total, facets)
+        best = tier.best
         hits = [SearchHit(head.knowledge_id, round(HEAD_SCORE + head.score, 6)) for head in best[request.offset :]]
         # The tier ends before the page does when it has fewer entries than the page asks for: then its
         # size is exact, and so is the size of what is left, unless the total is only a lower bound.
-        bound = request.exact_total + 1
         if len(best) < end and (total > len(best) or total == bound):
             tier_size = len(best)
             limit = end - max(request.offset, tier_size)
@@ -157,12 +133,7 @@ class SearchBackend(ABC):
                 hits += self._scored_body(connection, request, limit=limit, offset=skipped)
             else:
                 hits += self.body_page(connection, request, limit=limit, offset=skipped)
-        return hits
-
-    @contextmanager
-    def planned(self, connection: Connection) -> Iterator[None]:
-        """The statements inside run as searches are planned on this database (nothing to change by default)."""
-        yield
+        return RankedPage(hits, min(total, request.exact_total), total <= request.exact_total, facets)
 
     def _newest(self, connection: Connection, request: SearchRequest) -> list[SearchHit]:
         """The page asked for of every match passing the filters, newest update first (no score: 0)."""

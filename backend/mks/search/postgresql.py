@@ -43,6 +43,7 @@ from .base import (
     K1,
     B,
     IndexedText,
+    RankedPage,
     SearchHit,
     SearchRequest,
     Tally,
@@ -183,17 +184,16 @@ class PostgresSearch(SearchBackend):
     kept_lengths = LENGTHS
     joins_by_merge = True
 
-    @contextmanager
-    def planned(self, connection: Connection) -> Iterator[None]:
-        """Serially: a search is one web request among others on the same cores.
+    def search(self, connection: Connection, request: SearchRequest) -> RankedPage:
+        """The search of every backend, planned serially.
 
-        Parallel workers cost their start and their gather more than they save on statements of 10-20 ms,
-        and a worker that starts late holds the whole request (100,000 entries, 24 queries of the
-        benchmark, 15 runs each: median at most the same, コンクリート 施工計画 19.1 → 16.5 ms; p95
-        クレーン 玉掛け 34.1 → 13.5 ms).
+        A search is one web request among others on the same cores: parallel workers cost their start
+        and their gather more than they save on statements of 10-20 ms, and a worker that starts late
+        holds the whole request (100,000 entries, 24 queries of the benchmark, 15 runs each: median
+        at most the same, コンクリート 施工計画 19.1 → 16.5 ms; p95 クレーン 玉掛け 34.1 → 13.5 ms).
         """
         with _planner_settings(connection, max_parallel_workers_per_gather="0"):
-            yield
+            return super().search(connection, request)
 
     def lock_words(self, connection: Connection, *, exclusive: bool) -> None:
         lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
