@@ -121,15 +121,17 @@ def test_gunicorn_follows_the_trusted_proxies_and_stays_above_the_app_limits(tmp
 
 
 def test_a_worker_freezes_the_loaded_app_out_of_the_collectors_reach(tmp_path: Path) -> None:
-    # As gunicorn runs a worker: the metrics folder made (on_starting), the app imported, then the hook. A full collection then walks only what
-    # requests create, not the app's own objects.
+    # As gunicorn runs a worker: the metrics folder made (on_starting), the app imported, then the hook.
+    # A full collection then walks only what requests create, not the app's own objects.
     script = (
         "import gc, json, os, runpy; c = runpy.run_path('gunicorn.conf.py');"
         " os.makedirs(os.environ['PROMETHEUS_MULTIPROC_DIR']); import mks.wsgi;"
         " before = len(gc.get_objects()); c['post_worker_init'](None);"
         " print(json.dumps([before, gc.get_freeze_count(), len(gc.get_objects())]))"
     )
-    tracked, frozen, left = printed_json(script, backend_env(tmp_path / "instance", jwt_secret_key="freeze-test-" + "x" * 32))
+    tracked, frozen, left = printed_json(
+        script, backend_env(tmp_path / "instance", jwt_secret_key="freeze-test-" + "x" * 32)
+    )
     assert tracked > 50_000
     assert frozen >= tracked
     assert left < 100  # the script's own few
