@@ -243,6 +243,10 @@ def _build_index() -> None:
     if database.dialect == "postgresql":
         with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE"))
+            # The load leaves most of the database dirty in shared_buffers (20,000 entries: 92,809 of
+            # 123,948 buffers still dirty 5 minutes later), for checkpoints to write back while a
+            # benchmark measures: written now, before anything is timed.
+            connection.execute(text("CHECKPOINT"))
 
 
 @dataclass(frozen=True)
