@@ -93,9 +93,11 @@ def own_piece(term: Term) -> str | None:
 
 @dataclass(frozen=True)
 class HeadQuery(Scorer):
-    """The scorer of the head tier (IDF over titles and tags), with each term's driver and its list's length.
+    """The scorer of the head tier (IDF over titles and tags), with each term's driver and the lists' lengths.
 
     A driver is the term's own list (own_piece) or its rarest piece's; None for a term of several forms (synonyms).
+    ``lengths``: every piece's, capped at DF_CAP, and the full lengths the drivers were chosen by, as well as
+    those of the drivers themselves where a join probes (HeadSource.joins_by_merge False).
     """
 
     drivers: list[str | None]
@@ -124,8 +126,11 @@ def head_query(connection: Connection, source: HeadSource, terms: list[Term]) ->
     IDF needs each piece's list length only up to DF_CAP, counted afresh; the rarest of several
     longer pieces is told by the source's list lengths (``施工計画``: ``工計`` 17,000 entries, not
     ``施工`` 24,000, the cost of a join and the tightness of its bounds), as are the lengths of the
-    terms' own lists. Only those are counted: recounting the five pieces of コンクリート, which is
-    an indexed word, whenever their lengths expired cost its search 27 ms on PostgreSQL.
+    terms' own lists where a join probes them in order of length. Only those are counted: recounting the
+    five pieces of コンクリート, which is an indexed word, whenever their lengths expired cost its search
+    27 ms on PostgreSQL. A merge (joins_by_merge) reads every list whole whatever their lengths: there,
+    recounting the own lists of コンクリート 打設 養生 every LENGTHS_SECONDS cost one search in that
+    span 3.2 ms more at 30,000 entries, on top of 12.3.
     """
     phrase = phrase_of_query(terms)
     words = [form for term in terms for form in term.forms] + ([phrase] if phrase else [])
@@ -134,7 +139,7 @@ def head_query(connection: Connection, source: HeadSource, terms: list[Term]) ->
     row = connection.execute(text(f"SELECT (SELECT coalesce(max(id), 0) FROM knowledge), {counts}"), params).one()
     documents = max(int(row[0]), 1)
     found = dict(zip(counted, (int(count) for count in row[1:]), strict=True))
-    owned = [word for term in terms if (word := own_piece(term)) is not None]
+    owned = [] if source.joins_by_merge else [word for term in terms if (word := own_piece(term)) is not None]
     # A piece counted below the cap is rarer than any that reached it: only a word whose pieces all
     # reached it needs their lengths to tell its rarest.
     chosen = [term.forms[0] for term in terms if len(term.forms) == 1 and own_piece(term) is None]
@@ -256,8 +261,8 @@ def _joined(
       the ranking asks for more, those below (コンクリート 施工計画: the join 10.8 → 5.5 ms).
     """
     drivers = [driver for driver in query.drivers if driver is not None]
-    # The shortest list drives: SQLite joins in the order written (PostgreSQL's planner reorders).
-    order = sorted(drivers, key=query.lengths.__getitem__)
+    # The shortest list drives a join that probes, in the order written (SQLite); a merge's planner orders its own.
+    order = drivers if source.joins_by_merge else sorted(drivers, key=query.lengths.__getitem__)
     lists = [f"h{drivers.index(token)}" for token in order]
     params: dict[str, Any] = {f"t{index}": token for index, token in enumerate(drivers)}
     params.update({f"w{index}": idf for index, idf in enumerate(query.idf)})

@@ -225,6 +225,22 @@ def test_lengths_are_not_counted_when_a_piece_below_the_cap_is_the_rarest(
     assert query.lengths == {"施工": 2, "工計": 2, "計画": 2, "画書": 1}
 
 
+def test_the_own_lists_are_measured_only_where_the_join_probes_them(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 足場 in 3 titles and 点検 in 3, each over a cap of 2; 場点 (the phrase 足場点検) in none.
+    _titled(app, ["足場の点検", "足場の点検", "足場の組立", "点検の記録"])
+    monkeypatch.setattr(heads, "DF_CAP", 2)
+    with app.app_context():
+        source = current_db().search
+        query = heads.head_query(get_session().connection(), source, parse_query("足場 点検").terms)
+    assert query.drivers == ["足場", "点検"]
+    # SQLite probes the longer list for each entry of the shorter, so it needs their lengths; a merge reads
+    # both whole, and counting them again whenever they expire would only slow a search.
+    own = {"足場": 2, "点検": 2} if source.joins_by_merge else {"足場": 3, "点検": 3}
+    assert query.lengths == {**own, "場点": 0}
+
+
 def test_list_lengths_are_counted_again_after_their_period(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     _titled(app, ["足場の点検"] * 3)
     lengths = impacts.ListLengths()
